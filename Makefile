@@ -1,0 +1,59 @@
+# Developer entry points. `make test` works on a fresh Debian 12 machine as root:
+# it installs what the tests need (apt packages, a virtualenv, mediamtx) and runs pytest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+CACHE ?= $(HOME)/.cache/nvr-dev
+MEDIAMTX_VERSION := v1.20.1
+MEDIAMTX := $(CACHE)/bin/mediamtx-$(MEDIAMTX_VERSION)
+VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+export NVR_MEDIAMTX_BIN := $(MEDIAMTX)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: all deps apt mediamtx venv test lint format demo bench clean
+
+all: test
+
+deps: apt mediamtx venv
+
+apt:
+	@bash packaging/dev/install-deps.sh
+
+mediamtx: $(MEDIAMTX)
+
+$(MEDIAMTX):
+	@MEDIAMTX_VERSION=$(MEDIAMTX_VERSION) NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-mediamtx.sh
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+	@echo "virtualenv: $(VENV) ready"
+
+test: deps
+	@set +e; $(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [[ $$rc -eq 5 ]]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check daemons tests
+	$(VENV)/bin/ruff format --check daemons tests
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format daemons tests
+	$(VENV)/bin/ruff check --fix daemons tests
+
+# Until the demo issue lands, the demo is the simulated cameras on their own, plus the suite
+# that exists: it shows what a camera feed looks like to every daemon.
+demo: deps
+	$(VENV)/bin/nvrctl camsim --cameras 4 --run-dir run/camsim
+
+bench: deps
+	@echo "no benchmarks yet: they arrive with the daemons they measure" >&2; exit 1
+
+clean:
+	rm -rf $(VENV) run build .pytest_cache .mypy_cache .ruff_cache

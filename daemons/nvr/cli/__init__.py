@@ -1,0 +1,1 @@
+"""nvrctl: the field technician's command-line tool."""

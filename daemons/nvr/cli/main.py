@@ -1,0 +1,44 @@
+"""nvrctl entry point: one subcommand module per area, errors as one line and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from nvr import __version__
+#TMP from nvr.camsim import cli as camsim_cmd
+from nvr.cli import config_cmd
+from nvr.core.errors import NvrError
+from nvr.core.logsetup import configure_logging
+from nvr.core.redact import redact_text
+
+COMMANDS = (config_cmd,)  #TMP
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full nvrctl command line."""
+    parser = argparse.ArgumentParser(prog="nvrctl", description="NVR appliance control tool")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="log level for stderr")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run nvrctl; returns the exit code (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level.upper())
+    try:
+        return int(args.func(args))
+    except NvrError as err:
+        print(f"nvrctl: error: {redact_text(str(err))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""`cameras`: the list of cameras, what each must deliver, and its policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from nvr.core.config.base import Identifier, SecretUrlStr, Section, read_secret_file
+from nvr.core.redact import SecretUrl
+
+
+class CameraExpect(Section):
+    """What the camera is supposed to send; the validator compares the stream to it."""
+
+    codec: str | None = Field(default=None, description="e.g. h264, hevc")
+    width: int | None = Field(default=None, ge=16, le=16384)
+    height: int | None = Field(default=None, ge=16, le=16384)
+    fps: float | None = Field(default=None, gt=0, le=240)
+
+
+class CameraConfig(Section):
+    """One camera."""
+
+    id: Identifier
+    name: str = Field(default="", max_length=200)
+    url: SecretUrlStr
+    enabled: bool = True
+    expect: CameraExpect = CameraExpect()
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+    record: bool = Field(default=True, description="recorded by nvr-backup")
+    offsite_copy: bool = Field(default=False, description="copy segments to MinIO")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: Any) -> Any:
+        # `password_file` keeps the password out of nvr.yaml; it replaces the URL's password.
+        if not isinstance(data, dict) or "password_file" not in data:
+            return data
+        data = dict(data)
+        password = read_secret_file(str(data.pop("password_file")), "password_file")
+        url = data.get("url")
+        if not isinstance(url, str):
+            raise ValueError("password_file needs url")
+        data["url"] = SecretUrl(url).with_password(password)
+        return data
+
+    @field_validator("url")
+    @classmethod
+    def _rtsp_url(cls, url: SecretUrl) -> SecretUrl:
+        if url.scheme not in ("rtsp", "rtsps"):
+            raise ValueError(f"must be an rtsp:// or rtsps:// URL, got {url.redacted}")
+        if not url.host:
+            raise ValueError(f"has no host: {url.redacted}")
+        return url
+
+    @property
+    def label(self) -> str:
+        """`cam01 (Entrance gate)` for messages."""
+        return f"{self.id} ({self.name})" if self.name else self.id

@@ -1,0 +1,107 @@
+"""Reading nvr.yaml: one place that turns every problem into one line naming file and key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from nvr.core.config.base import ID_PATTERN
+from nvr.core.config.model import Config
+from nvr.core.errors import ConfigError
+from nvr.core.redact import redact_text
+
+DEFAULT_PATH = Path("/etc/nvr/nvr.yaml")
+ENV_VAR = "NVR_CONFIG"
+
+
+def resolve_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """`--config` wins over `$NVR_CONFIG`, which wins over /etc/nvr/nvr.yaml."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else DEFAULT_PATH
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    """(`cameras`, 1, `id`) → `cameras[1].id`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in ("is-instance[Secret]", "str"):
+            continue  # pydantic's internal validator names, meaningless to a technician
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def _describe(error: Any) -> str:
+    """Rephrase pydantic's messages where a technician would be puzzled."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see etc/nvr/nvr.yaml for every key)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == ID_PATTERN:
+        return (
+            f"{error['input']!r} is not a valid id: use 1-32 characters of a-z, 0-9, '_' and "
+            "'-', starting with a letter or digit (ids become directory and topic names)"
+        )
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def _first_error(path: Path, err: ValidationError) -> str:
+    errors = err.errors()
+    first = errors[0]
+    line = f"{path}: {_key_path(first['loc'])}: {_describe(first)}"
+    if len(errors) > 1:
+        line += f" (and {len(errors) - 1} more)"
+    return redact_text(line)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or str(err)
+        raise ConfigError(f"{path}: cannot read config file: {reason}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: {where}: {problem}") from None
+
+
+def parse_config(data: Any, path: Path) -> Config:
+    """Validate already-parsed YAML; errors name `path` and the key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        # `from None`: the pydantic traceback can echo input values, secrets included.
+        raise ConfigError(_first_error(path, err)) from None
+    duplicate = config.duplicate_camera()
+    if duplicate is not None:
+        first, second = duplicate
+        camera_id = config.cameras[second].id
+        raise ConfigError(
+            f"{path}: cameras[{second}].id: duplicate camera id {camera_id!r} "
+            f"(already used by cameras[{first}])"
+        )
+    return config
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the config; raises ConfigError with one line."""
+    path = resolve_path(explicit)
+    return parse_config(_read_yaml(path), path)

@@ -1,0 +1,54 @@
+"""The root of the configuration: every section, plus checks across sections."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from nvr.core.config.base import Section
+from nvr.core.config.cameras import CameraConfig
+from nvr.core.config.services import (
+    HealthConfig,
+    LivestreamConfig,
+    ReportConfig,
+    ValidationConfig,
+)
+from nvr.core.config.site import SiteConfig
+from nvr.core.config.storage import DiskConfig, RecordingConfig, StorageConfig
+from nvr.core.config.uplink import UplinkConfig
+
+
+class Config(Section):
+    """The whole of nvr.yaml. Immutable: a reload builds a new one."""
+
+    site: SiteConfig
+    storage: StorageConfig = StorageConfig()
+    recording: RecordingConfig = RecordingConfig()
+    disk: DiskConfig = DiskConfig()
+    validation: ValidationConfig = ValidationConfig()
+    livestream: LivestreamConfig = LivestreamConfig()
+    health: HealthConfig = HealthConfig()
+    report: ReportConfig = ReportConfig()
+    uplink: UplinkConfig = UplinkConfig()
+    cameras: tuple[CameraConfig, ...] = Field(default=(), max_length=64)
+
+    def duplicate_camera(self) -> tuple[int, int] | None:
+        """Indexes (first, second) of the first camera id used twice, or None.
+
+        Checked by the loader rather than a validator so the error can name
+        `cameras[N].id` instead of the whole list.
+        """
+        first_index: dict[str, int] = {}
+        for index, camera in enumerate(self.cameras):
+            if camera.id in first_index:
+                return first_index[camera.id], index
+            first_index[camera.id] = index
+        return None
+
+    @property
+    def enabled_cameras(self) -> tuple[CameraConfig, ...]:
+        """Cameras with `enabled: true`, in file order."""
+        return tuple(c for c in self.cameras if c.enabled)
+
+    def camera(self, camera_id: str) -> CameraConfig | None:
+        """The camera with this id, or None."""
+        return next((c for c in self.cameras if c.id == camera_id), None)

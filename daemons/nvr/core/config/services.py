@@ -1,0 +1,58 @@
+"""Sections of the daemons that watch and serve: validator, livestream, health, report."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from nvr.core.config.base import Section
+
+
+def _check_listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT, got {value!r}")
+    return value
+
+
+class ListenMixin(Section):
+    """A section with a `listen: HOST:PORT` key."""
+
+    listen: str
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _check_listen(value)
+
+
+class ValidationConfig(Section):
+    """How often and how hard nvr-validator looks at each camera."""
+
+    interval_seconds: float = Field(default=300.0, ge=10, le=86400)
+    workers: int = Field(default=4, ge=1, le=32)
+    timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+
+
+class LivestreamConfig(ListenMixin):
+    """mediamtx control and the viewer API."""
+
+    listen: str = "127.0.0.1:8081"
+    mediamtx_api: str = Field(default="http://127.0.0.1:9997")
+    public_host: str = Field(default="127.0.0.1", description="host put into viewer URLs")
+    rtsp_port: int = Field(default=8554, gt=0, lt=65536)
+    hls_port: int = Field(default=8888, gt=0, lt=65536)
+    webrtc_port: int = Field(default=8889, gt=0, lt=65536)
+    on_demand: bool = True
+
+
+class HealthConfig(ListenMixin):
+    """The NOC endpoint."""
+
+    listen: str = "127.0.0.1:8080"
+
+
+class ReportConfig(Section):
+    """Periodic and event reports."""
+
+    status_interval_minutes: int = Field(default=15, ge=1, le=1440)
+    daily_summary_at: str = Field(default="00:05", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

@@ -1,0 +1,97 @@
+"""`uplink`: where reports, images and clips go (head office, HSE API, MinIO, MQTT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from nvr.core.config.base import SecretStr, Section, inline_secret_file
+
+
+def _https_or_http(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+    return url
+
+
+class HttpDestination(Section):
+    """An HTTP receiver of reports."""
+
+    url: str
+    ca_file: Path | None = Field(default=None, description="private CA for TLS verification")
+    verify_tls: bool = True
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _https_or_http(url)
+
+
+class HeadOfficeConfig(HttpDestination):
+    """Head office: reports as they are, HMAC-signed with the site secret."""
+
+    secret: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "secret")
+
+
+class HseApiConfig(HttpDestination):
+    """The central HSE platform's API, with a bearer token."""
+
+    token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "token")
+
+
+class MinioConfig(Section):
+    """The central S3 store (MinIO) for alarm images and clips."""
+
+    endpoint: str = Field(description="host:port")
+    access_key: str
+    secret_key: SecretStr
+    secure: bool = True
+    images_bucket: str = "alarm-images"
+    recordings_bucket: str = "recordings"
+    bandwidth_limit_kbps: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_key_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "secret_key")
+
+
+class MqttConfig(Section):
+    """The MQTT broker of the HSE platform."""
+
+    host: str
+    port: int = Field(default=8883, gt=0, lt=65536)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = True
+    ca_file: Path | None = None
+    status_interval_seconds: float = Field(default=60.0, ge=5)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "password")
+
+
+class UplinkConfig(Section):
+    """All destinations; each one is optional."""
+
+    head_office: HeadOfficeConfig | None = None
+    hse_api: HseApiConfig | None = None
+    minio: MinioConfig | None = None
+    mqtt: MqttConfig | None = None
+    outbox_max_rows: int = Field(default=200_000, ge=100)
+    outbox_max_mb: int = Field(default=512, ge=1)

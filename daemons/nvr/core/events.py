@@ -1,0 +1,51 @@
+"""Events: things a person should hear about (camera offline, disk full, daemon restart).
+
+Any daemon may append; nvr-report turns them into event reports and nvr-health shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import StrEnum
+from typing import Any
+
+from nvr.core.state import StateStore, now_ms
+
+log = logging.getLogger(__name__)
+
+
+class Severity(StrEnum):
+    """How urgent an event is."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+_LOG_LEVEL = {
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.CRITICAL: logging.ERROR,
+}
+
+
+def record_event(
+    store: StateStore,
+    *,
+    source: str,
+    severity: Severity,
+    kind: str,
+    message: str,
+    camera: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Append an event, log it once, and return its id."""
+    log.log(_LOG_LEVEL[severity], "event %s: %s", kind, message)
+    with store.write() as conn:
+        cursor = conn.execute(
+            "INSERT INTO events (created_at_ms, source, severity, kind, camera, message,"
+            " data_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (now_ms(), source, str(severity), kind, camera, message, json.dumps(data or {})),
+        )
+    return int(cursor.lastrowid or 0)

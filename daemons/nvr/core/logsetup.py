@@ -1,0 +1,74 @@
+"""Logging for every daemon: short lines on stderr, real syslog levels under systemd.
+
+journald reads a `<N>` prefix on each stderr line as the syslog priority when the unit
+logs through it; JOURNAL_STREAM is set exactly then. Everything that is printed passes
+through `redact_text`, so a password that slipped into a message or a traceback (an
+ffmpeg command line, an exception from a library) is masked before it leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import TextIO
+
+from nvr.core.redact import redact_text
+
+# logging level → syslog priority (RFC 5424): the value journald expects in `<N>`.
+SYSLOG_PRIORITY = {
+    logging.DEBUG: 7,
+    logging.INFO: 6,
+    logging.WARNING: 4,
+    logging.ERROR: 3,
+    logging.CRITICAL: 2,
+}
+
+
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority for a logging level (custom levels round down)."""
+    for level in sorted(SYSLOG_PRIORITY, reverse=True):
+        if levelno >= level:
+            return SYSLOG_PRIORITY[level]
+    return SYSLOG_PRIORITY[logging.DEBUG]
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then masks secrets in the whole text, traceback included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format the record and redact the result."""
+        return redact_text(super().format(record))
+
+
+class JournalFormatter(RedactingFormatter):
+    """`<4>nvr.backup.recorder: camera=cam03 ...`: journald adds time, unit and pid."""
+
+    def __init__(self) -> None:
+        super().__init__("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Prefix every line with the priority, so a traceback keeps its level too."""
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in super().format(record).splitlines())
+
+
+def under_journald() -> bool:
+    """True when stderr goes to journald (systemd sets JOURNAL_STREAM)."""
+    return bool(os.environ.get("JOURNAL_STREAM"))
+
+
+def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = None) -> None:
+    """Install the one stderr handler on the root logger (idempotent)."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if under_journald():
+        handler.setFormatter(JournalFormatter())
+    else:
+        handler.setFormatter(
+            RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,238 @@
+"""The state file: the one SQLite database every daemon shares.
+
+This module owns the schema, the migrations, the pragmas and the connection factory; no
+other module sets a pragma or creates a table. See docs/design/state.md.
+
+Concurrency: WAL lets readers and one writer proceed together. Every write transaction
+starts with BEGIN IMMEDIATE, which takes the write lock up front, so SQLite's busy handler
+(busy_timeout) can wait for it; a deferred transaction that reads first and writes later can
+fail at once with "database is locked" (SQLite refuses to wait when waiting could
+deadlock). On top of busy_timeout, `write()` retries a few times so a long checkpoint or a
+slow disk does not surface as an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from nvr.core.errors import StateError
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5_000
+WRITE_ATTEMPTS = 5
+
+# Each entry migrates from version N (its index) to N+1. Append only; never edit a
+# released migration: boxes in the field have already applied it.
+MIGRATIONS: tuple[str, ...] = (
+    # 0 → 1: the tables every daemon issue builds on.
+    """
+    CREATE TABLE segments (
+        id            INTEGER PRIMARY KEY,
+        camera        TEXT    NOT NULL,
+        path          TEXT    NOT NULL UNIQUE,   -- relative to storage.recordings_dir
+        start_ms      INTEGER NOT NULL,          -- UTC epoch milliseconds
+        end_ms        INTEGER NOT NULL,
+        bytes         INTEGER NOT NULL,
+        sha256        TEXT,                      -- of the file's content
+        chain_sha256  TEXT,                      -- sha256(previous chain || sha256)
+        status        TEXT    NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing')),
+        protected     INTEGER NOT NULL DEFAULT 0,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX segments_camera_start ON segments (camera, start_ms);
+    CREATE INDEX segments_start ON segments (start_ms);
+
+    CREATE TABLE validations (
+        id            INTEGER PRIMARY KEY,
+        camera        TEXT    NOT NULL,
+        check_name    TEXT    NOT NULL,
+        status        TEXT    NOT NULL CHECK (status IN ('ok', 'warn', 'fail')),
+        reason        TEXT    NOT NULL DEFAULT '',
+        values_json   TEXT    NOT NULL DEFAULT '{}',
+        checked_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX validations_camera_time ON validations (camera, checked_at_ms);
+
+    CREATE TABLE heartbeats (
+        daemon        TEXT    PRIMARY KEY,
+        pid           INTEGER NOT NULL,
+        state         TEXT    NOT NULL,          -- starting, running, degraded, stopping
+        status        TEXT    NOT NULL DEFAULT '',
+        detail_json   TEXT    NOT NULL DEFAULT '{}',
+        started_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        interval_ms   INTEGER NOT NULL           -- how often this daemon promises to beat
+    );
+
+    CREATE TABLE events (
+        id            INTEGER PRIMARY KEY,
+        created_at_ms INTEGER NOT NULL,
+        source        TEXT    NOT NULL,          -- the daemon that saw it
+        severity      TEXT    NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+        kind          TEXT    NOT NULL,          -- e.g. camera_offline, disk_high_watermark
+        camera        TEXT,
+        message       TEXT    NOT NULL,
+        data_json     TEXT    NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_time ON events (created_at_ms);
+
+    CREATE TABLE outbox (
+        id            INTEGER PRIMARY KEY,
+        report_id     TEXT    NOT NULL UNIQUE,   -- UUID, the idempotency key
+        seq           INTEGER NOT NULL UNIQUE,   -- per site, gapless
+        kind          TEXT    NOT NULL,
+        priority      INTEGER NOT NULL,          -- overflow drops the lowest first
+        created_at_ms INTEGER NOT NULL,
+        envelope_json TEXT    NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def now_ms() -> int:
+    """Current UTC time in integer milliseconds, the unit of every *_ms column."""
+    return time.time_ns() // 1_000_000
+
+
+def _is_busy(err: sqlite3.OperationalError) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+class StateStore:
+    """A handle on the state file for one thread.
+
+    sqlite3 connections must not be shared across threads; a daemon that writes from
+    several threads opens one StateStore per thread (they are cheap).
+    """
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: str | Path) -> StateStore:
+        """Open (creating if needed) and migrate the state file.
+
+        Raises StateError with one line naming the path when the directory is missing or
+        not writable, or the file is not a database.
+        """
+        path = Path(path)
+        _check_directory(path)
+        try:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as err:
+            raise StateError(f"state file {path}: cannot open: {err}") from err
+        store = cls(path, conn)
+        try:
+            store._configure()
+            store._migrate()
+        except sqlite3.DatabaseError as err:
+            conn.close()
+            raise StateError(f"state file {path}: {err}") from err
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _configure(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL is a property of the file; setting it again is a no-op. Several daemons can
+        # race here on a fresh file, so retry like any write.
+        self._retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        # FULL: a committed report or segment row survives power loss. The write rate
+        # (a few rows per second at most) makes the extra fsync cheap.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate(self) -> None:
+        version = self.schema_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version > SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path}: schema version {version} is newer than this "
+                f"software ({SCHEMA_VERSION}); upgrade the nvr package"
+            )
+        with self._transaction("EXCLUSIVE") as conn:
+            # Re-read under the lock: another daemon may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            for target in range(version, SCHEMA_VERSION):
+                log.info("state file %s: migrating schema %d -> %d", self.path, target, target + 1)
+                for statement in _split_sql(MIGRATIONS[target]):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file."""
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @contextlib.contextmanager
+    def _transaction(self, mode: str) -> Iterator[sqlite3.Connection]:
+        self._retry(lambda: self._conn.execute(f"BEGIN {mode}"))
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._retry(lambda: self._conn.execute("COMMIT"))
+
+    def write(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A short write transaction: `with store.write() as conn: conn.execute(...)`."""
+        return self._transaction("IMMEDIATE")
+
+    def read(self) -> sqlite3.Connection:
+        """The connection, for reads outside a transaction (each statement is consistent)."""
+        return self._conn
+
+    def _retry(self, action: Callable[[], object]) -> None:
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                action()
+                return
+            except sqlite3.OperationalError as err:
+                if not _is_busy(err) or attempt == WRITE_ATTEMPTS:
+                    raise StateError(f"state file {self.path}: {err}") from err
+                log.warning(
+                    "state file %s busy (attempt %d/%d), retrying",
+                    self.path,
+                    attempt,
+                    WRITE_ATTEMPTS,
+                )
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (ours contain no ';' inside literals)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _check_directory(path: Path) -> None:
+    directory = path.parent
+    if not directory.is_dir():
+        raise StateError(f"state file {path}: directory {directory} does not exist")
+    probe = directory / f".nvr-write-test-{time.monotonic_ns()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise StateError(
+            f"state file {path}: directory {directory} is not writable ({err.strerror})"
+        ) from err

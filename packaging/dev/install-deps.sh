@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian packages that development, tests and the demo need.
+# Idempotent: packages already installed cost one dpkg-query each and no network.
+set -euo pipefail
+
+PACKAGES=(
+    ffmpeg              # recorder, validator probes and the simulated cameras
+    fonts-dejavu-core   # the burnt-in clock of the simulated cameras (drawtext)
+    mosquitto           # the real MQTT broker of the uplink tests
+    syslog-ng-core      # the real log pipeline tests
+    smartmontools       # smartctl -j for disk health
+    prometheus          # promtool, to check our /metrics output
+    sqlite3             # the technician's view into the state file
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status="$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)"
+    [[ "$status" == "install ok installed" ]] || missing+=("$pkg")
+done
+
+if (( ${#missing[@]} == 0 )); then
+    echo "apt packages: all ${#PACKAGES[@]} present"
+    exit 0
+fi
+if [[ $EUID -ne 0 ]]; then
+    echo "error: missing apt packages (${missing[*]}); run as root or install them" >&2
+    exit 1
+fi
+echo "apt packages: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the daemons it installs; the tests start their own on loopback ports.
+for svc in mosquitto syslog-ng prometheus; do
+    if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        systemctl stop "$svc" || true
+    fi
+done

@@ -1,0 +1,72 @@
+"""Fixtures shared by every test: config files and the real tools the suite relies on.
+
+A missing tool fails the run at collection: a test suite that quietly skips the parts it
+cannot run would report green on a box that cannot record.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nvr.core.errors import MissingToolError
+from nvr.core.tools import require_tool
+
+REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = []
+    for tool in REQUIRED_TOOLS:
+        try:
+            require_tool(tool)
+        except MissingToolError as err:
+            missing.append(str(err))
+    if missing:
+        raise pytest.UsageError(
+            "required tools missing (run `make test`, which installs them): " + "; ".join(missing)
+        )
+
+
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A valid config dict rooted in tmp_path; sections in `overrides` replace defaults."""
+    data: dict[str, Any] = {
+        "site": {"id": "test-01", "name": "Test site"},
+        "storage": {
+            "recordings_dir": str(tmp_path / "recordings"),
+            "state_file": str(tmp_path / "state" / "state.db"),
+        },
+        "cameras": [
+            {"id": "cam01", "name": "Gate", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam01"}
+        ],
+    }
+    data.update(overrides)
+    (tmp_path / "recordings").mkdir(exist_ok=True)
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return data
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file: `write_config(cameras=[...])` or `write_config(raw="yaml text")`."""
+
+    def write(raw: str | None = None, name: str = "nvr.yaml", **overrides: Any) -> Path:
+        path = tmp_path / name
+        text = raw if raw is not None else yaml.safe_dump(base_config(tmp_path, **overrides))
+        path.write_text(text)
+        return path
+
+    return write
+
+
+@pytest.fixture
+def nvrctl() -> list[str]:
+    """argv prefix that runs nvrctl from this checkout."""
+    exe = shutil.which("nvrctl", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "nvr.cli.main"]
