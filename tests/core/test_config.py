@@ -73,9 +73,7 @@ def test_password_is_kept_but_never_printed(write_config: WriteConfig) -> None:
     assert "s3cr3t-pw" not in config.model_dump_json()
 
 
-def test_password_file_replaces_the_url_password(
-    write_config: WriteConfig, tmp_path: Path
-) -> None:
+def test_password_file_replaces_the_url_password(write_config: WriteConfig, tmp_path: Path) -> None:
     secret = tmp_path / "cam01.pw"
     secret.write_text("from-file-pw\n")
     path = write_config(

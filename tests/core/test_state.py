@@ -26,7 +26,7 @@ def test_fresh_file_gets_wal_and_the_schema(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert store.schema_version() == SCHEMA_VERSION
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert TABLES <= names
+    assert names >= TABLES
 
 
 def test_reopening_is_idempotent_and_keeps_rows(tmp_path: Path) -> None:

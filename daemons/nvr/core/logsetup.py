@@ -64,9 +64,7 @@ def configure_logging(level: int | str = logging.INFO, stream: TextIO | None = N
     if under_journald():
         handler.setFormatter(JournalFormatter())
     else:
-        handler.setFormatter(
-            RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

@@ -19,8 +19,12 @@ import sdnotify
 log = logging.getLogger(__name__)
 
 
+# Symbols a status line is likely to use that latin-1 lacks and NFKD does not decompose.
+_FALLBACKS = {"→": "->", "←": "<-", "—": "-", "–": "-", "✓": "ok", "✔": "ok", "✗": "x", "•": "*"}  # noqa: RUF001
+
+
 def to_latin1(text: str) -> str:
-    """Fold text to latin-1 so sdnotify does not drop it: `café → ok` stays readable.
+    """Fold text to latin-1 so sdnotify does not drop it: `café → ok` becomes `café -> ok`.
 
     Accents are kept where latin-1 has them, decomposed otherwise; anything else
     becomes `?`. Newlines would end the STATUS field, so they become spaces.
@@ -30,6 +34,9 @@ def to_latin1(text: str) -> str:
     for char in text:
         if ord(char) < 256:
             out.append(char)
+            continue
+        if char in _FALLBACKS:
+            out.append(_FALLBACKS[char])
             continue
         base = unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1")
         out.append(base if base else "?")

@@ -120,6 +120,7 @@ class Runtime:
         self._reload_requested = threading.Event()
         self._started_at_ms = now_ms()
         self._last_beat = float("-inf")
+        self._tick_failing = False
 
     def request_stop(self) -> None:
         """Ask the loop to end (what SIGTERM does)."""
@@ -150,6 +151,7 @@ class Runtime:
         self._beat(daemon, force=True)
         daemon.start()
         daemon.lifecycle = Lifecycle.RUNNING
+        self._beat(daemon, force=True)
         self._notifier.ready(daemon.status_line())
         log.info("%s %s ready: %s", daemon.name, __version__, daemon.status_line())
         try:
@@ -164,6 +166,7 @@ class Runtime:
             if self._reload_requested.is_set():
                 self._reload_requested.clear()
                 self._reload(daemon)
+                self._beat(daemon, force=True)
             self._step(daemon)
             self._notifier.watchdog()
             self._beat(daemon)
@@ -175,8 +178,16 @@ class Runtime:
         try:
             daemon.tick()
         except Exception:
-            log.exception("%s: tick failed; will retry", daemon.name)
+            if not self._tick_failing:
+                log.exception("%s: tick failed; retrying every tick", daemon.name)
+            self._tick_failing = True
             daemon.lifecycle = Lifecycle.DEGRADED
+            return
+        if self._tick_failing:
+            # Only undo the DEGRADED we set; a daemon's own DEGRADED is its to clear.
+            log.info("%s: tick succeeded again", daemon.name)
+            self._tick_failing = False
+            daemon.lifecycle = Lifecycle.RUNNING
 
     def _reload(self, daemon: Daemon) -> None:
         self._notifier.reloading()
