@@ -13,7 +13,9 @@ def add_parser(subparsers: Any) -> None:
     config = subparsers.add_parser("config", help="work with the configuration file")
     actions = config.add_subparsers(dest="config_action", required=True)
     check = actions.add_parser("check", help="validate the config; exit 1 with the first error")
-    check.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
+    check.add_argument(
+        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    )
     check.set_defaults(func=check_config)
 
 

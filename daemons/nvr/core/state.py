@@ -41,12 +41,46 @@ MIGRATIONS: tuple[str, ...] = (
         bytes         INTEGER NOT NULL,
         sha256        TEXT,                      -- of the file's content
         chain_sha256  TEXT,                      -- sha256(previous chain || sha256)
-        status        TEXT    NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing')),
-        protected     INTEGER NOT NULL DEFAULT 0,
+        status        TEXT    NOT NULL DEFAULT 'ok'
+                      CHECK (status IN ('ok', 'missing', 'quarantined')),
         created_at_ms INTEGER NOT NULL
     );
     CREATE INDEX segments_camera_start ON segments (camera, start_ms);
     CREATE INDEX segments_start ON segments (start_ms);
+
+    -- One row per ffmpeg run of a camera; the gaps between runs carry the reason the
+    -- previous run ended (camera offline, auth failed, disk not mounted, ...).
+    CREATE TABLE recording_runs (
+        id            INTEGER PRIMARY KEY,
+        camera        TEXT    NOT NULL,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms   INTEGER,
+        end_reason    TEXT
+    );
+    CREATE INDEX recording_runs_camera_start ON recording_runs (camera, started_at_ms);
+
+    -- Deletion goes row -> garbage, unlink, drop garbage row: a crash at any step is
+    -- finished at start-up (docs/design/disk.md).
+    CREATE TABLE garbage (
+        id            INTEGER PRIMARY KEY,
+        camera        TEXT    NOT NULL,
+        path          TEXT    NOT NULL,
+        bytes         INTEGER NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        reason        TEXT    NOT NULL,          -- retention, watermark, reconcile
+        queued_at_ms  INTEGER NOT NULL
+    );
+
+    -- Evidence: time ranges the janitor must never delete.
+    CREATE TABLE protections (
+        id            INTEGER PRIMARY KEY,
+        camera        TEXT    NOT NULL,
+        from_ms       INTEGER NOT NULL,
+        to_ms         INTEGER NOT NULL,
+        reason        TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX protections_camera ON protections (camera, from_ms);
 
     CREATE TABLE validations (
         id            INTEGER PRIMARY KEY,
