@@ -254,8 +254,21 @@ class StateStore:
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (ours contain no ';' inside literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into statements.
+
+    executescript() would COMMIT our EXCLUSIVE transaction first, so statements run one
+    by one; sqlite3.complete_statement knows about comments and string literals.
+    """
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return statements
 
 
 def _check_directory(path: Path) -> None:
