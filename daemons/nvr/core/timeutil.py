@@ -1,0 +1,41 @@
+"""Times as technicians type them and as the state file stores them (UTC milliseconds)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from nvr.core.errors import NvrError
+
+
+class TimeFormatError(NvrError):
+    """A time given on the command line could not be understood."""
+
+
+def parse_time(text: str, *, now_ms: int | None = None) -> int:
+    """Parse `2026-11-21T08:00:00Z`, `2026-11-21 08:00` (local time), or `-2h` / `-30m`.
+
+    A time without an offset is local time, because that is what a technician on site
+    reads from the clock on the wall; the result is always UTC milliseconds.
+    """
+    text = text.strip()
+    if text.startswith("-") and text[1:-1].isdigit() and text[-1] in _UNITS:
+        base = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+        return base - int(text[1:-1]) * _UNITS[text[-1]]
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise TimeFormatError(
+            f"cannot read time {text!r}: use 2026-11-21T08:00:00Z, '2026-11-21 08:00' "
+            "(local time) or -2h"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # interpret as local time
+    return int(parsed.timestamp() * 1000)
+
+
+_UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def format_ms(ms: int) -> str:
+    """RFC 3339 UTC with milliseconds: `2026-11-21T08:00:00.000Z`."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
