@@ -12,12 +12,15 @@ class TimeFormatError(NvrError):
 
 
 def parse_time(text: str, *, now_ms: int | None = None) -> int:
-    """Parse `2026-11-21T08:00:00Z`, `2026-11-21 08:00` (local time), or `-2h` / `-30m`.
+    """Parse `2026-11-21T08:00:00Z`, `2026-11-21 08:00` (local time), `now`, or `-2h` / `-30m`
+    (on a command line: `--from=-2h`, since argparse reads `-2h` as an option).
 
     A time without an offset is local time, because that is what a technician on site
     reads from the clock on the wall; the result is always UTC milliseconds.
     """
     text = text.strip()
+    if text == "now":
+        return now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
     if text.startswith("-") and text[1:-1].isdigit() and text[-1] in _UNITS:
         base = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
         return base - int(text[1:-1]) * _UNITS[text[-1]]

@@ -1,0 +1,1 @@
+"""nvr-backup: records every camera with ffmpeg into indexed, crash-safe segments."""

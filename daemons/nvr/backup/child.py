@@ -1,0 +1,130 @@
+"""One ffmpeg child: started in its own session, read on two pipes, stopped politely.
+
+stdout carries the segment list (`name,start,end` per closed segment), stderr carries
+progress blocks (`out_time_us=...`) and warnings. Two reader threads turn them into
+callbacks and a ring buffer of the last lines, printed when the child dies so the log
+says why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import IO
+
+from nvr.core.notify import child_environment
+from nvr.core.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+STDERR_RING_LINES = 40
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+SegmentCallback = Callable[[str, float, float], None]
+
+
+def _die_with_parent() -> None:
+    # Runs in the child between fork and exec. If nvr-backup is killed with -9 the
+    # kernel sends ffmpeg SIGTERM, so no orphan keeps writing files nobody indexes.
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class FfmpegChild:
+    """A running ffmpeg and what it has said."""
+
+    def __init__(
+        self,
+        argv: list[str],
+        on_segment: SegmentCallback,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._on_segment = on_segment
+        self._lines: deque[str] = deque(maxlen=STDERR_RING_LINES)
+        self.started_at = clock()
+        self.last_progress_at = self.started_at
+        self.progressed = False
+        self._out_time_us = -1
+        env = child_environment()
+        env["TZ"] = "UTC"  # strftime file names and clock-aligned cuts in UTC
+        self._proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,  # a Ctrl-C in a technician's shell reaches us, not ffmpeg
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+        )
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._readers = [
+            threading.Thread(target=self._read_segments, args=(self._proc.stdout,), daemon=True),
+            threading.Thread(target=self._read_stderr, args=(self._proc.stderr,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @property
+    def pid(self) -> int:
+        """Process id."""
+        return self._proc.pid
+
+    def poll(self) -> int | None:
+        """Exit code, or None while running."""
+        return self._proc.poll()
+
+    def last_lines(self) -> list[str]:
+        """The last warning/error lines ffmpeg printed (redacted)."""
+        return list(self._lines)
+
+    def _read_segments(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").strip()
+            name, _, rest = line.partition(",")
+            start, _, end = rest.partition(",")
+            try:
+                self._on_segment(name, float(start), float(end))
+            except ValueError:
+                log.warning("unexpected segment list line from ffmpeg: %r", line)
+
+    def _read_stderr(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").strip()
+            key, sep, value = line.partition("=")
+            if sep and key == "out_time_us":
+                self._note_progress(value)
+            elif sep and key.isidentifier() and " " not in line:
+                continue  # the rest of a progress block
+            elif line:
+                self._lines.append(redact_text(line))
+
+    def _note_progress(self, value: str) -> None:
+        if value.lstrip("-").isdigit() and int(value) > self._out_time_us:
+            self._out_time_us = int(value)
+            self.last_progress_at = self._clock()
+            self.progressed = self._out_time_us > 0 or self.progressed
+
+    def stop(self, grace_seconds: float) -> int:
+        """SIGTERM (ffmpeg closes its segment), wait, then SIGKILL. Returns the exit code."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(grace_seconds)
+            except subprocess.TimeoutExpired:
+                log.warning("ffmpeg pid %d ignored SIGTERM for %.0fs; killing", self.pid, grace_seconds)
+                self._proc.kill()
+                self._proc.wait()
+        self.join_readers()
+        return self._proc.returncode
+
+    def join_readers(self) -> None:
+        """Wait until both pipes are drained, so every closed segment was reported."""
+        for reader in self._readers:
+            reader.join(timeout=5)

@@ -1,0 +1,91 @@
+"""The ffmpeg command line of one camera, built with ffmpeg-python (never a shell).
+
+See docs/design/recording.md for why each option is there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from nvr.backup.paths import output_pattern
+from nvr.core.config import AudioPolicy, CameraConfig, Container, RecordingConfig
+
+# Fragmented MP4 that is playable up to the last complete fragment when ffmpeg or the box
+# dies: an empty moov up front, a moof per keyframe, base offsets browsers and players accept.
+FMP4_FLAGS = "movflags=+frag_keyframe+empty_moov+default_base_moof"
+# Progress lines (out_time_us=...) once a second on stderr: how stalls are noticed.
+STATS_PERIOD_SECONDS = 1
+
+
+class AudioMode:
+    """How this run treats audio; a camera falls back after its audio was refused once."""
+
+    COPY = "copy"
+    TRANSCODE = "transcode"
+    DROP = "drop"
+
+
+def audio_mode(policy: AudioPolicy, container_refused_copy: bool) -> str:
+    """Copy first; after the container refused the codec, apply the configured policy."""
+    if not container_refused_copy:
+        return AudioMode.COPY
+    return AudioMode.TRANSCODE if policy is AudioPolicy.TRANSCODE else AudioMode.DROP
+
+
+@dataclass(frozen=True)
+class RecordCommand:
+    """The argv plus what the supervisor needs to know about it."""
+
+    argv: list[str]
+    audio: str
+
+
+def build_command(
+    ffmpeg_bin: str,
+    camera: CameraConfig,
+    recording: RecordingConfig,
+    recordings_dir: Path,
+    audio: str,
+) -> RecordCommand:
+    """Assemble the recording command of one camera."""
+    source = ffmpeg.input(
+        camera.url.reveal(),
+        rtsp_transport=str(recording.rtsp_transport),
+        timeout=int(recording.socket_timeout_seconds * 1_000_000),  # microseconds
+    )
+    streams = [source["v"]] if audio == AudioMode.DROP else [source["v"], source["a?"]]
+    output_args: dict[str, object] = {
+        "f": "segment",
+        "vcodec": "copy",
+        "segment_time": recording.segment_seconds,
+        "segment_atclocktime": 1,  # cut on wall-clock multiples: 08:00:00, 08:01:00, ...
+        "strftime": 1,
+        "reset_timestamps": 1,  # each file starts at t=0 and plays on its own
+        "segment_list": "pipe:1",  # "name,start,end" per closed segment, on stdout
+        "segment_list_type": "csv",
+    }
+    if audio == AudioMode.COPY:
+        output_args["acodec"] = "copy"
+    elif audio == AudioMode.TRANSCODE:
+        output_args["acodec"] = "aac"
+    if recording.container is Container.FMP4:
+        output_args["segment_format"] = "mp4"
+        output_args["segment_format_options"] = FMP4_FLAGS
+    else:
+        output_args["segment_format"] = "mpegts"
+    pattern = output_pattern(recordings_dir, camera.id, recording.container)
+    compiled = ffmpeg.output(*streams, pattern, **output_args).compile(cmd=ffmpeg_bin)
+    global_args = [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "warning",
+        "-stats_period",
+        str(STATS_PERIOD_SECONDS),
+        "-progress",
+        "pipe:2",
+    ]
+    return RecordCommand(argv=[compiled[0], *global_args, *compiled[1:]], audio=audio)

@@ -1,0 +1,125 @@
+"""Making the index true of the disk again after a crash (docs/design/recording.md §5).
+
+At start-up: stray ffmpeg processes from a killed predecessor are stopped, runs left open
+are closed with reason "nvr-backup stopped unexpectedly", files without a row are indexed
+(or quarantined when unreadable), and rows whose file is gone are marked missing. After an
+ffmpeg dies, the same file scan, limited to that camera and that run, finds the partial
+segment it was writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psutil
+
+from nvr.backup.paths import SEGMENT_NAME, start_from_relative
+from nvr.backup.recorder import FinishedSegment
+from nvr.core.recordings import EndReason
+from nvr.core.state import StateStore
+
+log = logging.getLogger(__name__)
+
+STALE_STOP_SECONDS = 5.0
+
+
+def stop_stale_ffmpeg(recordings_dir: Path) -> int:
+    """Terminate ffmpeg processes still writing into our recordings directory.
+
+    PR_SET_PDEATHSIG normally takes them down with us; this covers the cases where it
+    cannot (a predecessor started by an older version, a forking thread that had exited).
+    """
+    prefix = f"{recordings_dir}/"
+    stale = []
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.info.get("name") == "ffmpeg" and any(a.startswith(prefix) for a in cmdline):
+            stale.append(proc)
+    for proc in stale:
+        log.warning("stopping stray ffmpeg pid %d still writing to %s", proc.pid, recordings_dir)
+        proc.terminate()
+    _, alive = psutil.wait_procs(stale, timeout=STALE_STOP_SECONDS)
+    for proc in alive:
+        proc.kill()
+    return len(stale)
+
+
+def close_open_runs(store: StateStore) -> int:
+    """Runs without an end belong to a predecessor that died: end them at their last segment."""
+    with store.write() as conn:
+        cursor = conn.execute(
+            "UPDATE recording_runs SET end_reason = ?, ended_at_ms = max(started_at_ms,"
+            " coalesce((SELECT max(end_ms) FROM segments s WHERE s.camera = recording_runs.camera"
+            " AND s.start_ms >= recording_runs.started_at_ms - 2000), started_at_ms))"
+            " WHERE ended_at_ms IS NULL",
+            (str(EndReason.CRASHED),),
+        )
+    return cursor.rowcount
+
+
+def unindexed_files(
+    store: StateStore,
+    recordings_dir: Path,
+    camera: str,
+    since_wall: float | None = None,
+    reported: frozenset[str] | set[str] = frozenset(),
+) -> list[FinishedSegment]:
+    """Segment files of a camera that have no row, oldest first.
+
+    since_wall limits the scan to files modified after a run started (the partial segment
+    of a dead ffmpeg); `reported` are names already on their way to the indexer.
+    """
+    camera_dir = recordings_dir / camera
+    if not camera_dir.is_dir():
+        return []
+    days = sorted(p for p in camera_dir.iterdir() if p.is_dir())
+    if since_wall is not None:
+        days = days[-2:]  # a run's partial file is in today's or yesterday's directory
+    known = _indexed_paths(store, camera, [d.name for d in days])
+    found = []
+    for day in days:
+        for file in sorted(day.iterdir()):
+            rel = f"{camera}/{day.name}/{file.name}"
+            if rel in known or file.name in reported or not SEGMENT_NAME.match(file.name):
+                continue
+            if since_wall is not None and file.stat().st_mtime < since_wall:
+                continue
+            start = start_from_relative(rel)
+            if start is not None:
+                found.append(FinishedSegment(camera, rel, int(start.timestamp() * 1000), None))
+    return found
+
+
+def _indexed_paths(store: StateStore, camera: str, days: list[str]) -> set[str]:
+    paths: set[str] = set()
+    conn = store.read()
+    for day in days:
+        rows = conn.execute(
+            "SELECT path FROM segments WHERE path >= ? AND path < ?",
+            (f"{camera}/{day}/", f"{camera}/{day}0"),
+        )
+        paths.update(row[0] for row in rows)
+    return paths
+
+
+def camera_directories(recordings_dir: Path) -> list[str]:
+    """Names of the camera directories on disk (configured or not)."""
+    if not recordings_dir.is_dir():
+        return []
+    return sorted(p.name for p in recordings_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def mark_missing(store: StateStore, recordings_dir: Path) -> int:
+    """Rows whose file is gone become status 'missing' (kept: coverage must show the loss)."""
+    conn = store.read()
+    gone = [
+        row_id
+        for row_id, path in conn.execute("SELECT id, path FROM segments WHERE status = 'ok'")
+        if not (recordings_dir / path).exists()
+    ]
+    if gone:
+        with store.write() as write:
+            write.executemany("UPDATE segments SET status = 'missing' WHERE id = ?", [(i,) for i in gone])
+        log.warning("%d indexed segments have no file any more; marked missing", len(gone))
+    return len(gone)

@@ -1,0 +1,349 @@
+"""The supervisor of one camera: start ffmpeg, watch it, decide when to try again.
+
+States: WAITING (for the next attempt) → STARTING (ffmpeg connecting) → RECORDING
+(progress seen) → back to WAITING when ffmpeg exits or stalls; STOPPED when the daemon,
+the config or the mount guard says so. `step()` is called from the daemon's main loop,
+which is also the only thread that forks (PR_SET_PDEATHSIG is tied to the forking thread).
+See docs/design/recording.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from nvr.backup.command import audio_mode, build_command
+from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit
+from nvr.backup.paths import ensure_day_directories, relative_path, segment_start
+from nvr.core.backoff import Backoff
+from nvr.core.config import CameraConfig, RecordingConfig
+from nvr.core.events import Severity
+from nvr.core.recordings import EndReason
+from nvr.core.rtsp import ProbeAnswer, ProbeResult
+from nvr.core.redact import SecretUrl
+
+log = logging.getLogger(__name__)
+
+# A new ffmpeg never starts in the same wall-clock second as the previous one ended:
+# segment names have one-second resolution, and a same-named file would be overwritten.
+RESTART_SPACING_SECONDS = 1.1
+
+
+class CameraState(StrEnum):
+    """What a camera's recorder is doing."""
+
+    STARTING = "starting"
+    RECORDING = "recording"
+    WAITING = "waiting"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class FinishedSegment:
+    """A segment ffmpeg has closed (or left behind when it died), to be indexed."""
+
+    camera: str
+    path: str  # relative to the recordings directory
+    start_ms: int
+    duration_ms: int | None  # None: unknown (a partial file), measured by the indexer
+
+
+class Child(Protocol):
+    """What the recorder needs of an ffmpeg child (see child.FfmpegChild)."""
+
+    started_at: float
+    last_progress_at: float
+    progressed: bool
+
+    def poll(self) -> int | None: ...
+    def last_lines(self) -> list[str]: ...
+    def stop(self, grace_seconds: float) -> int: ...
+    def join_readers(self) -> None: ...
+
+
+class Hooks(Protocol):
+    """How the recorder talks to the rest of the daemon (state file, indexer, probes)."""
+
+    def start_run(self, camera: str) -> int: ...
+    def end_run(self, run_id: int, reason: EndReason) -> None: ...
+    def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None: ...
+    def segment_closed(self, segment: FinishedSegment) -> None: ...
+    def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None: ...
+
+
+SpawnFn = Callable[[list[str], Callable[[str, float, float], None]], Child]
+ProbeFn = Callable[[SecretUrl], ProbeAnswer]
+
+
+class CameraRecorder:
+    """Records one camera for as long as the daemon wants it recorded."""
+
+    def __init__(
+        self,
+        camera: CameraConfig,
+        recording: RecordingConfig,
+        recordings_dir: Path,
+        ffmpeg_bin: str,
+        hooks: Hooks,
+        spawn: SpawnFn,
+        probe: ProbeFn,
+        probe_pool: Executor,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera = camera
+        self.recording = recording
+        self._recordings_dir = recordings_dir
+        self._ffmpeg = ffmpeg_bin
+        self._hooks = hooks
+        self._spawn = spawn
+        self._probe = probe
+        self._probe_pool = probe_pool
+        self._clock = clock
+        cfg = recording.backoff
+        self._backoff = Backoff(cfg.initial_seconds, cfg.factor, cfg.max_seconds, jitter=0.1)
+        self.state = CameraState.WAITING
+        self.reason: EndReason | None = None
+        self.next_attempt_at = clock()
+        self._child: Child | None = None
+        self._run_id: int | None = None
+        self._child_wall_start = 0.0
+        self._reported: set[str] = set()
+        self._ever_recorded = False
+        self._alerted: Severity | None = None
+        self._audio_refused = False
+        self._probe_future: Future[ProbeAnswer] | None = None
+        self._probe_next_at = 0.0
+        self._probe_saw_down = False
+        self._last_exit_wall = 0.0
+        self.last_segment_wall: float | None = None
+
+    # -- the main loop's entry point -------------------------------------------------
+    def step(self) -> None:
+        """Advance the state machine by one tick."""
+        now = self._clock()
+        if self._child is not None:
+            self._watch_child(now)
+        elif self.state is CameraState.WAITING and self._ready_to_start(now):
+            self._start(now)
+
+    def halt_child(self) -> None:
+        """Stop ffmpeg (it closes its segment) without touching the state file.
+
+        Safe to call from a worker thread, so a shutdown stops 32 cameras in parallel;
+        `stop()` on the main thread then records the end of the run.
+        """
+        if self._child is not None:
+            self._child.stop(self.recording.stop_grace_seconds)
+
+    def stop(self, reason: EndReason) -> None:
+        """Stop recording (ffmpeg closes its segment) and remember why."""
+        if self._child is not None:
+            self._child.stop(self.recording.stop_grace_seconds)
+            self._finish_run(reason)
+        self.state = CameraState.STOPPED
+        self.reason = reason
+
+    def resume(self) -> None:
+        """Allow recording again after a stop by the mount guard."""
+        if self.state is CameraState.STOPPED:
+            self.state = CameraState.WAITING
+            self.next_attempt_at = self._clock()
+
+    # -- starting ----------------------------------------------------------------------
+    def _ready_to_start(self, now: float) -> bool:
+        if time.time() - self._last_exit_wall < RESTART_SPACING_SECONDS:
+            return False
+        if now >= self.next_attempt_at:
+            return True
+        return self._probe_says_back(now)
+
+    def _start(self, now: float) -> None:
+        ensure_day_directories(self._recordings_dir, self.camera.id, datetime.now(UTC))
+        audio = audio_mode(self.recording.audio, self._audio_refused)
+        command = build_command(
+            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio
+        )
+        self._reported = set()
+        self._child_wall_start = time.time()
+        self._run_id = self._hooks.start_run(self.camera.id)
+        self._child = self._spawn(command.argv, self._on_segment)
+        self.state = CameraState.STARTING
+        log.debug("camera=%s ffmpeg started (audio %s)", self.camera.id, audio)
+
+    # -- watching ----------------------------------------------------------------------
+    def _watch_child(self, now: float) -> None:
+        child = self._child
+        assert child is not None
+        if child.poll() is not None:
+            self._on_exit(child)
+            return
+        if child.progressed and self.state is CameraState.STARTING:
+            self._on_recording()
+        if now - child.last_progress_at > self.recording.stall_seconds:
+            log.warning(
+                "camera=%s no progress for %.0fs: camera stalled or network down; restarting",
+                self.camera.id,
+                now - child.last_progress_at,
+            )
+            child.stop(self.recording.stop_grace_seconds)
+            self._after_failure(EndReason.STALLED, recorded=child.progressed)
+
+    def _on_recording(self) -> None:
+        self.state = CameraState.RECORDING
+        self._ever_recorded = True
+        if self._alerted is not None:
+            self._hooks.event(
+                self.camera,
+                Severity.INFO,
+                "camera_recovered",
+                f"camera {self.camera.label} recording again after "
+                f"{self._backoff.failures} failed attempts ({self.reason})",
+            )
+        else:
+            log.info("camera=%s recording", self.camera.id)
+        self._alerted = None
+        self._backoff.succeeded()
+        self.reason = None
+
+    def _on_exit(self, child: Child) -> None:
+        child.join_readers()
+        lines = child.last_lines()
+        if not self._audio_refused and audio_refused(lines):
+            # Audio must never cost video: retry at once without copying the audio.
+            log.warning(
+                "camera=%s audio codec not supported by the container; recording with audio %s",
+                self.camera.id,
+                self.recording.audio,
+            )
+            self._audio_refused = True
+            self._finish_run(EndReason.FFMPEG_ERROR)
+            self.state = CameraState.WAITING
+            self.next_attempt_at = self._clock()
+            return
+        reason = classify_exit(lines, was_recording=child.progressed or self._ever_recorded)
+        if reason is not self.reason:
+            log.warning(
+                "camera=%s ffmpeg exited: %s; last output: %s",
+                self.camera.id,
+                reason,
+                " | ".join(lines[-3:]) or "(none)",
+            )
+        self._after_failure(reason, recorded=child.progressed)
+
+    def _after_failure(self, reason: EndReason, recorded: bool) -> None:
+        """End the run, index what ffmpeg left behind, schedule the next attempt."""
+        self._hooks.recover_partial(self.camera.id, self._child_wall_start, self._reported)
+        self._finish_run(reason)
+        self.reason = reason
+        self.state = CameraState.WAITING
+        now = self._clock()
+        self._probe_saw_down = False
+        self._probe_next_at = now
+        if recorded:
+            # A camera that was recording gets an immediate retry: a network blip must
+            # not cost a whole back-off period of video.
+            self._backoff.succeeded()
+            self.next_attempt_at = now
+            return
+        delay = self._backoff.failed()
+        self.next_attempt_at = now + delay
+        self._maybe_alert(reason, delay)
+
+    def _finish_run(self, reason: EndReason) -> None:
+        self._child = None
+        self._last_exit_wall = time.time()
+        if self._run_id is not None:
+            self._hooks.end_run(self._run_id, reason)
+            self._run_id = None
+
+    def _maybe_alert(self, reason: EndReason, delay: float) -> None:
+        failures = self._backoff.failures
+        cfg = self.recording.backoff
+        severity = None
+        if failures == cfg.critical_after_failures:
+            severity = Severity.CRITICAL
+        elif failures == cfg.warn_after_failures:
+            severity = Severity.WARNING
+        if severity is None:
+            return
+        self._alerted = severity
+        self._hooks.event(
+            self.camera,
+            severity,
+            "camera_not_recording",
+            f"camera {self.camera.label} not recording: {reason} "
+            f"({failures} attempts failed); next try in {delay:.0f}s",
+        )
+
+    # -- liveness probe ----------------------------------------------------------------
+    def _probe_says_back(self, now: float) -> bool:
+        """True when a probe sees the camera answer again after it was seen down."""
+        future = self._probe_future
+        if future is not None:
+            if not future.done():
+                return False
+            self._probe_future = None
+            answer = future.result()
+            if answer.result is not ProbeResult.OK:
+                self._probe_saw_down = True
+                self.reason = PROBE_REASONS.get(answer.result, self.reason)
+            elif self._probe_saw_down:
+                log.info("camera=%s answers again; retrying now", self.camera.id)
+                return True
+        if now >= self._probe_next_at:
+            self._probe_next_at = now + self.recording.liveness_probe_seconds
+            self._probe_future = self._probe_pool.submit(self._probe, self.camera.url)
+        return False
+
+    # -- segments (called on the child's stdout reader thread) ---------------------------
+    def _on_segment(self, name: str, start: float, end: float) -> None:
+        closed_at = datetime.now(UTC)
+        started = segment_start(name, closed_at)
+        if started is None:
+            log.warning("camera=%s cannot date segment %r; left for reconcile", self.camera.id, name)
+            return
+        self._reported.add(name)
+        self.last_segment_wall = closed_at.timestamp()
+        duration_ms = int(round((end - start) * 1000))
+        # Anchor on the close: ffmpeg reports a segment as the next one opens, which is when
+        # its last frame arrived. The name (second resolution, taken when the file opened)
+        # can be late by the GOP a camera sends on connect; the close time is not.
+        closed_ms = int(closed_at.timestamp() * 1000)
+        self._hooks.segment_closed(
+            FinishedSegment(
+                camera=self.camera.id,
+                path=relative_path(self.camera.id, started, name),
+                start_ms=closed_ms - duration_ms,
+                duration_ms=duration_ms,
+            )
+        )
+
+    # -- reporting ---------------------------------------------------------------------
+    def describe(self) -> str:
+        """`cam07 camera offline, retry in 45s` for STATUS; empty while recording."""
+        if self.state is CameraState.RECORDING:
+            return ""
+        if self.state is CameraState.WAITING and self.reason is None:
+            return f"{self.camera.id} starting"
+        if self.state is CameraState.WAITING:
+            wait = max(0.0, self.next_attempt_at - self._clock())
+            return f"{self.camera.id} {self.reason}, retry in {wait:.0f}s"
+        if self.state is CameraState.STOPPED:
+            return f"{self.camera.id} stopped ({self.reason})"
+        return f"{self.camera.id} {self.state}"
+
+    def detail(self) -> dict[str, object]:
+        """Per-camera state for the heartbeat row."""
+        return {
+            "state": str(self.state),
+            "reason": str(self.reason) if self.reason else None,
+            "failures": self._backoff.failures,
+            "last_segment_at_s": int(self.last_segment_wall) if self.last_segment_wall else None,
+        }

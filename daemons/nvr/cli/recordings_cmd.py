@@ -1,0 +1,131 @@
+"""`nvrctl recordings list|verify`, `nvrctl coverage`, `nvrctl export`: what was recorded."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from nvr.core.config import Config, load_config
+from nvr.core.errors import NvrError
+from nvr.core.export import export_clip
+from nvr.core.recordings import coverage, list_segments, verify_chain
+from nvr.core.state import StateStore, now_ms
+from nvr.core.timeutil import format_ms, parse_time
+
+CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+
+
+def _range_args(parser: argparse.ArgumentParser, required: bool) -> None:
+    parser.add_argument("--config", help=CONFIG_HELP)
+    parser.add_argument("--camera", required=True, help="camera id")
+    parser.add_argument("--from", dest="start", required=required, help="start: ISO time, local time, or --from=-2h")
+    parser.add_argument("--to", dest="end", required=required, help="end: ISO time, local time, now, or --to=-5m")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register recordings, coverage and export."""
+    recordings = subparsers.add_parser("recordings", help="indexed recordings")
+    actions = recordings.add_subparsers(dest="recordings_action", required=True)
+    listing = actions.add_parser("list", help="segments of a camera")
+    _range_args(listing, required=False)
+    listing.add_argument("--json", action="store_true", help="a JSON array")
+    listing.set_defaults(func=list_command)
+    verify = actions.add_parser("verify", help="check hashes and the evidence chain")
+    verify.add_argument("--config", help=CONFIG_HELP)
+    verify.add_argument("--camera", required=True, help="camera id")
+    verify.set_defaults(func=verify_command)
+
+    cover = subparsers.add_parser("coverage", help="minutes recorded vs expected, with gaps")
+    _range_args(cover, required=True)
+    cover.add_argument("--json", action="store_true", help="JSON output")
+    cover.set_defaults(func=coverage_command)
+
+    export = subparsers.add_parser("export", help="join a time range into one MP4")
+    _range_args(export, required=True)
+    export.add_argument("-o", "--output", required=True, help="output file (.mp4)")
+    export.set_defaults(func=export_command)
+
+
+def _open(args: argparse.Namespace) -> tuple[Config, StateStore]:
+    config = load_config(args.config)
+    if config.camera(args.camera) is None and not _has_rows(config, args.camera):
+        known = ", ".join(c.id for c in config.cameras) or "none"
+        raise NvrError(f"unknown camera {args.camera!r} (configured: {known})")
+    return config, StateStore.open(config.storage.state_file)
+
+
+def _has_rows(config: Config, camera: str) -> bool:
+    # A camera removed from the config still has recordings worth listing and exporting.
+    with StateStore.open(config.storage.state_file) as store:
+        row = store.read().execute("SELECT 1 FROM segments WHERE camera = ? LIMIT 1", (camera,))
+        return row.fetchone() is not None
+
+
+def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    now = now_ms()
+    start = parse_time(args.start, now_ms=now) if args.start else None
+    end = parse_time(args.end, now_ms=now) if args.end else None
+    if start is not None and end is not None and end <= start:
+        raise NvrError(f"--to ({args.end}) must be after --from ({args.start})")
+    return start, end
+
+
+def list_command(args: argparse.Namespace) -> int:
+    """Print the segments of a camera."""
+    _, store = _open(args)
+    start, end = _range(args)
+    with store:
+        segments = list_segments(store.read(), args.camera, start, end)
+    if args.json:
+        print(json.dumps([s.to_json() for s in segments], indent=2))
+        return 0
+    for seg in segments:
+        print(f"{format_ms(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
+              f"  {seg.bytes:>11,d} B  {seg.path}")
+    print(f"{len(segments)} segments")
+    return 0
+
+
+def coverage_command(args: argparse.Namespace) -> int:
+    """Print minutes recorded against expected, and each gap with its reason."""
+    _, store = _open(args)
+    start, end = _range(args)
+    assert start is not None and end is not None
+    with store:
+        result = coverage(store.read(), args.camera, start, end).to_json()
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['camera']}: {result['recorded_minutes']} of {result['expected_minutes']} "
+          f"minutes recorded ({result['percent']}%)")
+    for gap in result["gaps"]:
+        print(f"  gap {gap['start']} → {gap['end']} ({gap['seconds']}s): {gap['reason']}")
+    return 0
+
+
+def verify_command(args: argparse.Namespace) -> int:
+    """Check every segment's hash and chain link; exit 1 if anything was altered."""
+    config, store = _open(args)
+    with store:
+        problems = verify_chain(store.read(), config.storage.recordings_dir, args.camera)
+    for problem in problems:
+        print(f"{problem.path}: {problem.problem}")
+    if problems:
+        print(f"{args.camera}: {len(problems)} problems: the recordings were altered or lost")
+        return 1
+    print(f"{args.camera}: every segment matches the index and the hash chain")
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write the range as one MP4."""
+    config, store = _open(args)
+    start, end = _range(args)
+    assert start is not None and end is not None
+    with store:
+        segments = list_segments(store.read(), args.camera, start, end)
+    output = export_clip(config.storage.recordings_dir, segments, start, end, Path(args.output))
+    print(f"wrote {output} ({len(segments)} segments)")
+    return 0

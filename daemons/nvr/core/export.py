@@ -1,0 +1,69 @@
+"""Exporting a time range of a camera as one file, by stream copy (no re-encoding).
+
+Used by `nvrctl export` and, later, by clip requests from head office. The concat demuxer
+joins the segments with continuous timestamps; the cut is at keyframes around the range.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from nvr.core.errors import NvrError
+from nvr.core.recordings import Segment
+from nvr.core.tools import require_tool
+
+log = logging.getLogger(__name__)
+
+EXPORT_TIMEOUT_SECONDS = 600
+
+
+class ExportError(NvrError):
+    """An export could not be produced."""
+
+
+def _concat_list(recordings_dir: Path, segments: list[Segment], from_ms: int) -> tuple[str, int]:
+    lines = ["ffconcat version 1.0"]
+    for seg in segments:
+        path = str(recordings_dir / seg.path).replace("'", "'\\''")
+        lines.append(f"file '{path}'")
+    offset_ms = max(0, from_ms - segments[0].start_ms)
+    return "\n".join(lines) + "\n", offset_ms
+
+
+def export_clip(
+    recordings_dir: Path, segments: list[Segment], from_ms: int, to_ms: int, output: Path
+) -> Path:
+    """Join `segments` into `output` (MP4), trimmed to [from_ms, to_ms) at keyframes."""
+    if not segments:
+        raise ExportError("no recordings in the requested range")
+    missing = [s.path for s in segments if not (recordings_dir / s.path).exists()]
+    if missing:
+        raise ExportError(f"segment file missing: {recordings_dir / missing[0]}")
+    listing, offset_ms = _concat_list(recordings_dir, segments, from_ms)
+    duration_ms = to_ms - max(from_ms, segments[0].start_ms)
+    with tempfile.NamedTemporaryFile("w", suffix=".ffconcat", delete=False) as handle:
+        handle.write(listing)
+        list_path = handle.name
+    tmp_output = output.with_name(f".{output.name}.part")
+    argv = [
+        require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "concat", "-safe", "0", "-ss", f"{offset_ms / 1000:.3f}", "-i", list_path,
+        "-t", f"{duration_ms / 1000:.3f}", "-map", "0", "-c", "copy",
+        "-movflags", "+faststart", "-f", "mp4", str(tmp_output),
+    ]  # fmt: skip
+    try:
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_SECONDS, check=False
+        )
+    finally:
+        os.unlink(list_path)
+    if result.returncode != 0:
+        tmp_output.unlink(missing_ok=True)
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise ExportError(f"ffmpeg could not export to {output}: {last}")
+    tmp_output.replace(output)
+    return output

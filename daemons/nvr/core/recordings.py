@@ -1,0 +1,246 @@
+"""The recordings index as readers see it: listing, coverage, the evidence hash chain.
+
+nvr-backup writes segment and run rows; nvrctl, nvr-report and nvr-health read them through
+this module, so "minutes recorded" and "gap reason" mean the same thing everywhere.
+See docs/design/recording.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from nvr.core.timeutil import format_ms
+
+# Segments closer than this are continuous: stream copy cuts at keyframes, so one
+# segment's end and the next one's clock-aligned name can differ by a fraction of a GOP.
+CONTINUITY_TOLERANCE_MS = 2_000
+HASH_CHUNK_BYTES = 1 << 20
+# The chain starts from this value for a camera's first segment.
+CHAIN_GENESIS = "0" * 64
+
+
+class EndReason(StrEnum):
+    """Why a recording run ended; the reason a coverage gap is shown with."""
+
+    CAMERA_OFFLINE = "camera offline"
+    AUTH_FAILED = "auth failed"
+    NOT_FOUND = "stream not found"
+    STALLED = "stalled"
+    CONFIG_CHANGED = "config changed"
+    CAMERA_REMOVED = "camera removed from config"
+    SHUTDOWN = "shutdown"
+    DISK_NOT_MOUNTED = "disk not mounted"
+    DISK_READ_ONLY = "disk read-only"
+    DISK_FULL = "disk full"
+    FFMPEG_ERROR = "ffmpeg error"
+    CRASHED = "nvr-backup stopped unexpectedly"
+
+
+# Reasons given to gaps that no run explains.
+GAP_IN_PROGRESS = "segment in progress"
+GAP_NOT_RECORDING = "not recording"
+GAP_NO_SEGMENTS = "recording produced no segments"
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def chain_hash(previous_chain: str, segment_sha256: str) -> str:
+    """Link a segment into its camera's chain: sha256(previous chain || segment hash)."""
+    return hashlib.sha256(f"{previous_chain}{segment_sha256}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One indexed segment."""
+
+    id: int
+    camera: str
+    path: str
+    start_ms: int
+    end_ms: int
+    bytes: int
+    sha256: str | None
+    chain_sha256: str | None
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON shape of `nvrctl recordings list --json`."""
+        data = asdict(self)
+        data["start"] = format_ms(self.start_ms)
+        data["end"] = format_ms(self.end_ms)
+        data["duration_seconds"] = (self.end_ms - self.start_ms) / 1000
+        return data
+
+
+_SEGMENT_COLUMNS = "id, camera, path, start_ms, end_ms, bytes, sha256, chain_sha256, status"
+
+
+def list_segments(
+    conn: sqlite3.Connection,
+    camera: str,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+    statuses: tuple[str, ...] = ("ok",),
+) -> list[Segment]:
+    """Segments of a camera overlapping [from_ms, to_ms), oldest first."""
+    placeholders = ",".join("?" * len(statuses))
+    rows = conn.execute(
+        f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera = ? AND end_ms > ?"
+        f" AND start_ms < ? AND status IN ({placeholders}) ORDER BY start_ms, id",
+        (camera, from_ms if from_ms is not None else -1, to_ms or 2**62, *statuses),
+    ).fetchall()
+    return [Segment(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch without recording and why."""
+
+    start_ms: int
+    end_ms: int
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for reports and the CLI."""
+        return {
+            "start": format_ms(self.start_ms),
+            "end": format_ms(self.end_ms),
+            "seconds": round((self.end_ms - self.start_ms) / 1000, 1),
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class Coverage:
+    """Minutes recorded against minutes expected, with each gap's reason."""
+
+    camera: str
+    from_ms: int
+    to_ms: int
+    recorded_ms: int = 0
+    gaps: list[Gap] = field(default_factory=list)
+
+    @property
+    def expected_ms(self) -> int:
+        """The whole requested period."""
+        return self.to_ms - self.from_ms
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON for reports and the CLI."""
+        expected = self.expected_ms
+        return {
+            "camera": self.camera,
+            "from": format_ms(self.from_ms),
+            "to": format_ms(self.to_ms),
+            "expected_minutes": round(expected / 60_000, 2),
+            "recorded_minutes": round(self.recorded_ms / 60_000, 2),
+            "percent": round(100 * self.recorded_ms / expected, 2) if expected else 0.0,
+            "gaps": [gap.to_json() for gap in self.gaps],
+        }
+
+
+def _merge(segments: list[Segment], from_ms: int, to_ms: int) -> list[tuple[int, int]]:
+    """Recorded intervals clipped to the period, neighbours within tolerance joined."""
+    merged: list[tuple[int, int]] = []
+    for seg in segments:
+        start, end = max(seg.start_ms, from_ms), min(seg.end_ms, to_ms)
+        if end <= start:
+            continue
+        if merged and start - merged[-1][1] <= CONTINUITY_TOLERANCE_MS:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@dataclass(frozen=True)
+class _Run:
+    started_at_ms: int
+    ended_at_ms: int | None
+    end_reason: str | None
+
+
+def _runs(conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int) -> list[_Run]:
+    rows = conn.execute(
+        "SELECT started_at_ms, ended_at_ms, end_reason FROM recording_runs WHERE camera = ?"
+        " AND started_at_ms < ? AND (ended_at_ms IS NULL OR ended_at_ms >= ?)"
+        " ORDER BY started_at_ms",
+        (camera, to_ms, from_ms - CONTINUITY_TOLERANCE_MS),
+    ).fetchall()
+    return [_Run(*row) for row in rows]
+
+
+def _gap_reason(gap_start: int, gap_end: int, runs: list[_Run], period_end: int) -> str:
+    """The reason of the first run that ended around the gap's start, else a fallback."""
+    for run in runs:
+        ended = run.ended_at_ms
+        if ended is not None and gap_start - CONTINUITY_TOLERANCE_MS <= ended <= gap_end:
+            return run.end_reason or GAP_NOT_RECORDING
+    active = [r for r in runs if r.started_at_ms <= gap_end and r.ended_at_ms is None]
+    if active and gap_end >= period_end:
+        # The newest segment is still open in ffmpeg; it is indexed when it closes.
+        return GAP_IN_PROGRESS
+    if any(r.started_at_ms <= gap_start for r in active):
+        return GAP_NO_SEGMENTS
+    return GAP_NOT_RECORDING
+
+
+def coverage(conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int) -> Coverage:
+    """How much of [from_ms, to_ms) is recorded, and why the rest is not."""
+    result = Coverage(camera=camera, from_ms=from_ms, to_ms=to_ms)
+    intervals = _merge(list_segments(conn, camera, from_ms, to_ms), from_ms, to_ms)
+    runs = _runs(conn, camera, from_ms, to_ms)
+    cursor = from_ms
+    for start, end in [*intervals, (to_ms, to_ms)]:
+        if start - cursor > CONTINUITY_TOLERANCE_MS:
+            result.gaps.append(Gap(cursor, start, _gap_reason(cursor, start, runs, to_ms)))
+        result.recorded_ms += end - start
+        cursor = max(cursor, end)
+    return result
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """A segment whose content or chain link does not match the index."""
+
+    path: str
+    problem: str
+
+
+def verify_chain(conn: sqlite3.Connection, recordings_dir: Path, camera: str) -> list[ChainProblem]:
+    """Recompute every remaining segment's hash and chain link, in index order.
+
+    The first remaining segment's chain value is trusted (older ones may have been
+    deleted by retention); every later link must follow from it.
+    """
+    problems: list[ChainProblem] = []
+    previous: str | None = None
+    rows = conn.execute(
+        "SELECT path, sha256, chain_sha256, status FROM segments WHERE camera = ?"
+        " AND sha256 IS NOT NULL ORDER BY id",
+        (camera,),
+    )
+    for path, sha256, chain, status in rows:
+        if previous is not None and chain_hash(previous, sha256) != chain:
+            problems.append(ChainProblem(path, "chain link broken: index rows were altered"))
+        previous = chain
+        if status != "ok":
+            continue
+        file = recordings_dir / path
+        if not file.exists():
+            problems.append(ChainProblem(path, "file missing"))
+        elif file_sha256(file) != sha256:
+            problems.append(ChainProblem(path, "content altered: sha256 differs from the index"))
+    return problems
