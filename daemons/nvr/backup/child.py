@@ -61,7 +61,7 @@ class FfmpegChild:
             stderr=subprocess.PIPE,
             env=env,
             start_new_session=True,  # a Ctrl-C in a technician's shell reaches us, not ffmpeg
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+            preexec_fn=_die_with_parent,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [
@@ -118,7 +118,9 @@ class FfmpegChild:
             try:
                 self._proc.wait(grace_seconds)
             except subprocess.TimeoutExpired:
-                log.warning("ffmpeg pid %d ignored SIGTERM for %.0fs; killing", self.pid, grace_seconds)
+                log.warning(
+                    "ffmpeg pid %d ignored SIGTERM for %.0fs; killing", self.pid, grace_seconds
+                )
                 self._proc.kill()
                 self._proc.wait()
         self.join_readers()

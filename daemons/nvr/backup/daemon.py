@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from nvr.backup.child import FfmpegChild
-from nvr.backup.indexer import Indexer
 from nvr.backup.guard import storage_problem
+from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
     camera_directories,
     close_open_runs,
@@ -51,6 +51,7 @@ class BackupDaemon(Daemon):
         )
         self._probe_pool = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="probe")
         self._blocked: EndReason | None = None
+        self._reconciled = False
 
     @property
     def _recordings_dir(self) -> Path:
@@ -58,10 +59,7 @@ class BackupDaemon(Daemon):
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
-        """Repair what a crash left, then start recording."""
-        self._blocked = storage_problem(self._recordings_dir, self.config.storage.require_mount)
-        if self._blocked is None:
-            self._reconcile()
+        """Start the indexer and a recorder per camera (they start ffmpeg on the first tick)."""
         self._indexer.start()
         for camera in self._wanted(self.config):
             self._add(camera)
@@ -70,6 +68,10 @@ class BackupDaemon(Daemon):
         """Apply the mount guard, then step every recorder."""
         self._apply_guard()
         if self._blocked is None:
+            if not self._reconciled:
+                # Only on a usable disk: on an unmounted one there is nothing to repair.
+                self._reconcile()
+                self._reconciled = True
             for recorder in self._recorders.values():
                 recorder.step()
 

@@ -168,6 +168,13 @@ class Indexer:
                 "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, sha256,"
                 " status, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'quarantined', ?)"
                 " ON CONFLICT (path) DO NOTHING",
-                (segment.camera, segment.path, segment.start_ms, segment.start_ms, size, sha256,
-                 now_ms()),
+                (
+                    segment.camera,
+                    segment.path,
+                    segment.start_ms,
+                    segment.start_ms,
+                    size,
+                    sha256,
+                    now_ms(),
+                ),
             )

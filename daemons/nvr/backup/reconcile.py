@@ -107,7 +107,9 @@ def camera_directories(recordings_dir: Path) -> list[str]:
     """Names of the camera directories on disk (configured or not)."""
     if not recordings_dir.is_dir():
         return []
-    return sorted(p.name for p in recordings_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(
+        p.name for p in recordings_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
 
 
 def mark_missing(store: StateStore, recordings_dir: Path) -> int:
@@ -120,6 +122,8 @@ def mark_missing(store: StateStore, recordings_dir: Path) -> int:
     ]
     if gone:
         with store.write() as write:
-            write.executemany("UPDATE segments SET status = 'missing' WHERE id = ?", [(i,) for i in gone])
+            write.executemany(
+                "UPDATE segments SET status = 'missing' WHERE id = ?", [(i,) for i in gone]
+            )
         log.warning("%d indexed segments have no file any more; marked missing", len(gone))
     return len(gone)

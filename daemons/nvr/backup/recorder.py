@@ -26,8 +26,8 @@ from nvr.core.backoff import Backoff
 from nvr.core.config import CameraConfig, RecordingConfig
 from nvr.core.events import Severity
 from nvr.core.recordings import EndReason
-from nvr.core.rtsp import ProbeAnswer, ProbeResult
 from nvr.core.redact import SecretUrl
+from nvr.core.rtsp import ProbeAnswer, ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +62,36 @@ class Child(Protocol):
     last_progress_at: float
     progressed: bool
 
-    def poll(self) -> int | None: ...
-    def last_lines(self) -> list[str]: ...
-    def stop(self, grace_seconds: float) -> int: ...
-    def join_readers(self) -> None: ...
+    def poll(self) -> int | None:
+        """Exit code, or None while running."""
+
+    def last_lines(self) -> list[str]:
+        """The last stderr lines, redacted."""
+
+    def stop(self, grace_seconds: float) -> int:
+        """Terminate, wait, kill."""
+
+    def join_readers(self) -> None:
+        """Wait until the pipes are drained."""
 
 
 class Hooks(Protocol):
     """How the recorder talks to the rest of the daemon (state file, indexer, probes)."""
 
-    def start_run(self, camera: str) -> int: ...
-    def end_run(self, run_id: int, reason: EndReason) -> None: ...
-    def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None: ...
-    def segment_closed(self, segment: FinishedSegment) -> None: ...
-    def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None: ...
+    def start_run(self, camera: str) -> int:
+        """Record that an ffmpeg run starts; returns its id."""
+
+    def end_run(self, run_id: int, reason: EndReason) -> None:
+        """Record why a run ended."""
+
+    def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None:
+        """Tell people (an event row)."""
+
+    def segment_closed(self, segment: FinishedSegment) -> None:
+        """Queue a closed segment for indexing."""
+
+    def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None:
+        """Index the segment a dead ffmpeg left unreported."""
 
 
 SpawnFn = Callable[[list[str], Callable[[str, float, float], None]], Child]
@@ -181,11 +197,12 @@ class CameraRecorder:
     def _watch_child(self, now: float) -> None:
         child = self._child
         assert child is not None
+        # Before the exit check: a run that recorded and then died was a recording run.
+        if self.state is CameraState.STARTING and (child.progressed or self._reported):
+            self._on_recording()
         if child.poll() is not None:
             self._on_exit(child)
             return
-        if child.progressed and self.state is CameraState.STARTING:
-            self._on_recording()
         if now - child.last_progress_at > self.recording.stall_seconds:
             log.warning(
                 "camera=%s no progress for %.0fs: camera stalled or network down; restarting",
@@ -227,7 +244,8 @@ class CameraRecorder:
             self.state = CameraState.WAITING
             self.next_attempt_at = self._clock()
             return
-        reason = classify_exit(lines, was_recording=child.progressed or self._ever_recorded)
+        recorded = child.progressed or bool(self._reported)
+        reason = classify_exit(lines, was_recording=recorded or self._ever_recorded)
         if reason is not self.reason:
             log.warning(
                 "camera=%s ffmpeg exited: %s; last output: %s",
@@ -235,7 +253,7 @@ class CameraRecorder:
                 reason,
                 " | ".join(lines[-3:]) or "(none)",
             )
-        self._after_failure(reason, recorded=child.progressed)
+        self._after_failure(reason, recorded=recorded)
 
     def _after_failure(self, reason: EndReason, recorded: bool) -> None:
         """End the run, index what ffmpeg left behind, schedule the next attempt."""
@@ -307,11 +325,13 @@ class CameraRecorder:
         closed_at = datetime.now(UTC)
         started = segment_start(name, closed_at)
         if started is None:
-            log.warning("camera=%s cannot date segment %r; left for reconcile", self.camera.id, name)
+            log.warning(
+                "camera=%s cannot date segment %r; left for reconcile", self.camera.id, name
+            )
             return
         self._reported.add(name)
         self.last_segment_wall = closed_at.timestamp()
-        duration_ms = int(round((end - start) * 1000))
+        duration_ms = round((end - start) * 1000)
         # Anchor on the close: ffmpeg reports a segment as the next one opens, which is when
         # its last frame arrived. The name (second resolution, taken when the file opened)
         # can be late by the GOP a camera sends on connect; the close time is not.

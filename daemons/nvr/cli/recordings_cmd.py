@@ -20,8 +20,12 @@ CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 def _range_args(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--config", help=CONFIG_HELP)
     parser.add_argument("--camera", required=True, help="camera id")
-    parser.add_argument("--from", dest="start", required=required, help="start: ISO time, local time, or --from=-2h")
-    parser.add_argument("--to", dest="end", required=required, help="end: ISO time, local time, now, or --to=-5m")
+    parser.add_argument(
+        "--from", dest="start", required=required, help="start: ISO time, local time, or --from=-2h"
+    )
+    parser.add_argument(
+        "--to", dest="end", required=required, help="end: ISO time, local time, now, or --to=-5m"
+    )
 
 
 def add_parser(subparsers: Any) -> None:
@@ -82,8 +86,10 @@ def list_command(args: argparse.Namespace) -> int:
         print(json.dumps([s.to_json() for s in segments], indent=2))
         return 0
     for seg in segments:
-        print(f"{format_ms(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
-              f"  {seg.bytes:>11,d} B  {seg.path}")
+        print(
+            f"{format_ms(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
+            f"  {seg.bytes:>11,d} B  {seg.path}"
+        )
     print(f"{len(segments)} segments")
     return 0
 
@@ -98,8 +104,10 @@ def coverage_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['camera']}: {result['recorded_minutes']} of {result['expected_minutes']} "
-          f"minutes recorded ({result['percent']}%)")
+    print(
+        f"{result['camera']}: {result['recorded_minutes']} of {result['expected_minutes']} "
+        f"minutes recorded ({result['percent']}%)"
+    )
     for gap in result["gaps"]:
         print(f"  gap {gap['start']} → {gap['end']} ({gap['seconds']}s): {gap['reason']}")
     return 0

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 # Named in one place: nvr-health compares heartbeat age against interval_ms.
 HEARTBEAT_SECONDS = 5.0
+# A changed STATUS line is written sooner, but not more than once per this many seconds
+# (a "retry in 45s" countdown changes every second).
+STATUS_BEAT_SECONDS = 1.0
 DEFAULT_TICK_SECONDS = 1.0
 
 
@@ -121,6 +124,7 @@ class Runtime:
         self._started_at_ms = now_ms()
         self._last_beat = float("-inf")
         self._tick_failing = False
+        self._beat_status = ""
 
     def request_stop(self) -> None:
         """Ask the loop to end (what SIGTERM does)."""
@@ -169,8 +173,10 @@ class Runtime:
                 self._beat(daemon, force=True)
             self._step(daemon)
             self._notifier.watchdog()
-            self._beat(daemon)
-            self._notifier.status(daemon.status_line())
+            status = daemon.status_line()
+            # A changed status is written soon: nvr-health and technicians read it.
+            self._beat(daemon, every=STATUS_BEAT_SECONDS if status != self._beat_status else None)
+            self._notifier.status(status)
             self._stop.wait(daemon.tick_seconds)
 
     def _step(self, daemon: Daemon) -> None:
@@ -202,17 +208,19 @@ class Runtime:
             log.info("config reloaded from %s", self._config_path)
         self._notifier.reloaded()
 
-    def _beat(self, daemon: Daemon, force: bool = False) -> None:
+    def _beat(self, daemon: Daemon, force: bool = False, every: float | None = None) -> None:
         now = self._clock()
-        if not force and now - self._last_beat < HEARTBEAT_SECONDS:
+        interval = HEARTBEAT_SECONDS if every is None else every
+        if not force and now - self._last_beat < interval:
             return
         self._last_beat = now
+        self._beat_status = daemon.status_line()
         try:
             write_heartbeat(
                 daemon.store,
                 daemon=daemon.name,
                 state=daemon.lifecycle,
-                status=daemon.status_line(),
+                status=self._beat_status,
                 detail=daemon.heartbeat_detail(),
                 started_at_ms=self._started_at_ms,
             )

@@ -25,7 +25,8 @@ from nvr.core.errors import StateError
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5_000
-WRITE_ATTEMPTS = 5
+WRITE_ATTEMPTS = 8
+RETRY_PAUSE_SECONDS = 0.05
 
 # Each entry migrates from version N (its index) to N+1. Append only; never edit a
 # released migration: boxes in the field have already applied it.
@@ -251,6 +252,9 @@ class StateStore:
                     attempt,
                     WRITE_ATTEMPTS,
                 )
+                # Some busy answers (switching to WAL, a lock upgrade that could deadlock)
+                # come back at once without SQLite's busy handler: wait a little ourselves.
+                time.sleep(RETRY_PAUSE_SECONDS * attempt)
 
 
 def _split_sql(script: str) -> list[str]:

@@ -12,8 +12,10 @@ class TimeFormatError(NvrError):
 
 
 def parse_time(text: str, *, now_ms: int | None = None) -> int:
-    """Parse `2026-11-21T08:00:00Z`, `2026-11-21 08:00` (local time), `now`, or `-2h` / `-30m`
-    (on a command line: `--from=-2h`, since argparse reads `-2h` as an option).
+    """Parse `2026-11-21T08:00:00Z`, `2026-11-21 08:00` (local time), `now`, or `-2h`.
+
+    On a command line relative times are written `--from=-2h`, since argparse reads a
+    bare `-2h` as an option.
 
     A time without an offset is local time, because that is what a technician on site
     reads from the clock on the wall; the result is always UTC milliseconds.

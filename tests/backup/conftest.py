@@ -1,0 +1,50 @@
+"""nvr-backup run for real: a child process recording simulated cameras from mediamtx."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nvr.camsim import CameraSimulator
+
+from .harness import Backup
+
+WIDTH, HEIGHT, BITRATE = 640, 360, 800_000
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator]:
+    """Four simulated cameras shared by a test module."""
+    run_dir = tmp_path_factory.mktemp("camsim")
+    with CameraSimulator(run_dir, 4, width=WIDTH, height=HEIGHT, bitrate=BITRATE) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator: CameraSimulator) -> Iterator[CameraSimulator]:
+    """The shared simulator, every fault cleared after the test."""
+    yield simulator
+    for camera in simulator.camera_ids:
+        simulator.set_fault(camera, None)
+
+
+@pytest.fixture
+def backup_factory(tmp_path: Path, sim: CameraSimulator) -> Iterator[Callable[..., Backup]]:
+    """Make Backup harnesses; at the end stop them and check no password was logged."""
+    made: list[Backup] = []
+
+    def make(cameras: list[str], **recording: Any) -> Backup:
+        harness = Backup(tmp_path / f"b{len(made)}", sim, cameras, **recording)
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        if harness.proc is not None:
+            harness.kill()
+        text = harness.log_text()
+        for camera in sim.camera_ids:
+            assert sim.password(camera) not in text, "a camera password reached the log"

@@ -1,0 +1,139 @@
+"""A harness around one nvr-backup process, shared by the backup tests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nvr.camsim import CameraSimulator
+from nvr.core.notify import child_environment
+
+
+class Backup:
+    """One nvr-backup process and the files it works on."""
+
+    def __init__(self, root: Path, sim: CameraSimulator, cameras: list[str], **recording: Any):
+        self.root = root
+        self.sim = sim
+        self.recordings = root / "recordings"
+        self.state_file = root / "state" / "state.db"
+        self.config_path = root / "nvr.yaml"
+        self.recordings.mkdir(parents=True, exist_ok=True)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        self.recording: dict[str, Any] = {"segment_seconds": 10, **recording}
+        self.storage: dict[str, Any] = {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.logs: list[Path] = []
+        self.write_config(cameras)
+
+    def write_config(self, cameras: list[str]) -> None:
+        config = {
+            "site": {"id": "test-01"},
+            "storage": {
+                "recordings_dir": str(self.recordings),
+                "state_file": str(self.state_file),
+                **self.storage,
+            },
+            "recording": self.recording,
+            "cameras": [
+                {"id": cid, "name": f"Camera {cid}", "url": self.sim.camera_url(cid)}
+                for cid in cameras
+            ],
+        }
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    def start(self) -> None:
+        log = self.root / f"backup-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=child_environment(),
+            )
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        if not self.state_file.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.state_file}?mode=ro", uri=True, timeout=10)
+        try:
+            return list(conn.execute(sql, params).fetchall())
+        except sqlite3.OperationalError:
+            return []  # the daemon has not created the schema yet
+        finally:
+            conn.close()
+
+    def segments(self, camera: str) -> list[tuple[str, int, int, int]]:
+        return [
+            (r[0], r[1], r[2], r[3])
+            for r in self.query(
+                "SELECT path, start_ms, end_ms, bytes FROM segments WHERE camera = ?"
+                " AND status = 'ok' ORDER BY start_ms",
+                camera,
+            )
+        ]
+
+    def heartbeat(self) -> dict[str, Any]:
+        """The heartbeat of the running process (a killed predecessor's row does not count)."""
+        rows = self.query(
+            "SELECT status, detail_json, pid FROM heartbeats WHERE daemon = 'nvr-backup'"
+        )
+        if not rows or (self.proc is not None and rows[0][2] != self.proc.pid):
+            return {}
+        return {"status": rows[0][0], **json.loads(rows[0][1])}
+
+    def camera_state(self, camera: str) -> dict[str, Any]:
+        return dict(self.heartbeat().get("cameras", {}).get(camera, {}))
+
+    def events(self, kind: str, camera: str | None = None) -> list[tuple[str, str]]:
+        return [
+            (r[0], r[1])
+            for r in self.query(
+                "SELECT severity, message FROM events WHERE kind = ?"
+                " AND (? IS NULL OR camera = ?) ORDER BY id",
+                kind,
+                camera,
+                camera,
+            )
+        ]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
