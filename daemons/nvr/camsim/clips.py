@@ -215,6 +215,7 @@ def ensure_clip(spec: ClipSpec, cache_dir: Path | None = None) -> Path:
     tmp = Path(tmp_name)
     try:
         _run_encoder(encode_command(spec, tmp, ffmpeg, font), spec)
+        tmp.chmod(0o644)  # mkstemp makes it private; a clip is no secret
         # Atomic: another process encoding the same clip simply replaces it with its twin.
         tmp.replace(target)
     finally:

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from nvr.core.redact import SecretUrl
 
-DEFAULT_TIMEOUT_SECONDS = 3.0
+# mediamtx (and many cameras) pause about 2 s before answering a wrong password.
+DEFAULT_TIMEOUT_SECONDS = 5.0
 DEFAULT_PORT = 554
 _MAX_RESPONSE_BYTES = 64 * 1024
 
