@@ -52,8 +52,11 @@ format: venv
 demo: deps
 	$(VENV)/bin/nvrctl camsim --cameras 4 --run-dir run/camsim
 
+# Benchmarks write tests/bench/results/*.json and *.md; kept out of `make test` and CI.
+BENCH_ARGS ?=
 bench: deps
-	@echo "no benchmarks yet: they arrive with the daemons they measure" >&2; exit 1
+	@set -e; for script in tests/bench/bench_*.py; do \
+	  echo "== $$script"; $(VENV)/bin/python $$script $(BENCH_ARGS); done
 
 clean:
 	rm -rf $(VENV) run build .pytest_cache .mypy_cache .ruff_cache

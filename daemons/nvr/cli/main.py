@@ -7,14 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from nvr import __version__
-
-# TMP from nvr.camsim import cli as camsim_cmd
+from nvr.camsim import cli as camsim_cmd
 from nvr.cli import config_cmd, protect_cmd, recordings_cmd
 from nvr.core.errors import NvrError
 from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
 
-COMMANDS = (config_cmd, recordings_cmd, protect_cmd)  # TMP
+COMMANDS = (config_cmd, recordings_cmd, protect_cmd, camsim_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
