@@ -126,6 +126,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at_ms INTEGER NOT NULL,
         envelope_json TEXT    NOT NULL
     );
+
+    -- nvr-validator tables (owned by daemons/nvr/validator).
+
+    -- end of nvr-validator tables.
+
+    -- nvr-report / nvr-uplink tables (owned by daemons/nvr/report and daemons/nvr/uplink).
+
+    -- end of nvr-report / nvr-uplink tables.
     """,
 )
 
