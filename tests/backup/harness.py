@@ -31,6 +31,7 @@ class Backup:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self.recording: dict[str, Any] = {"segment_seconds": 10, **recording}
         self.storage: dict[str, Any] = {}
+        self.urls: dict[str, str] = {}  # cameras not from the simulator
         self.proc: subprocess.Popen[bytes] | None = None
         self.logs: list[Path] = []
         self.write_config(cameras)
@@ -45,7 +46,11 @@ class Backup:
             },
             "recording": self.recording,
             "cameras": [
-                {"id": cid, "name": f"Camera {cid}", "url": self.sim.camera_url(cid)}
+                {
+                    "id": cid,
+                    "name": f"Camera {cid}",
+                    "url": self.urls.get(cid) or self.sim.camera_url(cid),
+                }
                 for cid in cameras
             ],
         }

@@ -1,0 +1,725 @@
+"""Benchmark of nvr-backup against bare ffmpeg and mediamtx's recorder (issue 3).
+
+    NVR_MEDIAMTX_BIN=... .venv/bin/python tests/bench/bench_backup.py \\
+        [--cameras 8 16 32] [--seconds 60] [--warmup 15] [--segment-seconds 60]
+
+For each camera count, one camera simulator (1080p, 4 Mbit/s, `-re -c copy` publishers)
+feeds three recorders, one after another, each for the same steady-state window:
+
+- nvr-backup: `python -m nvr.backup.main` with one camera entry per simulated camera;
+  measured as its whole process tree (the Python supervisor plus its ffmpeg children);
+- bare ffmpeg: the very argv nvr-backup would run (`build_command(..., "copy")`), one
+  process per camera, started by this script, output to files;
+- mediamtx: a second mediamtx pulling every camera (`sourceOnDemand: no`) and recording
+  it (`record: yes`, fmp4, the same segment length).
+
+CPU is user+system time over the window, read from /proc through psutil: for each live
+process of a tree its own time plus `children_user/children_system` (what it reaped), so a
+child that exits inside the window is still counted once. RSS is summed over the tree
+every second. The simulator (its mediamtx and publishers) is measured apart and never
+counted in a variant. The window starts after the warm-up, at least SETTLE_S after a
+segment boundary, so that every variant's window holds the same number of segment cuts
+and the indexing of each cut (hashing, fsync, SQLite row) falls inside it.
+
+Writes tests/bench/results/backup.json (a list of rows, one per camera count) and
+backup.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+import yaml
+
+from nvr.backup.command import build_command
+from nvr.backup.paths import ensure_day_directories
+from nvr.camsim import CameraSimulator
+from nvr.camsim.mediamtx import MediamtxServer
+from nvr.core.config import parse_config
+from nvr.core.notify import child_environment
+from nvr.core.tools import require_tool
+
+log = logging.getLogger("bench_backup")
+
+RESULTS = Path(__file__).with_name("results")
+WIDTH, HEIGHT, BITRATE = 1920, 1080, 4_000_000
+DEFAULT_CAMERAS = (8, 16, 32)
+DEFAULT_SECONDS = 60
+DEFAULT_WARMUP = 15
+DEFAULT_SEGMENT_SECONDS = 60
+SETTLE_S = 15.0  # the window starts at least this long after a segment boundary
+SAMPLE_S = 1.0
+STOP_TIMEOUT_S = 30.0
+MIB = 1024 * 1024
+TARGET_VS_FFMPEG = 1.05
+TARGET_VS_MEDIAMTX = 1.0
+VARIANTS = ("nvr_backup", "ffmpeg", "mediamtx")
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with_parent() -> None:
+    """In a child between fork and exec: SIGTERM it when this script dies (even by -9)."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+# -- measuring process trees ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """CPU and memory of a process tree at one instant."""
+
+    at: float
+    cpu_s: float  # user+system of every live process, plus what each has reaped
+    root_cpu_s: float  # user+system of the root processes alone
+    rss_bytes: int
+    root_rss_bytes: int
+    processes: int
+    threads: dict[int, float] = field(default_factory=dict)  # per thread id, first root
+
+
+def _cpu(times: Any, reaped: bool) -> float:
+    own = float(times.user + times.system)
+    return own + float(times.children_user + times.children_system) if reaped else own
+
+
+class Tree:
+    """The processes `roots()` names, with their descendants when `descendants` is set."""
+
+    def __init__(
+        self, roots: Callable[[], Iterable[int]], descendants: bool, threads: bool = False
+    ) -> None:
+        self._roots = roots
+        self._descendants = descendants
+        self._threads = threads
+
+    def _processes(self) -> tuple[list[psutil.Process], list[psutil.Process]]:
+        roots, others = [], []
+        for pid in self._roots():
+            try:
+                root = psutil.Process(pid)
+                roots.append(root)
+                if self._descendants:
+                    others.extend(root.children(recursive=True))
+            except psutil.Error:
+                continue  # exited: its time is in its parent's children_* when reaped
+        return roots, others
+
+    def snapshot(self) -> Snapshot:
+        """Read every process of the tree now."""
+        roots, others = self._processes()
+        cpu = root_cpu = 0.0
+        rss = root_rss = count = 0
+        threads: dict[int, float] = {}
+        for index, proc in enumerate(roots + others):
+            try:
+                with proc.oneshot():
+                    times = proc.cpu_times()
+                    memory = proc.memory_info().rss
+                    if index < len(roots):
+                        root_cpu += _cpu(times, reaped=False)
+                        root_rss += memory
+                    if index == 0 and self._threads:
+                        threads = {t.id: t.user_time + t.system_time for t in proc.threads()}
+            except psutil.Error:
+                continue
+            cpu += _cpu(times, reaped=True)
+            rss += memory
+            count += 1
+        return Snapshot(time.time(), cpu, root_cpu, rss, root_rss, count, threads)
+
+
+def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
+    """CPU seconds of process `pid`'s main thread, its busiest other thread, and the rest.
+
+    Threads that ended inside the window are missing (their time is still in the process
+    total). In nvr-backup the busiest other thread is the indexer (hash, fsync, row).
+    """
+    deltas = {tid: cpu - before.threads.get(tid, 0.0) for tid, cpu in after.threads.items()}
+    if not deltas:
+        return {}
+    main = deltas.pop(pid, 0.0)  # the main thread's id is the pid
+    busiest = max(deltas.values(), default=0.0)
+    return {
+        "main_thread_cpu_s": round(main, 2),
+        "busiest_thread_cpu_s": round(busiest, 2),
+        "other_threads_cpu_s": round(sum(deltas.values()) - busiest, 2),
+        "threads": len(after.threads),
+    }
+
+
+def machine_busy(before: Any, after: Any) -> dict[str, float]:
+    """Share of all CPUs busy (not idle, not iowait) and in iowait between two cpu_times()."""
+    total = sum(after) - sum(before)
+    idle = after.idle - before.idle
+    iowait = getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0)
+    if total <= 0:
+        return {"machine_busy_percent": 0.0, "machine_iowait_percent": 0.0}
+    return {
+        "machine_busy_percent": round(100 * (total - idle - iowait) / total, 1),
+        "machine_iowait_percent": round(100 * iowait / total, 1),
+    }
+
+
+# -- the recordings on disk ----------------------------------------------------------------
+
+
+def recording_files(root: Path) -> list[Path]:
+    """Every media file under `root` (fMP4 or MPEG-TS)."""
+    if not root.is_dir():
+        return []
+    return [p for p in root.rglob("*") if p.suffix in (".mp4", ".ts") and p.is_file()]
+
+
+def disk_usage(root: Path) -> tuple[int, int]:
+    """(files, bytes) of the recordings under `root`."""
+    files = recording_files(root)
+    total = 0
+    for path in files:
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+    return len(files), total
+
+
+def prepare_days(recordings: Path, cameras: Iterable[str]) -> None:
+    """Today's and tomorrow's directories (UTC) for every camera: ffmpeg makes none."""
+    now = datetime.now(UTC)
+    for camera in cameras:
+        ensure_day_directories(recordings, camera, now)
+
+
+def log_problems(path: Path, markers: tuple[str, ...], limit: int = 5) -> dict[str, Any]:
+    """How many lines of a log contain one of `markers`, and the first few of them."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return {"problem_lines": 0, "first_problems": []}
+    hits = [line for line in lines if any(m in line for m in markers)]
+    return {"problem_lines": len(hits), "first_problems": hits[:limit]}
+
+
+# -- the three recorders -------------------------------------------------------------------
+
+
+class Recorder(Protocol):
+    """One way of recording every simulated camera."""
+
+    name: str
+    recordings: Path
+
+    @property
+    def pid(self) -> int | None:
+        """The process whose threads are broken down (nvr-backup's Python), else None."""
+
+    def start(self) -> None:
+        """Start recording every camera."""
+
+    def tree(self) -> Tree:
+        """The processes whose CPU and memory count."""
+
+    def stop(self) -> None:
+        """Stop and wait; safe to call twice."""
+
+    def report(self) -> dict[str, Any]:
+        """Health after stop: segments closed, indexed, problems in the logs."""
+
+
+def backup_config(root: Path, sim: CameraSimulator, segment_seconds: int) -> dict[str, Any]:
+    """The nvr.yaml of a bench run (every other setting at its default)."""
+    return {
+        "site": {"id": "bench-01"},
+        "storage": {
+            "recordings_dir": str(root / "recordings"),
+            "state_file": str(root / "state" / "state.db"),
+        },
+        "recording": {"segment_seconds": segment_seconds},
+        "cameras": [{"id": cid, "url": sim.camera_url(cid)} for cid in sim.camera_ids],
+    }
+
+
+class NvrBackup:
+    """nvr-backup itself, as systemd would run it (minus systemd)."""
+
+    name = "nvr_backup"
+
+    def __init__(self, root: Path, sim: CameraSimulator, segment_seconds: int) -> None:
+        self.root = root
+        self.recordings = root / "recordings"
+        self.state_file = root / "state" / "state.db"
+        self.config_path = root / "nvr.yaml"
+        self.log_path = root / "nvr-backup.log"
+        self.recordings.mkdir(parents=True)
+        self.state_file.parent.mkdir(parents=True)
+        config = backup_config(root, sim, segment_seconds)
+        self.config_path.write_text(yaml.safe_dump(config))
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)]
+        with self.log_path.open("wb") as handle:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=child_environment(),
+                preexec_fn=_die_with_parent,
+            )
+
+    def tree(self) -> Tree:
+        pid = self._proc.pid if self._proc else None
+        return Tree(lambda: [pid] if pid else [], descendants=True, threads=True)
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self._proc.wait(STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self.exit_code = self._proc.wait()
+        self._proc = None
+
+    def report(self) -> dict[str, Any]:
+        rows = dict(self._query("SELECT status, count(*) FROM segments GROUP BY status"))
+        files, _ = disk_usage(self.recordings)
+        return {
+            "segment_files": files,
+            "indexed_ok": rows.get("ok", 0),
+            "indexed_other": {k: v for k, v in rows.items() if k != "ok"},
+            "exit_code": self.exit_code,
+            **log_problems(self.log_path, (" WARNING ", " ERROR ", " CRITICAL ", "Traceback")),
+        }
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        try:
+            conn = sqlite3.connect(f"file:{self.state_file}?mode=ro", uri=True, timeout=10)
+        except sqlite3.Error:
+            return []
+        try:
+            return list(conn.execute(sql).fetchall())
+        except sqlite3.Error:
+            return []
+        finally:
+            conn.close()
+
+
+class BareFfmpeg:
+    """One ffmpeg per camera with nvr-backup's exact argv, and nothing around it."""
+
+    name = "ffmpeg"
+
+    def __init__(self, root: Path, sim: CameraSimulator, segment_seconds: int) -> None:
+        self.root = root
+        self.recordings = root / "recordings"
+        self.recordings.mkdir(parents=True)
+        config = parse_config(backup_config(root, sim, segment_seconds), root / "nvr.yaml")
+        ffmpeg = require_tool("ffmpeg")
+        self._argvs = {
+            cam.id: build_command(ffmpeg, cam, config.recording, self.recordings, "copy").argv
+            for cam in config.cameras
+        }
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.exit_codes: dict[str, int] = {}
+        self.pid = None
+
+    def start(self) -> None:
+        prepare_days(self.recordings, self._argvs)
+        env = child_environment()
+        env["TZ"] = "UTC"  # as nvr-backup runs it: file names and cuts in UTC
+        for cid, argv in self._argvs.items():
+            with (
+                (self.root / f"{cid}.segments").open("wb") as out,
+                (self.root / f"{cid}.stderr").open("wb") as err,
+            ):
+                self._procs[cid] = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    env=env,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
+
+    def tree(self) -> Tree:
+        pids = [p.pid for p in self._procs.values()]
+        return Tree(lambda: pids, descendants=False)
+
+    def stop(self) -> None:
+        for proc in self._procs.values():
+            if proc.poll() is None:
+                proc.terminate()  # ffmpeg closes its segment on SIGTERM
+        for cid, proc in self._procs.items():
+            try:
+                self.exit_codes[cid] = proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                self.exit_codes[cid] = proc.wait()
+        self._procs = {}
+
+    def report(self) -> dict[str, Any]:
+        listed = sum(
+            len((self.root / f"{cid}.segments").read_text().splitlines()) for cid in self._argvs
+        )
+        problems = [
+            line
+            for cid in self._argvs
+            for line in (self.root / f"{cid}.stderr").read_text(errors="replace").splitlines()
+            if line and "=" not in line.split(" ")[0]  # not a `key=value` progress line
+        ]
+        files, _ = disk_usage(self.recordings)
+        return {
+            "segment_files": files,
+            "segments_listed": listed,
+            "exit_codes": sorted(set(self.exit_codes.values())),
+            "problem_lines": len(problems),
+            "first_problems": problems[:5],
+        }
+
+
+def recorder_paths(sim: CameraSimulator, recordings: Path, segment_seconds: int) -> dict[str, Any]:
+    """mediamtx `paths`: pull every camera all the time and record it as fMP4."""
+    common = {
+        "sourceOnDemand": False,
+        "rtspTransport": "tcp",
+        "record": True,
+        "recordFormat": "fmp4",
+        "recordPath": str(recordings / "%path" / "%Y-%m-%d_%H-%M-%S-%f"),
+        "recordSegmentDuration": f"{segment_seconds}s",
+        "recordDeleteAfter": "0s",  # never delete during the bench
+    }
+    return {cid: {"source": sim.camera_url(cid), **common} for cid in sim.camera_ids}
+
+
+class MediamtxRecorder:
+    """A second mediamtx that pulls every simulated camera and records it itself."""
+
+    name = "mediamtx"
+
+    def __init__(self, root: Path, sim: CameraSimulator, segment_seconds: int) -> None:
+        self.root = root
+        self.recordings = root / "recordings"
+        self.recordings.mkdir(parents=True)
+        self._cameras = sim.camera_ids
+        self._server = MediamtxServer(
+            root / "mediamtx", paths=recorder_paths(sim, self.recordings, segment_seconds)
+        )
+        self.pid = None
+
+    def start(self) -> None:
+        self._server.start()
+        missing = self._server.wait_available(self._cameras, 20.0)
+        if missing:
+            log.warning("mediamtx recorder: %d cameras not pulled after 20 s", len(missing))
+
+    def tree(self) -> Tree:
+        pid = self._server.pid
+        return Tree(lambda: [pid] if pid else [], descendants=True)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def report(self) -> dict[str, Any]:
+        files, _ = disk_usage(self.recordings)
+        return {
+            "segment_files": files,
+            **log_problems(self._server.log_path, (" ERR ", " WAR ")),
+        }
+
+
+RECORDERS: dict[str, Callable[[Path, CameraSimulator, int], Recorder]] = {
+    "nvr_backup": NvrBackup,
+    "ffmpeg": BareFfmpeg,
+    "mediamtx": MediamtxRecorder,
+}
+
+
+# -- one measurement -----------------------------------------------------------------------
+
+
+def window_start(earliest: float, segment_seconds: int) -> float:
+    """The first instant >= earliest that is at least SETTLE_S past a segment boundary."""
+    phase = earliest % segment_seconds
+    settle = min(SETTLE_S, segment_seconds / 2)
+    return earliest if phase >= settle else earliest - phase + settle
+
+
+def sleep_until(when: float) -> None:
+    """Sleep until the wall clock reads `when`."""
+    while (left := when - time.time()) > 0:
+        time.sleep(min(left, 1.0))
+
+
+def simulator_tree(sim: CameraSimulator) -> Tree:
+    """The simulator's mediamtx and publishers (measured apart, never in a variant)."""
+
+    def pids() -> list[int]:
+        found = [sim.publisher_pid(cid) for cid in sim.camera_ids] + [sim.server.pid]
+        return [pid for pid in found if pid]
+
+    return Tree(pids, descendants=True)
+
+
+@dataclass
+class Window:
+    """What one steady-state window saw of a recorder."""
+
+    samples: list[Snapshot]
+    sim: tuple[Snapshot, Snapshot]
+    disk: tuple[tuple[int, int], tuple[int, int]]
+    machine: dict[str, float]
+
+    @property
+    def seconds(self) -> float:
+        return self.samples[-1].at - self.samples[0].at
+
+    @property
+    def cpu_s(self) -> float:
+        return self.samples[-1].cpu_s - self.samples[0].cpu_s
+
+
+def observe(recorder: Recorder, sim: CameraSimulator, start: float, seconds: float) -> Window:
+    """Sample the recorder's tree every second from `start` for `seconds`."""
+    tree, sim_tree = recorder.tree(), simulator_tree(sim)
+    sleep_until(start)
+    cpu0, sim0, disk0 = psutil.cpu_times(), sim_tree.snapshot(), disk_usage(recorder.recordings)
+    samples = [tree.snapshot()]
+    end = samples[0].at + seconds
+    while (now := time.time()) < end:
+        time.sleep(min(SAMPLE_S, end - now))
+        samples.append(tree.snapshot())
+    sim1, disk1 = sim_tree.snapshot(), disk_usage(recorder.recordings)
+    return Window(samples, (sim0, sim1), (disk0, disk1), machine_busy(cpu0, psutil.cpu_times()))
+
+
+def summarize(
+    name: str, window: Window, cameras: int, report: dict[str, Any], pid: int | None = None
+) -> dict[str, Any]:
+    """The figures of one recorder in one window."""
+    first, last = window.samples[0], window.samples[-1]
+    rss = [s.rss_bytes for s in window.samples]
+    (files0, bytes0), (files1, bytes1) = window.disk
+    sim0, sim1 = window.sim
+    summary: dict[str, Any] = {
+        "cpu_s": round(window.cpu_s, 2),
+        "cpu_percent_of_one_core": round(100 * window.cpu_s / window.seconds, 1),
+        "window_s": round(window.seconds, 1),
+        "rss_mb": round(sum(rss) / len(rss) / MIB, 1),
+        "rss_mb_max": round(max(rss) / MIB, 1),
+        "processes": last.processes,
+        "segments_opened_in_window": files1 - files0,
+        "written_mbit_s": round((bytes1 - bytes0) * 8 / window.seconds / 1e6, 2),
+        "expected_mbit_s": round(cameras * BITRATE / 1e6, 2),
+        "simulator_cpu_s": round(sim1.cpu_s - sim0.cpu_s, 2),
+        **window.machine,
+        "health": report,
+    }
+    if name == "nvr_backup":
+        summary["python_cpu_s"] = round(last.root_cpu_s - first.root_cpu_s, 2)
+        summary["ffmpeg_children_cpu_s"] = round(summary["cpu_s"] - summary["python_cpu_s"], 2)
+        python_rss = [s.root_rss_bytes for s in window.samples]
+        summary["python_rss_mb"] = round(sum(python_rss) / len(python_rss) / MIB, 1)
+        if pid is not None:
+            summary.update(thread_split(pid, first, last))
+    return summary
+
+
+def measure(
+    name: str, root: Path, sim: CameraSimulator, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Start one recorder, measure its steady-state window, stop it, delete its files."""
+    recorder = RECORDERS[name](root, sim, args.segment_seconds)
+    log.info("%d cameras: %s starting", len(sim.camera_ids), name)
+    recorder.start()
+    try:
+        pid = recorder.pid
+        start = window_start(time.time() + args.warmup, args.segment_seconds)
+        window = observe(recorder, sim, start, args.seconds)
+    finally:
+        recorder.stop()
+    summary = summarize(name, window, len(sim.camera_ids), recorder.report(), pid)
+    shutil.rmtree(root, ignore_errors=True)
+    log.info(
+        "%d cameras: %s %.1f CPU s in %.0f s, RSS %.0f MiB, %.1f Mbit/s written",
+        len(sim.camera_ids),
+        name,
+        summary["cpu_s"],
+        summary["window_s"],
+        summary["rss_mb"],
+        summary["written_mbit_s"],
+    )
+    return summary
+
+
+def run_count(cameras: int, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One simulator with `cameras` cameras; the three recorders one after another."""
+    run_dir = workdir / f"{cameras:02d}cams"
+    with CameraSimulator(
+        run_dir / "sim", cameras=cameras, width=WIDTH, height=HEIGHT, bitrate=BITRATE
+    ) as sim:
+        results = {name: measure(name, run_dir / name, sim, args) for name in args.variants}
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return row(cameras, results, args)
+
+
+def _ratio(results: dict[str, Any], baseline: str) -> float | None:
+    base = results.get(baseline, {}).get("cpu_s")
+    ours = results.get("nvr_backup", {}).get("cpu_s")
+    return round(ours / base, 3) if base and ours is not None else None
+
+
+def row(cameras: int, results: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """One line of backup.json."""
+    ours = results.get("nvr_backup", {})
+    return {
+        "cameras": cameras,
+        "ratio_vs_ffmpeg": _ratio(results, "ffmpeg"),
+        "ratio_vs_mediamtx": _ratio(results, "mediamtx"),
+        "rss_mb": ours.get("rss_mb"),
+        "cpu_s": {name: r["cpu_s"] for name, r in results.items()},
+        "rss_mb_by_variant": {name: r["rss_mb"] for name, r in results.items()},
+        "window_s": args.seconds,
+        "warmup_s": args.warmup,
+        "segment_seconds": args.segment_seconds,
+        "resolution": f"{WIDTH}x{HEIGHT}",
+        "bitrate_bps": BITRATE,
+        "variants": results,
+        "simulator_cpu_excluded": True,
+        "nproc": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
+        "sha256_mb_per_s": args.sha256_mb_s,
+        "python": platform.python_version(),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def sha256_throughput(megabytes: int = 256) -> float:
+    """This machine's SHA-256 speed in MB/s (what the indexer pays per recorded byte)."""
+    block = os.urandom(MIB)
+    digest = hashlib.sha256()
+    begun = time.process_time()
+    for _ in range(megabytes):
+        digest.update(block)
+    return round(megabytes * MIB / 1e6 / max(1e-9, time.process_time() - begun), 1)
+
+
+# -- output ----------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The results as a Markdown table with a short explanation."""
+    first = rows[0] if rows else {}
+    lines = [
+        "# nvr-backup CPU and memory benchmark",
+        "",
+        f"Simulated cameras at {first.get('resolution')} and"
+        f" {first.get('bitrate_bps', 0) / 1e6:.0f} Mbit/s, segments of"
+        f" {first.get('segment_seconds')} s, a {first.get('window_s')} s steady-state window"
+        f" after {first.get('warmup_s')} s of warm-up, on {first.get('nproc')} CPUs."
+        " CPU is user+system seconds of each recorder's process tree in the window (nvr-backup:"
+        " the Python process and its ffmpeg children); the camera simulator is excluded."
+        " The baselines ran in the same run, one after another, on the same simulator."
+        " Run: `.venv/bin/python tests/bench/bench_backup.py`.",
+        "",
+        "| cameras | nvr-backup CPU s | bare ffmpeg CPU s | mediamtx CPU s | ratio_vs_ffmpeg"
+        " | ratio_vs_mediamtx | rss_mb (nvr-backup) | rss_mb ffmpeg | rss_mb mediamtx"
+        " | nvr-backup Python CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cpu, rss = r["cpu_s"], r["rss_mb_by_variant"]
+        python = r["variants"].get("nvr_backup", {}).get("python_cpu_s")
+        cells = [
+            r["cameras"],
+            cpu.get("nvr_backup"),
+            cpu.get("ffmpeg"),
+            cpu.get("mediamtx"),
+            r["ratio_vs_ffmpeg"],
+            r["ratio_vs_mediamtx"],
+            r["rss_mb"],
+            rss.get("ffmpeg"),
+            rss.get("mediamtx"),
+            python,
+        ]
+        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    lines += [
+        "",
+        f"Target: ratio_vs_ffmpeg <= {TARGET_VS_FFMPEG} and ratio_vs_mediamtx <="
+        f" {TARGET_VS_MEDIAMTX} at 32 cameras. RSS is the mean over the window of the summed"
+        " RSS of the tree, in MiB (shared pages counted once per process).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cameras", type=int, nargs="+", default=list(DEFAULT_CAMERAS))
+    parser.add_argument(
+        "--seconds", type=int, default=DEFAULT_SECONDS, help="steady-state window per recorder"
+    )
+    parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP)
+    parser.add_argument("--segment-seconds", type=int, default=DEFAULT_SEGMENT_SECONDS)
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="scratch directory (default: a temp dir)"
+    )
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.seconds % args.segment_seconds:
+        log.warning("--seconds is not a multiple of the segment length: cuts per window vary")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every camera count, then write backup.json and backup.md."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    args.sha256_mb_s = sha256_throughput()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-backup-", dir=args.workdir) as tmp:
+        for cameras in args.cameras:
+            rows.append(run_count(cameras, Path(tmp), args))
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "backup.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.results / "backup.md").write_text(markdown(rows))
+    print(markdown(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
