@@ -47,10 +47,10 @@ format: venv
 	$(VENV)/bin/ruff format daemons tests
 	$(VENV)/bin/ruff check --fix daemons tests
 
-# Until the demo issue lands, the demo is the simulated cameras on their own, plus the suite
-# that exists: it shows what a camera feed looks like to every daemon.
+# Until the demo issue lands, the demo runs the simulated cameras and every daemon that
+# exists so far, in the foreground, with its data in run/demo/.
 demo: deps
-	$(VENV)/bin/nvrctl camsim --cameras 4 --run-dir run/camsim
+	$(VENV)/bin/python packaging/dev/demo.py
 
 # Benchmarks write tests/bench/results/*.json and *.md; kept out of `make test` and CI.
 BENCH_ARGS ?=
