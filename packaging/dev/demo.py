@@ -88,7 +88,8 @@ def print_guide(sim: CameraSimulator, config: Path, daemons: list[str]) -> None:
     print("Try:")
     print(f"  .venv/bin/nvrctl recordings list --config {config} --camera cam01")
     print(
-        f"  .venv/bin/nvrctl coverage --config {config} --camera {FLAKY_CAMERA} --from=-15m --to=now"
+        f"  .venv/bin/nvrctl coverage --config {config} --camera {FLAKY_CAMERA}"
+        " --from=-15m --to=now"
     )
     print(f"  sqlite3 {RUN}/state/state.db 'select daemon, state, status from heartbeats'")
     print("Ctrl-C stops everything.\n")

@@ -11,6 +11,8 @@ PACKAGES=(
     smartmontools       # smartctl -j for disk health
     prometheus          # promtool, to check our /metrics output
     sqlite3             # the technician's view into the state file
+    e2fsprogs           # mkfs.ext4 for the small loop-mounted disks of the janitor tests
+    mount               # losetup and mount for those disks
 )
 
 missing=()

@@ -117,21 +117,66 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_time ON events (created_at_ms);
 
+    -- Reports waiting for nvr-uplink (docs/design/outbox.md). AUTOINCREMENT: ids are never
+    -- reused, because each destination's cursor is an outbox id.
     CREATE TABLE outbox (
-        id            INTEGER PRIMARY KEY,
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
         report_id     TEXT    NOT NULL UNIQUE,   -- UUID, the idempotency key
-        seq           INTEGER NOT NULL UNIQUE,   -- per site, gapless
+        site_id       TEXT    NOT NULL,
+        seq           INTEGER NOT NULL,          -- per site, gapless (outbox_seq)
         kind          TEXT    NOT NULL,
         priority      INTEGER NOT NULL,          -- overflow drops the lowest first
         created_at_ms INTEGER NOT NULL,
-        envelope_json TEXT    NOT NULL
+        bytes         INTEGER NOT NULL,          -- length of envelope_json, for the bound
+        envelope_json TEXT    NOT NULL,
+        UNIQUE (site_id, seq)
     );
+    CREATE INDEX outbox_priority ON outbox (priority, id, bytes);
 
     -- nvr-validator tables (owned by daemons/nvr/validator).
+    -- A camera's picture as it looked in its first good checks; blur and tamper checks
+    -- compare against it (docs/design/validation.md).
+    CREATE TABLE validator_baselines (
+        camera        TEXT    PRIMARY KEY,
+        sharpness     REAL    NOT NULL,          -- median tile var(Laplacian)/var(luma)
+        detail        REAL    NOT NULL,          -- median tile luma standard deviation
+        samples       INTEGER NOT NULL,          -- good checks averaged so far
+        updated_at_ms INTEGER NOT NULL
+    );
 
     -- end of nvr-validator tables.
 
     -- nvr-report / nvr-uplink tables (owned by daemons/nvr/report and daemons/nvr/uplink).
+    -- The last seq given per site: kept apart from the outbox, whose rows are pruned.
+    CREATE TABLE outbox_seq (
+        site_id       TEXT    PRIMARY KEY,
+        last_seq      INTEGER NOT NULL
+    );
+    -- Per destination: every outbox row with id <= last_id is delivered or dead.
+    CREATE TABLE uplink_cursors (
+        destination   TEXT    PRIMARY KEY,
+        last_id       INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    -- Reports a destination refused (4xx other than 408/429); kept for `nvrctl outbox`.
+    CREATE TABLE dead_letters (
+        id            INTEGER PRIMARY KEY,
+        destination   TEXT    NOT NULL,
+        outbox_id     INTEGER NOT NULL,
+        report_id     TEXT    NOT NULL,
+        seq           INTEGER NOT NULL,
+        kind          TEXT    NOT NULL,
+        status_code   INTEGER,
+        error         TEXT    NOT NULL,
+        envelope_json TEXT    NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX dead_letters_destination ON dead_letters (destination, id);
+    -- nvr-report's own progress: event cursor, last daily summary, daemon start times.
+    CREATE TABLE report_state (
+        key           TEXT    PRIMARY KEY,
+        value         TEXT    NOT NULL
+    );
 
     -- end of nvr-report / nvr-uplink tables.
     """,

@@ -17,6 +17,21 @@ class CameraExpect(Section):
     width: int | None = Field(default=None, ge=16, le=16384)
     height: int | None = Field(default=None, ge=16, le=16384)
     fps: float | None = Field(default=None, gt=0, le=240)
+    ignore_regions: list[tuple[float, float, float, float]] = Field(
+        default_factory=list,
+        description="areas the picture checks ignore (x, y, width, height as fractions 0-1),"
+        " e.g. a large OSD or a tree moving in the wind",
+    )
+
+    @field_validator("ignore_regions")
+    @classmethod
+    def _regions_inside(
+        cls, regions: list[tuple[float, float, float, float]]
+    ) -> list[tuple[float, float, float, float]]:
+        for x, y, width, height in regions:
+            if min(x, y) < 0 or width <= 0 or height <= 0 or x + width > 1 or y + height > 1:
+                raise ValueError(f"region {[x, y, width, height]} is not inside 0..1")
+        return regions
 
 
 class CameraConfig(Section):

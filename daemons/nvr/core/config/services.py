@@ -31,6 +31,12 @@ class ValidationConfig(Section):
     interval_seconds: float = Field(default=300.0, ge=10, le=86400)
     workers: int = Field(default=4, ge=1, le=32)
     timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+    sample_seconds: float = Field(
+        default=4.0, ge=1, le=30, description="picture sampled over this long (frozen check)"
+    )
+    keyframes_only: bool = Field(
+        default=True, description="decode keyframes only: cheap, enough at a GOP of 1-2 s"
+    )
 
 
 class LivestreamConfig(ListenMixin):
@@ -56,3 +62,6 @@ class ReportConfig(Section):
 
     status_interval_minutes: int = Field(default=15, ge=1, le=1440)
     daily_summary_at: str = Field(default="00:05", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    event_coalesce_seconds: int = Field(
+        default=300, ge=0, le=86_400, description="at most one event report per camera per window"
+    )

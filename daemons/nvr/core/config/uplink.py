@@ -95,3 +95,16 @@ class UplinkConfig(Section):
     mqtt: MqttConfig | None = None
     outbox_max_rows: int = Field(default=200_000, ge=100)
     outbox_max_mb: int = Field(default=512, ge=1)
+    batch_max_reports: int = Field(
+        default=500, ge=1, le=5_000, description="reports per POST when behind (head office)"
+    )
+    retry_initial_seconds: float = Field(
+        default=1.0, gt=0, le=600, description="first retry delay; doubles, with jitter"
+    )
+    retry_max_seconds: float = Field(default=300.0, gt=0, le=3_600)
+    circuit_failures: int = Field(
+        default=5, ge=1, le=100, description="consecutive failures that open the circuit"
+    )
+    circuit_open_seconds: float = Field(
+        default=60.0, gt=0, le=3_600, description="how long an open circuit waits"
+    )
