@@ -8,12 +8,27 @@ from collections.abc import Sequence
 
 from nvr import __version__
 from nvr.camsim import cli as camsim_cmd
-from nvr.cli import config_cmd, protect_cmd, recordings_cmd
+from nvr.cli import (
+    config_cmd,
+    outbox_cmd,
+    protect_cmd,
+    recordings_cmd,
+    report_cmd,
+    validate_cmd,
+)
 from nvr.core.errors import NvrError
 from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
 
-COMMANDS = (config_cmd, recordings_cmd, protect_cmd, camsim_cmd)
+COMMANDS = (
+    config_cmd,
+    recordings_cmd,
+    protect_cmd,
+    validate_cmd,
+    report_cmd,
+    outbox_cmd,
+    camsim_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,146 @@
+"""The bodies of status and daily summary reports, read from the state file.
+
+Numbers come from the modules other daemons share (`nvr.core.recordings.coverage`), so
+"minutes recorded" means the same in a report, in nvrctl and in nvr-health.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.core.recordings import coverage
+from nvr.core.timeutil import format_ms
+from nvr.report.constants import STALE_HEARTBEAT_INTERVALS
+from nvr.uplink.constants import HEAD_OFFICE, HSE_API
+from nvr.uplink.outbox import backlog
+
+HDDMON = "nvr-hddmon"
+BACKUP = "nvr-backup"
+DISK_KEYS = ("percent", "free_bytes", "total_bytes", "smart", "alerts", "deleted_today")
+
+
+def status_body(
+    conn: sqlite3.Connection, config: Config, from_ms: int, to_ms: int
+) -> dict[str, Any]:
+    """Per camera, disk, daemons and uplink backlog for the period [from_ms, to_ms)."""
+    beats = heartbeats(conn)
+    return {
+        "period": {"from": format_ms(from_ms), "to": format_ms(to_ms)},
+        "cameras": cameras(conn, config, beats.get(BACKUP), from_ms, to_ms),
+        "disk": disk(beats.get(HDDMON)),
+        "daemons": daemons(beats, to_ms),
+        "uplink": uplink_backlog(conn, config),
+    }
+
+
+def heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Every heartbeat row by daemon name, detail parsed."""
+    rows = conn.execute(
+        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
+        " interval_ms FROM heartbeats"
+    ).fetchall()
+    return {row["daemon"]: {**dict(row), "detail": json.loads(row["detail_json"])} for row in rows}
+
+
+def cameras(
+    conn: sqlite3.Connection,
+    config: Config,
+    backup: dict[str, Any] | None,
+    from_ms: int,
+    to_ms: int,
+) -> list[dict[str, Any]]:
+    """Recording state, coverage with gap reasons and the last validation of each camera."""
+    states = (backup or {}).get("detail", {}).get("cameras", {})
+    out = []
+    for camera in config.cameras:
+        cover = coverage(conn, camera.id, from_ms, to_ms).to_json()
+        cover.pop("camera", None)
+        out.append(
+            {
+                "id": camera.id,
+                "name": camera.name,
+                "enabled": camera.enabled,
+                "recording": states.get(camera.id, {"state": "unknown"}),
+                "coverage": cover,
+                "validation": last_validation(conn, camera.id),
+            }
+        )
+    return out
+
+
+def last_validation(conn: sqlite3.Connection, camera: str) -> list[dict[str, Any]]:
+    """The latest result of each check for one camera."""
+    rows = conn.execute(
+        "SELECT check_name, status, reason, checked_at_ms FROM validations v WHERE camera = ?"
+        " AND checked_at_ms = (SELECT max(checked_at_ms) FROM validations"
+        " WHERE camera = v.camera AND check_name = v.check_name) ORDER BY check_name",
+        (camera,),
+    ).fetchall()
+    return [
+        {"check": r[0], "status": r[1], "reason": r[2], "checked_at": format_ms(r[3])} for r in rows
+    ]
+
+
+def disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
+    """Usage, headroom alerts and SMART as nvr-hddmon last reported them."""
+    if hddmon is None:
+        return {"known": False, "reason": "no heartbeat from nvr-hddmon"}
+    detail = hddmon["detail"]
+    return {"known": True, **{key: detail[key] for key in DISK_KEYS if key in detail}}
+
+
+def daemons(beats: dict[str, dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
+    """Each daemon's last heartbeat and whether it is stale."""
+    out = []
+    for name, beat in sorted(beats.items()):
+        age_ms = now_ms - beat["updated_at_ms"]
+        out.append(
+            {
+                "daemon": name,
+                "state": beat["state"],
+                "status": beat["status"],
+                "age_seconds": round(age_ms / 1000, 1),
+                "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
+                "started_at": format_ms(beat["started_at_ms"]),
+            }
+        )
+    return out
+
+
+def uplink_backlog(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
+    """Pending reports and dead letters per configured destination."""
+    names = [HEAD_OFFICE] if config.uplink.head_office else []
+    names += [HSE_API] if config.uplink.hse_api else []
+    out: dict[str, Any] = {}
+    for name in names:
+        queue = backlog(conn, name)
+        oldest = queue.oldest_created_at_ms
+        out[name] = {
+            "pending": queue.pending,
+            "oldest_pending": format_ms(oldest) if oldest is not None else None,
+            "dead_letters": queue.dead_letters,
+        }
+    return out
+
+
+def daily_body(
+    conn: sqlite3.Connection, config: Config, from_ms: int, to_ms: int
+) -> dict[str, Any]:
+    """The day: coverage per camera, events by kind and severity, validation failures."""
+    body = status_body(conn, config, from_ms, to_ms)
+    events = conn.execute(
+        "SELECT kind, severity, count(*) FROM events WHERE created_at_ms >= ? AND created_at_ms < ?"
+        " GROUP BY kind, severity ORDER BY kind",
+        (from_ms, to_ms),
+    ).fetchall()
+    failures = conn.execute(
+        "SELECT camera, check_name, count(*) FROM validations WHERE status = 'fail'"
+        " AND checked_at_ms >= ? AND checked_at_ms < ? GROUP BY camera, check_name",
+        (from_ms, to_ms),
+    ).fetchall()
+    body["events"] = [{"kind": r[0], "severity": r[1], "count": r[2]} for r in events]
+    body["validation_failures"] = [{"camera": r[0], "check": r[1], "count": r[2]} for r in failures]
+    return body

@@ -1,0 +1,133 @@
+"""nvr-validator: every camera checked on a schedule, a bounded number at a time.
+
+An APScheduler interval job starts a round; the round's checks run in a thread pool of
+`validation.workers`; finished checks go through a queue to the main loop, which alone
+writes the state file. See docs/design/validation.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.schedulers.background import (
+    BackgroundScheduler,
+)
+
+from nvr.core.config import CameraConfig, Config
+from nvr.core.service import Daemon
+from nvr.core.state import StateStore
+from nvr.validator import constants as c
+from nvr.validator.checker import Outcome
+from nvr.validator.engine import Engine, default_tools, settings_of
+from nvr.validator.results import Status
+
+log = logging.getLogger(__name__)
+
+ROUND_JOB = "round"
+
+
+class ValidatorDaemon(Daemon):
+    """Checks every enabled camera every `validation.interval_seconds`."""
+
+    name = c.DAEMON_NAME
+    tick_seconds = 0.5
+
+    def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
+        super().__init__(config, store, stop_event)
+        self._engine = Engine(store, config.storage.state_file, default_tools(stop_event))
+        self._done: queue.Queue[Outcome] = queue.Queue()
+        self._pool = ThreadPoolExecutor(config.validation.workers, thread_name_prefix="check")
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self.rounds = 0
+
+    def start(self) -> None:
+        """Schedule the rounds; the first starts at once."""
+        self._scheduler.start()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        self._scheduler.add_job(
+            self._round,
+            "interval",
+            seconds=self.config.validation.interval_seconds,
+            id=ROUND_JOB,
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def _round(self) -> None:
+        """Check every camera (in the pool) and wait for them; runs in a scheduler thread."""
+        cameras = list(self.config.enabled_cameras)
+        settings = settings_of(self.config)
+        futures = [self._pool.submit(self._check_one, cam, settings) for cam in cameras]
+        for future in futures:
+            future.result()
+        self.rounds += 1
+
+    def _check_one(self, camera: CameraConfig, settings: Any) -> None:
+        if self.stop_event.is_set():
+            return
+        try:
+            self._done.put(self._engine.check(camera, settings))
+        except Exception:
+            log.exception("camera=%s: check failed unexpectedly", camera.id)
+
+    def tick(self) -> None:
+        """Record the checks that finished since the last tick."""
+        while True:
+            try:
+                outcome = self._done.get_nowait()
+            except queue.Empty:
+                return
+            if not self.stop_event.is_set() or outcome.report.results:
+                self._engine.record(outcome)
+
+    def apply_config(self, new: Config) -> None:
+        """Take the new camera list at the next round; reschedule when the interval changed."""
+        old_interval = self.config.validation.interval_seconds
+        self.config = new
+        if new.validation.interval_seconds != old_interval:
+            self._schedule()
+
+    def shutdown(self) -> None:
+        """Stop the scheduler; running ffmpeg children stop with the stop event."""
+        self._scheduler.shutdown(wait=False)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.tick()
+
+    def status_line(self) -> str:
+        """`32 cameras: 30 ok, 1 frozen (cam12), 1 offline (cam07)`."""
+        cameras = [cam.id for cam in self.config.enabled_cameras]
+        states = self._engine.states
+        checked = [cid for cid in cameras if cid in states]
+        if not checked:
+            return f"{len(cameras)} cameras: first check running"
+        ok = sum(states[cid].status is not Status.FAIL for cid in checked)
+        bad: dict[str, list[str]] = {}
+        for cid in checked:
+            if states[cid].status is Status.FAIL:
+                bad.setdefault(states[cid].problem or "failing", []).append(cid)
+        parts = [f"{ok} ok"] + [f"{len(ids)} {p} ({', '.join(ids)})" for p, ids in bad.items()]
+        if len(checked) < len(cameras):
+            parts.append(f"{len(cameras) - len(checked)} not checked yet")
+        return f"{len(cameras)} cameras: " + ", ".join(parts)
+
+    def heartbeat_detail(self) -> dict[str, Any]:
+        """Per camera status and problem, for nvr-health."""
+        counts = Counter(str(s.status) for s in self._engine.states.values())
+        return {
+            "rounds": self.rounds,
+            "counts": dict(counts),
+            "cameras": {
+                cid: {"status": str(s.status), "problem": s.problem}
+                for cid, s in self._engine.states.items()
+            },
+        }

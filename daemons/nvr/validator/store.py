@@ -1,0 +1,151 @@
+"""Writing results: validation rows, baselines, events on a change of state, snapshots.
+
+All rows of one check share `checked_at_ms`; the latest check of a camera is the set of
+rows with its largest `checked_at_ms` (see docs/design/validation.md, invariant 2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from nvr.core.events import Severity, record_event
+from nvr.core.state import StateStore, now_ms
+from nvr.validator import constants as c
+from nvr.validator.picture import Baseline
+from nvr.validator.results import CameraReport, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CameraState:
+    """A camera's last verdict, for the STATUS line and to notice changes."""
+
+    status: Status
+    problem: str
+    reason: str
+
+
+def save_report(store: StateStore, report: CameraReport) -> None:
+    """Insert one row per check of `report`, in one transaction."""
+    rows = [
+        (
+            report.camera,
+            str(r.check),
+            str(r.status),
+            r.reason,
+            json.dumps(r.values),
+            report.checked_at_ms,
+        )
+        for r in report.results
+    ]
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT INTO validations (camera, check_name, status, reason, values_json,"
+            " checked_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def load_states(store: StateStore) -> dict[str, CameraState]:
+    """Every camera's verdict of its latest check (after a restart)."""
+    rows = store.read().execute(
+        "SELECT v.camera, v.status, v.reason FROM validations v JOIN"
+        " (SELECT camera, MAX(checked_at_ms) AS t FROM validations GROUP BY camera) last"
+        " ON v.camera = last.camera AND v.checked_at_ms = last.t"
+    )
+    rank = {Status.OK: 0, Status.WARN: 1, Status.FAIL: 2}
+    states: dict[str, CameraState] = {}
+    for camera, status_text, reason in rows:
+        status = Status(status_text)
+        known = states.get(camera)
+        if known is None or rank[status] > rank[known.status]:
+            states[camera] = CameraState(status, "", reason)
+    return states
+
+
+def load_baselines(store: StateStore) -> dict[str, Baseline]:
+    """Every camera's learned baseline."""
+    rows = store.read().execute(
+        "SELECT camera, sharpness, detail, samples FROM validator_baselines"
+    )
+    return {row[0]: Baseline(row[1], row[2], row[3]) for row in rows}
+
+
+def save_baseline(store: StateStore, camera: str, baseline: Baseline) -> None:
+    """Upsert a camera's baseline."""
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO validator_baselines (camera, sharpness, detail, samples, updated_at_ms)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera) DO UPDATE SET"
+            " sharpness = excluded.sharpness, detail = excluded.detail,"
+            " samples = excluded.samples, updated_at_ms = excluded.updated_at_ms",
+            (camera, baseline.sharpness, baseline.detail, baseline.samples, now_ms()),
+        )
+
+
+def note_change(store: StateStore, report: CameraReport, before: CameraState | None) -> CameraState:
+    """Record an event when the camera went from ok to failing, or back; return the state."""
+    state = CameraState(report.status, report.problem, report.reason)
+    was_failing = before is not None and before.status is Status.FAIL
+    # After a restart the previous problem word is unknown (''): only ok -> fail counts.
+    previous = before.problem if before is not None else ""
+    changed = previous not in ("", state.problem)
+    if state.status is Status.FAIL and (not was_failing or changed):
+        record_event(
+            store,
+            source=c.DAEMON_NAME,
+            severity=Severity.CRITICAL,
+            kind="camera_invalid",
+            camera=report.camera,
+            message=f"camera={report.camera} {state.problem}: {state.reason}",
+            data={"problem": state.problem},
+        )
+    elif state.status is not Status.FAIL and was_failing:
+        record_event(
+            store,
+            source=c.DAEMON_NAME,
+            severity=Severity.INFO,
+            kind="camera_valid",
+            camera=report.camera,
+            message=f"camera={report.camera} valid again (was {previous or 'failing'})",
+        )
+    return state
+
+
+def snapshot_path(state_file: Path, camera: str, good: bool) -> Path:
+    """`<state dir>/snapshots/<camera>/last_good.jpg` or `last_bad.jpg`."""
+    name = "last_good.jpg" if good else "last_bad.jpg"
+    return state_file.parent / "snapshots" / camera / name
+
+
+def save_snapshot(state_file: Path, report: CameraReport) -> Path | None:
+    """Write the report's frame as JPEG atomically (temp file, fsync, rename)."""
+    if report.snapshot is None:
+        return None
+    path = snapshot_path(state_file, report.camera, report.status is not Status.FAIL)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, jpeg = cv2.imencode(
+        ".jpg", report.snapshot, [cv2.IMWRITE_JPEG_QUALITY, c.SNAPSHOT_JPEG_QUALITY]
+    )
+    if not ok:
+        log.warning("camera=%s: snapshot could not be encoded", report.camera)
+        return None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snap-", suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(jpeg.tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,115 @@
+"""Shared pieces of the uplink tests: a state file with reports, workers, configs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from nvr.core.redact import Secret
+from nvr.core.state import StateStore
+from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
+from nvr.uplink.outbox import append
+from nvr.uplink.transport import TlsSettings, Transport
+from nvr.uplink.worker import DestinationWorker, RetryPolicy
+
+SITE = "test-01"
+SECRET = "ho-site-secret-7f3a9c"
+TOKEN = "hse-token-51b2d8e0"
+FAST_RETRY = RetryPolicy(initial=0.05, maximum=0.3, circuit_failures=5, circuit_open_seconds=0.5)
+
+
+def enqueue(
+    store: StateStore, count: int, kind: str = "event", **body: Any
+) -> list[dict[str, Any]]:
+    """Append `count` reports in one transaction; return their envelopes."""
+    with store.write() as conn:
+        return [append(conn, SITE, kind, {"n": i, **body}) for i in range(count)]
+
+
+def head_office_worker(
+    state_file: Path, url: str, batch: int = 50, ca_file: Path | None = None
+) -> DestinationWorker:
+    adapter = HeadOfficeAdapter(url, SITE, Secret(SECRET), batch)
+    transport = Transport(5.0, TlsSettings(True, ca_file))
+    return DestinationWorker(adapter, transport, state_file, FAST_RETRY)
+
+
+def hse_worker(state_file: Path, url: str) -> DestinationWorker:
+    adapter = HseAdapter(url, SITE, Secret(TOKEN))
+    return DestinationWorker(adapter, Transport(5.0, TlsSettings()), state_file, FAST_RETRY)
+
+
+def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(state_file, timeout=10)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
+
+
+def uplink_config(
+    state_dir: Path, ho_url: str | None, hse_url: str | None, **uplink: Any
+) -> dict[str, Any]:
+    """A config dict for a real nvr-uplink / nvr-report process, secrets in files."""
+    (state_dir / "ho.key").write_text(SECRET + "\n")
+    (state_dir / "hse.token").write_text(TOKEN + "\n")
+    section: dict[str, Any] = {
+        "retry_initial_seconds": 0.05,
+        "retry_max_seconds": 0.3,
+        "circuit_open_seconds": 1.0,
+        **uplink,
+    }
+    if ho_url:
+        section["head_office"] = {"url": ho_url, "secret_file": str(state_dir / "ho.key")}
+    if hse_url:
+        section["hse_api"] = {"url": hse_url, "token_file": str(state_dir / "hse.token")}
+    return {
+        "site": {"id": SITE, "name": "Test site"},
+        "storage": {
+            "recordings_dir": str(state_dir / "recordings"),
+            "state_file": str(state_dir / "state.db"),
+        },
+        "cameras": [
+            {"id": "cam01", "name": "Gate", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam01"},
+            {"id": "cam02", "name": "Yard", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam02"},
+        ],
+        "uplink": section,
+        "report": {"event_coalesce_seconds": 2},
+    }
+
+
+class Process:
+    """One nvr-uplink or nvr-report process, its log in a file."""
+
+    def __init__(self, module: str, config: Path, notify_socket: Path | None = None) -> None:
+        import subprocess
+        import sys
+
+        from nvr.core.notify import child_environment
+
+        env = child_environment()
+        env.pop("JOURNAL_STREAM", None)
+        if notify_socket is not None:
+            env["NOTIFY_SOCKET"] = str(notify_socket)
+        self.log = config.parent / f"{module.rsplit('.', 2)[-2]}-{id(self)}.log"
+        with self.log.open("wb") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", module, "--config", str(config)],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+
+    def stop(self) -> int:
+        import signal
+
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")

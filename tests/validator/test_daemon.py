@@ -1,0 +1,143 @@
+"""nvr-validator run for real: READY, STATUS, rows, events on ok -> fail -> ok, clean stop."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nvr.camsim import CameraSimulator, Fault
+from nvr.core.notify import child_environment
+
+from .conftest import HEIGHT, WIDTH
+
+pytestmark = pytest.mark.timeout(240)
+INTERVAL = 10
+
+
+class NotifySocket:
+    """The systemd side of sd_notify: collects every datagram."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.1)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                self.messages.append(self._sock.recv(4096).decode("latin-1"))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+        self._sock.close()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+
+
+def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    if not state_file.exists():
+        return []
+    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        conn.close()
+
+
+def test_daemon_reports_a_frozen_camera_and_its_recovery(
+    sim: CameraSimulator, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "state" / "state.db"
+    state_file.parent.mkdir()
+    config = tmp_path / "nvr.yaml"
+    cameras = sim.camera_ids[:2]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "site": {"id": "test-01"},
+                "storage": {"recordings_dir": str(tmp_path), "state_file": str(state_file)},
+                "validation": {"interval_seconds": INTERVAL, "workers": 2},
+                "cameras": [
+                    {
+                        "id": c,
+                        "url": sim.camera_url(c),
+                        "expect": {"width": WIDTH, "height": HEIGHT},
+                    }
+                    for c in cameras
+                ],
+            }
+        )
+    )
+    notify = NotifySocket(tmp_path / "notify.sock")
+    log = tmp_path / "validator.log"
+    env = {**child_environment(), "NOTIFY_SOCKET": str(notify.path)}
+    with log.open("wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "nvr.validator.main", "--config", str(config)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        wait_until(lambda: any(m.startswith("READY=1") for m in notify.messages), 30, "READY")
+        wait_until(lambda: any("STATUS=2 cameras: 2 ok" in m for m in notify.messages), 90, "2 ok")
+        sim.set_fault("cam02", Fault.FROZEN)
+        wait_until(
+            lambda: any("STATUS=2 cameras: 1 ok, 1 frozen (cam02)" in m for m in notify.messages),
+            90,
+            "frozen in STATUS",
+        )
+        sim.set_fault("cam02", None)
+        wait_until(
+            lambda: query(state_file, "SELECT 1 FROM events WHERE kind = 'camera_valid'"),
+            90,
+            "camera_valid event",
+        )
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        notify.close()
+    events = query(state_file, "SELECT kind, camera, message FROM events ORDER BY id")
+    kinds = [(k, c) for k, c, _ in events]
+    assert kinds == [("camera_invalid", "cam02"), ("camera_valid", "cam02")]
+    assert "frozen" in events[0][2]
+    checks = query(state_file, "SELECT DISTINCT check_name FROM validations WHERE camera = 'cam01'")
+    assert {"reachable", "stream", "frozen"} <= {row[0] for row in checks}
+    assert (state_file.parent / "snapshots" / "cam02" / "last_bad.jpg").exists()
+    assert any(m.startswith("STOPPING=1") for m in notify.messages)
+    text = log.read_text()
+    assert "nvr-validator stopped" in text
+    for camera in cameras:
+        assert sim.password(camera) not in text
