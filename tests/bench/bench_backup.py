@@ -93,6 +93,7 @@ class Snapshot:
     cpu_s: float  # user+system of every live process, plus what each has reaped
     root_cpu_s: float  # user+system of the root processes alone
     rss_bytes: int
+    pss_bytes: int  # proportional set size: shared library pages split between processes
     root_rss_bytes: int
     processes: int
     threads: dict[int, float] = field(default_factory=dict)  # per thread id, first root
@@ -129,24 +130,25 @@ class Tree:
         """Read every process of the tree now."""
         roots, others = self._processes()
         cpu = root_cpu = 0.0
-        rss = root_rss = count = 0
+        rss = pss = root_rss = count = 0
         threads: dict[int, float] = {}
         for index, proc in enumerate(roots + others):
             try:
                 with proc.oneshot():
                     times = proc.cpu_times()
-                    memory = proc.memory_info().rss
+                    memory = proc.memory_full_info()
                     if index < len(roots):
                         root_cpu += _cpu(times, reaped=False)
-                        root_rss += memory
+                        root_rss += memory.rss
                     if index == 0 and self._threads:
                         threads = {t.id: t.user_time + t.system_time for t in proc.threads()}
             except psutil.Error:
                 continue
             cpu += _cpu(times, reaped=True)
-            rss += memory
+            rss += memory.rss
+            pss += memory.pss
             count += 1
-        return Snapshot(time.time(), cpu, root_cpu, rss, root_rss, count, threads)
+        return Snapshot(time.time(), cpu, root_cpu, rss, pss, root_rss, count, threads)
 
 
 def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
@@ -535,6 +537,7 @@ def summarize(
         "window_s": round(window.seconds, 1),
         "rss_mb": round(sum(rss) / len(rss) / MIB, 1),
         "rss_mb_max": round(max(rss) / MIB, 1),
+        "pss_mb": round(sum(s.pss_bytes for s in window.samples) / len(rss) / MIB, 1),
         "processes": last.processes,
         "segments_opened_in_window": files1 - files0,
         "written_mbit_s": round((bytes1 - bytes0) * 8 / window.seconds / 1e6, 2),
@@ -607,6 +610,7 @@ def row(cameras: int, results: dict[str, Any], args: argparse.Namespace) -> dict
         "rss_mb": ours.get("rss_mb"),
         "cpu_s": {name: r["cpu_s"] for name, r in results.items()},
         "rss_mb_by_variant": {name: r["rss_mb"] for name, r in results.items()},
+        "pss_mb_by_variant": {name: r["pss_mb"] for name, r in results.items()},
         "window_s": args.seconds,
         "warmup_s": args.warmup,
         "segment_seconds": args.segment_seconds,
@@ -656,11 +660,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "",
         "| cameras | nvr-backup CPU s | bare ffmpeg CPU s | mediamtx CPU s | ratio_vs_ffmpeg"
         " | ratio_vs_mediamtx | rss_mb (nvr-backup) | rss_mb ffmpeg | rss_mb mediamtx"
-        " | nvr-backup Python CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | pss_mb nvr-backup | pss_mb ffmpeg | pss_mb mediamtx | nvr-backup Python CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        cpu, rss = r["cpu_s"], r["rss_mb_by_variant"]
+        cpu, rss, pss = r["cpu_s"], r["rss_mb_by_variant"], r["pss_mb_by_variant"]
         python = r["variants"].get("nvr_backup", {}).get("python_cpu_s")
         cells = [
             r["cameras"],
@@ -672,6 +676,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             r["rss_mb"],
             rss.get("ffmpeg"),
             rss.get("mediamtx"),
+            pss.get("nvr_backup"),
+            pss.get("ffmpeg"),
+            pss.get("mediamtx"),
             python,
         ]
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
@@ -679,7 +686,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "",
         f"Target: ratio_vs_ffmpeg <= {TARGET_VS_FFMPEG} and ratio_vs_mediamtx <="
         f" {TARGET_VS_MEDIAMTX} at 32 cameras. RSS is the mean over the window of the summed"
-        " RSS of the tree, in MiB (shared pages counted once per process).",
+        " RSS of the tree, in MiB: shared pages (ffmpeg's libraries) count once per process;"
+        " PSS splits them between the processes that share them.",
         "",
     ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ reloads restart only the cameras whose settings changed. See docs/design/recordi
 from __future__ import annotations
 
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from nvr.backup.reconcile import (
     unindexed_files,
 )
 from nvr.backup.recorder import CameraRecorder, CameraState, FinishedSegment
+from nvr.backup.verdicts import fetch_verdicts
 from nvr.core.config import CameraConfig, Config
 from nvr.core.events import Severity, record_event
 from nvr.core.recordings import EndReason
@@ -33,6 +35,7 @@ from nvr.core.tools import require_tool
 log = logging.getLogger(__name__)
 
 PROBE_WORKERS = 8
+VERDICT_REFRESH_SECONDS = 10.0
 
 
 class BackupDaemon(Daemon):
@@ -52,6 +55,8 @@ class BackupDaemon(Daemon):
         self._probe_pool = ThreadPoolExecutor(PROBE_WORKERS, thread_name_prefix="probe")
         self._blocked: EndReason | None = None
         self._reconciled = False
+        self._clock = time.monotonic
+        self._verdicts_at = float("-inf")
 
     @property
     def _recordings_dir(self) -> Path:
@@ -72,6 +77,7 @@ class BackupDaemon(Daemon):
                 # Only on a usable disk: on an unmounted one there is nothing to repair.
                 self._reconcile()
                 self._reconciled = True
+            self._apply_verdicts()
             for recorder in self._recorders.values():
                 recorder.step()
 
@@ -159,6 +165,24 @@ class BackupDaemon(Daemon):
             for recorder in self._recorders.values():
                 recorder.resume()
         self._blocked = problem
+
+    def _apply_verdicts(self) -> None:
+        """Every few seconds, pass the validator's latest verdicts to the recorders."""
+        now = self._clock()
+        if now - self._verdicts_at < VERDICT_REFRESH_SECONDS:
+            return
+        self._verdicts_at = now
+        verdicts = fetch_verdicts(
+            self.store.read(),
+            now_ms(),
+            self.config.validation.interval_seconds,
+            self.config.recording.record_when_invalid_picture,
+        )
+        for camera_id, recorder in self._recorders.items():
+            verdict = verdicts.get(camera_id)
+            recorder.hold(
+                verdict.reason if verdict else None, bool(verdict and verdict.stop_running)
+            )
 
     def _event_all(self, severity: Severity, kind: str, message: str) -> None:
         record_event(self.store, source=self.name, severity=severity, kind=kind, message=message)

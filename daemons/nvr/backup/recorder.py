@@ -139,6 +139,7 @@ class CameraRecorder:
         self._probe_saw_down = False
         self._last_exit_wall = 0.0
         self.last_segment_wall: float | None = None
+        self._hold: EndReason | None = None
 
     # -- the main loop's entry point -------------------------------------------------
     def step(self) -> None:
@@ -166,6 +167,20 @@ class CameraRecorder:
         self.state = CameraState.STOPPED
         self.reason = reason
 
+    def hold(self, reason: EndReason | None, stop_running: bool) -> None:
+        """Follow the validator: no new attempts while held; stop first if asked to."""
+        if reason is not None and reason is not self._hold:
+            log.warning("camera=%s held: %s", self.camera.id, reason)
+        elif reason is None and self._hold is not None:
+            log.info("camera=%s no longer held by the validator", self.camera.id)
+            self.next_attempt_at = self._clock()
+        self._hold = reason
+        if reason is not None and stop_running and self._child is not None:
+            self._child.stop(self.recording.stop_grace_seconds)
+            self._finish_run(reason)
+            self.state = CameraState.WAITING
+            self.reason = reason
+
     def resume(self) -> None:
         """Allow recording again after a stop by the mount guard."""
         if self.state is CameraState.STOPPED:
@@ -174,6 +189,9 @@ class CameraRecorder:
 
     # -- starting ----------------------------------------------------------------------
     def _ready_to_start(self, now: float) -> bool:
+        if self._hold is not None:
+            self.reason = self._hold
+            return False
         if time.time() - self._last_exit_wall < RESTART_SPACING_SECONDS:
             return False
         if now >= self.next_attempt_at:
@@ -352,6 +370,8 @@ class CameraRecorder:
             return ""
         if self.state is CameraState.WAITING and self.reason is None:
             return f"{self.camera.id} starting"
+        if self.state is CameraState.WAITING and self._hold is not None:
+            return f"{self.camera.id} {self._hold}"
         if self.state is CameraState.WAITING:
             wait = max(0.0, self.next_attempt_at - self._clock())
             return f"{self.camera.id} {self.reason}, retry in {wait:.0f}s"

@@ -38,6 +38,8 @@ class EndReason(StrEnum):
     DISK_READ_ONLY = "disk read-only"
     DISK_FULL = "disk full"
     FFMPEG_ERROR = "ffmpeg error"
+    INVALID_STREAM = "invalid stream (validator)"
+    INVALID_PICTURE = "invalid picture (validator)"
     CRASHED = "nvr-backup stopped unexpectedly"
 
 
