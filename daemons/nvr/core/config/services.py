@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from enum import StrEnum
+
+from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import Section
+from nvr.core.config.viewers import ViewerAccount
 
 
 def _check_listen(value: str) -> str:
@@ -49,12 +52,58 @@ class LivestreamConfig(ListenMixin):
     hls_port: int = Field(default=8888, gt=0, lt=65536)
     webrtc_port: int = Field(default=8889, gt=0, lt=65536)
     on_demand: bool = True
+    reconcile_seconds: float = Field(
+        default=10.0, ge=1, le=600, description="compare mediamtx's paths to the cameras"
+    )
+    viewers: tuple[ViewerAccount, ...] = Field(
+        default=(), max_length=256, description="who may watch which camera"
+    )
+    publisher: str | None = Field(
+        default=None, description="the one viewer account allowed to publish; none by default"
+    )
+
+    @model_validator(mode="after")
+    def _publisher_is_a_viewer(self) -> LivestreamConfig:
+        users = [viewer.user for viewer in self.viewers]
+        if len(set(users)) != len(users):
+            raise ValueError("viewers: a user name is used twice")
+        if self.publisher is not None and self.publisher not in users:
+            raise ValueError(f"publisher {self.publisher!r} is not one of the viewers")
+        return self
+
+
+class MediamtxCheck(StrEnum):
+    """When nvr-health checks that mediamtx's API answers."""
+
+    AUTO = "auto"  # when nvr-livestream has a heartbeat row (live view is in use)
+    ALWAYS = "always"
+    NEVER = "never"
 
 
 class HealthConfig(ListenMixin):
-    """The NOC endpoint."""
+    """The NOC endpoint: /health, /metrics and the status page (docs/design/health.md)."""
 
     listen: str = "127.0.0.1:8080"
+    daemons: tuple[str, ...] = Field(
+        default=("nvr-backup", "nvr-hddmon", "nvr-validator", "nvr-report", "nvr-uplink"),
+        description="daemons that must be running; a missing or stale heartbeat is critical",
+    )
+    heartbeat_stale_factor: float = Field(
+        default=3.0, ge=1.5, le=100, description="stale after this many promised intervals"
+    )
+    camera_stale_seconds: float = Field(
+        default=120.0,
+        ge=10,
+        le=86_400,
+        description="no new segment for this long is critical (at least 2 segments + 30 s)",
+    )
+    disk_critical_percent: float = Field(
+        default=95.0, gt=0, le=100, description="usage above disk.high_watermark_percent warns"
+    )
+    uplink_warning_seconds: float = Field(default=900.0, ge=10, le=7 * 86_400)
+    uplink_critical_seconds: float = Field(default=3600.0, ge=10, le=30 * 86_400)
+    mediamtx_check: MediamtxCheck = MediamtxCheck.AUTO
+    page_refresh_seconds: int = Field(default=30, ge=5, le=3600)
 
 
 class ReportConfig(Section):

@@ -1,0 +1,106 @@
+"""The Flask app: /health, /health/live, /ready, /metrics, / and camera snapshots. Read-only."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from flask import Flask, Response, abort, jsonify, send_file
+
+from nvr import __version__
+from nvr.core.state import SCHEMA_VERSION
+from nvr.health import metrics
+from nvr.health.errors import HealthError
+from nvr.health.page import render_page, snapshot_file
+from nvr.health.sources import Sources
+
+log = logging.getLogger(__name__)
+
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _health_body(sources: Sources) -> tuple[dict[str, Any], int]:
+    facts, report, skipped = sources.report()
+    body = {
+        "status": str(report.overall),
+        "site": facts.config.site.id,
+        "version": __version__,
+        "checked_at_ms": report.checked_at_ms,
+        "failing": [r.to_json() for r in report.failing()],
+        "checks": [r.to_json() for r in report.results],
+        "skipped": skipped,
+    }
+    return body, report.http_status
+
+
+def _unavailable(err: Exception) -> tuple[Response, int]:
+    log.warning("state file unreadable: %s", err)
+    body = {
+        "status": "unhealthy",
+        "failing": [
+            {"name": "state", "status": "critical", "reason": f"state file unreadable: {err}"}
+        ],
+    }
+    return jsonify(body), 503
+
+
+def _register_probes(app: Flask, sources: Sources) -> None:
+    """/health, /health/live and /ready: what the NOC and a load balancer poll."""
+
+    @app.get("/health")
+    def health() -> tuple[Response, int]:
+        try:
+            body, code = _health_body(sources)
+        except (sqlite3.Error, HealthError) as err:
+            return _unavailable(err)
+        return jsonify(body), code
+
+    @app.get("/health/live")
+    def live() -> Response:
+        return jsonify({"status": "alive"})
+
+    @app.get("/ready")
+    def ready() -> tuple[Response, int]:
+        try:
+            version = sources.connection().execute("PRAGMA user_version").fetchone()[0]
+        except (sqlite3.Error, HealthError) as err:
+            return jsonify({"ready": False, "reason": f"state file unreadable: {err}"}), 503
+        if version != SCHEMA_VERSION:
+            reason = f"state file schema {version}, this software expects {SCHEMA_VERSION}"
+            return jsonify({"ready": False, "reason": reason}), 503
+        return jsonify({"ready": True}), 200
+
+
+def _register_views(app: Flask, sources: Sources) -> None:
+    """/metrics, the status page and the snapshots it shows."""
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        facts, report, _ = sources.report()
+        text = metrics.render(facts, report, sources.totals())
+        return Response(text, content_type=PROMETHEUS_TYPE)
+
+    @app.get("/")
+    def page() -> Response:
+        facts, report, skipped = sources.report()
+        html = render_page(sources.connection(), facts, report, skipped)
+        return Response(html, content_type="text/html; charset=utf-8")
+
+    @app.get("/snapshot/<camera>.jpg")
+    def snapshot(camera: str) -> Response:
+        # Only configured camera ids reach the file system: no path is built from input.
+        if sources.config.camera(camera) is None:
+            abort(404)
+        path = snapshot_file(sources.config.storage.state_file, camera)
+        if path is None:
+            abort(404)
+        return send_file(path, mimetype="image/jpeg", max_age=0)
+
+
+def create_app(sources: Sources) -> Flask:
+    """The WSGI app; every route reads, none writes."""
+    app = Flask(__name__)
+    _register_probes(app, sources)
+    _register_views(app, sources)
+    return app

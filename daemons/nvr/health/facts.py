@@ -1,0 +1,183 @@
+"""Everything a check looks at, read from the state file in one pass per request.
+
+Only indexed lookups: the newest segment of a camera comes from segments_camera_start,
+the newest validation from validations_camera_time, the oldest pending report from the
+outbox's primary key. That keeps /health cheap at a million segments (docs/design/health.md,
+invariant 1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.core.redact import redact_text
+from nvr.health.constants import UPLINK_DAEMON
+from nvr.health.probes import ProbeResults
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One daemon's heartbeat row."""
+
+    daemon: str
+    pid: int
+    state: str
+    status: str
+    detail: dict[str, Any]
+    started_at_ms: int
+    updated_at_ms: int
+    interval_ms: int
+
+
+@dataclass(frozen=True)
+class LastSegment:
+    """A camera's newest indexed segment."""
+
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class LastValidation:
+    """A camera's latest validation: the worst of the checks of that run."""
+
+    status: str
+    check_name: str
+    reason: str
+    checked_at_ms: int
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One uplink destination's queue as nvr-uplink last reported it, plus the outbox."""
+
+    name: str
+    backlog: int
+    oldest_pending_ms: int | None
+    health: str
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The inputs of every check, taken at `now_ms`."""
+
+    config: Config
+    now_ms: int
+    heartbeats: dict[str, Heartbeat]
+    segments: dict[str, LastSegment | None]
+    validations: dict[str, LastValidation | None]
+    destinations: list[Destination]
+    probes: ProbeResults
+
+    def detail(self, daemon: str) -> dict[str, Any]:
+        """A daemon's heartbeat detail, empty when it never beat."""
+        beat = self.heartbeats.get(daemon)
+        return beat.detail if beat else {}
+
+
+def redact_tree(value: Any) -> Any:
+    """`value` with every string passed through redact_text (answers carry no secret)."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: redact_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_tree(item) for item in value]
+    return value
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return redact_tree(value) if isinstance(value, dict) else {}
+
+
+def read_heartbeats(conn: sqlite3.Connection) -> dict[str, Heartbeat]:
+    """Every heartbeat row; status lines are redacted (they may quote a camera URL)."""
+    rows = conn.execute(
+        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
+        " interval_ms FROM heartbeats"
+    ).fetchall()
+    return {
+        row[0]: Heartbeat(
+            row[0], row[1], row[2], redact_text(row[3]), _json(row[4]), row[5], row[6], row[7]
+        )
+        for row in rows
+    }
+
+
+def last_segment(conn: sqlite3.Connection, camera: str) -> LastSegment | None:
+    """The camera's newest segment by start time (index segments_camera_start)."""
+    row = conn.execute(
+        "SELECT start_ms, end_ms FROM segments WHERE camera = ? ORDER BY start_ms DESC LIMIT 1",
+        (camera,),
+    ).fetchone()
+    return LastSegment(row[0], row[1]) if row else None
+
+
+_STATUS_RANK = "CASE status WHEN 'fail' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END"
+
+
+def last_validation(conn: sqlite3.Connection, camera: str) -> LastValidation | None:
+    """The worst result of the camera's latest validation run (index validations_camera_time)."""
+    row = conn.execute(
+        f"SELECT status, check_name, reason, checked_at_ms FROM validations WHERE camera = ?"
+        f" AND checked_at_ms = (SELECT max(checked_at_ms) FROM validations WHERE camera = ?)"
+        f" ORDER BY {_STATUS_RANK} DESC LIMIT 1",
+        (camera, camera),
+    ).fetchone()
+    return LastValidation(row[0], row[1], redact_text(row[2]), row[3]) if row else None
+
+
+def _oldest_pending_ms(conn: sqlite3.Connection, last_id: int) -> int | None:
+    row = conn.execute(
+        "SELECT created_at_ms FROM outbox WHERE id > ? ORDER BY id LIMIT 1", (last_id,)
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def read_destinations(conn: sqlite3.Connection, uplink: dict[str, Any]) -> list[Destination]:
+    """Destinations nvr-uplink reports or has a cursor for; the oldest pending is read fresh."""
+    reported: dict[str, Any] = uplink.get("destinations", {})
+    cursors = dict(conn.execute("SELECT destination, last_id FROM uplink_cursors").fetchall())
+    names = sorted(set(reported) | set(cursors))
+    result = []
+    for name in names:
+        info = reported.get(name, {}) if isinstance(reported.get(name), dict) else {}
+        error = info.get("last_error")
+        result.append(
+            Destination(
+                name=name,
+                backlog=int(info.get("backlog", 0)),
+                oldest_pending_ms=_oldest_pending_ms(conn, int(cursors.get(name, 0))),
+                health=str(info.get("health", "unknown")),
+                last_error=redact_text(str(error)) if error else None,
+            )
+        )
+    return result
+
+
+def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeResults) -> Facts:
+    """Read every fact the checks need, each with one indexed query."""
+    heartbeats = read_heartbeats(conn)
+    cameras = [c.id for c in config.enabled_cameras]
+    uplink = heartbeats.get(UPLINK_DAEMON)
+    return Facts(
+        config=config,
+        now_ms=now_ms,
+        heartbeats=heartbeats,
+        segments={camera: last_segment(conn, camera) for camera in cameras},
+        validations={camera: last_validation(conn, camera) for camera in cameras},
+        destinations=read_destinations(conn, uplink.detail if uplink else {}),
+        probes=probes,
+    )

@@ -1,0 +1,143 @@
+"""/metrics: the Prometheus text format, built from the same facts as /health.
+
+Base units (seconds, bytes), `_total` on counters, labels limited to camera, daemon,
+destination and end reason. Checked by `promtool check metrics` in the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from nvr import __version__
+from nvr.health.checks.cameras import stale_after_seconds
+from nvr.health.constants import BACKUP_DAEMON, HDDMON_DAEMON
+from nvr.health.facts import Facts
+from nvr.health.model import HealthReport, Overall
+from nvr.health.sources import Totals
+
+Metric = GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily
+
+_OVERALL = {Overall.HEALTHY: 0, Overall.DEGRADED: 1, Overall.UNHEALTHY: 2}
+
+
+def _gauge(name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, labels=labels)
+
+
+def camera_metrics(facts: Facts) -> Iterator[Metric]:
+    """Up, recording, last segment time and validation, per enabled camera."""
+    up = _gauge("nvr_camera_up", "1 when a new segment arrived within the stale limit", ["camera"])
+    recording = _gauge("nvr_camera_recording", "1 when nvr-backup's recorder records", ["camera"])
+    last = _gauge(
+        "nvr_camera_last_segment_end_timestamp_seconds", "End of the newest segment", ["camera"]
+    )
+    valid = _gauge("nvr_camera_valid", "1 unless the latest validation failed", ["camera"])
+    recorders = facts.detail(BACKUP_DAEMON).get("cameras", {})
+    limit_ms = stale_after_seconds(facts.config) * 1000
+    for camera in facts.config.enabled_cameras:
+        segment = facts.segments.get(camera.id)
+        fresh = segment is not None and facts.now_ms - segment.end_ms <= limit_ms
+        up.add_metric([camera.id], 1.0 if fresh else 0.0)
+        state = recorders.get(camera.id, {}).get("state")
+        recording.add_metric([camera.id], 1.0 if state == "recording" else 0.0)
+        if segment is not None:
+            last.add_metric([camera.id], segment.end_ms / 1000)
+        check = facts.validations.get(camera.id)
+        valid.add_metric([camera.id], 0.0 if check and check.status == "fail" else 1.0)
+    yield from (up, recording, last, valid)
+
+
+def total_metrics(totals: Totals) -> Iterator[Metric]:
+    """Indexed segments and bytes (gauges: retention deletes), ffmpeg restarts (counter)."""
+    segments = _gauge("nvr_camera_segments", "Segments in the index", ["camera"])
+    stored = _gauge("nvr_camera_stored_bytes", "Bytes of indexed segments", ["camera"])
+    for camera, (count, size) in sorted(totals.segments.items()):
+        segments.add_metric([camera], count)
+        stored.add_metric([camera], size)
+    restarts = CounterMetricFamily(
+        "nvr_ffmpeg_restarts", "Recording runs that ended, by reason", labels=["camera", "reason"]
+    )
+    for (camera, reason), count in sorted(totals.restarts.items()):
+        restarts.add_metric([camera, reason], count)
+    yield from (segments, stored, restarts)
+
+
+def disk_metrics(facts: Facts) -> Iterator[Metric]:
+    """Size, free bytes and headroom of the recordings disk as nvr-hddmon measured them."""
+    detail = facts.detail(HDDMON_DAEMON)
+    if detail.get("total_bytes") is None:
+        return
+    yield GaugeMetricFamily("nvr_disk_size_bytes", "Recordings disk size", detail["total_bytes"])
+    yield GaugeMetricFamily("nvr_disk_free_bytes", "Recordings disk free", detail["free_bytes"])
+    rate = float(detail.get("rate_bytes_per_s") or 0)
+    yield GaugeMetricFamily(
+        "nvr_disk_write_rate_bytes_per_second", "Measured recording write rate", rate
+    )
+    if rate > 0:
+        yield GaugeMetricFamily(
+            "nvr_disk_headroom_seconds",
+            "Recording time the free space covers",
+            detail["free_bytes"] / rate,
+        )
+
+
+def uplink_metrics(facts: Facts) -> Iterator[Metric]:
+    """Queue length, age of the oldest pending report and circuit state per destination."""
+    queue = _gauge("nvr_uplink_queue_reports", "Reports waiting", ["destination"])
+    oldest = _gauge(
+        "nvr_uplink_oldest_pending_age_seconds",
+        "Age of the oldest undelivered report (delivery latency)",
+        ["destination"],
+    )
+    circuit = _gauge(
+        "nvr_uplink_circuit_open", "1 while the circuit breaker is open", ["destination"]
+    )
+    for dest in facts.destinations:
+        queue.add_metric([dest.name], dest.backlog)
+        pending = dest.oldest_pending_ms
+        oldest.add_metric([dest.name], 0.0 if pending is None else (facts.now_ms - pending) / 1000)
+        circuit.add_metric([dest.name], 1.0 if dest.health.startswith("circuit") else 0.0)
+    yield from (queue, oldest, circuit)
+
+
+def daemon_metrics(facts: Facts, report: HealthReport) -> Iterator[Metric]:
+    """Heartbeat ages, the overall verdict and the build."""
+    ages = _gauge(
+        "nvr_daemon_heartbeat_age_seconds", "Seconds since the last heartbeat", ["daemon"]
+    )
+    for name, beat in sorted(facts.heartbeats.items()):
+        ages.add_metric([name], max(0.0, (facts.now_ms - beat.updated_at_ms) / 1000))
+    yield ages
+    yield GaugeMetricFamily(
+        "nvr_health_status",
+        "Overall /health verdict: 0 healthy, 1 degraded, 2 unhealthy",
+        _OVERALL[report.overall],
+    )
+    info = InfoMetricFamily("nvr_build", "Version of the nvr package")
+    info.add_metric([], {"version": __version__})
+    yield info
+
+
+class _Snapshot(Collector):
+    def __init__(self, facts: Facts, report: HealthReport, totals: Totals) -> None:
+        self._facts = facts
+        self._report = report
+        self._totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        yield from camera_metrics(self._facts)
+        yield from total_metrics(self._totals)
+        yield from disk_metrics(self._facts)
+        yield from uplink_metrics(self._facts)
+        yield from daemon_metrics(self._facts, self._report)
+
+
+def render(facts: Facts, report: HealthReport, totals: Totals) -> bytes:
+    """The exposition text of one scrape."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Snapshot(facts, report, totals))
+    return generate_latest(registry)

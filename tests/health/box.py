@@ -1,0 +1,173 @@
+"""A simulated box: rows written the way each daemon writes them, at a fixed time."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nvr.core.config import Config, load_config
+from nvr.core.service import Lifecycle, write_heartbeat
+from nvr.core.state import StateStore, now_ms
+from nvr.health.probes import ProbeBoard
+from nvr.health.sources import Sources
+
+PASSWORD = "s3cr3t-pw"
+CAMERAS = [
+    {"id": "cam01", "name": "Gate", "url": f"rtsp://admin:{PASSWORD}@127.0.0.1:8554/cam01"},
+    {"id": "cam02", "name": "Yard", "url": f"rtsp://admin:{PASSWORD}@127.0.0.1:8554/cam02"},
+]
+DAEMONS = ("nvr-backup", "nvr-hddmon", "nvr-validator", "nvr-report", "nvr-uplink")
+
+
+@dataclass
+class Box:
+    """A state file, a config and the fixed time the checks run at."""
+
+    tmp: Path
+    config_path: Path
+    store: StateStore
+    now: int
+
+    @property
+    def config(self) -> Config:
+        return load_config(self.config_path)
+
+    def sources(self, probes: ProbeBoard | None = None) -> Sources:
+        return Sources(self.config, probes or ProbeBoard(), clock=lambda: self.now)
+
+    def beat(self, daemon: str, detail: dict[str, Any] | None = None, **columns: Any) -> None:
+        """Write a heartbeat as nvr.core.service does, then adjust columns if asked."""
+        write_heartbeat(
+            self.store,
+            daemon=daemon,
+            state=Lifecycle.RUNNING,
+            status=f"{daemon} fine",
+            detail=detail or {},
+            started_at_ms=self.now - 3_600_000,
+        )
+        with self.store.write() as conn:
+            conn.execute(
+                "UPDATE heartbeats SET updated_at_ms = ? WHERE daemon = ?", (self.now, daemon)
+            )
+            for column, value in columns.items():
+                conn.execute(
+                    f"UPDATE heartbeats SET {column} = ? WHERE daemon = ?", (value, daemon)
+                )
+
+    def segment(self, camera: str, start_ms: int, seconds: int = 60) -> None:
+        """An indexed segment, as nvr-backup's indexer inserts it."""
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, status,"
+                " created_at_ms) VALUES (?, ?, ?, ?, ?, 'ok', ?)",
+                (
+                    camera,
+                    f"{camera}/{start_ms}.mp4",
+                    start_ms,
+                    start_ms + seconds * 1000,
+                    500_000,
+                    start_ms + seconds * 1000,
+                ),
+            )
+
+    def run(self, camera: str, started: int, ended: int | None, reason: str | None) -> None:
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO recording_runs (camera, started_at_ms, ended_at_ms, end_reason)"
+                " VALUES (?, ?, ?, ?)",
+                (camera, started, ended, reason),
+            )
+
+    def validation(self, camera: str, status: str, reason: str = "", check: str = "black") -> None:
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO validations (camera, check_name, status, reason, checked_at_ms)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (camera, check, status, reason, self.now - 30_000),
+            )
+
+    def report(self, created_ms: int) -> None:
+        """A report in the outbox, as nvr-report appends it."""
+        with self.store.write() as conn:
+            seq = conn.execute("SELECT count(*) + 1 FROM outbox").fetchone()[0]
+            envelope = json.dumps({"kind": "status", "seq": seq})
+            conn.execute(
+                "INSERT INTO outbox (report_id, site_id, seq, kind, priority, created_at_ms,"
+                " bytes, envelope_json) VALUES (?, 'test-01', ?, 'status', 1, ?, ?, ?)",
+                (f"r{seq}", seq, created_ms, len(envelope), envelope),
+            )
+
+    def hddmon(self, percent: float, **extra: Any) -> None:
+        total = 1_000_000_000_000
+        free = int(total * (100 - percent) / 100)
+        detail = {
+            "percent": percent,
+            "free_bytes": free,
+            "total_bytes": total,
+            "rate_bytes_per_s": 1_000_000.0,
+            "smart": {},
+            "alerts": [],
+            **extra,
+        }
+        self.beat("nvr-hddmon", detail)
+
+    def uplink(self, backlog: int, health: str = "ok", error: str | None = None) -> None:
+        detail = {
+            "destinations": {
+                "head_office": {
+                    "health": health,
+                    "retry_in_s": 0,
+                    "last_error": error,
+                    "delivered": 10,
+                    "backlog": backlog,
+                    "dead_letters": 0,
+                    "oldest_pending_ms": None,
+                }
+            }
+        }
+        self.beat("nvr-uplink", detail)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (bound and released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_box(tmp: Path, **health: Any) -> Box:
+    """A healthy box: every daemon beating, both cameras recording, disk half full."""
+    (tmp / "recordings").mkdir(exist_ok=True)
+    (tmp / "state").mkdir(exist_ok=True)
+    data = {
+        "site": {"id": "test-01", "name": "Test site"},
+        "storage": {
+            "recordings_dir": str(tmp / "recordings"),
+            "state_file": str(tmp / "state" / "state.db"),
+        },
+        "livestream": {"mediamtx_api": f"http://127.0.0.1:{free_port()}"},
+        "health": {"listen": f"127.0.0.1:{free_port()}", **health},
+        "cameras": CAMERAS,
+    }
+    config_path = tmp / "nvr.yaml"
+    config_path.write_text(yaml.safe_dump(data))
+    store = StateStore.open(tmp / "state" / "state.db")
+    box = Box(tmp, config_path, store, now_ms())
+    recorders = {}
+    for camera in ("cam01", "cam02"):
+        box.run(camera, box.now - 7_200_000, None, None)
+        for minute in range(5, 0, -1):
+            box.segment(camera, box.now - minute * 60_000 - 10_000)
+        box.validation(camera, "ok")
+        recorders[camera] = {"state": "recording", "reason": None, "failures": 0}
+    box.beat("nvr-backup", {"blocked": None, "index_backlog": 0, "cameras": recorders})
+    box.hddmon(50.0)
+    for daemon in ("nvr-validator", "nvr-report"):
+        box.beat(daemon)
+    box.uplink(0)
+    return box

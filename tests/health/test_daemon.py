@@ -1,0 +1,188 @@
+"""nvr-health run for real: READY, STATUS, /health over HTTP, the page in Chromium, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from nvr.core.notify import child_environment
+
+from .box import Box
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "run" / "test-artifacts" / "health"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+class Notifications:
+    """A NOTIFY_SOCKET that collects what the daemon sends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.2)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.messages.append(self._sock.recv(4096).decode("latin-1"))
+            except TimeoutError:
+                continue
+
+    def seen(self, text: str) -> bool:
+        return any(text in m for m in self.messages)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self._sock.close()
+
+
+@pytest.fixture
+def running(box: Box, tmp_path: Path) -> Iterator[tuple[Box, str, Notifications]]:
+    snapshot = box.config.storage.state_file.parent / "snapshots" / "cam01" / "last_good.jpg"
+    snapshot.parent.mkdir(parents=True)
+    picture = np.zeros((180, 320, 3), np.uint8)
+    picture[:, :160] = (40, 160, 40)
+    snapshot.write_bytes(cv2.imencode(".jpg", picture)[1].tobytes())
+    box.run("cam02", box.now - 20_000_000, box.now - 10_000_000, "camera offline")
+    notes = Notifications(tmp_path / "notify.sock")
+    env = child_environment()
+    env["NOTIFY_SOCKET"] = str(notes.path)
+    log = (tmp_path / "health.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nvr.health.main", "--config", str(box.config_path)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_until(lambda: notes.seen("READY=1"), 30, "READY=1")
+        yield box, f"http://{box.config.health.listen}", notes
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notes.close()
+        log.close()
+    assert "Traceback" not in (tmp_path / "health.log").read_text()
+
+
+def chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory() as profile:
+        return subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--window-size=1280,1600",
+                "--enable-logging=stderr",
+                "--v=0",
+                *extra,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def test_daemon_serves_health_and_stops_cleanly(running: tuple[Box, str, Notifications]) -> None:
+    box, base, notes = running
+    assert wait_until(lambda: notes.seen("STATUS=serving on"), 20, "STATUS line")
+    code, body = fetch(f"{base}/health")
+    answer = json.loads(body)
+    assert (code, answer["status"]) == (200, "healthy"), answer["failing"]
+    assert fetch(f"{base}/ready")[0] == 200
+    code, text = fetch(f"{base}/metrics")
+    assert code == 200 and b'nvr_camera_up{camera="cam01"} 1.0' in text
+    with box.store.write() as conn:
+        conn.execute(
+            "UPDATE heartbeats SET updated_at_ms = updated_at_ms - 120000"
+            " WHERE daemon = 'nvr-report'"
+        )
+    # Answers may be up to a second old (REPORT_CACHE_SECONDS).
+    code, body = wait_until(
+        lambda: (answer := fetch(f"{base}/health"))[0] == 503 and answer, 10, "503"
+    )
+    assert "nvr-report hung or crashed" in body.decode()
+    row = (
+        box.store.read()
+        .execute("SELECT state, status FROM heartbeats WHERE daemon = 'nvr-health'")
+        .fetchone()
+    )
+    assert row[0] == "running" and row[1].startswith("serving on 127.0.0.1:")
+
+
+def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications]) -> None:
+    _, base, _ = running
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "status-page.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(f"{base}/", f"--screenshot={shot}")
+    print(f"status page screenshot: {shot}")
+    assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+    dom = chromium(f"{base}/", "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    page = dom.stdout
+    for text in ("Gate", "Yard", 'id="cam-cam01"', 'id="cam-cam02"', "nvr-backup", "head_office"):
+        assert text in page, text
+    assert page.count('class="tl"') == 2
+    assert "camera offline" in page  # cam02's gap is named and coloured
+    assert 'src="snapshot/cam01.jpg"' in page
+    errors = [
+        line
+        for line in (taken.stderr + dom.stderr).splitlines()
+        if "Uncaught" in line or ("CONSOLE" in line and "error" in line.lower())
+    ]
+    assert not errors, errors
+    assert fetch(f"{base}/snapshot/cam01.jpg")[0] == 200
+    assert fetch(f"{base}/snapshot/..%2Fstate.db.jpg")[0] == 404
