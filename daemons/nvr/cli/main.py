@@ -14,6 +14,7 @@ from nvr.cli import (
     protect_cmd,
     recordings_cmd,
     report_cmd,
+    streams_cmd,
     validate_cmd,
 )
 from nvr.core.errors import NvrError
@@ -25,6 +26,7 @@ COMMANDS = (
     recordings_cmd,
     protect_cmd,
     validate_cmd,
+    streams_cmd,
     report_cmd,
     outbox_cmd,
     camsim_cmd,

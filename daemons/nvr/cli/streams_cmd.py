@@ -1,0 +1,84 @@
+"""`nvrctl streams`: the live-view URL of every enabled camera, with mediamtx's live state.
+
+The URLs carry no credentials: a viewer logs in with their own account (livestream.viewers).
+When mediamtx's API does not answer, the table is still printed, with the state unknown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from nvr.core.config import load_config
+from nvr.livestream.api import stream_urls
+from nvr.livestream.errors import LivestreamError
+from nvr.livestream.mediamtx import LivePath, MediamtxClient
+
+COLUMNS = ("ID", "NAME", "LIVE", "READERS", "RTSP", "HLS", "WEBRTC")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `streams`."""
+    streams = subparsers.add_parser("streams", help="print the live-view URL of every camera")
+    streams.add_argument(
+        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    )
+    streams.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    streams.set_defaults(func=print_streams)
+
+
+def _live(api: str) -> dict[str, LivePath] | None:
+    client = MediamtxClient(api)
+    try:
+        return client.live_paths()
+    except LivestreamError as err:
+        print(f"nvrctl streams: live state unknown: {err}", file=sys.stderr)
+        return None
+    finally:
+        client.close()
+
+
+def _row(
+    camera_id: str, name: str, urls: dict[str, str], live: dict[str, LivePath] | None
+) -> list[str]:
+    if live is None:
+        state, readers = "?", "?"
+    elif camera_id not in live:
+        state, readers = "no path", "0"  # nvr-livestream down or not reconciled yet
+    else:
+        state = "yes" if live[camera_id].available else "no"
+        readers = str(live[camera_id].readers)
+    return [camera_id, name or "-", state, readers, urls["rtsp"], urls["hls"], urls["webrtc"]]
+
+
+def _print_table(rows: list[list[str]]) -> None:
+    table = [list(COLUMNS), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def print_streams(args: argparse.Namespace) -> int:
+    """Print one row (or JSON object) per enabled camera."""
+    config = load_config(args.config)
+    live = _live(config.livestream.mediamtx_api)
+    cameras = config.enabled_cameras
+    if args.json:
+        answer = [
+            {
+                "id": c.id,
+                "name": c.name,
+                "urls": stream_urls(config, c.id),
+                "available": None if live is None else c.id in live and live[c.id].available,
+            }
+            for c in cameras
+        ]
+        print(json.dumps(answer, indent=2))
+        return 0
+    rows = [_row(c.id, c.name, stream_urls(config, c.id), live) for c in cameras]
+    _print_table(rows)
+    return 0

@@ -1,0 +1,133 @@
+"""The viewer API and mediamtx's auth callback, as one Flask app.
+
+- `POST /mediamtx/auth`: mediamtx's question; answered only for loopback callers (the
+  decision would otherwise be a password oracle without mediamtx's brute-force delay).
+- `GET /api/streams` and `GET /api/streams/<id>`: for a viewer logged in with HTTP basic
+  auth, the cameras it may watch, with RTSP, HLS and WebRTC URLs (no credentials in them)
+  and the live state. A camera the viewer may not watch answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from nvr.core.config import CameraConfig, Config
+from nvr.core.config.viewers import ViewerAccount
+from nvr.livestream.auth import AuthQuestion, Gatekeeper
+from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
+from nvr.livestream.live import LiveSnapshot, PathState
+
+log = logging.getLogger(__name__)
+
+REALM = "nvr-livestream"
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What a request needs, swapped as a whole on reload or poll."""
+
+    config: Config
+    gatekeeper: Gatekeeper
+    live: LiveSnapshot
+
+
+def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
+    """The URLs a viewer opens for one camera (they log in with their own account)."""
+    section = config.livestream
+    host = section.public_host
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    return {
+        "rtsp": f"rtsp://{host}:{section.rtsp_port}/{camera_id}",
+        "hls": f"http://{host}:{section.hls_port}/{camera_id}/index.m3u8",
+        "webrtc": f"http://{host}:{section.webrtc_port}/{camera_id}/",
+    }
+
+
+def describe(config: Config, camera: CameraConfig, live: LiveSnapshot) -> dict[str, Any]:
+    """One camera as the API shows it; never its URL (it carries the camera password)."""
+    state = live.paths.get(camera.id, PathState(False, 0, 0))
+    return {
+        "id": camera.id,
+        "name": camera.name,
+        "urls": stream_urls(config, camera.id),
+        "live": {
+            "available": state.available,
+            "readers": state.readers,
+            "inbound_bitrate_bps": state.inbound_bitrate_bps,
+        },
+    }
+
+
+def _login(shared: Shared) -> ViewerAccount | None:
+    credentials = request.authorization
+    if credentials is None or not credentials.username or credentials.password is None:
+        return None
+    return shared.gatekeeper.verifier.check(credentials.username, credentials.password)
+
+
+def _challenge() -> Response:
+    response = jsonify(error="log in with a viewer account")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    return response
+
+
+def _answer_mediamtx(shared: Shared) -> Response:
+    if request.remote_addr not in LOOPBACK:
+        log.warning("auth callback called from %s: refused (loopback only)", request.remote_addr)
+        return Response(status=403)
+    question = AuthQuestion.from_json(request.get_json(force=True, silent=True) or {})
+    if shared.gatekeeper.allows(question):
+        return Response(status=200)
+    if question.user:
+        log.info(
+            "denied user=%s action=%s path=%s protocol=%s ip=%s",
+            question.user,
+            question.action,
+            question.path,
+            question.protocol,
+            question.ip,
+        )
+    return Response(status=401)
+
+
+def create_app(current: Callable[[], Shared]) -> Flask:
+    """The Flask app; `current` returns the latest config, gatekeeper and live state."""
+    app = Flask("nvr.livestream")
+
+    @app.post(AUTH_ROUTE)
+    def mediamtx_auth() -> Response:
+        return _answer_mediamtx(current())
+
+    @app.get("/api/streams")
+    def streams() -> Response:
+        shared = current()
+        viewer = _login(shared)
+        if viewer is None:
+            return _challenge()
+        cameras = [c for c in shared.config.enabled_cameras if viewer.may_watch(c.id)]
+        return jsonify(
+            mediamtx="up" if shared.live.mediamtx_up else "down",
+            streams=[describe(shared.config, c, shared.live) for c in cameras],
+        )
+
+    @app.get("/api/streams/<camera_id>")
+    def stream(camera_id: str) -> Response:
+        shared = current()
+        viewer = _login(shared)
+        if viewer is None:
+            return _challenge()
+        camera = shared.config.camera(camera_id)
+        if camera is None or not camera.enabled or not viewer.may_watch(camera_id):
+            response = jsonify(error=f"no camera {camera_id!r} for this viewer")
+            response.status_code = 404
+            return response
+        return jsonify(describe(shared.config, camera, shared.live))
+
+    return app

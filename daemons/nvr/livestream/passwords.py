@@ -1,0 +1,54 @@
+"""Hashing and checking viewer passwords (stdlib scrypt, constant-time comparison)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from nvr.livestream.constants import (
+    SCRYPT_KEY_BYTES,
+    SCRYPT_LOG2_N,
+    SCRYPT_P,
+    SCRYPT_R,
+    SCRYPT_SALT_BYTES,
+)
+
+SCHEME = "scrypt"
+# scrypt needs 128 * r * n bytes; leave headroom over the default 32 MiB cap.
+_MAXMEM = 256 * 1024 * 1024
+
+
+def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int, size: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=2**log2_n, r=r, p=p, maxmem=_MAXMEM, dklen=size
+    )
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$14$8$1$<salt>$<hash>` for `password`, with a fresh random salt."""
+    salt = secrets.token_bytes(SCRYPT_SALT_BYTES)
+    key = _scrypt(password, salt, SCRYPT_LOG2_N, SCRYPT_R, SCRYPT_P, SCRYPT_KEY_BYTES)
+    b64 = base64.b64encode
+    return (
+        f"{SCHEME}${SCRYPT_LOG2_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(key).decode()}"
+    )
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """True when `password` matches `encoded`; a malformed hash never matches."""
+    try:
+        scheme, log2_n, r, p, salt, key = encoded.split("$")
+        expected = base64.b64decode(key, validate=True)
+        actual = _scrypt(
+            password,
+            base64.b64decode(salt, validate=True),
+            int(log2_n),
+            int(r),
+            int(p),
+            len(expected),
+        )
+    except (ValueError, MemoryError):
+        return False
+    return scheme == SCHEME and hmac.compare_digest(actual, expected)

@@ -1,0 +1,84 @@
+"""Keeping mediamtx's paths equal to the enabled cameras.
+
+The plan compares only the keys we own before changing anything, because changing a path
+recreates it and drops everybody watching it (see docs/design/livestream.md, invariant 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.livestream.constants import CAMERA_RTSP_TRANSPORT, RESERVED_PATHS
+from nvr.livestream.mediamtx import MediamtxClient
+
+log = logging.getLogger(__name__)
+
+PathSettings = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """What must change in mediamtx: paths to add, to patch and to delete."""
+
+    add: dict[str, PathSettings] = field(default_factory=dict)
+    patch: dict[str, PathSettings] = field(default_factory=dict)
+    delete: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """True when mediamtx already matches the cameras."""
+        return not (self.add or self.patch or self.delete)
+
+
+def wanted_paths(config: Config) -> dict[str, PathSettings]:
+    """One path per enabled camera, named after its id, pulling from the camera."""
+    return {
+        camera.id: {
+            "source": camera.url.reveal(),
+            "sourceOnDemand": config.livestream.on_demand,
+            "rtspTransport": CAMERA_RTSP_TRANSPORT,
+        }
+        for camera in config.enabled_cameras
+    }
+
+
+def is_ours(name: str) -> bool:
+    """Paths we manage: not the catch-all names and not regular-expression paths."""
+    return name not in RESERVED_PATHS and not name.startswith("~")
+
+
+def plan(wanted: Mapping[str, PathSettings], current: Mapping[str, PathSettings]) -> SyncPlan:
+    """The smallest change that makes `current` equal to `wanted`."""
+    add = {name: settings for name, settings in wanted.items() if name not in current}
+    patch = {
+        name: {key: value for key, value in settings.items() if current[name].get(key) != value}
+        for name, settings in wanted.items()
+        if name in current and any(current[name].get(k) != v for k, v in settings.items())
+    }
+    delete = tuple(sorted(n for n in current if is_ours(n) and n not in wanted))
+    return SyncPlan(add=add, patch=patch, delete=delete)
+
+
+def apply(client: MediamtxClient, sync: SyncPlan) -> None:
+    """Carry out a plan; the first refusal raises (the next pass tries again)."""
+    for name in sync.delete:
+        log.info("path=%s: camera removed or disabled; deleting the mediamtx path", name)
+        client.delete_path(name)
+    for name, settings in sync.add.items():
+        log.info("path=%s: adding (on demand: %s)", name, settings["sourceOnDemand"])
+        client.add_path(name, settings)
+    for name, changes in sync.patch.items():
+        # Names of the keys only: the values include the camera URL and its password.
+        log.info("path=%s: %s changed; updating (its viewers reconnect)", name, sorted(changes))
+        client.patch_path(name, changes)
+
+
+def reconcile(client: MediamtxClient, config: Config) -> SyncPlan:
+    """Read mediamtx's paths, change what differs, return what was done."""
+    sync = plan(wanted_paths(config), client.configured_paths())
+    apply(client, sync)
+    return sync

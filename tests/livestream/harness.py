@@ -1,0 +1,273 @@
+"""Harness for nvr-livestream run for real: the daemon, the proxy mediamtx, viewers.
+
+Topology: the camera simulator's mediamtx plays the cameras; a second mediamtx plays the
+appliance's proxy (RTSP, HLS, WebRTC and the API on fixed free ports, `authMethod: http`
+pointing at the daemon); nvr-livestream runs as a child process with its own config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from nvr.camsim import CameraSimulator, MediamtxServer
+from nvr.camsim.mediamtx import free_port
+from nvr.core.notify import child_environment
+from nvr.core.tools import require_tool
+
+ALICE, ALICE_PW = "alice", "alice-watches-all-9"
+BOB, BOB_PW = "bob", "bob-sees-cam02-only"
+PROBE_TIMEOUT_S = 60
+SHIPPED_MEDIAMTX = Path(__file__).parents[2] / "etc" / "mediamtx" / "mediamtx.yml"
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+
+
+@dataclass
+class Ports:
+    """The proxy's ports, fixed so a restarted mediamtx comes back at the same address."""
+
+    api: int = field(default_factory=free_port)
+    rtsp: int = field(default_factory=free_port)
+    hls: int = field(default_factory=free_port)
+    webrtc: int = field(default_factory=free_port)
+    webrtc_udp: int = field(default_factory=free_port)
+    metrics: int = field(default_factory=free_port)
+    listen: int = field(default_factory=free_port)
+
+
+class ProxyMediamtx(MediamtxServer):
+    """The appliance's mediamtx: the shipped config file, with free ports substituted."""
+
+    def __init__(self, run_dir: Path, ports: Ports) -> None:
+        self.ports = ports
+        super().__init__(run_dir, rtsp_port=ports.rtsp)
+
+    def config(self) -> dict[str, Any]:
+        """etc/mediamtx/mediamtx.yml with test ports (the API port fixed across restarts)."""
+        self.api_port = self.ports.api
+        config: dict[str, Any] = yaml.safe_load(SHIPPED_MEDIAMTX.read_text())
+        config.update(
+            {
+                "authHTTPAddress": f"http://127.0.0.1:{self.ports.listen}/mediamtx/auth",
+                "apiAddress": f"127.0.0.1:{self.ports.api}",
+                "metricsAddress": f"127.0.0.1:{self.ports.metrics}",
+                "rtspAddress": f"127.0.0.1:{self.ports.rtsp}",
+                "hlsAddress": f"127.0.0.1:{self.ports.hls}",
+                "webrtcAddress": f"127.0.0.1:{self.ports.webrtc}",
+                "webrtcLocalUDPAddress": f"127.0.0.1:{self.ports.webrtc_udp}",
+            }
+        )
+        return config
+
+    def kill(self) -> None:
+        """SIGKILL mediamtx, as a crash would, and reap it."""
+        assert self.pid is not None
+        os.kill(self.pid, signal.SIGKILL)
+        self.stop()
+
+    def configured_paths(self) -> set[str]:
+        items = self.api_get("/v3/config/paths/list?itemsPerPage=1000").get("items") or []
+        return {str(item["name"]) for item in items}
+
+    def readers(self, path: str) -> list[str]:
+        item = self.api_get(f"/v3/paths/get/{path}")
+        return [str(reader.get("id")) for reader in item.get("readers") or []]
+
+
+class NotifySocket:
+    """The systemd side of sd_notify, collecting the daemon's messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[str] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.1)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                self.messages.append(self._sock.recv(4096).decode("latin-1"))
+            except TimeoutError:
+                continue
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+        self._sock.close()
+
+    def has(self, text: str) -> bool:
+        return any(text in message for message in list(self.messages))
+
+
+class Livestream:
+    """One nvr-livestream process, its config and its proxy mediamtx."""
+
+    def __init__(self, root: Path, sim: CameraSimulator, viewers: list[dict[str, Any]]) -> None:
+        self.root = root
+        self.sim = sim
+        self.ports = Ports()
+        self.viewers = viewers
+        self.config_path = root / "nvr.yaml"
+        self.state_file = root / "state" / "state.db"
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        (root / "recordings").mkdir(exist_ok=True)
+        self.proxy = ProxyMediamtx(root / "proxy", self.ports)
+        # AF_UNIX paths are limited to ~108 bytes: pytest tmp paths can be longer.
+        self.notify = NotifySocket(Path(tempfile.mkdtemp(prefix="nvrls-")) / "notify.sock")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.logs: list[Path] = []
+
+    def write_config(self, cameras: list[str], disabled: tuple[str, ...] = ()) -> None:
+        config = {
+            "site": {"id": "test-01"},
+            "storage": {
+                "recordings_dir": str(self.root / "recordings"),
+                "state_file": str(self.state_file),
+            },
+            "livestream": {
+                "listen": f"127.0.0.1:{self.ports.listen}",
+                "mediamtx_api": f"http://127.0.0.1:{self.ports.api}",
+                "public_host": "127.0.0.1",
+                "rtsp_port": self.ports.rtsp,
+                "hls_port": self.ports.hls,
+                "webrtc_port": self.ports.webrtc,
+                "reconcile_seconds": 2,
+                "viewers": self.viewers,
+            },
+            "cameras": [
+                {
+                    "id": cid,
+                    "name": f"Camera {cid}",
+                    "url": self.sim.camera_url(cid),
+                    "enabled": cid not in disabled,
+                }
+                for cid in cameras
+            ],
+        }
+        self.config_path.write_text(yaml.safe_dump(config))
+
+    def start(self) -> None:
+        """Start the daemon, wait for READY, then start the proxy (it asks the daemon)."""
+        log = self.root / f"livestream-{len(self.logs)}.log"
+        self.logs.append(log)
+        env = child_environment()
+        env["NOTIFY_SOCKET"] = str(self.notify.path)
+        with log.open("wb") as handle:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nvr.livestream.main", "--config", str(self.config_path)],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        wait_until(lambda: self.notify.has("READY=1"), 30, "READY=1 from nvr-livestream")
+        self.proxy.start()
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+        self.proxy.stop()
+        self.notify.close()
+
+    def reload(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGHUP)
+
+    def log_text(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)
+
+    def heartbeat(self) -> dict[str, Any]:
+        if not self.state_file.exists():
+            return {}
+        conn = sqlite3.connect(f"file:{self.state_file}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = conn.execute(
+                "SELECT status, detail_json FROM heartbeats WHERE daemon = 'nvr-livestream'"
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return {}
+        finally:
+            conn.close()
+        return {"status": rows[0][0], **json.loads(rows[0][1])} if rows else {}
+
+    def api(self, endpoint: str, auth: tuple[str, str] | None) -> requests.Response:
+        url = f"http://127.0.0.1:{self.ports.listen}{endpoint}"
+        return requests.get(url, auth=auth, timeout=10)
+
+    def wait_paths(self, wanted: set[str], timeout: float = 60) -> None:
+        def same() -> bool:
+            try:
+                return self.proxy.configured_paths() == wanted
+            except Exception:
+                return False
+
+        wait_until(same, timeout, f"proxy paths == {sorted(wanted)}")
+
+    def rtsp_url(self, camera: str, user: str | None = None, pw: str | None = None) -> str:
+        return self.proxy.rtsp_url(camera, user, pw)
+
+    def hls_url(self, camera: str, user: str | None = None, pw: str | None = None) -> str:
+        auth = f"{user}:{pw}@" if user else ""
+        return f"http://{auth}127.0.0.1:{self.ports.hls}/{camera}/index.m3u8"
+
+
+def ffprobe(url: str, timeout: float = PROBE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    """ffprobe a stream: the streams found, as JSON on stdout."""
+    argv = [require_tool("ffprobe"), "-v", "error", "-show_streams", "-of", "json"]
+    if url.startswith("rtsp"):
+        argv += ["-rtsp_transport", "tcp"]
+    return subprocess.run(
+        [*argv, url], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def video_codecs(result: subprocess.CompletedProcess[str]) -> list[str]:
+    if result.returncode != 0:
+        return []
+    streams = json.loads(result.stdout or "{}").get("streams", [])
+    return [s.get("codec_name", "") for s in streams if s.get("codec_type") == "video"]
+
+
+def start_viewer(url: str, log: Path) -> subprocess.Popen[bytes]:
+    """A long-running RTSP viewer: ffmpeg reading the stream and throwing it away."""
+    argv = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-rtsp_transport", "tcp"]
+    argv += ["-i", url, "-c", "copy", "-f", "null", "-"]
+    with log.open("wb") as handle:
+        return subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
