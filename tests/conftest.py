@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from nvr.camsim import CameraSimulator
 from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx")
 
@@ -63,6 +65,24 @@ def write_config(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator]:
+    """Four simulated cameras shared by a test module (starting them costs a second or two)."""
+    run_dir = tmp_path_factory.mktemp("camsim")
+    with CameraSimulator(
+        run_dir, 4, width=SIM_WIDTH, height=SIM_HEIGHT, bitrate=SIM_BITRATE
+    ) as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(simulator: CameraSimulator) -> Iterator[CameraSimulator]:
+    """The shared simulator, with every fault cleared after the test."""
+    yield simulator
+    for camera in simulator.camera_ids:
+        simulator.set_fault(camera, None)
 
 
 @pytest.fixture

@@ -12,24 +12,6 @@ from nvr.camsim import CameraSimulator
 
 from .harness import Backup
 
-WIDTH, HEIGHT, BITRATE = 640, 360, 800_000
-
-
-@pytest.fixture(scope="module")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator]:
-    """Four simulated cameras shared by a test module."""
-    run_dir = tmp_path_factory.mktemp("camsim")
-    with CameraSimulator(run_dir, 4, width=WIDTH, height=HEIGHT, bitrate=BITRATE) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(simulator: CameraSimulator) -> Iterator[CameraSimulator]:
-    """The shared simulator, every fault cleared after the test."""
-    yield simulator
-    for camera in simulator.camera_ids:
-        simulator.set_fault(camera, None)
-
 
 @pytest.fixture
 def backup_factory(tmp_path: Path, sim: CameraSimulator) -> Iterator[Callable[..., Backup]]:

@@ -12,8 +12,9 @@ import pytest
 from nvr.camsim import CameraSimulator
 from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.tools import require_tool
+from nvrtest import wait_until
 
-from .harness import Backup, wait_until
+from .harness import Backup
 
 MakeBackup = Callable[..., Backup]
 

@@ -17,8 +17,9 @@ from nvr.camsim import CameraSimulator
 from nvr.camsim.faults import Fault
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
+from nvrtest import wait_until
 
-from .harness import Backup, wait_until
+from .harness import Backup
 
 MakeBackup = Callable[..., Backup]
 NVRCTL = str(Path(sys.executable).with_name("nvrctl"))

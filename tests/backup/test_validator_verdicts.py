@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 from nvr.camsim import CameraSimulator
 from nvr.core.state import StateStore
+from nvrtest import wait_until
 
-from .harness import Backup, wait_until
+from .harness import Backup
 
 MakeBackup = Callable[..., Backup]
 

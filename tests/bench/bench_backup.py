@@ -17,9 +17,10 @@ CPU is user+system time over the window, read from /proc through psutil: for eac
 process of a tree its own time plus `children_user/children_system` (what it reaped), so a
 child that exits inside the window is still counted once. RSS is summed over the tree
 every second. The simulator (its mediamtx and publishers) is measured apart and never
-counted in a variant. The window starts after the warm-up, at least SETTLE_S after a
-segment boundary, so that every variant's window holds the same number of segment cuts
-and the indexing of each cut (hashing, fsync, SQLite row) falls inside it.
+counted in a variant. The window starts after the warm-up and after the run's first
+segment cut, at least SETTLE_S after a segment boundary, so that every variant's window
+holds the same number of cuts of full-length segments and the indexing of each cut
+(hashing, fsync, SQLite row) falls inside it.
 
 Writes tests/bench/results/backup.json (a list of rows, one per camera count) and
 backup.md.
@@ -468,10 +469,18 @@ RECORDERS: dict[str, Callable[[Path, CameraSimulator, int], Recorder]] = {
 # -- one measurement -----------------------------------------------------------------------
 
 
-def window_start(earliest: float, segment_seconds: int) -> float:
-    """The first instant >= earliest that is at least SETTLE_S past a segment boundary."""
-    phase = earliest % segment_seconds
+def window_start(started: float, warmup: float, segment_seconds: int) -> float:
+    """Where the window of a recorder started at `started` begins.
+
+    The first instant after the warm-up that is at least SETTLE_S past a segment boundary,
+    and past the first boundary after the start: so the cuts inside the window close
+    full-length segments (the first segment of a run is short, and nvr-backup hashes
+    every closed segment whole), and the indexing of each cut falls inside the window.
+    """
     settle = min(SETTLE_S, segment_seconds / 2)
+    first_cut = started - started % segment_seconds + segment_seconds
+    earliest = max(started + warmup, first_cut + settle)
+    phase = earliest % segment_seconds
     return earliest if phase >= settle else earliest - phase + settle
 
 
@@ -562,10 +571,11 @@ def measure(
     """Start one recorder, measure its steady-state window, stop it, delete its files."""
     recorder = RECORDERS[name](root, sim, args.segment_seconds)
     log.info("%d cameras: %s starting", len(sim.camera_ids), name)
+    started = time.time()
     recorder.start()
     try:
         pid = recorder.pid
-        start = window_start(time.time() + args.warmup, args.segment_seconds)
+        start = window_start(started, args.warmup, args.segment_seconds)
         window = observe(recorder, sim, start, args.seconds)
     finally:
         recorder.stop()

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,53 +16,10 @@ import pytest
 import yaml
 
 from nvr.core.notify import child_environment, to_latin1, watchdog_interval
+from nvrtest import NotifySocket
 
 SAMPLE = Path(__file__).with_name("sample_daemon.py")
 WriteConfig = Callable[..., Path]
-
-
-class NotifySocket:
-    """The systemd side of sd_notify: a datagram socket collecting every message."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[tuple[float, str]] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.1)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                data = self._sock.recv(4096)
-            except TimeoutError:
-                continue
-            self.messages.append((time.monotonic(), data.decode("latin-1")))
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()
-        self._sock.close()
-
-    def texts(self) -> list[str]:
-        return [text for _, text in self.messages]
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while time.monotonic() < deadline:
-            for text in self.texts()[seen:]:
-                if predicate(text):
-                    return text
-            seen = 0
-            time.sleep(0.02)
-        raise AssertionError(f"no matching notify message; got {self.texts()}")
-
-    def count_since(self, since: float, text: str) -> int:
-        return sum(1 for t, m in self.messages if t >= since and m == text)
 
 
 @pytest.fixture

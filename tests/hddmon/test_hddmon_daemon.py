@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,45 +16,11 @@ from hddmon_helpers import HOUR_MS, fill, make_env
 
 from nvr.core.notify import child_environment
 from nvr.core.state import now_ms
+from nvrtest import NotifySocket
 
 pytestmark = pytest.mark.timeout(90)
 
 WRITER = Path(__file__).with_name("segment_writer.py")
-
-
-class NotifySocket:
-    """The systemd side of sd_notify: collects every datagram."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.1)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()
-        self._sock.close()
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for text in list(self.messages):
-                if predicate(text):
-                    return text
-            time.sleep(0.05)
-        raise AssertionError(f"no matching notify message; got {self.messages[-5:]}")
 
 
 @pytest.fixture

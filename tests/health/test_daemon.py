@@ -9,18 +9,17 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from nvr.core.notify import child_environment
+from nvrtest import wait_until
 
 from .box import Box
 
@@ -29,16 +28,6 @@ pytestmark = pytest.mark.timeout(120)
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "run" / "test-artifacts" / "health"
 CHROMIUM = "/usr/bin/chromium"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
 
 
 def fetch(url: str) -> tuple[int, bytes]:

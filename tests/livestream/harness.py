@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,22 +25,12 @@ from nvr.camsim import CameraSimulator, MediamtxServer
 from nvr.camsim.mediamtx import free_port
 from nvr.core.notify import child_environment
 from nvr.core.tools import require_tool
+from nvrtest import NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"
 BOB, BOB_PW = "bob", "bob-sees-cam02-only"
 PROBE_TIMEOUT_S = 60
 SHIPPED_MEDIAMTX = Path(__file__).parents[2] / "etc" / "mediamtx" / "mediamtx.yml"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `predicate` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
 
 
 @dataclass
@@ -97,35 +83,6 @@ class ProxyMediamtx(MediamtxServer):
     def readers(self, path: str) -> list[str]:
         item = self.api_get(f"/v3/paths/get/{path}")
         return [str(reader.get("id")) for reader in item.get("readers") or []]
-
-
-class NotifySocket:
-    """The systemd side of sd_notify, collecting the daemon's messages."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.1)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()
-        self._sock.close()
-
-    def has(self, text: str) -> bool:
-        return any(text in message for message in list(self.messages))
 
 
 class Livestream:

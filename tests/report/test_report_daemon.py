@@ -8,8 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,11 @@ import yaml
 from nvr.core.events import Severity, record_event
 from nvr.core.notify import child_environment
 from nvr.core.state import StateStore
+from nvrtest import wait_until
 
 from .test_reports import config_dict, outbox
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
 
 
 def events_reported(state_file: Path) -> list[dict[str, Any]]:

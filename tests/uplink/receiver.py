@@ -13,7 +13,6 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -224,14 +223,3 @@ def _hse(receiver: Receiver, path: str, data: dict[str, Any], headers: Any) -> i
     with receiver.lock:
         receiver.hse[what].append({**data, "_key": headers.get("Idempotency-Key")})
     return 200
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `predicate` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")

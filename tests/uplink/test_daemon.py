@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,40 +11,13 @@ import pytest
 import yaml
 
 from nvr.core.state import StateStore
+from nvrtest import NotifySocket as Notify
+from nvrtest import wait_until
 
 from .helpers import SECRET, TOKEN, Process, enqueue, query, uplink_config
-from .receiver import Receiver, wait_until
+from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(150)
-
-
-class Notify:
-    """The systemd side of sd_notify."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.1)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()
-        self._sock.close()
-
-    def status(self, text: str) -> bool:
-        return any(text in m for m in list(self.messages) if "STATUS=" in m)
 
 
 @pytest.fixture

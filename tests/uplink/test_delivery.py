@@ -9,9 +9,10 @@ import pytest
 
 from nvr.core.state import StateStore
 from nvr.uplink.worker import DestinationWorker
+from nvrtest import wait_until
 
 from .helpers import SECRET, enqueue, head_office_worker, query
-from .receiver import Receiver, wait_until
+from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(90)
 RunWorker = Callable[[DestinationWorker], DestinationWorker]

@@ -16,9 +16,10 @@ from nvr.cli import outbox_cmd
 from nvr.core.state import StateStore
 from nvr.uplink.outbox import enforce_bound
 from nvr.uplink.worker import DestinationWorker
+from nvrtest import wait_until
 
 from .helpers import SECRET, SITE, TOKEN, enqueue, head_office_worker, hse_worker, uplink_config
-from .receiver import Receiver, wait_until
+from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(90)
 RunWorker = Callable[[DestinationWorker], DestinationWorker]

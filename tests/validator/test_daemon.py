@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,47 +14,12 @@ import yaml
 
 from nvr.camsim import CameraSimulator, Fault
 from nvr.core.notify import child_environment
+from nvrtest import NotifySocket, wait_until
 
 from .conftest import HEIGHT, WIDTH
 
 pytestmark = pytest.mark.timeout(240)
 INTERVAL = 10
-
-
-class NotifySocket:
-    """The systemd side of sd_notify: collects every datagram."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.1)
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._closed.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()
-        self._sock.close()
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
 
 
 def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

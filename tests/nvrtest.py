@@ -1,0 +1,80 @@
+"""Helpers shared by the test packages: the systemd notify socket and polling.
+
+Importable as `nvrtest` because tests/ (which holds the root conftest.py) is on sys.path.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# The shared simulator's pictures: small, so the suite stays quick on two cores.
+SIM_WIDTH, SIM_HEIGHT, SIM_BITRATE = 640, 360, 800_000
+
+
+class NotifySocket:
+    """The systemd side of sd_notify: a datagram socket collecting every message."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.messages: list[str] = []
+        self.arrivals: list[float] = []
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(path))
+        self._sock.settimeout(0.1)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+        self._thread.start()
+
+    def _receive(self) -> None:
+        while not self._closed.is_set():
+            try:
+                data = self._sock.recv(4096)
+            except TimeoutError:
+                continue
+            self.arrivals.append(time.monotonic())
+            self.messages.append(data.decode("latin-1"))
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+        self._sock.close()
+
+    def texts(self) -> list[str]:
+        return list(self.messages)
+
+    def has(self, text: str) -> bool:
+        """True when any message contains `text`."""
+        return any(text in message for message in self.texts())
+
+    def status(self, text: str) -> bool:
+        """True when any STATUS message contains `text`."""
+        return any(text in m for m in self.texts() if "STATUS=" in m)
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for text in self.texts():
+                if predicate(text):
+                    return text
+            time.sleep(0.02)
+        raise AssertionError(f"no matching notify message; got {self.texts()[-8:]}")
+
+    def count_since(self, since: float, text: str) -> int:
+        pairs = list(zip(self.arrivals, self.messages, strict=False))
+        return sum(1 for t, m in pairs if t >= since and m == text)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
