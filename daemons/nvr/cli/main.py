@@ -14,6 +14,7 @@ from nvr.cli import (
     protect_cmd,
     recordings_cmd,
     report_cmd,
+    status_cmd,
     streams_cmd,
     validate_cmd,
 )
@@ -22,6 +23,7 @@ from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
 
 COMMANDS = (
+    status_cmd,
     config_cmd,
     recordings_cmd,
     protect_cmd,

@@ -1,0 +1,196 @@
+"""`nvrctl status`: the technician's one screen, judged exactly as nvr-health's /health.
+
+The verdict comes from the same code path as the endpoint: `Sources.report()` reads the
+state file read-only (`facts.gather`) and runs the same registry of checks
+(`checks.run_checks`), so the CLI and /health never disagree. `--json` prints the /health
+body itself. Exit code 1 when anything is critical (what makes /health answer 503), also
+when the state file cannot be read; 0 otherwise, warnings included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from nvr import __version__
+from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.state import now_ms
+from nvr.health.constants import LIVESTREAM_DAEMON
+from nvr.health.errors import HealthError
+from nvr.health.model import CheckResult, HealthReport, Severity
+from nvr.health.probes import ProbeBoard
+from nvr.health.sources import Sources
+
+EXIT_OK = 0
+EXIT_CRITICAL = 1
+
+_MARK = {Severity.OK: "ok", Severity.WARNING: "WARN", Severity.CRITICAL: "CRIT"}
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `status`."""
+    status = subparsers.add_parser(
+        "status", help="daemons, cameras, disk and uplink at a glance (exit 1 when critical)"
+    )
+    status.add_argument(
+        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    )
+    status.add_argument("--json", action="store_true", help="print the /health JSON body")
+    status.set_defaults(func=show_status)
+
+
+def show_status(args: argparse.Namespace) -> int:
+    """Read the state file once, print the verdict, return 1 when something is critical."""
+    config = load_config(resolve_path(args.config))
+    return run_status(config, as_json=bool(args.json), out=sys.stdout)
+
+
+def run_status(
+    config: Config,
+    *,
+    as_json: bool,
+    out: TextIO,
+    probes: ProbeBoard | None = None,
+    clock: Callable[[], int] = now_ms,
+) -> int:
+    """The whole command with its inputs passed in (tests give a fixed clock)."""
+    board = probes or ProbeBoard()
+    sources = Sources(config, board, clock=clock)
+    try:
+        # nvr-health probes on its tick; a one-shot command probes once, the same way.
+        board.refresh(config, clock(), livestream_in_use=_livestream_in_use(sources))
+        _, report, skipped = sources.report()
+    except (sqlite3.Error, HealthError) as err:
+        reason = f"state file unreadable: {err}"
+        if as_json:
+            body = {
+                "status": "unhealthy",
+                "failing": [{"name": "state", "status": "critical", "reason": reason}],
+            }
+            print(json.dumps(body, indent=2), file=out)
+        else:
+            print(f"CRIT state: {reason}", file=out)
+        return EXIT_CRITICAL
+    if as_json:
+        print(json.dumps(health_body(config, report, skipped), indent=2), file=out)
+    else:
+        out.write(render_text(config, report))
+    return EXIT_CRITICAL if report.http_status == 503 else EXIT_OK
+
+
+def _livestream_in_use(sources: Sources) -> bool:
+    row = (
+        sources.connection()
+        .execute("SELECT 1 FROM heartbeats WHERE daemon = ?", (LIVESTREAM_DAEMON,))
+        .fetchone()
+    )
+    return row is not None
+
+
+def health_body(config: Config, report: HealthReport, skipped: dict[str, str]) -> dict[str, Any]:
+    """The body /health answers (nvr.health.app), field for field."""
+    return {
+        "status": str(report.overall),
+        "site": config.site.id,
+        "version": __version__,
+        "checked_at_ms": report.checked_at_ms,
+        "failing": [r.to_json() for r in report.failing()],
+        "checks": [r.to_json() for r in report.results],
+        "skipped": skipped,
+    }
+
+
+def _ago(seconds: Any) -> str:
+    if seconds is None:
+        return "-"
+    value = float(seconds)
+    if value < 120:
+        return f"{value:.0f} s ago"
+    if value < 7200:
+        return f"{value / 60:.0f} min ago"
+    return f"{value / 3600:.1f} h ago"
+
+
+def _daemon_line(result: CheckResult) -> str:
+    data = result.data
+    name = result.name.removeprefix("daemon:")
+    beat = "never" if data.get("state") == "missing" else _ago(data.get("heartbeat_age_s"))
+    unit = f" [{data['systemd']}]" if "systemd" in data else ""
+    status = data.get("status_line", "")
+    return f"{name:<16} {data.get('state', '?'):<9} beat {beat:<11}{unit} {status}".rstrip()
+
+
+def _camera_line(result: CheckResult) -> str:
+    data = result.data
+    camera = result.name.removeprefix("camera:")
+    label = f"{camera} ({data.get('camera_name', '')})"
+    return (
+        f"{label:<28} {data.get('recorder', '?'):<10}"
+        f" last segment {_ago(data.get('last_segment_age_s')):<11}"
+        f" validation {data.get('validation', '-')}"
+    )
+
+
+def _disk_line(result: CheckResult) -> str:
+    data = result.data
+    parts = []
+    if data.get("percent") is not None:
+        parts.append(f"{float(data['percent']):.1f}% used")
+        if data.get("free_bytes") is not None:
+            parts.append(f"{int(data['free_bytes']) / 1e9:.1f} GB free")
+    else:
+        parts.append("usage unknown")
+    if "headroom_hours" in data:
+        parts.append(f"headroom {data['headroom_hours']} h")
+    smart = data.get("smart") or {}
+    if smart:
+        parts.append(
+            "SMART " + ", ".join(f"{dev} {'ok' if ok else 'FAILING'}" for dev, ok in smart.items())
+        )
+    return ", ".join(parts)
+
+
+def _uplink_line(result: CheckResult) -> str:
+    data = result.data
+    name = result.name.removeprefix("uplink:")
+    oldest = data.get("oldest_pending_age_s") or 0
+    return (
+        f"{name:<16} backlog {data.get('backlog', 0):<7} oldest pending"
+        f" {_ago(oldest) if oldest else '-':<11} {data.get('circuit', '?')}"
+    )
+
+
+_SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
+    ("DAEMONS", "daemon:", _daemon_line),
+    ("CAMERAS", "camera:", _camera_line),
+    ("DISK", "disk", _disk_line),
+    ("UPLINK", "uplink:", _uplink_line),
+    ("MEDIAMTX", "mediamtx", lambda r: r.reason or "API answers"),
+)
+
+
+def render_text(config: Config, report: HealthReport) -> str:
+    """One screen: a headline, a section per kind of check, then what is wrong and why."""
+    checked = datetime.fromtimestamp(report.checked_at_ms / 1000, tz=UTC)
+    lines = [
+        f"NVR {config.site.id} ({config.site.name}): {str(report.overall).upper()}"
+        f"  at {checked:%Y-%m-%d %H:%M:%S} UTC",
+    ]
+    for title, prefix, line in _SECTIONS:
+        results = [r for r in report.results if r.name.startswith(prefix)]
+        if not results:
+            continue
+        lines.append("")
+        lines.append(title)
+        lines.extend(f"  {_MARK[r.severity]:<4} {line(r)}" for r in results)
+    failing = report.failing()
+    if failing:
+        lines.append("")
+        lines.append("PROBLEMS")
+        lines.extend(f"  {_MARK[r.severity]:<4} {r.name}: {r.reason}" for r in failing)
+    return "\n".join(lines) + "\n"
