@@ -60,3 +60,9 @@ bench: deps
 
 clean:
 	rm -rf $(VENV) run build .pytest_cache .mypy_cache .ruff_cache
+
+# The Debian package (packaging/deb/build.sh, plain dpkg-deb): $(DEB_OUT)/nvr_<version>-1_<arch>.deb.
+DEB_OUT ?= dist
+.PHONY: deb
+deb: venv
+	@bash packaging/deb/build.sh $(DEB_OUT)

@@ -17,6 +17,10 @@ PACKAGES=(
     openssl             # test certificates (TLS to head office and the log collector)
     chromium            # headless browser that opens nvr-health's status page in tests
     wrk                 # HTTP load generator of the nvr-health benchmark
+    lintian             # checks the .deb built by `make deb`
+    supervisor          # supervisord: the container deployment's process manager
+    dpkg-dev            # dpkg-architecture and friends for the .deb build
+    python3-venv        # the .deb build creates a throwaway venv to check the wheelhouse
 )
 
 missing=()
