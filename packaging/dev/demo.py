@@ -51,11 +51,10 @@ def write_config(sim: CameraSimulator) -> Path:
     return path
 
 
-def start_daemons(config: Path) -> dict[str, subprocess.Popen[bytes]]:
-    """Start each daemon whose package exists, logging to run/demo/logs/."""
+def start_daemons(config: Path, procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """Start each daemon whose package exists into `procs`, logging to run/demo/logs/."""
     logs = RUN / "logs"
     logs.mkdir(exist_ok=True)
-    procs = {}
     for name in DAEMONS:
         if importlib.util.find_spec(f"nvr.{name}") is None:
             continue  # not built yet
@@ -66,7 +65,18 @@ def start_daemons(config: Path) -> dict[str, subprocess.Popen[bytes]]:
                 stderr=subprocess.STDOUT,
                 env=child_environment(),
             )
-    return procs
+
+
+def stop_daemons(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every daemon, then wait; kill what does not stop."""
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for name, proc in procs.items():
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            print(f"nvr-{name} did not stop in 30 s; killing it", file=sys.stderr)
+            proc.kill()
 
 
 def flap(sim: CameraSimulator, stop: threading.Event) -> None:
@@ -104,18 +114,19 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         with CameraSimulator(RUN / "camsim", 4) as sim:
             config = write_config(sim)
-            procs = start_daemons(config)
-            threading.Thread(target=flap, args=(sim, stop), daemon=True).start()
-            print_guide(sim, config, list(procs))
-            stop.wait()
-            print("stopping...")
-            for proc in procs.values():
-                proc.send_signal(signal.SIGTERM)
-            for proc in procs.values():
-                proc.wait(30)
+            try:
+                start_daemons(config, procs)
+                threading.Thread(target=flap, args=(sim, stop), daemon=True).start()
+                print_guide(sim, config, list(procs))
+                stop.wait()
+                print("stopping...")
+            finally:
+                # Also on an error half-way through start-up: no daemon is left behind.
+                stop_daemons(procs)
     except NvrError as err:
         print(f"demo: error: {err}", file=sys.stderr)
         return 1
