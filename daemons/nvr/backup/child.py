@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import IO
 
 from nvr.core.notify import child_environment
+from nvr.core.process import stop_process
 from nvr.core.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -113,18 +114,9 @@ class FfmpegChild:
 
     def stop(self, grace_seconds: float) -> int:
         """SIGTERM (ffmpeg closes its segment), wait, then SIGKILL. Returns the exit code."""
-        if self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(grace_seconds)
-            except subprocess.TimeoutExpired:
-                log.warning(
-                    "ffmpeg pid %d ignored SIGTERM for %.0fs; killing", self.pid, grace_seconds
-                )
-                self._proc.kill()
-                self._proc.wait()
+        code = stop_process(self._proc, grace_seconds)
         self.join_readers()
-        return self._proc.returncode
+        return code
 
     def join_readers(self) -> None:
         """Wait until both pipes are drained, so every closed segment was reported."""

@@ -16,6 +16,7 @@ from nvr.backup.child import FfmpegChild
 from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
+    RECENT_DAYS,
     camera_directories,
     close_open_runs,
     mark_missing,
@@ -135,7 +136,8 @@ class BackupDaemon(Daemon):
             for segment in unindexed_files(self.store, self._recordings_dir, camera):
                 self._indexer.index(self.store, segment)
                 orphans += 1
-        missing = mark_missing(self.store, self._recordings_dir)
+        since_ms = now_ms() - RECENT_DAYS * 86_400_000
+        missing = mark_missing(self.store, self._recordings_dir, since_ms)
         log.info(
             "reconcile: %d stray ffmpeg stopped, %d open runs closed, %d files indexed,"
             " %d rows marked missing",

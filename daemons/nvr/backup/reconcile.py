@@ -1,8 +1,9 @@
 """Making the index true of the disk again after a crash (docs/design/recording.md §5).
 
 At start-up: stray ffmpeg processes from a killed predecessor are stopped, runs left open
-are closed with reason "nvr-backup stopped unexpectedly", files without a row are indexed
-(or quarantined when unreadable), and rows whose file is gone are marked missing. After an
+are closed with reason "nvr-backup stopped unexpectedly", recent files without a row are
+indexed (or quarantined when unreadable), and recent rows whose file is gone are marked
+missing. After an
 ffmpeg dies, the same file scan, limited to that camera and that run, finds the partial
 segment it was writing.
 """
@@ -22,6 +23,10 @@ from nvr.core.state import StateStore
 log = logging.getLogger(__name__)
 
 STALE_STOP_SECONDS = 5.0
+# What a crash can leave behind is in today's or yesterday's directory. Older drift is
+# found by nvr-hddmon's periodic reconcile, so start-up (which delays recording) stays
+# short even with a million segments in the index.
+RECENT_DAYS = 2
 
 
 def stop_stale_ffmpeg(recordings_dir: Path) -> int:
@@ -67,15 +72,14 @@ def unindexed_files(
 ) -> list[FinishedSegment]:
     """Segment files of a camera that have no row, oldest first.
 
-    since_wall limits the scan to files modified after a run started (the partial segment
-    of a dead ffmpeg); `reported` are names already on their way to the indexer.
+    Only the RECENT_DAYS newest day directories are read. since_wall limits the scan to
+    files modified after a run started (the partial segment of a dead ffmpeg); `reported`
+    are names already on their way to the indexer.
     """
     camera_dir = recordings_dir / camera
     if not camera_dir.is_dir():
         return []
-    days = sorted(p for p in camera_dir.iterdir() if p.is_dir())
-    if since_wall is not None:
-        days = days[-2:]  # a run's partial file is in today's or yesterday's directory
+    days = sorted(p for p in camera_dir.iterdir() if p.is_dir())[-RECENT_DAYS:]
     known = _indexed_paths(store, camera, [d.name for d in days])
     found = []
     for day in days:
@@ -112,14 +116,12 @@ def camera_directories(recordings_dir: Path) -> list[str]:
     )
 
 
-def mark_missing(store: StateStore, recordings_dir: Path) -> int:
-    """Rows whose file is gone become status 'missing' (kept: coverage must show the loss)."""
-    conn = store.read()
-    gone = [
-        row_id
-        for row_id, path in conn.execute("SELECT id, path FROM segments WHERE status = 'ok'")
-        if not (recordings_dir / path).exists()
-    ]
+def mark_missing(store: StateStore, recordings_dir: Path, since_ms: int) -> int:
+    """Recent rows whose file is gone become 'missing' (kept: coverage must show the loss)."""
+    rows = store.read().execute(
+        "SELECT id, path FROM segments WHERE start_ms >= ? AND status = 'ok'", (since_ms,)
+    )
+    gone = [row_id for row_id, path in rows if not (recordings_dir / path).exists()]
     if gone:
         with store.write() as write:
             write.executemany(

@@ -34,7 +34,8 @@ import yaml
 
 from nvr.camsim.auth import Authorizer, AuthServer
 from nvr.camsim.errors import MediamtxError
-from nvr.camsim.process import STOP_TIMEOUT_S, pid_running, spawn, stop_process
+from nvr.camsim.process import STOP_TIMEOUT_S, pid_running, spawn
+from nvr.core.process import stop_process
 from nvr.core.tools import require_tool
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class MediamtxServer:
 
     def _stop_child(self) -> None:
         if self._proc is not None:
-            code = stop_process(self._proc)
+            code = stop_process(self._proc, STOP_TIMEOUT_S)
             log.debug("mediamtx pid=%d exited with %d", self._proc.pid, code)
             self._proc = None
             (self.run_dir / PID_NAME).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Starting and stopping child processes the way every daemon of the appliance does."""
+"""Starting child processes and following their stderr (stopping: nvr.core.process)."""
 
 from __future__ import annotations
 
@@ -34,18 +34,6 @@ def spawn(argv: Sequence[str], *, stdout: Any, stderr: Any) -> subprocess.Popen[
         text=True,
         errors="replace",
     )
-
-
-def stop_process(proc: subprocess.Popen[str], timeout: float = STOP_TIMEOUT_S) -> int:
-    """Terminate, wait up to `timeout`, then kill; returns the exit code."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("pid=%d ignored SIGTERM for %.0f s: killing it", proc.pid, timeout)
-            proc.kill()
-    return proc.wait()
 
 
 def pid_running(pid: object) -> bool:

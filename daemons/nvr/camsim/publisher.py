@@ -6,7 +6,8 @@ import logging
 import subprocess
 from pathlib import Path
 
-from nvr.camsim.process import StderrTail, spawn, stop_process
+from nvr.camsim.process import STOP_TIMEOUT_S, StderrTail, spawn
+from nvr.core.process import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class Publisher:
         """Terminate (ffmpeg tears the RTSP session down), wait, then kill."""
         if self._proc is None:
             return
-        stop_process(self._proc)
+        stop_process(self._proc, STOP_TIMEOUT_S)
         if self._tail is not None:
             self._tail.join()
         log.debug("camera=%s publisher stopped", self.camera_id)

@@ -48,6 +48,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX segments_camera_start ON segments (camera, start_ms);
     CREATE INDEX segments_start ON segments (start_ms);
+    -- The camera's newest row by insertion order: where its hash chain continues.
+    CREATE INDEX segments_camera_id ON segments (camera, id);
 
     -- One row per ffmpeg run of a camera; the gaps between runs carry the reason the
     -- previous run ended (camera offline, auth failed, disk not mounted, ...).
