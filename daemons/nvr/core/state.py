@@ -182,6 +182,57 @@ MIGRATIONS: tuple[str, ...] = (
 
     -- end of nvr-report / nvr-uplink tables.
     """,
+    # 1 → 2: objects for MinIO, commands from the centre, report requests.
+    """
+    -- Files waiting for MinIO (docs/design/objects.md): event snapshots, requested clips,
+    -- offsite copies of segments. A row is the durable promise to upload; (bucket, key) is
+    -- the idempotency key. Spool files (owned = 1) are deleted once uploaded.
+    CREATE TABLE uploads (
+        id            INTEGER PRIMARY KEY,
+        bucket        TEXT    NOT NULL,
+        object_key    TEXT    NOT NULL,
+        path          TEXT    NOT NULL,          -- absolute local path
+        sha256        TEXT,                      -- of the file; NULL = hash at upload
+        bytes         INTEGER,
+        kind          TEXT    NOT NULL,          -- snapshot, clip, offsite
+        priority      INTEGER NOT NULL,          -- lower goes first
+        camera        TEXT,
+        segment_id    INTEGER,                   -- offsite copies: segments.id
+        owned         INTEGER NOT NULL DEFAULT 0,
+        command_id    TEXT,                      -- the command that asked for it
+        state         TEXT    NOT NULL DEFAULT 'pending'
+                      CHECK (state IN ('pending', 'done', 'lost')),
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        last_error    TEXT    NOT NULL DEFAULT '',
+        created_at_ms INTEGER NOT NULL,
+        done_at_ms    INTEGER,
+        UNIQUE (bucket, object_key)
+    );
+    CREATE INDEX uploads_pending ON uploads (state, priority, id);
+    CREATE INDEX uploads_segment ON uploads (segment_id);
+
+    -- Commands from head office / the HSE platform; the id makes them idempotent.
+    CREATE TABLE commands (
+        command_id    TEXT    PRIMARY KEY,
+        origin        TEXT    NOT NULL,          -- mqtt, hse_api
+        action        TEXT    NOT NULL,
+        args_json     TEXT    NOT NULL DEFAULT '{}',
+        state         TEXT    NOT NULL,          -- accepted, rejected, running, done, failed
+        result_json   TEXT    NOT NULL DEFAULT '{}',
+        received_at_ms INTEGER NOT NULL,
+        finished_at_ms INTEGER
+    );
+
+    -- "A status report now", asked of nvr-report by whoever needs one (get_status).
+    CREATE TABLE report_requests (
+        id            INTEGER PRIMARY KEY,
+        reason        TEXT    NOT NULL,
+        requested_at_ms INTEGER NOT NULL,
+        report_id     TEXT,                      -- set by nvr-report when built
+        seq           INTEGER,
+        done_at_ms    INTEGER
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -61,12 +61,22 @@ class MinioConfig(Section):
     secure: bool = True
     images_bucket: str = "alarm-images"
     recordings_bucket: str = "recordings"
-    bandwidth_limit_kbps: int | None = Field(default=None, gt=0)
+    bandwidth_limit_kbps: int | None = Field(
+        default=None, gt=0, description="cap on upload speed, kilobits per second"
+    )
+    part_size_mb: int = Field(default=16, ge=5, le=512, description="multipart part size")
 
     @model_validator(mode="before")
     @classmethod
     def _secret_key_file(cls, data: Any) -> Any:
         return inline_secret_file(data, "secret_key")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, endpoint: str) -> str:
+        if "://" in endpoint or "/" in endpoint:
+            raise ValueError(f"must be host:port without a scheme or path, got {endpoint!r}")
+        return endpoint
 
 
 class MqttConfig(Section):
@@ -86,6 +96,25 @@ class MqttConfig(Section):
         return inline_secret_file(data, "password")
 
 
+class CommandsConfig(Section):
+    """Commands from the centre (MQTT `control/<site_id>`): get_status, request_clip, snapshot."""
+
+    enabled: bool = True
+    secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC key the centre signs commands with; default uplink.head_office.secret",
+    )
+    max_age_seconds: float = Field(
+        default=600.0, gt=0, le=86_400, description="older (or future) commands are refused"
+    )
+    max_clip_seconds: int = Field(default=600, ge=1, le=3_600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "secret")
+
+
 class UplinkConfig(Section):
     """All destinations; each one is optional."""
 
@@ -93,6 +122,7 @@ class UplinkConfig(Section):
     hse_api: HseApiConfig | None = None
     minio: MinioConfig | None = None
     mqtt: MqttConfig | None = None
+    commands: CommandsConfig = CommandsConfig()
     outbox_max_rows: int = Field(default=200_000, ge=100)
     outbox_max_mb: int = Field(default=512, ge=1)
     batch_max_reports: int = Field(
@@ -108,3 +138,9 @@ class UplinkConfig(Section):
     circuit_open_seconds: float = Field(
         default=60.0, gt=0, le=3_600, description="how long an open circuit waits"
     )
+
+    def commands_secret(self) -> SecretStr | None:
+        """The key commands are checked with: its own, else the head office (site) secret."""
+        if self.commands.secret is not None:
+            return self.commands.secret
+        return self.head_office.secret if self.head_office is not None else None
