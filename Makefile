@@ -6,17 +6,20 @@ VENV := .venv
 CACHE ?= $(HOME)/.cache/nvr-dev
 MEDIAMTX_VERSION := v1.20.1
 MEDIAMTX := $(CACHE)/bin/mediamtx-$(MEDIAMTX_VERSION)
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO := $(CACHE)/bin/minio-$(MINIO_VERSION)
 VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 export NVR_MEDIAMTX_BIN := $(MEDIAMTX)
+export NVR_MINIO_BIN := $(MINIO)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all deps apt mediamtx venv test lint format demo bench clean
+.PHONY: all deps apt mediamtx minio venv test lint format demo bench clean
 
 all: test
 
-deps: apt mediamtx venv
+deps: apt mediamtx minio venv
 
 apt:
 	@bash packaging/dev/install-deps.sh
@@ -25,6 +28,11 @@ mediamtx: $(MEDIAMTX)
 
 $(MEDIAMTX):
 	@MEDIAMTX_VERSION=$(MEDIAMTX_VERSION) NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-mediamtx.sh
+
+minio: $(MINIO)
+
+$(MINIO):
+	@MINIO_VERSION=$(MINIO_VERSION) NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-minio.sh
 
 venv: $(VENV_STAMP)
 
@@ -47,10 +55,9 @@ format: venv
 	$(VENV)/bin/ruff format daemons tests
 	$(VENV)/bin/ruff check --fix daemons tests
 
-# Until the demo issue lands, the demo runs the simulated cameras and every daemon that
-# exists so far, in the foreground, with its data in run/demo/.
+# The whole suite on simulated cameras under supervisord (run/demo/); Ctrl-C stops it.
 demo: deps
-	$(VENV)/bin/python packaging/dev/demo.py
+	$(VENV)/bin/python -m nvr.demo $(DEMO_ARGS)
 
 # Benchmarks write tests/bench/results/*.json and *.md; kept out of `make test` and CI.
 BENCH_ARGS ?=

@@ -20,7 +20,7 @@ from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
 
-REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx")
+REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx", "minio", "mosquitto", "supervisord")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -5,10 +5,12 @@ Importable as `nvrtest` because tests/ (which holds the root conftest.py) is on 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +80,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return result
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+
+
+@contextlib.contextmanager
+def loop_mounted(directory: Path, size: str) -> Iterator[Path]:
+    """A fresh ext4 filesystem of `size` (e.g. "64M") mounted at directory/disk; unmounted after.
+
+    A real small disk: watermarks, ENOSPC and unmounts behave as on the appliance.
+    """
+    image = directory / "disk.img"
+    mount_point = directory / "disk"
+    mount_point.mkdir()
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        result = subprocess.run(["umount", str(mount_point)], check=False, capture_output=True)
+        if result.returncode != 0:
+            # Something (a failed test's child) still holds it: detach lazily, never leak.
+            subprocess.run(["umount", "-l", str(mount_point)], check=False)

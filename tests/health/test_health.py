@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
@@ -41,6 +42,18 @@ def test_stale_daemon_heartbeat_is_critical(box: Box) -> None:
     code, body = get_health(box)
     assert (code, body["status"]) == (503, "unhealthy")
     assert "heartbeat 60 s old, expected every 5 s" in failing(body)["daemon:nvr-uplink"]
+
+
+def test_killed_daemon_is_critical_before_its_heartbeat_goes_stale(box: Box) -> None:
+    """Under supervisord a killed daemon is back in seconds: the dead pid is the signal."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    box.beat("nvr-report", pid=gone.pid)
+    code, body = get_health(box)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert f"nvr-report (pid {gone.pid}) is gone: crashed or killed" in failing(body)[
+        "daemon:nvr-report"
+    ]
 
 
 def test_daemon_that_never_started_is_critical(box: Box) -> None:

@@ -13,6 +13,8 @@ ENV_OVERRIDES = {
     "mediamtx": "NVR_MEDIAMTX_BIN",
     "ffmpeg": "NVR_FFMPEG_BIN",
     "ffprobe": "NVR_FFPROBE_BIN",
+    "minio": "NVR_MINIO_BIN",  # tests and the demo only (packaging/dev/build-minio.sh)
+    "mosquitto": "NVR_MOSQUITTO_BIN",
 }
 
 

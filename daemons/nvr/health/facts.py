@@ -14,6 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from nvr.core.config import Config
 from nvr.core.redact import redact_text
 from nvr.health.constants import UPLINK_DAEMON
@@ -34,6 +36,11 @@ class Heartbeat:
     started_at_ms: int
     updated_at_ms: int
     interval_ms: int
+    # False when the process that wrote the row no longer exists (killed, crashed): under
+    # supervisord a killed daemon is back within seconds and its heartbeat never goes
+    # stale, so this is how /health sees the crash. All daemons share one PID namespace
+    # (one box, or one container), so the pid is meaningful here.
+    alive: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,15 @@ def read_heartbeats(conn: sqlite3.Connection) -> dict[str, Heartbeat]:
     ).fetchall()
     return {
         row[0]: Heartbeat(
-            row[0], row[1], row[2], redact_text(row[3]), _json(row[4]), row[5], row[6], row[7]
+            row[0],
+            row[1],
+            row[2],
+            redact_text(row[3]),
+            _json(row[4]),
+            row[5],
+            row[6],
+            row[7],
+            alive=psutil.pid_exists(row[1]),
         )
         for row in rows
     }

@@ -26,6 +26,7 @@ from nvr.uplink.constants import (
     WORKER_JOIN_SECONDS,
 )
 from nvr.uplink.outbox import Backlog, backlog, enforce_bound, prune
+from nvr.uplink.services import Service, build_services
 from nvr.uplink.transport import TlsSettings, Transport
 from nvr.uplink.worker import DestinationWorker, RetryPolicy
 
@@ -67,6 +68,7 @@ class UplinkDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self.workers: list[DestinationWorker] = []
+        self.services: list[Service] = []
         self._backlogs: dict[str, Backlog] = {}
         self._last_maintenance = float("-inf")
 
@@ -76,8 +78,12 @@ class UplinkDaemon(Daemon):
         for worker in self.workers:
             log.info("destination=%s: delivering to %s", worker.label, worker.adapter.name)
             worker.start()
-        if not self.workers:
-            log.warning("no destination configured (uplink.head_office, uplink.hse_api)")
+        self.services = build_services(self.config)
+        for service in self.services:
+            log.info("starting %s", service.name)
+            service.start()
+        if not self.workers and not self.services:
+            log.warning("no destination configured (uplink.head_office, hse_api, minio, mqtt)")
         self._maintain()
 
     def tick(self) -> None:
@@ -122,12 +128,15 @@ class UplinkDaemon(Daemon):
             worker.stop_event.set()
         for worker in self.workers:
             worker.stop(WORKER_JOIN_SECONDS)
+        for service in reversed(self.services):
+            service.stop(WORKER_JOIN_SECONDS)
+        self.services = []
 
     def status_line(self) -> str:
         """E.g. `head office ok (backlog 0); HSE circuit open, retry in 41s (backlog 213)`."""
-        if not self.workers:
-            return "no destination configured"
-        return "; ".join(self._describe(w) for w in self.workers)
+        parts = [self._describe(w) for w in self.workers]
+        parts += [service.status_text() for service in self.services]
+        return "; ".join(parts) if parts else "no destination configured"
 
     def _describe(self, worker: DestinationWorker) -> str:
         snap = worker.snapshot()
@@ -152,4 +161,5 @@ class UplinkDaemon(Daemon):
                 "dead_letters": pending.dead_letters if pending else 0,
                 "oldest_pending_ms": pending.oldest_created_at_ms if pending else None,
             }
-        return {"destinations": detail, "labels": DISPLAY_NAME}
+        services = {service.name: service.detail() for service in self.services}
+        return {"destinations": detail, "labels": DISPLAY_NAME, "services": services}

@@ -24,6 +24,11 @@ def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> str
     limit = beat.interval_ms / 1000 * facts.config.health.heartbeat_stale_factor
     if beat.state in _STOPPED:
         return f"{beat.daemon} is {beat.state} (systemctl start {beat.daemon})"
+    if not beat.alive:
+        return (
+            f"{beat.daemon} (pid {beat.pid}) is gone: crashed or killed"
+            f" (journalctl -u {beat.daemon}, or supervisorctl status)"
+        )
     if unit is not None and not unit.startswith("active"):
         return f"systemd unit {beat.daemon}.service is {unit} (journalctl -u {beat.daemon})"
     if age > limit:

@@ -1,0 +1,1 @@
+"""`make demo` and the end-to-end tests: the whole suite on simulated cameras (supervisord)."""

@@ -1,0 +1,41 @@
+"""nvr-uplink's background services beside the report destinations: MinIO uploads, MQTT.
+
+Each service owns its threads; the daemon starts them, asks them for a status line and a
+heartbeat detail, and stops them on SIGTERM or when their settings change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from nvr.core.config import Config
+
+
+class Service(Protocol):
+    """What the daemon needs from a background service."""
+
+    name: str
+
+    def start(self) -> None:
+        """Start the service's threads (returns at once)."""
+        ...
+
+    def stop(self, timeout: float) -> None:
+        """Stop the threads, waiting up to `timeout` seconds."""
+        ...
+
+    def status_text(self) -> str:
+        """A short phrase for the STATUS line, e.g. `MinIO ok (3 pending)`."""
+        ...
+
+    def detail(self) -> dict[str, Any]:
+        """Figures for the heartbeat detail (never a credential)."""
+        ...
+
+
+def build_services(config: Config) -> list[Service]:
+    """The services the config asks for, in start order."""
+    services: list[Service] = []
+    # MinIO uploads and offsite copy (uplink.minio): added by the MinIO work.
+    # MQTT status and commands (uplink.mqtt, uplink.commands): added by the MQTT work.
+    return services
