@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from nvr.core.notify import child_environment, to_latin1, watchdog_interval
-from nvrtest import NotifySocket
+from nvrtest import NotifySocket, wait_until
 
 SAMPLE = Path(__file__).with_name("sample_daemon.py")
 WriteConfig = Callable[..., Path]
@@ -98,6 +98,31 @@ def test_ready_status_watchdog_and_clean_stop(
     assert any(m.startswith("STOPPING=1") for m in notify.texts())
     assert heartbeat(config)["state"] == "stopped"
     assert "Traceback" not in stderr
+
+
+def test_a_restart_after_kill_9_is_marked_as_a_crash_a_clean_one_is_not(
+    write_config: WriteConfig, notify: NotifySocket
+) -> None:
+    config = write_config()
+    first = start_sample(config, notify)
+    notify.wait_for(lambda m: m.startswith("READY=1"))
+    assert heartbeat(config)["crashed_at_ms"] is None
+    first.kill()
+    first.communicate()
+    second = start_sample(config, None)
+    wait_until(lambda: heartbeat(config)["pid"] == second.pid, 10, "the new heartbeat")
+    row = heartbeat(config)
+    assert isinstance(row["crashed_at_ms"], int) and row["crashed_at_ms"] >= row["started_at_ms"]
+    returncode, stderr = stop(second)
+    assert returncode == 0
+    assert f"the previous run (pid {first.pid}) ended without stopping" in stderr
+    crashed_at = heartbeat(config)["crashed_at_ms"]
+    # After a clean stop, the next start is no crash: the old mark stays, dated.
+    third = start_sample(config, None)
+    wait_until(lambda: heartbeat(config)["pid"] == third.pid, 10, "the third heartbeat")
+    assert heartbeat(config)["crashed_at_ms"] == crashed_at
+    returncode, stderr = stop(third)
+    assert "ended without stopping" not in stderr
 
 
 def test_hung_work_loop_stops_the_watchdog_pings(

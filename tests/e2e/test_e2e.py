@@ -38,6 +38,7 @@ HIGH_WATERMARK, LOW_WATERMARK = 80.0, 60.0
 OFFLINE_CAMERA = "cam03"
 CAMERA_OFFLINE_S = 120
 HEAD_OFFICE_DOWN_S = 300
+CRASH_HOLD_S = 10  # /health stays 503 this long after a kill -9 (60 s on a real box)
 # The recording gap a kill -9 of nvr-backup may cost: supervisord restarts it (< 1 s), the
 # interpreter and the state file (~2 s), ffmpeg connects and waits for a keyframe (1 s GOP),
 # plus at most one fragment of the killed segment. Measured 4-7 s on two loaded cores.
@@ -126,6 +127,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
                 "state_min_free_mb": 0,
             },
             uplink_retry_max_seconds=10,
+            crash_hold_seconds=CRASH_HOLD_S,
         )
         with Stack(root / "run", options) as stack:
             state = E2E(stack, disk)

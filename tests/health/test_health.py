@@ -51,9 +51,22 @@ def test_killed_daemon_is_critical_before_its_heartbeat_goes_stale(box: Box) -> 
     box.beat("nvr-report", pid=gone.pid)
     code, body = get_health(box)
     assert (code, body["status"]) == (503, "unhealthy")
-    assert f"nvr-report (pid {gone.pid}) is gone: crashed or killed" in failing(body)[
-        "daemon:nvr-report"
-    ]
+    assert (
+        f"nvr-report (pid {gone.pid}) is gone: crashed or killed"
+        in failing(body)["daemon:nvr-report"]
+    )
+
+
+def test_daemon_restarted_after_a_crash_is_critical_for_the_hold_time(box: Box) -> None:
+    box.beat("nvr-hddmon", crashed_at_ms=box.now - 5_000)
+    code, body = get_health(box)
+    assert code == 503
+    assert (
+        "nvr-hddmon was killed or crashed and restarted 5 s ago"
+        in failing(body)["daemon:nvr-hddmon"]
+    )
+    box.beat("nvr-hddmon", crashed_at_ms=box.now - 61_000)  # hold: 60 s by default
+    assert get_health(box)[0] == 200
 
 
 def test_daemon_that_never_started_is_critical(box: Box) -> None:

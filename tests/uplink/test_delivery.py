@@ -60,6 +60,22 @@ def test_receiver_down_then_back_gets_everything_in_order(
     wait_until(lambda: worker.snapshot()["health"] == "ok", 10, "health back to ok")
 
 
+def test_wrong_secret_keeps_reports_queued_until_fixed_none_dead(
+    store: StateStore, state_file: Path, receivers: Callable[..., Receiver], run_worker: RunWorker
+) -> None:
+    """A 401 (secret rotated at head office, clock skew) is nobody's report's fault."""
+    head_office = receivers(secret="rotated-at-head-office")
+    enqueue(store, 12)
+    worker = run_worker(head_office_worker(state_file, head_office.url, batch=5))
+    wait_until(lambda: "HTTP 401" in worker.snapshot()["last_error"], 30, "401 seen")
+    assert "check the secret/token" in worker.snapshot()["last_error"]
+    assert query(state_file, "SELECT count(*) FROM dead_letters") == [(0,)]
+    head_office.secret = SECRET  # the technician fixes the secret
+    wait_until(lambda: head_office.count() == 12, 60, "all 12 once the secret matches")
+    assert head_office.order == list(range(1, 13))
+    assert query(state_file, "SELECT count(*) FROM dead_letters") == [(0,)]
+
+
 def test_refused_report_is_dead_lettered_and_the_rest_flows(
     store: StateStore, state_file: Path, receivers: Callable[..., Receiver], run_worker: RunWorker
 ) -> None:

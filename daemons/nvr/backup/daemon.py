@@ -130,12 +130,14 @@ class BackupDaemon(Daemon):
 
     def _reconcile(self) -> None:
         stray = stop_stale_ffmpeg(self._recordings_dir)
-        closed = close_open_runs(self.store)
         orphans = 0
         for camera in camera_directories(self._recordings_dir):
             for segment in unindexed_files(self.store, self._recordings_dir, camera):
                 self._indexer.index(self.store, segment)
                 orphans += 1
+        # After the orphans: a dead run ends where its partial last segment ends, so the
+        # coverage gap that follows carries the run's reason ("stopped unexpectedly").
+        closed = close_open_runs(self.store)
         since_ms = now_ms() - RECENT_DAYS * 86_400_000
         missing = mark_missing(self.store, self._recordings_dir, since_ms)
         log.info(

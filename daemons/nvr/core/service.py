@@ -26,6 +26,8 @@ from enum import StrEnum
 from types import FrameType
 from typing import Any, ClassVar
 
+import psutil
+
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.errors import ConfigError, NvrError, StateError
@@ -122,6 +124,7 @@ class Runtime:
         self._stop = threading.Event()
         self._reload_requested = threading.Event()
         self._started_at_ms = now_ms()
+        self._crashed_at_ms: int | None = None
         self._last_beat = float("-inf")
         self._tick_failing = False
         self._beat_status = ""
@@ -152,6 +155,7 @@ class Runtime:
         store = StateStore.open(config.storage.state_file)
         daemon = self._daemon_cls(config, store, self._stop)
         self._install_signal_handlers()
+        self._crashed_at_ms = previous_run_crashed(store, daemon.name)
         self._beat(daemon, force=True)
         daemon.start()
         daemon.lifecycle = Lifecycle.RUNNING
@@ -223,6 +227,7 @@ class Runtime:
                 status=self._beat_status,
                 detail=daemon.heartbeat_detail(),
                 started_at_ms=self._started_at_ms,
+                crashed_at_ms=self._crashed_at_ms,
             )
         except StateError as err:
             # Missing a beat is better than dying: recording must go on regardless.
@@ -249,16 +254,18 @@ def write_heartbeat(
     status: str,
     detail: dict[str, Any],
     started_at_ms: int,
+    crashed_at_ms: int | None = None,
 ) -> None:
-    """Upsert this daemon's heartbeat row."""
+    """Upsert this daemon's heartbeat row (a crash time, once set, stays until the next)."""
     with store.write() as conn:
         conn.execute(
             "INSERT INTO heartbeats (daemon, pid, state, status, detail_json, started_at_ms,"
-            " updated_at_ms, interval_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " updated_at_ms, interval_ms, crashed_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (daemon) DO UPDATE SET pid = excluded.pid, state = excluded.state,"
             " status = excluded.status, detail_json = excluded.detail_json,"
             " started_at_ms = excluded.started_at_ms, updated_at_ms = excluded.updated_at_ms,"
-            " interval_ms = excluded.interval_ms",
+            " interval_ms = excluded.interval_ms,"
+            " crashed_at_ms = coalesce(excluded.crashed_at_ms, heartbeats.crashed_at_ms)",
             (
                 daemon,
                 os.getpid(),
@@ -268,8 +275,33 @@ def write_heartbeat(
                 started_at_ms,
                 now_ms(),
                 int(HEARTBEAT_SECONDS * 1000),
+                crashed_at_ms,
             ),
         )
+
+
+def previous_run_crashed(store: StateStore, daemon: str) -> int | None:
+    """Now (ms) if the daemon's previous run ended without saying "stopped", else None.
+
+    Its heartbeat row still says running (or starting, stopping) and its process is gone:
+    kill -9, a crash, the OOM killer or a power cut. Under supervisord or systemd the
+    restart comes within seconds, before the old heartbeat could go stale, so this mark is
+    what lets /health (and the NOC) see the crash.
+    """
+    row = (
+        store.read()
+        .execute("SELECT pid, state FROM heartbeats WHERE daemon = ?", (daemon,))
+        .fetchone()
+    )
+    if row is None or row[1] == str(Lifecycle.STOPPED) or psutil.pid_exists(row[0]):
+        return None
+    log.warning(
+        "%s: the previous run (pid %d) ended without stopping (state %s): killed or crashed",
+        daemon,
+        row[0],
+        row[1],
+    )
+    return now_ms()
 
 
 def run_daemon(daemon_cls: type[Daemon], argv: Sequence[str] | None = None) -> int:

@@ -186,7 +186,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     -- Files waiting for MinIO (docs/design/objects.md): event snapshots, requested clips,
     -- offsite copies of segments. A row is the durable promise to upload; (bucket, key) is
-    -- the idempotency key. Spool files (owned = 1) are deleted once uploaded.
+    -- the idempotency key. Spool files (owned = 1) are deleted once uploaded. Only
+    -- nvr-uplink changes a row after it is inserted.
     CREATE TABLE uploads (
         id            INTEGER PRIMARY KEY,
         bucket        TEXT    NOT NULL,
@@ -198,32 +199,56 @@ MIGRATIONS: tuple[str, ...] = (
         priority      INTEGER NOT NULL,          -- lower goes first
         camera        TEXT,
         segment_id    INTEGER,                   -- offsite copies: segments.id
+        start_ms      INTEGER,                   -- what the file shows (offsite: the
+        end_ms        INTEGER,                   -- segment's times); "how far behind"
         owned         INTEGER NOT NULL DEFAULT 0,
         command_id    TEXT,                      -- the command that asked for it
         state         TEXT    NOT NULL DEFAULT 'pending'
                       CHECK (state IN ('pending', 'done', 'lost')),
         attempts      INTEGER NOT NULL DEFAULT 0,
-        last_error    TEXT    NOT NULL DEFAULT '',
+        last_error    TEXT    NOT NULL DEFAULT '',  -- why the last attempt failed / it is lost
         created_at_ms INTEGER NOT NULL,
-        done_at_ms    INTEGER,
+        done_at_ms    INTEGER,                   -- when it left the queue: done or lost
         UNIQUE (bucket, object_key)
     );
     CREATE INDEX uploads_pending ON uploads (state, priority, id);
     CREATE INDEX uploads_segment ON uploads (segment_id);
+    -- Per camera figures of reports: pending, and done or lost within a period.
+    CREATE INDEX uploads_camera ON uploads (camera, kind, state, done_at_ms);
+    -- Counted in the transaction that takes a row out of the queue, so "copied in total"
+    -- and "lost in total" survive the pruning of finished rows (kept a week).
+    CREATE TABLE upload_totals (
+        camera        TEXT    NOT NULL,          -- '' for files of no camera
+        kind          TEXT    NOT NULL,
+        state         TEXT    NOT NULL,          -- done, lost
+        files         INTEGER NOT NULL,
+        bytes         INTEGER NOT NULL,
+        PRIMARY KEY (camera, kind, state)
+    );
 
-    -- Commands from head office / the HSE platform; the id makes them idempotent.
+    -- Commands from head office / the HSE platform (docs/design/commands.md). The id
+    -- makes them idempotent. Only signed commands get a row, so a forged command cannot
+    -- take (or overwrite) a genuine id. progress_json holds what a restart needs to resume
+    -- an accepted command (its protection, its object); result_json is the last message
+    -- published for it.
     CREATE TABLE commands (
         command_id    TEXT    PRIMARY KEY,
-        origin        TEXT    NOT NULL,          -- mqtt, hse_api
+        origin        TEXT    NOT NULL,          -- mqtt
         action        TEXT    NOT NULL,
         args_json     TEXT    NOT NULL DEFAULT '{}',
-        state         TEXT    NOT NULL,          -- accepted, rejected, running, done, failed
+        state         TEXT    NOT NULL
+                      CHECK (state IN ('accepted', 'rejected', 'done', 'failed')),
+        progress_json TEXT    NOT NULL DEFAULT '{}',
         result_json   TEXT    NOT NULL DEFAULT '{}',
+        issued_at_ms  INTEGER,
         received_at_ms INTEGER NOT NULL,
         finished_at_ms INTEGER
     );
+    CREATE INDEX commands_open ON commands (received_at_ms) WHERE state = 'accepted';
 
     -- "A status report now", asked of nvr-report by whoever needs one (get_status).
+    -- nvr-report answers every open request with one report and marks them in the same
+    -- transaction as the report's outbox row.
     CREATE TABLE report_requests (
         id            INTEGER PRIMARY KEY,
         reason        TEXT    NOT NULL,
@@ -232,6 +257,12 @@ MIGRATIONS: tuple[str, ...] = (
         seq           INTEGER,
         done_at_ms    INTEGER
     );
+    CREATE INDEX report_requests_open ON report_requests (id) WHERE done_at_ms IS NULL;
+
+    -- Set by the runtime when a daemon starts after a predecessor that never said
+    -- "stopped" (kill -9, crash, power loss): /health holds it critical for a while, since
+    -- a supervisor restarts it before its heartbeat could go stale.
+    ALTER TABLE heartbeats ADD COLUMN crashed_at_ms INTEGER;
     """,
 )
 

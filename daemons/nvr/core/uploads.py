@@ -1,25 +1,34 @@
 """The upload queue: files promised to MinIO, as rows of the state file.
 
 Any daemon may enqueue (nvr-validator for event snapshots, nvr-uplink for clips and offsite
-copies); only nvr-uplink uploads. The object key is fixed when the row is written, so a
-report can name `minio_image_path` / `minio_file_path` before the upload happened: the path
-becomes valid when the upload lands, and the upload survives restarts and WAN outages.
-See docs/design/objects.md.
+copies); only nvr-uplink uploads and changes a row afterwards. The object key is fixed when
+the row is written, so a report can name `minio_image_path` / `minio_file_path` before the
+upload happened: the path becomes valid when the upload lands, and the upload survives
+restarts and WAN outages. See docs/design/objects.md.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
+from typing import Any
 
+from nvr.core.config import Config
 from nvr.core.state import now_ms
+from nvr.core.timeutil import format_ms
 
 # Buckets as the HSE platform names them (the defaults of uplink.minio.*_bucket).
 IMAGES_BUCKET = "alarm-images"
 RECORDINGS_BUCKET = "recordings"
+# `<state dir>/spool/<what>/<camera>/<file>`: copies made for upload (owned rows).
+SPOOL_DIR = "spool"
+SNAPSHOT_SPOOL = "snapshots"  # event snapshots: spool/snapshots/<camera>/<time>.jpg
 
 
 class UploadKind(IntEnum):
@@ -35,6 +44,14 @@ class UploadKind(IntEnum):
         return self.name.lower()
 
 
+class UploadState(StrEnum):
+    """uploads.state: waiting, in MinIO, or never going to be (the reason in last_error)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    LOST = "lost"
+
+
 @dataclass(frozen=True)
 class ObjectRef:
     """Where a file goes: bucket and key; `path` is what payloads carry (`bucket/key`)."""
@@ -48,10 +65,63 @@ class ObjectRef:
         return f"{self.bucket}/{self.key}"
 
 
+@dataclass(frozen=True)
+class BucketTarget:
+    """Where one daemon's files go: the site (first part of the key) and the bucket."""
+
+    site_id: str
+    bucket: str
+
+    def ref(self, camera: str, at_ms: int, name: str) -> ObjectRef:
+        """The object for a file of `camera` taken at `at_ms`."""
+        return ObjectRef(self.bucket, object_key(self.site_id, camera, at_ms, name))
+
+
+def images_target(config: Config) -> BucketTarget | None:
+    """The alarm images bucket, or None when uplink.minio is not configured."""
+    minio = config.uplink.minio
+    return None if minio is None else BucketTarget(config.site.id, minio.images_bucket)
+
+
 def object_key(site_id: str, camera: str, at_ms: int, name: str) -> str:
     """`<YYYY-MM-DD>/<site>/<camera>/<name>`: by date, site and camera (UTC date)."""
     day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d")
     return f"{day}/{site_id}/{camera}/{name}"
+
+
+def spool_path(state_file: Path, what: str, camera: str, name: str) -> Path:
+    """`<state dir>/spool/<what>/<camera>/<name>`, e.g. what = `snapshots`."""
+    return state_file.parent / SPOOL_DIR / what / camera / name
+
+
+def spool_name(at_ms: int, suffix: str) -> str:
+    """`20261121T080000123Z.jpg`: sortable, unique per millisecond, the same in the key."""
+    stamp = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}{at_ms % 1000:03d}Z{suffix}"
+
+
+def copy_durably(source: Path, destination: Path) -> None:
+    """Copy to a temp file, fsync, rename, fsync the directory: then queue its row.
+
+    The row promises the file exists (docs/design/objects.md, invariant 2), so the copy
+    must be on disk before the row is committed.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".spool-")
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            shutil.copyfileobj(src, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, destination)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(destination.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def enqueue(
@@ -62,20 +132,29 @@ def enqueue(
     *,
     camera: str | None = None,
     sha256: str | None = None,
+    size: int | None = None,
     owned: bool = False,
     segment_id: int | None = None,
     command_id: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
 ) -> bool:
     """Queue `path` for `ref` inside the caller's write transaction.
 
     Idempotent on (bucket, key): queuing the same object twice keeps the first row and
     returns False. `owned` files (spool copies) are deleted by nvr-uplink once uploaded.
+    `size` defaults to the file's size now (segments pass their indexed size, which stays
+    known if retention deletes the file first). `start_ms`/`end_ms` are the time the file
+    shows (a segment's span, a snapshot's instant): reports say from them how far behind
+    the copy is and which hours were lost.
     """
-    size = path.stat().st_size if path.exists() else None
+    if size is None and path.exists():
+        size = path.stat().st_size
     cursor = conn.execute(
         "INSERT INTO uploads (bucket, object_key, path, sha256, bytes, kind, priority, camera,"
-        " segment_id, owned, command_id, created_at_ms)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, object_key) DO NOTHING",
+        " segment_id, start_ms, end_ms, owned, command_id, created_at_ms)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (bucket, object_key) DO NOTHING",
         (
             ref.bucket,
             ref.key,
@@ -86,9 +165,24 @@ def enqueue(
             int(kind),
             camera,
             segment_id,
+            start_ms,
+            end_ms,
             int(owned),
             command_id,
             now_ms(),
         ),
     )
     return cursor.rowcount == 1
+
+
+def pending_by_kind(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Pending files, bytes and the oldest queue time per kind (reports, nvr-health)."""
+    rows = conn.execute(
+        "SELECT kind, count(*), coalesce(sum(bytes), 0), min(created_at_ms) FROM uploads"
+        " WHERE state = ? GROUP BY kind ORDER BY kind",
+        (UploadState.PENDING.value,),
+    ).fetchall()
+    return {
+        str(kind): {"files": int(files), "bytes": int(size), "oldest_queued": format_ms(oldest)}
+        for kind, files, size, oldest in rows
+    }

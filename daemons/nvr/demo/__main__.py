@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument("--cameras", type=int, default=4, help="simulated cameras (default 4)")
     parser.add_argument("--no-minio", action="store_true", help="leave MinIO out")
+    parser.add_argument("--run-dir", type=Path, default=RUN_DIR, help=f"(default {RUN_DIR})")
+    parser.add_argument(
+        "--port-base", type=int, default=PORT_BASE, help=f"first of 13 ports (default {PORT_BASE})"
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -71,13 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     options = StackOptions(
         cameras=args.cameras,
         with_minio=not args.no_minio,
-        ports=Ports.fixed(PORT_BASE),
+        ports=Ports.fixed(args.port_base),
         status_interval_minutes=1,
     )
     flaky = FLAKY_CAMERA if args.cameras >= 4 else None
     try:
         print("starting (the first run encodes the camera clips: about a minute)...", flush=True)
-        with Stack(RUN_DIR, options) as stack:
+        with Stack(args.run_dir, options) as stack:
             if flaky:
                 threading.Thread(target=flap, args=(stack, flaky, stop), daemon=True).start()
             print_guide(stack, flaky)

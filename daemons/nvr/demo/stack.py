@@ -101,6 +101,7 @@ class StackOptions:
     require_mount: bool = False
     disk: dict[str, Any] = field(default_factory=dict)  # overrides of the disk section
     uplink_retry_max_seconds: float = 60.0
+    crash_hold_seconds: float = 60.0  # /health stays 503 this long after a kill -9
     with_minio: bool = False
     ports: Ports = field(default_factory=Ports)
 
@@ -429,6 +430,7 @@ class Stack:
                 "listen": f"127.0.0.1:{ports.health}",
                 "daemons": list(DAEMONS),
                 "page_refresh_seconds": 10,
+                "crash_hold_seconds": opts.crash_hold_seconds,
             },
             "report": {
                 "status_interval_minutes": opts.status_interval_minutes,

@@ -1,7 +1,7 @@
 """Protections: time ranges of a camera kept as evidence, never deleted by the janitor.
 
-Written by `nvrctl protect` (and later by clip requests); read by the janitor inside its
-deletion transaction (docs/design/disk.md, invariant 3).
+Written by `nvrctl protect` and by clip requests (the INSERT is in nvr.core.protections);
+read by the janitor inside its deletion transaction (docs/design/disk.md, invariant 3).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nvr.core.events import Severity, record_event
-from nvr.core.state import StateStore, now_ms
+from nvr.core.protections import insert_protection
+from nvr.core.state import StateStore
 from nvr.hddmon.constants import SOURCE
 from nvr.hddmon.errors import ProtectionError
 from nvr.hddmon.index import indexed_cameras
@@ -54,15 +55,12 @@ def add_protection(
     if to_ms <= from_ms:
         raise ProtectionError("--to must be after --from")
     check_cameras(store, [camera], known_cameras)
-    created = now_ms()
     with store.write() as conn:
-        cursor = conn.execute(
-            "INSERT INTO protections (camera, from_ms, to_ms, reason, created_at_ms)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (camera, from_ms, to_ms, reason, created),
+        protection_id, created = insert_protection(
+            conn, camera=camera, from_ms=from_ms, to_ms=to_ms, reason=reason
         )
     protection = _with_coverage(
-        store, Protection(int(cursor.lastrowid or 0), camera, from_ms, to_ms, reason, created)
+        store, Protection(protection_id, camera, from_ms, to_ms, reason, created)
     )
     record_event(
         store,

@@ -41,6 +41,7 @@ class Heartbeat:
     # stale, so this is how /health sees the crash. All daemons share one PID namespace
     # (one box, or one container), so the pid is meaningful here.
     alive: bool = True
+    crashed_at_ms: int | None = None  # set by the runtime after an unclean predecessor
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def read_heartbeats(conn: sqlite3.Connection) -> dict[str, Heartbeat]:
     """Every heartbeat row; status lines are redacted (they may quote a camera URL)."""
     rows = conn.execute(
         "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
-        " interval_ms FROM heartbeats"
+        " interval_ms, crashed_at_ms FROM heartbeats"
     ).fetchall()
     return {
         row[0]: Heartbeat(
@@ -126,6 +127,7 @@ def read_heartbeats(conn: sqlite3.Connection) -> dict[str, Heartbeat]:
             row[6],
             row[7],
             alive=psutil.pid_exists(row[1]),
+            crashed_at_ms=row[8],
         )
         for row in rows
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,13 +14,25 @@ from nvr.report.status import daily_body, status_body
 from nvr.uplink.constants import KIND_DAILY_SUMMARY, KIND_STATUS
 from nvr.uplink.outbox import append
 
+# Extra writes inside the status report's transaction: (connection, envelope).
+Also = Callable[[sqlite3.Connection, dict[str, Any]], None]
 
-def enqueue_status(store: StateStore, config: Config, now_ms: int) -> dict[str, Any]:
-    """Build the status report for the last interval and append it; return the envelope."""
+
+def enqueue_status(
+    store: StateStore, config: Config, now_ms: int, also: Also | None = None
+) -> dict[str, Any]:
+    """Build the status report for the last interval and append it; return the envelope.
+
+    `also` runs in the append's transaction with the envelope, for bookkeeping that must
+    commit with the report or not at all (answering report requests).
+    """
     from_ms = now_ms - config.report.status_interval_minutes * MS_PER_MINUTE
     body = status_body(store.read(), config, from_ms, now_ms)
     with store.write() as conn:
-        return append(conn, config.site.id, KIND_STATUS, body)
+        envelope = append(conn, config.site.id, KIND_STATUS, body)
+        if also is not None:
+            also(conn, envelope)
+        return envelope
 
 
 def previous_local_day(now: datetime) -> tuple[int, int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -117,8 +118,9 @@ class ReportDaemon(Daemon):
 
     # -- the loop --------------------------------------------------------------------------
     def tick(self) -> None:
-        """Scheduled reports that are due, then event reports."""
+        """Scheduled reports that are due, requested ones, then event reports."""
         self._scheduled()
+        self._requested()
         self._events()
 
     def _scheduled(self) -> None:
@@ -134,6 +136,36 @@ class ReportDaemon(Daemon):
                 envelope = enqueue_daily(self.store, self.config, datetime.now(UTC))
             self.queued += 1
             log.info("queued %s report seq %d", envelope["kind"], envelope["seq"])
+
+    def _requested(self) -> None:
+        """Answer every open report request (a `get_status` command) with one status report.
+
+        The requests are marked answered in the report's own transaction, so the asker
+        sees the seq of a report that is really in the outbox (docs/design/commands.md).
+        """
+        open_ids = [
+            int(row[0])
+            for row in self.store.read().execute(
+                "SELECT id FROM report_requests WHERE done_at_ms IS NULL ORDER BY id"
+            )
+        ]
+        if not open_ids:
+            return
+
+        def answer(conn: sqlite3.Connection, envelope: dict[str, Any]) -> None:
+            conn.executemany(
+                "UPDATE report_requests SET report_id = ?, seq = ?, done_at_ms = ?"
+                " WHERE id = ? AND done_at_ms IS NULL",
+                [(envelope["id"], envelope["seq"], self._clock(), rid) for rid in open_ids],
+            )
+
+        envelope = enqueue_status(self.store, self.config, self._clock(), also=answer)
+        self.queued += 1
+        log.info(
+            "queued status report seq %d on request (%d open requests answered)",
+            envelope["seq"],
+            len(open_ids),
+        )
 
     def _events(self) -> None:
         conn = self.store.read()

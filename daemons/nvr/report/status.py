@@ -11,8 +11,10 @@ import sqlite3
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.offsite import offsite_cameras, offsite_status
 from nvr.core.recordings import coverage
 from nvr.core.timeutil import format_ms
+from nvr.core.uploads import pending_by_kind
 from nvr.report.constants import STALE_HEARTBEAT_INTERVALS
 from nvr.uplink.constants import HEAD_OFFICE, HSE_API
 from nvr.uplink.outbox import backlog
@@ -25,15 +27,18 @@ DISK_KEYS = ("percent", "free_bytes", "total_bytes", "smart", "alerts", "deleted
 def status_body(
     conn: sqlite3.Connection, config: Config, from_ms: int, to_ms: int
 ) -> dict[str, Any]:
-    """Per camera, disk, daemons and uplink backlog for the period [from_ms, to_ms)."""
+    """Per camera, disk, daemons, uplink backlog (and MinIO objects) for [from_ms, to_ms)."""
     beats = heartbeats(conn)
-    return {
+    body = {
         "period": {"from": format_ms(from_ms), "to": format_ms(to_ms)},
         "cameras": cameras(conn, config, beats.get(BACKUP), from_ms, to_ms),
         "disk": disk(beats.get(HDDMON)),
         "daemons": daemons(beats, to_ms),
         "uplink": uplink_backlog(conn, config),
     }
+    if config.uplink.minio is not None or offsite_cameras(config):
+        body["objects"] = objects(conn, config, from_ms, to_ms)
+    return body
 
 
 def heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
@@ -124,6 +129,19 @@ def uplink_backlog(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
             "dead_letters": queue.dead_letters,
         }
     return out
+
+
+def objects(conn: sqlite3.Connection, config: Config, from_ms: int, to_ms: int) -> dict[str, Any]:
+    """MinIO uploads waiting, and the offsite copy: how far behind, what retention took first.
+
+    `offsite.cameras[].lost_before_copy` names the segments deleted locally before they were
+    copied in the period (count, bytes, from, to); see docs/design/objects.md.
+    """
+    return {
+        "minio_configured": config.uplink.minio is not None,
+        "pending": pending_by_kind(conn),
+        "offsite": offsite_status(conn, offsite_cameras(config), from_ms, to_ms),
+    }
 
 
 def daily_body(

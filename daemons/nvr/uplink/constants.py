@@ -9,7 +9,16 @@ KIND_STATUS = "status"
 KIND_EVENT = "event"
 KIND_ALARM = "alarm"
 KIND_DAILY_SUMMARY = "daily_summary"
-PRIORITY = {KIND_STATUS: 10, KIND_EVENT: 20, KIND_ALARM: 30, KIND_DAILY_SUMMARY: 40}
+# A command from the centre and its outcome (docs/design/commands.md): the centre asked for
+# it, so it outranks routine events, but an alarm still matters more.
+KIND_COMMAND = "command"
+PRIORITY = {
+    KIND_STATUS: 10,
+    KIND_EVENT: 20,
+    KIND_COMMAND: 25,
+    KIND_ALARM: 30,
+    KIND_DAILY_SUMMARY: 40,
+}
 # Rows at or above this priority are never dropped (daily summaries).
 KEPT_PRIORITY = 40
 # After an overflow the outbox is trimmed to this fraction of its bound, so it does not
@@ -42,3 +51,31 @@ WORKER_JOIN_SECONDS = 15.0
 # The daemon enforces the outbox bound and prunes delivered rows every this many seconds.
 MAINTENANCE_SECONDS = 5.0
 EVENT_SOURCE = "nvr-uplink"
+
+# -- MinIO uploads and offsite copy (docs/design/objects.md) -------------------------------
+MINIO = "minio"  # the service's name in the heartbeat detail
+MINIO_LABEL = "MinIO"
+# User metadata holding the file's SHA-256 (header x-amz-meta-sha256): the idempotency check.
+SHA256_METADATA = "sha256"
+# Short connect timeout: a dead MinIO is noticed at once; a long read timeout: a big part
+# on a slow link may take a while to be acknowledged.
+MINIO_CONNECT_TIMEOUT_SECONDS = 5.0
+MINIO_READ_TIMEOUT_SECONDS = 120.0
+# S3 answers about one object that no retry will change: the row is given up as lost.
+MINIO_PERMANENT_CODES = frozenset(
+    {"EntityTooLarge", "InvalidObjectName", "KeyTooLongError", "InvalidArgument"}
+)
+# The bandwidth cap's bucket holds this many seconds of the rate: short bursts only.
+BANDWIDTH_BURST_SECONDS = 1.0
+# Files are read (and the cap applied) in chunks of this size.
+UPLOAD_CHUNK_BYTES = 64 * 1024
+# An empty queue is looked at this often (a command waits for its clip's row).
+UPLOAD_IDLE_SECONDS = 0.5
+# The service's slow jobs ride on its loop at these intervals.
+UPLOAD_FIGURES_SECONDS = 1.0  # pending count and bytes for STATUS and the heartbeat
+OFFSITE_SCAN_SECONDS = 2.0  # queue finished segments of offsite cameras
+OFFSITE_SCAN_BATCH = 500  # segments queued per camera and scan
+OFFSITE_SWEEP_SECONDS = 5.0  # find queued segments retention deleted first
+UPLOADS_PRUNE_SECONDS = 3_600.0
+UPLOADS_KEEP_MS = 7 * 86_400_000  # finished rows kept this long (totals stay counted)
+OFFSITE_LOST_EVENT_KIND = "offsite_copy_lost"

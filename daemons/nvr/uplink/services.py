@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nvr.core.config import Config
+from nvr.uplink.mqtt import MqttService
+from nvr.uplink.uploader import UploadService
 
 
 class Service(Protocol):
@@ -36,6 +38,8 @@ class Service(Protocol):
 def build_services(config: Config) -> list[Service]:
     """The services the config asks for, in start order."""
     services: list[Service] = []
-    # MinIO uploads and offsite copy (uplink.minio): added by the MinIO work.
-    # MQTT status and commands (uplink.mqtt, uplink.commands): added by the MQTT work.
+    if config.uplink.minio is not None:  # uploads and offsite copy (docs/design/objects.md)
+        services.append(UploadService(config))
+    if config.uplink.mqtt is not None:  # status and commands (docs/design/commands.md)
+        services.append(MqttService(config, config.uplink.mqtt))
     return services

@@ -41,9 +41,9 @@ class Verdict(StrEnum):
     """What the answer means for the rows of the request."""
 
     DELIVERED = "delivered"
-    RETRY = "retry"  # timeout, connection error, 5xx, 408: the same request later
+    RETRY = "retry"  # timeout, connection error, 5xx, 408, 401/403: the same request later
     THROTTLED = "throttled"  # 429: wait Retry-After, no circuit failure
-    REFUSED = "refused"  # other 4xx: dead letter, the queue goes on
+    REFUSED = "refused"  # other 4xx (not 401/403): dead letter, the queue goes on
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,12 @@ def classify(response: requests.Response) -> Outcome:
         return Outcome(Verdict.THROTTLED, reason, status, wait)
     if status == 408 or status >= 500:
         return Outcome(Verdict.RETRY, reason, status)
+    if status in (401, 403):
+        # Our credentials, our clock or our registration at the receiver is wrong: every
+        # report would be refused alike, and none of them is at fault. Keep them queued
+        # (the backlog alarm calls a technician) instead of dead-lettering the whole outbox.
+        hint = "check the secret/token, the box's clock and the site's registration"
+        return Outcome(Verdict.RETRY, f"{reason} ({hint})", status)
     text = redact_text(response.text[:200].replace("\n", " "))
     return Outcome(Verdict.REFUSED, f"{reason}: {text}" if text else reason, status)
 

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import (
 from nvr.core.config import CameraConfig, Config
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore
+from nvr.core.uploads import images_target
 from nvr.validator import constants as c
 from nvr.validator.checker import Outcome
 from nvr.validator.engine import Engine, default_tools, settings_of
@@ -40,7 +41,9 @@ class ValidatorDaemon(Daemon):
 
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
-        self._engine = Engine(store, config.storage.state_file, default_tools(stop_event))
+        self._engine = Engine(
+            store, config.storage.state_file, default_tools(stop_event), images_target(config)
+        )
         self._done: queue.Queue[Outcome] = queue.Queue()
         self._pool = ThreadPoolExecutor(config.validation.workers, thread_name_prefix="check")
         self._scheduler = BackgroundScheduler(timezone=UTC)
@@ -94,6 +97,7 @@ class ValidatorDaemon(Daemon):
         """Take the new camera list at the next round; reschedule when the interval changed."""
         old_interval = self.config.validation.interval_seconds
         self.config = new
+        self._engine.images = images_target(new)
         if new.validation.interval_seconds != old_interval:
             self._schedule()
 

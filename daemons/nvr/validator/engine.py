@@ -9,10 +9,11 @@ from pathlib import Path
 from nvr.core.config import CameraConfig, Config
 from nvr.core.state import StateStore
 from nvr.core.tools import require_tool
+from nvr.core.uploads import BucketTarget, ObjectRef
 from nvr.validator.checker import Outcome, Settings, Tools, check_camera
 from nvr.validator.media import ToolRunner, children_cpu_seconds
 from nvr.validator.picture import Baseline, learn
-from nvr.validator.results import Status
+from nvr.validator.results import CameraReport, Status
 from nvr.validator.store import (
     CameraState,
     load_baselines,
@@ -21,6 +22,8 @@ from nvr.validator.store import (
     save_baseline,
     save_report,
     save_snapshot,
+    spool_snapshot,
+    went_bad,
 )
 
 log = logging.getLogger(__name__)
@@ -41,12 +44,20 @@ class Engine:
     """Camera checks and their bookkeeping: baselines, states, rows, events, snapshots.
 
     `check` may run in worker threads; `record` must run in the thread owning `store`.
+    `images` (uplink.minio configured) is where bad pictures of camera_invalid events go.
     """
 
-    def __init__(self, store: StateStore, state_file: Path, tools: Tools) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        state_file: Path,
+        tools: Tools,
+        images: BucketTarget | None = None,
+    ) -> None:
         self._store = store
         self._state_file = state_file
         self._tools = tools
+        self.images = images
         self._lock = threading.Lock()
         self.baselines: dict[str, Baseline] = load_baselines(store)
         self.states: dict[str, CameraState] = load_states(store)
@@ -62,11 +73,14 @@ class Engine:
         report = outcome.report
         save_report(self._store, report)
         try:
-            save_snapshot(self._state_file, report)
+            snapshot = save_snapshot(self._state_file, report)
         except OSError as err:
             log.warning("camera=%s: snapshot not written: %s", report.camera, err)
+            snapshot = None
         self._learn(outcome)
-        state = note_change(self._store, report, self.states.get(report.camera))
+        before = self.states.get(report.camera)
+        image = self._queue_image(report, snapshot) if went_bad(report, before) else None
+        state = note_change(self._store, report, before, image)
         self.states[report.camera] = state
         log.info(
             "camera=%s %s%s",
@@ -75,6 +89,23 @@ class Engine:
             f": {state.reason}" if state.reason else "",
         )
         return state
+
+    def _queue_image(self, report: CameraReport, snapshot: Path | None) -> ObjectRef | None:
+        """Queue the bad picture for MinIO; None without MinIO, picture or spool space."""
+        if self.images is None or snapshot is None:
+            return None
+        try:
+            return spool_snapshot(
+                self._store,
+                self._state_file,
+                self.images,
+                report.camera,
+                snapshot,
+                report.checked_at_ms,
+            )
+        except OSError as err:
+            log.warning("camera=%s: snapshot not queued for MinIO: %s", report.camera, err)
+            return None
 
     def _learn(self, outcome: Outcome) -> None:
         """A check where every picture check passed teaches the camera's baseline."""

@@ -16,7 +16,18 @@ from pathlib import Path
 import cv2
 
 from nvr.core.events import Severity, record_event
+from nvr.core.recordings import file_sha256
 from nvr.core.state import StateStore, now_ms
+from nvr.core.uploads import (
+    SNAPSHOT_SPOOL,
+    BucketTarget,
+    ObjectRef,
+    UploadKind,
+    copy_durably,
+    enqueue,
+    spool_name,
+    spool_path,
+)
 from nvr.validator import constants as c
 from nvr.validator.picture import Baseline
 from nvr.validator.results import CameraReport, Status
@@ -91,14 +102,33 @@ def save_baseline(store: StateStore, camera: str, baseline: Baseline) -> None:
         )
 
 
-def note_change(store: StateStore, report: CameraReport, before: CameraState | None) -> CameraState:
-    """Record an event when the camera went from ok to failing, or back; return the state."""
+def went_bad(report: CameraReport, before: CameraState | None) -> bool:
+    """True when this check is worth a camera_invalid event: ok -> fail, or a new problem."""
+    if report.status is not Status.FAIL:
+        return False
+    if before is None or before.status is not Status.FAIL:
+        return True
+    # After a restart the previous problem word is unknown (''): only ok -> fail counts.
+    return before.problem not in ("", report.problem)
+
+
+def note_change(
+    store: StateStore,
+    report: CameraReport,
+    before: CameraState | None,
+    image: ObjectRef | None = None,
+) -> CameraState:
+    """Record an event when the camera went from ok to failing, or back; return the state.
+
+    `image` is the bad picture queued for MinIO: its `bucket/key` goes into the event as
+    `minio_image_path`, which the HSE alarm carries.
+    """
     state = CameraState(report.status, report.problem, report.reason)
     was_failing = before is not None and before.status is Status.FAIL
-    # After a restart the previous problem word is unknown (''): only ok -> fail counts.
-    previous = before.problem if before is not None else ""
-    changed = previous not in ("", state.problem)
-    if state.status is Status.FAIL and (not was_failing or changed):
+    if went_bad(report, before):
+        data = {"problem": state.problem}
+        if image is not None:
+            data["minio_image_path"] = image.path
         record_event(
             store,
             source=c.DAEMON_NAME,
@@ -106,9 +136,10 @@ def note_change(store: StateStore, report: CameraReport, before: CameraState | N
             kind="camera_invalid",
             camera=report.camera,
             message=f"camera={report.camera} {state.problem}: {state.reason}",
-            data={"problem": state.problem},
+            data=data,
         )
     elif state.status is not Status.FAIL and was_failing:
+        previous = before.problem if before is not None else ""
         record_event(
             store,
             source=c.DAEMON_NAME,
@@ -118,6 +149,38 @@ def note_change(store: StateStore, report: CameraReport, before: CameraState | N
             message=f"camera={report.camera} valid again (was {previous or 'failing'})",
         )
     return state
+
+
+def spool_snapshot(
+    store: StateStore,
+    state_file: Path,
+    target: BucketTarget,
+    camera: str,
+    snapshot: Path,
+    at_ms: int,
+) -> ObjectRef:
+    """Queue an immutable copy of `snapshot` (last_bad.jpg is overwritten each check).
+
+    The copy is on disk before its row is committed (docs/design/objects.md, invariant 2);
+    nvr-uplink deletes it once uploaded.
+    """
+    name = spool_name(at_ms, ".jpg")
+    path = spool_path(state_file, SNAPSHOT_SPOOL, camera, name)
+    copy_durably(snapshot, path)
+    ref = target.ref(camera, at_ms, name)
+    with store.write() as conn:
+        enqueue(
+            conn,
+            ref,
+            path,
+            UploadKind.SNAPSHOT,
+            camera=camera,
+            sha256=file_sha256(path),
+            owned=True,
+            start_ms=at_ms,
+            end_ms=at_ms,
+        )
+    return ref
 
 
 def snapshot_path(state_file: Path, camera: str, good: bool) -> Path:

@@ -97,6 +97,12 @@ class HealthConfig(ListenMixin):
         le=86_400,
         description="no new segment for this long is critical (at least 2 segments + 30 s)",
     )
+    crash_hold_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="a daemon restarted after a crash stays critical this long",
+    )
     disk_critical_percent: float = Field(
         default=95.0, gt=0, le=100, description="usage above disk.high_watermark_percent warns"
     )

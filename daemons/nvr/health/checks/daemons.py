@@ -29,6 +29,13 @@ def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> str
             f"{beat.daemon} (pid {beat.pid}) is gone: crashed or killed"
             f" (journalctl -u {beat.daemon}, or supervisorctl status)"
         )
+    hold = facts.config.health.crash_hold_seconds
+    if beat.crashed_at_ms is not None and age_seconds(facts, beat.crashed_at_ms) < hold:
+        ago = age_seconds(facts, beat.crashed_at_ms)
+        return (
+            f"{beat.daemon} was killed or crashed and restarted {ago:.0f} s ago"
+            f" (journalctl -u {beat.daemon}; held critical for {hold:g} s)"
+        )
     if unit is not None and not unit.startswith("active"):
         return f"systemd unit {beat.daemon}.service is {unit} (journalctl -u {beat.daemon})"
     if age > limit:

@@ -1,0 +1,61 @@
+"""Wire names, bounds and intervals of nvr-headoffice, in one place (docs/design/headoffice.md).
+
+The header names and the signature scheme are the contract of docs/design/outbox.md
+("Wire protocol"); they are restated here, not imported, because the receiver runs at
+head office and must not depend on the on-site daemons' packages.
+"""
+
+from __future__ import annotations
+
+PROG = "nvr-headoffice"
+
+# Request headers a site sends with every POST.
+HEADER_SITE = "X-NVR-Site"
+HEADER_TIMESTAMP = "X-NVR-Timestamp"
+HEADER_SIGNATURE = "X-NVR-Signature"
+SIGNATURE_PREFIX = "sha256="
+# A signature older or newer than this is refused (replay protection), unless the sites
+# file says otherwise.
+DEFAULT_REPLAY_WINDOW_SECONDS = 300
+
+# The envelope: every key must be there; only these schema versions are understood.
+ENVELOPE_KEYS = frozenset({"schema", "id", "site_id", "kind", "created_at", "seq", "body"})
+SUPPORTED_SCHEMAS = frozenset({1})
+# Report ids are UUIDs (36 characters); anything much longer is not a report id.
+MAX_ID_LENGTH = 100
+MAX_KIND_LENGTH = 40
+# SQLite integers are 64-bit; a seq beyond this is not a sequence number but an attack.
+MAX_SEQ = 2**62
+KIND_STATUS = "status"
+KIND_EVENT = "event"
+KIND_ALARM = "alarm"
+EVENT_KINDS = (KIND_EVENT, KIND_ALARM)
+# An alarm with this event announces reports the site's full outbox dropped
+# (docs/design/outbox.md, invariant 5): their seqs are known losses, not lost reports.
+OVERFLOW_EVENT = "outbox_overflow"
+
+# A site's batch is at most 5,000 reports (uplink.batch_max_reports); a status report of
+# 32 cameras is about 20 KB. Larger bodies are refused with 413, and the uplink then
+# sends the reports one by one.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+# GET /api/sites lists at most this many gap ranges per site (the count is always exact).
+MAX_GAPS_LISTED = 100
+# GET /api/sites/<site>/reports: default and largest page.
+DEFAULT_REPORTS_LIMIT = 100
+MAX_REPORTS_LIMIT = 1_000
+# The per-site page shows this many of the latest reports, and of the latest events/alarms.
+SITE_PAGE_REPORTS = 100
+
+# The overview page reloads itself this often.
+PAGE_REFRESH_SECONDS = 30
+# A site silent for longer than this (three 15-minute status intervals) is shown in orange.
+SILENT_AFTER_SECONDS = 45 * 60
+
+# SQLite: how long a writer waits for another request's transaction.
+BUSY_TIMEOUT_MS = 5_000
+
+# WSGI server threads; a POST holds one for the length of its transaction.
+SERVER_THREADS = 8
+# On SIGTERM, requests in flight get this long to commit and answer.
+SERVER_STOP_SECONDS = 5.0

@@ -1,0 +1,106 @@
+"""What the pages show of a report body, read defensively.
+
+Bodies come from the field and are not validated beyond being JSON objects (a receiver
+must not refuse a report because a newer site added a key): every read here tolerates a
+missing or odd value and shows "?" rather than failing the page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CameraLine:
+    """One camera of a status report."""
+
+    id: str
+    name: str
+    state: str
+    recorded_percent: float | None
+    failing_checks: list[str]
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """The headline of a status report: cameras recording, disk, uplink backlog."""
+
+    recording: int = 0
+    cameras: int = 0
+    disk_percent: float | None = None
+    backlog: dict[str, int] = field(default_factory=dict)
+    stale_daemons: list[str] = field(default_factory=list)
+    camera_lines: list[CameraLine] = field(default_factory=list)
+
+    @property
+    def all_recording(self) -> bool:
+        """Every enabled camera recording."""
+        return self.recording == self.cameras
+
+    @property
+    def backlog_text(self) -> str:
+        """`head_office 0, hse_api 3`: reports waiting at the site, per destination."""
+        return ", ".join(f"{name} {pending}" for name, pending in self.backlog.items()) or "-"
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _number(value: Any) -> float | None:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number else None
+
+
+def _camera_line(camera: dict[str, Any]) -> CameraLine:
+    failing = [
+        str(check.get("check", "?"))
+        for check in map(_dict, _list(camera.get("validation")))
+        if check.get("status") == "fail"
+    ]
+    return CameraLine(
+        id=str(camera.get("id", "?")),
+        name=str(camera.get("name") or ""),
+        state=str(_dict(camera.get("recording")).get("state", "unknown")),
+        recorded_percent=_number(_dict(camera.get("coverage")).get("percent")),
+        failing_checks=failing,
+    )
+
+
+def status_summary(body: dict[str, Any]) -> StatusSummary:
+    """Headline numbers of a status body (docs/design/outbox.md, "The envelope")."""
+    cameras = [_dict(c) for c in _list(body.get("cameras")) if _dict(c).get("enabled", True)]
+    lines = [_camera_line(camera) for camera in cameras]
+    disk = _dict(body.get("disk"))
+    backlog = {
+        str(name): int(pending)
+        for name, queue in _dict(body.get("uplink")).items()
+        if (pending := _number(_dict(queue).get("pending"))) is not None
+    }
+    stale = [
+        str(d.get("daemon", "?")) for d in map(_dict, _list(body.get("daemons"))) if d.get("stale")
+    ]
+    return StatusSummary(
+        recording=sum(1 for line in lines if line.state == "recording"),
+        cameras=len(lines),
+        disk_percent=_number(disk.get("percent")),
+        backlog=backlog,
+        stale_daemons=stale,
+        camera_lines=lines,
+    )
+
+
+def report_line(kind: str, body: dict[str, Any]) -> str:
+    """One line describing a report in the per-site list."""
+    if "message" in body:
+        return str(body["message"])
+    if kind == "status" or "cameras" in body:
+        status = status_summary(body)
+        disk = "?" if status.disk_percent is None else f"{status.disk_percent:.0f}%"
+        return f"{status.recording}/{status.cameras} cameras recording, disk {disk}"
+    return ""

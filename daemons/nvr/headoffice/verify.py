@@ -1,0 +1,154 @@
+"""What a POST must prove before anything is stored: who sent it, when, and what it holds.
+
+Order matters: the site and its signature are checked before the body is parsed, so an
+unauthenticated client learns nothing about the envelope rules and cannot make the
+receiver parse large bodies of its choosing. See docs/design/headoffice.md, invariant 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from nvr.core.redact import Secret
+from nvr.headoffice.constants import (
+    ENVELOPE_KEYS,
+    HEADER_SIGNATURE,
+    HEADER_SITE,
+    HEADER_TIMESTAMP,
+    MAX_ID_LENGTH,
+    MAX_KIND_LENGTH,
+    MAX_SEQ,
+    SIGNATURE_PREFIX,
+    SUPPORTED_SCHEMAS,
+)
+from nvr.headoffice.errors import Refused
+from nvr.headoffice.sites import SitesFile
+
+# Values from the request are echoed in errors and logs; repr() escapes control
+# characters, and this cap keeps a hostile value from flooding the log.
+SHOWN_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One report as a site sent it (docs/design/outbox.md, "The envelope")."""
+
+    id: str
+    site_id: str
+    seq: int
+    kind: str
+    created_at: str
+    body: dict[str, Any]
+
+
+def shown(value: object) -> str:
+    """A request value, safe to put in one log line or error."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def signature(secret: Secret, timestamp: str, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 with the site secret over `timestamp + "." + body`."""
+    mac = hmac.new(secret.reveal().encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return SIGNATURE_PREFIX + mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The signature headers of a request, "" where absent."""
+
+    site_id: str
+    timestamp: str
+    signature: str
+
+
+def authenticate(creds: Credentials, body: bytes, sites: SitesFile, now: float) -> str:
+    """The site that signed this request; raises Refused (401/403) otherwise."""
+    site_id, stamp = creds.site_id, creds.timestamp
+    if not site_id:
+        raise Refused(401, f"missing {HEADER_SITE} header")
+    secret = sites.secret(site_id)
+    if secret is None:
+        raise Refused(403, f"unknown site {shown(site_id)}: add it to the sites file")
+    if not (stamp.isascii() and stamp.isdigit()):
+        raise Refused(401, f"missing or malformed {HEADER_TIMESTAMP} header")
+    skew = int(stamp) - now
+    if abs(skew) > sites.replay_window_seconds:
+        raise Refused(
+            401,
+            f"{HEADER_TIMESTAMP} is {skew:+.0f}s from the receiver's clock (allowed"
+            f" ±{sites.replay_window_seconds}s): a replay, or the site's clock is wrong",
+        )
+    given = creds.signature.encode("utf-8", "replace")
+    # compare_digest: the time taken must not tell an attacker how much of a guess was right.
+    if not hmac.compare_digest(given, signature(secret, stamp, body).encode()):
+        raise Refused(401, f"bad {HEADER_SIGNATURE} for site {site_id} (wrong secret?)")
+    return site_id
+
+
+def parse_envelopes(body: bytes, site_id: str) -> list[Envelope]:
+    """The envelopes of an authenticated body; raises Refused(400) naming the first problem.
+
+    The whole request is refused for one bad element: the uplink then sends the reports
+    one by one and dead-letters only the bad one (docs/design/outbox.md, procedures).
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as err:
+        raise Refused(400, f"body is not JSON: {err}") from None
+    if isinstance(data, dict):
+        return [_envelope(data, "report", site_id)]
+    if not isinstance(data, list):
+        raise Refused(400, "body must be one envelope or a JSON array of envelopes")
+    if not data:
+        raise Refused(400, "empty array: no report to store")
+    return [_envelope(raw, f"reports[{i}]", site_id) for i, raw in enumerate(data)]
+
+
+def _envelope(raw: Any, where: str, site_id: str) -> Envelope:
+    if not isinstance(raw, dict):
+        raise Refused(400, f"{where}: not a JSON object")
+    missing = ENVELOPE_KEYS - raw.keys()
+    if missing:
+        raise Refused(400, f"{where}: missing {', '.join(sorted(missing))}")
+    problem = _field_problem(raw, site_id)
+    if problem is not None:
+        raise Refused(400, f"{where}: {problem}")
+    return Envelope(
+        id=raw["id"],
+        site_id=raw["site_id"],
+        seq=raw["seq"],
+        kind=raw["kind"],
+        created_at=raw["created_at"],
+        body=raw["body"],
+    )
+
+
+def _is_text(value: Any, max_length: int) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= max_length
+
+
+def _field_problem(raw: dict[str, Any], site_id: str) -> str | None:
+    """The first field that is wrong, in words; None when the envelope is sound."""
+    # type() is int, not isinstance: JSON `true` would pass as 1.
+    schema, seq = raw["schema"], raw["seq"]
+    checks = (
+        (
+            type(schema) is int and schema in SUPPORTED_SCHEMAS,
+            f"schema {shown(schema)} is not one this receiver reads ({sorted(SUPPORTED_SCHEMAS)})",
+        ),
+        (
+            raw["site_id"] == site_id,
+            f"site_id {shown(raw['site_id'])} does not match {HEADER_SITE} {shown(site_id)}",
+        ),
+        (_is_text(raw["id"], MAX_ID_LENGTH), f"id {shown(raw['id'])} is not a report id"),
+        (type(seq) is int and 1 <= seq <= MAX_SEQ, f"seq {shown(seq)} is not a positive integer"),
+        (_is_text(raw["kind"], MAX_KIND_LENGTH), f"kind {shown(raw['kind'])} is not a kind"),
+        (isinstance(raw["created_at"], str), "created_at is not a string"),
+        (isinstance(raw["body"], dict), "body is not a JSON object"),
+    )
+    return next((message for ok, message in checks if not ok), None)

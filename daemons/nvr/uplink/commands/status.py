@@ -1,0 +1,148 @@
+"""The compact status the centre sees on MQTT (and in a `get_status` result).
+
+Read from the state file only: daemons from their heartbeats, the disk from nvr-hddmon's
+heartbeat, the uplink backlog from the outbox cursors and the upload queue, each camera's
+recording state from nvr-backup's heartbeat and its latest validation. The full status
+report (coverage with gap reasons and so on) is nvr-report's; this is what fits a
+retained MQTT message.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.core.timeutil import format_ms
+from nvr.uplink.commands.constants import STALE_HEARTBEAT_INTERVALS
+from nvr.uplink.constants import HEAD_OFFICE, HSE_API
+from nvr.uplink.outbox import backlog
+
+BACKUP = "nvr-backup"
+HDDMON = "nvr-hddmon"
+DISK_KEYS = ("percent", "free_bytes", "total_bytes")
+# Worst first: the camera's validation is the worst of its latest checks.
+VALIDATION_ORDER = ("fail", "warn", "ok")
+
+
+def heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Every daemon's heartbeat row, detail parsed."""
+    rows = conn.execute(
+        "SELECT daemon, state, status, detail_json, updated_at_ms, interval_ms FROM heartbeats"
+    ).fetchall()
+    return {
+        row[0]: {
+            "state": row[1],
+            "status": row[2],
+            "detail": json.loads(row[3]),
+            "updated_at_ms": row[4],
+            "interval_ms": row[5],
+        }
+        for row in rows
+    }
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """The site's status and each camera's, read at one moment."""
+
+    site: dict[str, Any]
+    cameras: dict[str, dict[str, Any]]
+
+
+def read_status(conn: sqlite3.Connection, config: Config, now_ms: int) -> StatusSnapshot:
+    """The status for `status/<site>/state` and `status/<site>/cameras/<camera>`."""
+    beats = heartbeats(conn)
+    cameras = camera_statuses(conn, config, now_ms, beats)
+    return StatusSnapshot(site_status(conn, config, now_ms, beats, cameras), cameras)
+
+
+def site_status(
+    conn: sqlite3.Connection,
+    config: Config,
+    now_ms: int,
+    beats: dict[str, dict[str, Any]],
+    cameras: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """Daemons, disk, uplink backlog and a camera count."""
+    return {
+        "site_id": config.site.id,
+        "at": format_ms(now_ms),
+        "daemons": {name: _daemon(beat, now_ms) for name, beat in sorted(beats.items())},
+        "disk": _disk(beats.get(HDDMON)),
+        "uplink": _uplink(conn, config),
+        "cameras": {
+            "configured": len(cameras),
+            "recording": sum(1 for c in cameras.values() if c["recording"]["state"] == "recording"),
+        },
+    }
+
+
+def _daemon(beat: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    age_ms = now_ms - beat["updated_at_ms"]
+    return {
+        "state": beat["state"],
+        "status": beat["status"],
+        "age_seconds": round(age_ms / 1000, 1),
+        "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
+    }
+
+
+def _disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
+    if hddmon is None:
+        return {"known": False}
+    detail = hddmon["detail"]
+    return {"known": True, **{key: detail[key] for key in DISK_KEYS if key in detail}}
+
+
+def _uplink(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
+    names = [HEAD_OFFICE] if config.uplink.head_office else []
+    names += [HSE_API] if config.uplink.hse_api else []
+    out: dict[str, Any] = {}
+    for name in names:
+        queue = backlog(conn, name)
+        out[name] = {"pending": queue.pending, "dead_letters": queue.dead_letters}
+    out["uploads_pending"] = conn.execute(
+        "SELECT count(*) FROM uploads WHERE state = 'pending'"
+    ).fetchone()[0]
+    return out
+
+
+def camera_statuses(
+    conn: sqlite3.Connection, config: Config, now_ms: int, beats: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """Per camera: recording state (nvr-backup's heartbeat) and latest validation."""
+    recorders = (beats.get(BACKUP) or {}).get("detail", {}).get("cameras", {})
+    return {
+        camera.id: {
+            "camera": camera.id,
+            "name": camera.name,
+            "enabled": camera.enabled,
+            "at": format_ms(now_ms),
+            "recording": recorders.get(camera.id, {"state": "unknown"}),
+            "validation": latest_validation(conn, camera.id),
+        }
+        for camera in config.cameras
+    }
+
+
+def latest_validation(conn: sqlite3.Connection, camera: str) -> dict[str, Any] | None:
+    """The worst result of the camera's latest validation pass, with its problems."""
+    rows = conn.execute(
+        "SELECT check_name, status, reason, checked_at_ms FROM validations WHERE camera = ?"
+        " AND checked_at_ms = (SELECT max(checked_at_ms) FROM validations WHERE camera = ?)"
+        " ORDER BY check_name",
+        (camera, camera),
+    ).fetchall()
+    if not rows:
+        return None
+    statuses = {row[1] for row in rows}
+    return {
+        "status": next(s for s in VALIDATION_ORDER if s in statuses),
+        "checked_at": format_ms(rows[0][3]),
+        "problems": [
+            {"check": row[0], "status": row[1], "reason": row[2]} for row in rows if row[1] != "ok"
+        ],
+    }

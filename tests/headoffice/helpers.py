@@ -1,0 +1,181 @@
+"""A real nvr-headoffice process and a client that signs like nvr-uplink does."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from nvr.core.notify import child_environment
+from nvr.core.redact import Secret
+from nvr.uplink.transport import sign
+from nvrtest import wait_until
+
+SITE = "smg-01"
+SECRET = "ho-secret-4c1e9a77d2"
+OTHER_SITE = "smg-02"
+OTHER_SECRET = "inline-secret-b7d03f"
+SERVING = re.compile(r"serving on http://127\.0\.0\.1:(\d+)/")
+
+
+def write_sites(
+    root: Path, name: str = "Semarang plant", extra_sites: dict[str, Any] | None = None
+) -> Path:
+    """A sites file: SITE with its secret in a file, OTHER_SITE inline, plus `extra_sites`."""
+    key = root / f"{SITE}.key"
+    key.write_text(SECRET + "\n")
+    sites: dict[str, Any] = {
+        SITE: {"secret_file": str(key), "name": name},
+        OTHER_SITE: {"secret": OTHER_SECRET},
+        **(extra_sites or {}),
+    }
+    path = root / "sites.yaml"
+    path.write_text(yaml.safe_dump({"sites": sites, "replay_window_seconds": 300}))
+    return path
+
+
+def envelope(seq: int, kind: str = "event", site: str = SITE, **body: Any) -> dict[str, Any]:
+    """A report envelope as nvr-report writes it."""
+    return {
+        "schema": 1,
+        "id": str(uuid.uuid4()),
+        "site_id": site,
+        "kind": kind,
+        "created_at": "2026-11-21T08:00:00.000Z",
+        "seq": seq,
+        "body": body or {"event": "camera_offline", "message": f"report {seq}"},
+    }
+
+
+def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "nvr.headoffice.main",
+        "--listen",
+        listen,
+        "--database",
+        str(database),
+        "--sites",
+        str(sites),
+    ]
+
+
+class Child:
+    """A process of ours with its output in numbered log files (one per start)."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.name = name
+        self.logs: list[Path] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, argv: list[str]) -> Path:
+        log = self.root / f"{self.name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as handle:
+            self.proc = subprocess.Popen(
+                argv, stdout=handle, stderr=subprocess.STDOUT, env=child_environment()
+            )
+        return log
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)
+
+
+class NvrDaemon(Child):
+    """One on-site daemon (`nvr.report.main`, ...) run with a config file."""
+
+    def __init__(self, module: str, config: Path) -> None:
+        super().__init__(config.parent, module.split(".")[1])
+        self.spawn([sys.executable, "-m", module, "--config", str(config)])
+
+
+class HeadOffice(Child):
+    """One nvr-headoffice process on a free port."""
+
+    def __init__(self, root: Path, sites: Path, database: Path | None = None) -> None:
+        super().__init__(root, "headoffice")
+        self.sites = sites
+        self.database = database or root / "headoffice.db"
+        self.port = 0
+        self.start()
+
+    def start(self) -> None:
+        log = self.spawn(headoffice_argv("127.0.0.1:0", self.database, self.sites))
+        match = wait_until(
+            lambda: SERVING.search(log.read_text()) or self._died(), 30, "serving on ..."
+        )
+        self.port = int(match.group(1))
+
+    def _died(self) -> bool:
+        """Fail at once (rather than time out) when the receiver exited during start-up."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"nvr-headoffice exited {self.proc.returncode}: {self.log()}")
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def reports_url(self) -> str:
+        return f"{self.url}/api/nvr/reports"
+
+    def post(
+        self,
+        data: Any,
+        site: str = SITE,
+        secret: str = SECRET,
+        timestamp: float | None = None,
+        raw: bytes | None = None,
+    ) -> requests.Response:
+        """POST signed exactly as nvr-uplink signs (its own `sign`)."""
+        body = raw if raw is not None else json.dumps(data, separators=(",", ":")).encode()
+        stamp = str(int(timestamp if timestamp is not None else time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-NVR-Site": site,
+            "X-NVR-Timestamp": stamp,
+            "X-NVR-Signature": sign(Secret(secret), stamp, body),
+        }
+        return requests.post(self.reports_url, data=body, headers=headers, timeout=10)
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=10)
+
+    def site(self, site_id: str = SITE) -> dict[str, Any]:
+        sites = self.get("/api/sites").json()
+        return next(s for s in sites if s["site_id"] == site_id)
+
+    def reports(self, site_id: str = SITE, query: str = "") -> list[dict[str, Any]]:
+        response = self.get(f"/api/sites/{site_id}/reports{query}")
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result

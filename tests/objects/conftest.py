@@ -1,0 +1,39 @@
+"""Fixtures of the MinIO tests: a real MinIO server per test, daemons run for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from minio_server import MinioServer
+from nvrtest import NotifySocket
+from uplink.helpers import Process
+
+
+@pytest.fixture
+def minio(tmp_path: Path) -> Iterator[MinioServer]:
+    """A fresh MinIO server (its own data directory), stopped after the test."""
+    with MinioServer(tmp_path / "minio") as server:
+        yield server
+
+
+@pytest.fixture
+def processes(minio: MinioServer) -> Iterator[list[Process]]:
+    """Daemon processes of the test; at the end: killed, and no MinIO secret in their logs."""
+    started: list[Process] = []
+    yield started
+    for proc in started:
+        if proc.proc.poll() is None:
+            proc.kill()
+    for proc in started:
+        assert minio.secret_key not in proc.text(), f"the MinIO secret key reached {proc.log}"
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    """A systemd notify socket collecting the STATUS lines of one daemon."""
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
