@@ -75,6 +75,27 @@ def test_watermark_deletes_oldest_across_cameras_down_to_the_low_watermark(
     assert f"deleted {len(deleted)} segments today" in restarted.status_line()
 
 
+def test_janitor_starts_before_the_high_watermark_when_writing_would_cross_it(
+    tmp_path: Path, recordings: Path
+) -> None:
+    """Usage never overshoots the watermark by a check interval's worth of video."""
+    env = make_env(tmp_path, recordings, disk={**WATERMARKS, "check_interval_seconds": 60})
+    now = now_ms()
+    # Twenty minutes of video written in the last ten: 17 kB/s, 2 MB per two checks.
+    for minute in range(10):
+        for camera in ("cam01", "cam02"):
+            add_segment(env.store, recordings, camera, now - (10 - minute) * SEGMENT_MS)
+    fill(env, 87.0, now - 5 * HOUR_MS)
+    assert 87.0 <= env.percent() < 90.0
+    daemon = make_daemon(env)
+
+    settle(daemon)
+
+    assert env.percent() <= 80.0
+    message = events(env.store, "disk_high_watermark")[0]["message"]
+    assert "is about to reach the high watermark 90%" in message
+
+
 def test_headroom_frees_enough_for_hours_of_recording_below_the_watermark(
     tmp_path: Path, recordings: Path
 ) -> None:

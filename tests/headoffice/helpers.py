@@ -17,7 +17,7 @@ import yaml
 
 from nvr.core.notify import child_environment
 from nvr.core.redact import Secret
-from nvr.uplink.transport import sign
+from nvr.core.signing import report_signature as sign
 from nvrtest import wait_until
 
 SITE = "smg-01"

@@ -6,10 +6,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from nvr.core.outbox import append
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore
 from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
-from nvr.uplink.outbox import append
 from nvr.uplink.transport import TlsSettings, Transport
 from nvr.uplink.worker import DestinationWorker, RetryPolicy
 

@@ -7,10 +7,9 @@ import json
 from typing import Any
 
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.outbox import DISPLAY_NAME, HEAD_OFFICE, HSE_API, backlog, dead_letters
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
-from nvr.uplink.constants import DISPLAY_NAME, HEAD_OFFICE, HSE_API
-from nvr.uplink.outbox import backlog, dead_letters
 
 DEAD_LETTERS_SHOWN = 20
 

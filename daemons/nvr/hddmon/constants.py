@@ -28,6 +28,9 @@ RATE_MIN_SPAN_MS = 600_000
 # Headroom never asks for more than this share of the filesystem to be free: a tiny disk
 # with a large headroom_hours would otherwise be emptied completely.
 HEADROOM_MAX_FRACTION = 0.5
+# The watermark rule starts when the high watermark would be reached within this many check
+# intervals at the measured write rate (two: a check can run late on a busy box).
+LOOKAHEAD_CHECKS = 2
 
 # Reconcile: a full pass at start-up, then this often; rows are checked in chunks per tick.
 RECONCILE_INTERVAL_SECONDS = 600.0

@@ -38,7 +38,12 @@ from nvr.hddmon.constants import (
 )
 from nvr.hddmon.index import indexed_cameras, write_rates
 from nvr.hddmon.janitor import Janitor, PassResult
-from nvr.hddmon.policy import SpaceNeed, retention_cutoffs, space_need
+from nvr.hddmon.policy import (
+    SpaceNeed,
+    reaches_high_watermark,
+    retention_cutoffs,
+    space_need,
+)
 from nvr.hddmon.reconcile import Reconciler, ReconcileReport
 from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_command, smart_problems
 from nvr.hddmon.usage import DiskUsage, UsageFn, disk_usage, format_bytes, same_filesystem
@@ -199,10 +204,15 @@ class HddmonDaemon(Daemon):
         used = f"{usage.percent:.1f}% ({format_bytes(usage.used)} used, "
         used += f"{format_bytes(usage.free)} free)"
         data = {"percent": round(usage.percent, 2), "used": usage.used, "free": usage.free}
-        if not self.under_pressure and usage.percent >= disk.high_watermark_percent:
+        if not self.under_pressure and reaches_high_watermark(
+            usage, self.config, self.rate_bytes_per_s
+        ):
             self.under_pressure = True
+            verb = (
+                "reached" if usage.percent >= disk.high_watermark_percent else "is about to reach"
+            )
             message = (
-                f"disk {used} reached the high watermark {disk.high_watermark_percent:g}%: "
+                f"disk {used} {verb} the high watermark {disk.high_watermark_percent:g}%: "
                 f"deleting the oldest segments down to {disk.low_watermark_percent:g}%"
             )
             self._event(Severity.WARNING, "disk_high_watermark", message, data)

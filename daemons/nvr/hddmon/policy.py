@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nvr.core.config import Config
-from nvr.hddmon.constants import HEADROOM_MAX_FRACTION, MS_PER_DAY
+from nvr.hddmon.constants import HEADROOM_MAX_FRACTION, LOOKAHEAD_CHECKS, MS_PER_DAY
 from nvr.hddmon.usage import DiskUsage
 
 WATERMARK = "watermark"
@@ -48,6 +48,22 @@ def headroom_bytes(rate_bytes_per_s: float, hours: float, usage: DiskUsage) -> i
     return min(wanted, int(usage.usable * HEADROOM_MAX_FRACTION))
 
 
+def lookahead_bytes(rate_bytes_per_s: float, config: Config) -> int:
+    """What the cameras write before the janitor looks again (with a margin for a late check)."""
+    return int(rate_bytes_per_s * config.disk.check_interval_seconds * LOOKAHEAD_CHECKS)
+
+
+def reaches_high_watermark(usage: DiskUsage, config: Config, rate_bytes_per_s: float) -> bool:
+    """True when usage is at the high watermark, or will be before the next check.
+
+    Reacting only once the watermark is crossed lets usage overshoot by one check interval
+    of writing (measured: 82 % against 80 % on a small disk at 2.4 Mbit/s); starting one
+    interval early keeps it below, as the watermark promises.
+    """
+    ahead = lookahead_bytes(rate_bytes_per_s, config)
+    return usage.percent_after(ahead) >= config.disk.high_watermark_percent
+
+
 def space_need(
     usage: DiskUsage,
     config: Config,
@@ -64,7 +80,7 @@ def space_need(
     """
     disk = config.disk
     watermark = 0
-    if under_pressure or usage.percent >= disk.high_watermark_percent:
+    if under_pressure or reaches_high_watermark(usage, config, rate_bytes_per_s):
         watermark = usage.bytes_to_reach(disk.low_watermark_percent)
     headroom = max(0, headroom_bytes(rate_bytes_per_s, disk.headroom_hours, usage) - usage.free)
     reserve = 0

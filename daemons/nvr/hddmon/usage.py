@@ -27,6 +27,11 @@ class DiskUsage:
         """Percent used, the way df and psutil count it (reserved blocks excluded)."""
         return 100.0 * self.used / self.usable if self.usable else 0.0
 
+    def percent_after(self, more_bytes: int) -> float:
+        """Percent used once `more_bytes` more are written (free space permitting)."""
+        used = self.used + min(max(0, more_bytes), self.free)
+        return 100.0 * used / self.usable if self.usable else 0.0
+
     def bytes_to_reach(self, percent: float) -> int:
         """Bytes to delete so that usage drops to `percent` (0 when already there)."""
         return max(0, self.used - int(self.usable * percent / 100.0))

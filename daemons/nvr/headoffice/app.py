@@ -10,12 +10,10 @@ from collections.abc import Callable, Sequence
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
 from nvr.headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
     EVENT_KINDS,
-    HEADER_SIGNATURE,
-    HEADER_SITE,
-    HEADER_TIMESTAMP,
     MAX_BODY_BYTES,
     MAX_GAPS_LISTED,
     MAX_REPORTS_LIMIT,

@@ -9,14 +9,8 @@ from __future__ import annotations
 
 PROG = "nvr-headoffice"
 
-# Request headers a site sends with every POST.
-HEADER_SITE = "X-NVR-Site"
-HEADER_TIMESTAMP = "X-NVR-Timestamp"
-HEADER_SIGNATURE = "X-NVR-Signature"
-SIGNATURE_PREFIX = "sha256="
-# A signature older or newer than this is refused (replay protection), unless the sites
-# file says otherwise.
-DEFAULT_REPLAY_WINDOW_SECONDS = 300
+# The headers, the signature and the default replay window are nvr.core.signing's, shared
+# with the box, so both ends can never disagree.
 
 # The envelope: every key must be there; only these schema versions are understood.
 ENVELOPE_KEYS = frozenset({"schema", "id", "site_id", "kind", "created_at", "seq", "body"})

@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from nvr.core.config.base import Identifier, SecretStr, Section, inline_secret_file
 from nvr.core.redact import Secret, redact_text
-from nvr.headoffice.constants import DEFAULT_REPLAY_WINDOW_SECONDS
+from nvr.core.signing import REPLAY_WINDOW_SECONDS
 from nvr.headoffice.errors import SitesFileError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class SitesFile(Section):
 
     sites: dict[Identifier, SiteEntry] = Field(min_length=1, description="site id -> secret")
     replay_window_seconds: int = Field(
-        default=DEFAULT_REPLAY_WINDOW_SECONDS,
+        default=REPLAY_WINDOW_SECONDS,
         ge=1,
         le=86_400,
         description="a signature timestamp further than this from our clock is refused",

@@ -7,22 +7,22 @@ receiver parse large bodies of its choosing. See docs/design/headoffice.md, inva
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from nvr.core.redact import Secret
-from nvr.headoffice.constants import (
-    ENVELOPE_KEYS,
+from nvr.core.signing import (
     HEADER_SIGNATURE,
     HEADER_SITE,
     HEADER_TIMESTAMP,
+    report_signature,
+    signatures_match,
+)
+from nvr.headoffice.constants import (
+    ENVELOPE_KEYS,
     MAX_ID_LENGTH,
     MAX_KIND_LENGTH,
     MAX_SEQ,
-    SIGNATURE_PREFIX,
     SUPPORTED_SCHEMAS,
 )
 from nvr.headoffice.errors import Refused
@@ -51,12 +51,6 @@ def shown(value: object) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
-def signature(secret: Secret, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex>`: HMAC-SHA256 with the site secret over `timestamp + "." + body`."""
-    mac = hmac.new(secret.reveal().encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
-
-
 @dataclass(frozen=True)
 class Credentials:
     """The signature headers of a request, "" where absent."""
@@ -83,9 +77,7 @@ def authenticate(creds: Credentials, body: bytes, sites: SitesFile, now: float) 
             f"{HEADER_TIMESTAMP} is {skew:+.0f}s from the receiver's clock (allowed"
             f" ±{sites.replay_window_seconds}s): a replay, or the site's clock is wrong",
         )
-    given = creds.signature.encode("utf-8", "replace")
-    # compare_digest: the time taken must not tell an attacker how much of a guess was right.
-    if not hmac.compare_digest(given, signature(secret, stamp, body).encode()):
+    if not signatures_match(creds.signature, report_signature(secret, stamp, body)):
         raise Refused(401, f"bad {HEADER_SIGNATURE} for site {site_id} (wrong secret?)")
     return site_id
 

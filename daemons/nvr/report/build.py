@@ -8,11 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.outbox import KIND_DAILY_SUMMARY, KIND_STATUS, append
 from nvr.core.state import StateStore
 from nvr.report.constants import MS_PER_MINUTE
 from nvr.report.status import daily_body, status_body
-from nvr.uplink.constants import KIND_DAILY_SUMMARY, KIND_STATUS
-from nvr.uplink.outbox import append
 
 # Extra writes inside the status report's transaction: (connection, envelope).
 Also = Callable[[sqlite3.Connection, dict[str, Any]], None]

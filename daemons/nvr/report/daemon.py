@@ -21,6 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from nvr.core.config import Config
+from nvr.core.outbox import append
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
 from nvr.report.build import enqueue_daily, enqueue_status
@@ -35,7 +36,6 @@ from nvr.report.sources import (
     restarts,
     write_state,
 )
-from nvr.uplink.outbox import append
 
 log = logging.getLogger(__name__)
 # APScheduler logs every job run at INFO; our own lines say what was queued.

@@ -12,12 +12,11 @@ from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.offsite import offsite_cameras, offsite_status
+from nvr.core.outbox import HEAD_OFFICE, HSE_API, backlog
 from nvr.core.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.core.uploads import pending_by_kind
 from nvr.report.constants import STALE_HEARTBEAT_INTERVALS
-from nvr.uplink.constants import HEAD_OFFICE, HSE_API
-from nvr.uplink.outbox import backlog
 
 HDDMON = "nvr-hddmon"
 BACKUP = "nvr-backup"

@@ -15,17 +15,17 @@ from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.events import Severity, record_event
+from nvr.core.outbox import DISPLAY_NAME, Backlog, backlog
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore
 from nvr.uplink.adapters import Adapter, HeadOfficeAdapter, HseAdapter
 from nvr.uplink.constants import (
-    DISPLAY_NAME,
     EVENT_SOURCE,
     MAINTENANCE_SECONDS,
     OVERFLOW_EVENT_KIND,
     WORKER_JOIN_SECONDS,
 )
-from nvr.uplink.outbox import Backlog, backlog, enforce_bound, prune
+from nvr.uplink.outbox import enforce_bound, prune
 from nvr.uplink.services import Service, build_services
 from nvr.uplink.transport import TlsSettings, Transport
 from nvr.uplink.worker import DestinationWorker, RetryPolicy

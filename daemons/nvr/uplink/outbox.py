@@ -1,30 +1,22 @@
 """The outbox: report envelopes waiting for delivery, with one cursor per destination.
 
-nvr-report (and `nvrctl report now`) append; only nvr-uplink advances cursors, records dead
-letters, prunes delivered rows and enforces the bound. See docs/design/outbox.md.
+Appending and the backlog figures live in nvr.core.outbox (any daemon appends); only
+nvr-uplink advances cursors, records dead letters, prunes delivered rows and enforces the
+bound. See docs/design/outbox.md.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nvr.core.outbox import KEPT_PRIORITY, KIND_ALARM, append, cursor
 from nvr.core.state import StateStore, now_ms
-from nvr.core.timeutil import format_ms
-from nvr.uplink.constants import (
-    ENVELOPE_SCHEMA,
-    KEPT_PRIORITY,
-    KIND_ALARM,
-    OVERFLOW_EVENT_KIND,
-    OVERFLOW_TARGET_FRACTION,
-    PRIORITY,
-)
-from nvr.uplink.errors import UplinkError
+from nvr.uplink.constants import OVERFLOW_EVENT_KIND, OVERFLOW_TARGET_FRACTION
 
 
 @dataclass(frozen=True)
@@ -43,62 +35,7 @@ class OutboxRow:
         return parsed
 
 
-def append(
-    conn: sqlite3.Connection, site_id: str, kind: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Append one report inside the caller's write transaction; return its envelope.
-
-    The seq is allocated in the same transaction (invariant 1: gapless per site), so a
-    caller that also moves its own cursor here gets both or neither.
-    """
-    if kind not in PRIORITY:
-        raise UplinkError(f"unknown report kind {kind!r}")
-    seq = _next_seq(conn, site_id)
-    created = now_ms()
-    envelope = {
-        "schema": ENVELOPE_SCHEMA,
-        "id": str(uuid.uuid4()),
-        "site_id": site_id,
-        "kind": kind,
-        "created_at": format_ms(created),
-        "seq": seq,
-        "body": body,
-    }
-    text = json.dumps(envelope, separators=(",", ":"), sort_keys=True)
-    conn.execute(
-        "INSERT INTO outbox (report_id, site_id, seq, kind, priority, created_at_ms, bytes,"
-        " envelope_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (envelope["id"], site_id, seq, kind, PRIORITY[kind], created, len(text), text),
-    )
-    return envelope
-
-
-def append_report(
-    store: StateStore, site_id: str, kind: str, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Append one report in its own transaction."""
-    with store.write() as conn:
-        return append(conn, site_id, kind, body)
-
-
-def _next_seq(conn: sqlite3.Connection, site_id: str) -> int:
-    row = conn.execute(
-        "INSERT INTO outbox_seq (site_id, last_seq) VALUES (?, 1) ON CONFLICT (site_id)"
-        " DO UPDATE SET last_seq = last_seq + 1 RETURNING last_seq",
-        (site_id,),
-    ).fetchone()
-    return int(row[0])
-
-
 # -- cursors -----------------------------------------------------------------------------
-def cursor(conn: sqlite3.Connection, destination: str) -> int:
-    """Outbox id up to which `destination` is done (0 when it never delivered)."""
-    row = conn.execute(
-        "SELECT last_id FROM uplink_cursors WHERE destination = ?", (destination,)
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def pending(store: StateStore, destination: str, limit: int) -> list[OutboxRow]:
     """The next `limit` rows for `destination`, oldest first."""
     conn = store.read()
@@ -139,41 +76,6 @@ def advance(
         )
 
 
-# -- what `nvrctl outbox` and the status line show ---------------------------------------
-@dataclass(frozen=True)
-class Backlog:
-    """One destination's queue."""
-
-    destination: str
-    pending: int
-    oldest_created_at_ms: int | None
-    dead_letters: int
-
-
-def backlog(conn: sqlite3.Connection, destination: str) -> Backlog:
-    """Pending count, the oldest pending report's time, and dead letters."""
-    last = cursor(conn, destination)
-    count, oldest = conn.execute(
-        "SELECT count(*), min(created_at_ms) FROM outbox WHERE id > ?", (last,)
-    ).fetchone()
-    dead = conn.execute(
-        "SELECT count(*) FROM dead_letters WHERE destination = ?", (destination,)
-    ).fetchone()[0]
-    return Backlog(destination, int(count), oldest, int(dead))
-
-
-def dead_letters(conn: sqlite3.Connection, limit: int = 20) -> list[sqlite3.Row]:
-    """The most recent dead letters, newest first."""
-    return list(
-        conn.execute(
-            "SELECT destination, seq, kind, report_id, error, created_at_ms FROM dead_letters"
-            " ORDER BY id DESC LIMIT ?",
-            (limit,),
-        ).fetchall()
-    )
-
-
-# -- maintenance (nvr-uplink only) -------------------------------------------------------
 def prune(store: StateStore, destinations: Sequence[str]) -> int:
     """Delete rows every configured destination is done with; return how many."""
     if not destinations:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,12 +13,8 @@ from typing import Any
 import requests
 
 from nvr.core.redact import Secret, redact_text
-from nvr.uplink.constants import (
-    HEADER_SIGNATURE,
-    HEADER_TIMESTAMP,
-    MAX_RETRY_AFTER_SECONDS,
-    SIGNATURE_PREFIX,
-)
+from nvr.core.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, report_signature
+from nvr.uplink.constants import MAX_RETRY_AFTER_SECONDS
 from nvr.uplink.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
@@ -164,14 +158,11 @@ def _root_cause(err: BaseException) -> str:
     return redact_text(str(err).splitlines()[0] if str(err) else type(err).__name__)
 
 
-def sign(secret: Secret, timestamp: str, body: bytes) -> str:
-    """`sha256=<hex>` HMAC over `timestamp + "." + body` with the site secret."""
-    mac = hmac.new(secret.reveal().encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
-
-
 def signed_headers(secret: Secret | None, timestamp: str, body: bytes) -> dict[str, Any]:
     """The signature headers, or none when the destination has no secret."""
     if secret is None:
         return {}
-    return {HEADER_TIMESTAMP: timestamp, HEADER_SIGNATURE: sign(secret, timestamp, body)}
+    return {
+        HEADER_TIMESTAMP: timestamp,
+        HEADER_SIGNATURE: report_signature(secret, timestamp, body),
+    }

@@ -18,16 +18,11 @@ from typing import Any
 from nvr.core.backoff import Backoff
 from nvr.core.errors import StateError
 from nvr.core.events import Severity, record_event
+from nvr.core.outbox import DISPLAY_NAME
 from nvr.core.state import StateStore
 from nvr.uplink.adapters import Adapter
 from nvr.uplink.circuit import CircuitBreaker, CircuitState
-from nvr.uplink.constants import (
-    DISPLAY_NAME,
-    EVENT_SOURCE,
-    IDLE_POLL_SECONDS,
-    RETRY_FACTOR,
-    RETRY_JITTER,
-)
+from nvr.uplink.constants import EVENT_SOURCE, IDLE_POLL_SECONDS, RETRY_FACTOR, RETRY_JITTER
 from nvr.uplink.outbox import OutboxRow, advance, pending
 from nvr.uplink.transport import Outcome, Request, Transport, Verdict
 

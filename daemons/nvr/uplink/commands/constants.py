@@ -42,7 +42,6 @@ DONE = "done"
 FAILED = "failed"
 
 ID_PATTERN = r"[A-Za-z0-9._:-]{1,64}"
-SIGNATURE_PREFIX = "sha256="
 # A command is a few hundred bytes; anything far bigger is refused before parsing.
 MAX_PAYLOAD_BYTES = 16_384
 

@@ -12,12 +12,11 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvr.core.outbox import KIND_COMMAND, append
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.uplink.commands.constants import ACCEPTED
 from nvr.uplink.commands.wire import Command
-from nvr.uplink.constants import KIND_COMMAND
-from nvr.uplink.outbox import append
 
 
 @dataclass

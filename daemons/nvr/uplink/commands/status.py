@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.outbox import HEAD_OFFICE, HSE_API, backlog
 from nvr.core.timeutil import format_ms
 from nvr.uplink.commands.constants import STALE_HEARTBEAT_INTERVALS
-from nvr.uplink.constants import HEAD_OFFICE, HSE_API
-from nvr.uplink.outbox import backlog
 
 BACKUP = "nvr-backup"
 HDDMON = "nvr-hddmon"

@@ -7,8 +7,6 @@ id and action of an unsigned one are only echoed when they look like an id and a
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -16,12 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.redact import Secret
-from nvr.uplink.commands.constants import (
-    ACTIONS,
-    ID_PATTERN,
-    MAX_PAYLOAD_BYTES,
-    SIGNATURE_PREFIX,
-)
+from nvr.core.signing import hmac_signature, signatures_match
+from nvr.uplink.commands.constants import ACTIONS, ID_PATTERN, MAX_PAYLOAD_BYTES
 from nvr.uplink.errors import UplinkError
 
 _ID = re.compile(ID_PATTERN)
@@ -78,8 +72,7 @@ def canonical(obj: dict[str, Any]) -> bytes:
 
 def signature(obj: dict[str, Any], key: Secret) -> str:
     """`sha256=<hex>`: HMAC-SHA256 of the canonical JSON with the site secret."""
-    mac = hmac.new(key.reveal().encode(), canonical(obj), hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
+    return hmac_signature(key, canonical(obj))
 
 
 def read_object(payload: bytes) -> dict[str, Any]:
@@ -119,7 +112,7 @@ def authenticate(obj: dict[str, Any], key: Secret, origin: str) -> Command:
     given = obj.get("signature")
     if not isinstance(given, str) or not given:
         raise unverified_refusal(obj, "unsigned command")
-    if not hmac.compare_digest(given.encode(), signature(obj, key).encode()):
+    if not signatures_match(given, signature(obj, key)):
         raise unverified_refusal(obj, "bad signature (not signed with this site's secret)")
     return _shape(obj, origin)
 
