@@ -8,38 +8,29 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
 from minio import Minio
 
-from nvr.core.process import stop_process
+from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
+from nvrtest import LoopbackServer
 
-START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
-POLL_S = 0.1
 ACCESS_KEY = "nvr-test"
 # A port we picked may be taken by someone else before minio binds it.
 PORT_ATTEMPTS = 3
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class MinioServer:
+class MinioServer(LoopbackServer):
     """`with MinioServer(tmp_path / "minio") as server: server.client().list_buckets()`."""
 
+    name = "minio"
+
     def __init__(self, data_dir: Path) -> None:
+        super().__init__()
         self.data_dir = data_dir
         self.log_path = data_dir.with_name(f"{data_dir.name}.log")
         self.access_key = ACCESS_KEY
@@ -47,28 +38,15 @@ class MinioServer:
         self.secret_key = f"minio-secret-{secrets.token_hex(12)}"
         self.port = 0
         self.console_port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def endpoint(self) -> str:
         """`127.0.0.1:PORT`, the form of `uplink.minio.endpoint`."""
         return f"127.0.0.1:{self.port}"
 
-    def __enter__(self) -> MinioServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Start the server (again, on the same port and data) and wait until it is live."""
-        if self._proc is not None and self._proc.poll() is None:
+        if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.port:
@@ -109,34 +87,15 @@ class MinioServer:
                 env=env,
                 start_new_session=True,
             )
-        self._wait_live()
+        self.wait_ready()
 
-    def _wait_live(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        url = f"http://{self.endpoint}/minio/health/live"
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"minio exited with {self._proc.returncode}: {self.log_tail()}")
-            try:
-                if requests.get(url, timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(POLL_S)
-        self.stop()
-        raise RuntimeError(f"minio not live after {START_TIMEOUT_S:.0f}s: {self.log_tail()}")
-
-    def stop(self) -> None:
-        """Stop the server; the data directory stays for `start()`."""
-        if self._proc is not None:
-            stop_process(self._proc, STOP_TIMEOUT_S)
-            self._proc = None
-
-    @property
-    def running(self) -> bool:
-        """True while the server process runs."""
-        return self._proc is not None and self._proc.poll() is None
+    def ready(self) -> bool:
+        """MinIO's liveness probe answers 200."""
+        try:
+            url = f"http://{self.endpoint}/minio/health/live"
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
 
     def client(self) -> Minio:
         """An SDK client with the root credentials."""

@@ -11,51 +11,29 @@ import os
 import pwd
 import socket
 import subprocess
-import time
 from pathlib import Path
-from types import TracebackType
 
-from nvr.core.process import stop_process
+from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
-
-START_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 10.0
-POLL_S = 0.05
+from nvrtest import LoopbackServer
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class MosquittoBroker:
+class MosquittoBroker(LoopbackServer):
     """`with MosquittoBroker(tmp_path / "mqtt") as broker: ... broker.host, broker.port`.
 
     `users` ({name: password}) turns authentication on: anonymous clients are refused.
     """
 
     host = "127.0.0.1"
+    name = "mosquitto"
+    start_timeout_s = 15.0
 
     def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
+        super().__init__()
         self.directory = directory
         self.users = users or {}
         self.port = 0
         self.log_path = directory / "mosquitto.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> MosquittoBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start (again, on the same port) and wait until it accepts connections."""
@@ -72,7 +50,7 @@ class MosquittoBroker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait_listening()
+        self.wait_ready()
 
     def _write_config(self) -> Path:
         lines = [
@@ -102,31 +80,18 @@ class MosquittoBroker:
         config.write_text("\n".join(lines) + "\n")
         return config
 
-    def _wait_listening(self) -> None:
-        assert self._proc is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self._proc.returncode}: {self.log()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(POLL_S)
-        self.stop()
-        raise RuntimeError(f"mosquitto not listening after {START_TIMEOUT_S:.0f}s: {self.log()}")
-
-    def stop(self) -> None:
-        """Stop the broker (SIGTERM, then SIGKILL); `start()` brings it back on the same port."""
-        if self._proc is not None:
-            stop_process(self._proc, STOP_TIMEOUT_S)
-            self._proc = None
-
-    @property
-    def running(self) -> bool:
-        """True while the broker process runs."""
-        return self._proc is not None and self._proc.poll() is None
+    def ready(self) -> bool:
+        """The broker accepts TCP connections."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
 
     def log(self) -> str:
         """The broker's log so far (connections, disconnections, wills)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self) -> str:
+        """The broker's log so far, for failure messages."""
+        return self.log()

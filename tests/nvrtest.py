@@ -12,7 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+
+from nvr.core.process import stop_process
 
 # The shared simulator's pictures: small, so the suite stays quick on two cores.
 SIM_WIDTH, SIM_HEIGHT, SIM_BITRATE = 640, 360, 800_000
@@ -101,3 +103,66 @@ def loop_mounted(directory: Path, size: str) -> Iterator[Path]:
         if result.returncode != 0:
             # Something (a failed test's child) still holds it: detach lazily, never leak.
             subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+class LoopbackServer:
+    """A real server process on loopback for the tests (MinIO, mosquitto).
+
+    `stop()` then `start()` brings it back on the same port and data: an outage and a
+    recovery, as the box sees them. Subclasses spawn the process and say when it is ready.
+    """
+
+    name = "server"
+    start_timeout_s = 30.0
+    stop_timeout_s = 10.0
+    poll_s = 0.05
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the process (again) and wait until it is ready."""
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """True once the server answers."""
+        raise NotImplementedError
+
+    def log_tail(self) -> str:
+        """The end of the server's log, for failure messages."""
+        return ""
+
+    def wait_ready(self) -> None:
+        """Wait for `ready()`; fail with the log's tail if the process dies or is too slow."""
+        assert self._proc is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self._proc.returncode}: {self.log_tail()}"
+                )
+            if self.ready():
+                return
+            time.sleep(self.poll_s)
+        self.stop()
+        raise RuntimeError(
+            f"{self.name} not ready after {self.start_timeout_s:.0f}s: {self.log_tail()}"
+        )
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL; the port and data stay for `start()`."""
+        if self._proc is not None:
+            stop_process(self._proc, self.stop_timeout_s)
+            self._proc = None
+
+    @property
+    def running(self) -> bool:
+        """True while the server process runs."""
+        return self._proc is not None and self._proc.poll() is None

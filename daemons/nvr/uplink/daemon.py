@@ -113,6 +113,9 @@ class UplinkDaemon(Daemon):
     def apply_config(self, new: Config) -> None:
         """Restart the delivery threads when destinations or their settings changed."""
         changed = new.uplink != self.config.uplink or new.site != self.config.site
+        # The MinIO and MQTT services also work per camera (offsite_copy, per-camera
+        # topics, the cameras a command may name): a camera change restarts them too.
+        changed = changed or (new.cameras != self.config.cameras and bool(self.services))
         self.config = new
         if changed:
             log.info("uplink settings changed; restarting delivery threads")
