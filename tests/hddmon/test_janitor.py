@@ -20,7 +20,9 @@ from hddmon_helpers import (
     indexed,
     make_daemon,
     make_env,
+    segment_path,
     settle,
+    write_file,
 )
 
 from nvr.core.state import now_ms
@@ -94,6 +96,31 @@ def test_janitor_starts_before_the_high_watermark_when_writing_would_cross_it(
     assert env.percent() <= 80.0
     message = events(env.store, "disk_high_watermark")[0]["message"]
     assert "is about to reach the high watermark 90%" in message
+
+
+def test_disk_growing_fast_starts_the_janitor_early_without_any_closed_segment(
+    tmp_path: Path, recordings: Path
+) -> None:
+    """Open segments (or cameras just back) fill the disk before the index shows a rate."""
+    env = make_env(tmp_path, recordings, disk={**WATERMARKS, "check_interval_seconds": 5})
+    fill(env, 84.0, now_ms() - 5 * HOUR_MS)  # nothing written in the last hour
+    harness = make_daemon(env)
+    settle(harness)
+    assert harness.daemon.rate_bytes_per_s == 0.0
+    assert not events(env.store, "disk_high_watermark")
+    # 3 % of the disk in 6 s, not indexed yet: ~5 % more before the check after next.
+    usable = harness.daemon.usage.usable if harness.daemon.usage else 0
+    write_file(recordings, segment_path("cam01", now_ms()), int(usable * 0.03))
+    assert env.percent() < 90.0
+    harness.clock.now += 6
+    harness.daemon.tick()
+
+    assert harness.daemon.growth_bytes_per_s > 0
+    assert (
+        "is about to reach the high watermark 90%"
+        in events(env.store, "disk_high_watermark")[0]["message"]
+    )
+    assert env.percent() <= 80.0
 
 
 def test_headroom_frees_enough_for_hours_of_recording_below_the_watermark(

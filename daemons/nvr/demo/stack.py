@@ -59,27 +59,23 @@ class StackError(NvrError):
     """The stack could not start (one line: which part and why)."""
 
 
-def _free() -> int:
-    return free_port()
-
-
 @dataclass(frozen=True)
 class Ports:
     """Every listening port of the stack (loopback only)."""
 
-    health: int = field(default_factory=_free)
-    livestream: int = field(default_factory=_free)
-    headoffice: int = field(default_factory=_free)
-    mqtt: int = field(default_factory=_free)
-    cameras_rtsp: int = field(default_factory=_free)
-    live_api: int = field(default_factory=_free)
-    live_rtsp: int = field(default_factory=_free)
-    live_hls: int = field(default_factory=_free)
-    live_webrtc: int = field(default_factory=_free)
-    live_webrtc_udp: int = field(default_factory=_free)
-    live_metrics: int = field(default_factory=_free)
-    minio: int = field(default_factory=_free)
-    minio_console: int = field(default_factory=_free)
+    health: int = field(default_factory=free_port)
+    livestream: int = field(default_factory=free_port)
+    headoffice: int = field(default_factory=free_port)
+    mqtt: int = field(default_factory=free_port)
+    cameras_rtsp: int = field(default_factory=free_port)
+    live_api: int = field(default_factory=free_port)
+    live_rtsp: int = field(default_factory=free_port)
+    live_hls: int = field(default_factory=free_port)
+    live_webrtc: int = field(default_factory=free_port)
+    live_webrtc_udp: int = field(default_factory=free_port)
+    live_metrics: int = field(default_factory=free_port)
+    minio: int = field(default_factory=free_port)
+    minio_console: int = field(default_factory=free_port)
 
     @classmethod
     def fixed(cls, base: int) -> Ports:

@@ -31,6 +31,8 @@ HEADROOM_MAX_FRACTION = 0.5
 # The watermark rule starts when the high watermark would be reached within this many check
 # intervals at the measured write rate (two: a check can run late on a busy box).
 LOOKAHEAD_CHECKS = 2
+# The disk's growth rate is measured between looks at least this far apart.
+MIN_GROWTH_SPAN_S = 1.0
 
 # Reconcile: a full pass at start-up, then this often; rows are checked in chunks per tick.
 RECONCILE_INTERVAL_SECONDS = 600.0

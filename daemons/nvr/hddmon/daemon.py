@@ -23,6 +23,7 @@ from nvr.hddmon.alerts import Alerts
 from nvr.hddmon.constants import (
     DELETE_BUDGET_SECONDS,
     HEALTH_INTERVAL_SECONDS,
+    MIN_GROWTH_SPAN_S,
     MS_PER_HOUR,
     ORPHAN_DELETE_AFTER_SECONDS,
     ORPHAN_MIN_SEGMENTS,
@@ -78,6 +79,8 @@ class HddmonDaemon(Daemon):
         self.alerts = Alerts(store)
         self.usage: DiskUsage | None = None
         self.rate_bytes_per_s = 0.0
+        self.growth_bytes_per_s = 0.0
+        self._last_used: tuple[float, int] | None = None
         self.under_pressure = False
         self.busy = False
         self.deleted_today = 0
@@ -184,7 +187,21 @@ class HddmonDaemon(Daemon):
         self.usage = self._usage_fn(root)
         rates = write_rates(self.store.read(), self._clock_ms(), RATE_WINDOW_MS, RATE_MIN_SPAN_MS)
         self.rate_bytes_per_s = sum(rates.values())
+        self._measure_growth(self.usage)
         return self.usage
+
+    def _measure_growth(self, usage: DiskUsage) -> None:
+        """How fast the disk filled since the last look (after the last deletion).
+
+        The index's rate is an hour's average of closed segments; what the watermark
+        look-ahead needs is what is being written right now, cameras back from an outage
+        and segments still open included.
+        """
+        now = self._monotonic()
+        if self._last_used is not None and now - self._last_used[0] >= MIN_GROWTH_SPAN_S:
+            then, used = self._last_used
+            self.growth_bytes_per_s = max(0.0, (usage.used - used) / (now - then))
+        self._last_used = (now, usage.used)
 
     def _need(self, usage: DiskUsage) -> SpaceNeed:
         storage = self.config.storage
@@ -192,6 +209,7 @@ class HddmonDaemon(Daemon):
             usage,
             self.config,
             self.rate_bytes_per_s,
+            self.growth_bytes_per_s,
             under_pressure=self.under_pressure,
             state_on_recordings_fs=same_filesystem(
                 storage.state_file.parent, storage.recordings_dir
@@ -204,9 +222,8 @@ class HddmonDaemon(Daemon):
         used = f"{usage.percent:.1f}% ({format_bytes(usage.used)} used, "
         used += f"{format_bytes(usage.free)} free)"
         data = {"percent": round(usage.percent, 2), "used": usage.used, "free": usage.free}
-        if not self.under_pressure and reaches_high_watermark(
-            usage, self.config, self.rate_bytes_per_s
-        ):
+        writing = max(self.rate_bytes_per_s, self.growth_bytes_per_s)
+        if not self.under_pressure and reaches_high_watermark(usage, self.config, writing):
             self.under_pressure = True
             verb = (
                 "reached" if usage.percent >= disk.high_watermark_percent else "is about to reach"

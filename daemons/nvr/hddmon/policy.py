@@ -68,19 +68,22 @@ def space_need(
     usage: DiskUsage,
     config: Config,
     rate_bytes_per_s: float,
+    growth_bytes_per_s: float = 0.0,
     *,
     under_pressure: bool,
     state_on_recordings_fs: bool,
 ) -> SpaceNeed:
     """How much each rule wants freed on the recordings filesystem.
 
-    The watermark rule has hysteresis: it starts at the high watermark and, once started
+    The watermark rule has hysteresis: it starts at the high watermark (or one look-ahead
+    before it at the faster of the index's rate and the disk's measured growth) and, once started
     (`under_pressure`), deletes down to the low one. Headroom and the state reserve are
     plain floors on free space.
     """
     disk = config.disk
     watermark = 0
-    if under_pressure or reaches_high_watermark(usage, config, rate_bytes_per_s):
+    writing = max(rate_bytes_per_s, growth_bytes_per_s)
+    if under_pressure or reaches_high_watermark(usage, config, writing):
         watermark = usage.bytes_to_reach(disk.low_watermark_percent)
     headroom = max(0, headroom_bytes(rate_bytes_per_s, disk.headroom_hours, usage) - usage.free)
     reserve = 0
