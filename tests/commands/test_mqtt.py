@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -91,6 +92,30 @@ def test_reconnects_by_itself_and_keeps_status_retained(
     check_retained_status(centres)
     lost = f"MQTT disconnected: connection to {broker.host}:{broker.port} lost, reconnecting"
     assert lost in processes[0].text()
+
+
+def test_camera_added_by_sighup_gets_its_retained_topic(
+    tmp_path: Path,
+    broker: MosquittoBroker,
+    centres: Callable[[], Centre],
+    processes: list[Process],
+) -> None:
+    """A technician adds a camera and reloads: the centre sees it without a restart."""
+    config = box_config(tmp_path, broker)
+    uplink = Process("nvr.uplink.main", config)
+    processes.append(uplink)
+    centre = centres()
+    centre.wait_message(f"status/{SITE}/cameras/cam02", 30, "cam02's topic")
+    text = config.read_text().replace(
+        "cameras:\n",
+        "cameras:\n- id: cam03\n  name: Dock\n  url: rtsp://admin:cam-pw-1f2e@127.0.0.1:9/cam03\n",
+        1,
+    )
+    config.write_text(text)
+    uplink.proc.send_signal(signal.SIGHUP)
+    cam03 = centre.wait_message(f"status/{SITE}/cameras/cam03", 30, "cam03's topic")
+    assert cam03.payload["name"] == "Dock"
+    assert uplink.stop() == 0
 
 
 def seed_state(state_file: Path) -> None:
