@@ -44,6 +44,8 @@ NVR demo running: {stack.options.cameras} simulated cameras, every daemon under 
     as user {VIEWER_USER}, password {VIEWER_PASSWORD}
     e.g. HLS                  http://127.0.0.1:{ports.live_hls}/cam01/index.m3u8
   MQTT                        mosquitto_sub -h 127.0.0.1 -p {ports.mqtt} -t 'status/#' -v
+  MinIO (if started)          http://127.0.0.1:{ports.minio_console}/  (cam01 is copied offsite;
+                              login nvr-demo, key in {stack.run_dir}/secrets/minio.key)
 Try:
   supervisorctl -c {conf} status
   .venv/bin/nvrctl status --config {config}

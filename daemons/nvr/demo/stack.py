@@ -434,8 +434,14 @@ class Stack:
             },
             "uplink": uplink,
             "cameras": [
-                {"id": cam["id"], "name": f"Simulated camera {cam['id'][-2:]}", "url": cam["url"]}
-                for cam in cameras
+                {
+                    "id": cam["id"],
+                    "name": f"Simulated camera {cam['id'][-2:]}",
+                    "url": cam["url"],
+                    # With MinIO, the first camera shows the offsite copy at work.
+                    "offsite_copy": opts.with_minio and index == 0,
+                }
+                for index, cam in enumerate(cameras)
             ],
         }
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
