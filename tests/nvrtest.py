@@ -6,6 +6,7 @@ Importable as `nvrtest` because tests/ (which holds the root conftest.py) is on 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import threading
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
+from nvr.core.notify import child_environment
 from nvr.core.process import stop_process
 
 # The shared simulator's pictures: small, so the suite stays quick on two cores.
@@ -166,3 +168,43 @@ class LoopbackServer:
     def running(self) -> bool:
         """True while the server process runs."""
         return self._proc is not None and self._proc.poll() is None
+
+
+class Child:
+    """A process of ours with its output in numbered log files (one per start)."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.name = name
+        self.logs: list[Path] = []
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, argv: list[str], **env: str) -> Path:
+        """Start `argv` (extra environment in `env`) logging to a new numbered file."""
+        log = self.root / f"{self.name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as handle:
+            self.proc = subprocess.Popen(
+                argv, stdout=handle, stderr=subprocess.STDOUT, env={**child_environment(), **env}
+            )
+        return log
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in self.logs)

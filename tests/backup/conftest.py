@@ -27,6 +27,6 @@ def backup_factory(tmp_path: Path, sim: CameraSimulator) -> Iterator[Callable[..
     for harness in made:
         if harness.proc is not None:
             harness.kill()
-        text = harness.log_text()
+        text = harness.log()
         for camera in sim.camera_ids:
             assert sim.password(camera) not in text, "a camera password reached the log"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,14 +11,14 @@ from typing import Any
 import yaml
 
 from nvr.camsim import CameraSimulator
-from nvr.core.notify import child_environment
+from nvrtest import Child
 
 
-class Backup:
+class Backup(Child):
     """One nvr-backup process and the files it works on."""
 
     def __init__(self, root: Path, sim: CameraSimulator, cameras: list[str], **recording: Any):
-        self.root = root
+        super().__init__(root, "backup")
         self.sim = sim
         self.recordings = root / "recordings"
         self.state_file = root / "state" / "state.db"
@@ -30,8 +28,6 @@ class Backup:
         self.recording: dict[str, Any] = {"segment_seconds": 10, **recording}
         self.storage: dict[str, Any] = {}
         self.urls: dict[str, str] = {}  # cameras not from the simulator
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.logs: list[Path] = []
         self.write_config(cameras)
 
     def write_config(self, cameras: list[str]) -> None:
@@ -55,35 +51,7 @@ class Backup:
         self.config_path.write_text(yaml.safe_dump(config))
 
     def start(self) -> None:
-        log = self.root / f"backup-{len(self.logs)}.log"
-        self.logs.append(log)
-        with log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=child_environment(),
-            )
-
-    def signal(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(30)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-        self.proc = None
-
-    def log_text(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
+        self.spawn([sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)])
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         if not self.state_file.exists():

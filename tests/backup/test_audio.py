@@ -68,4 +68,4 @@ def test_g711_audio_is_transcoded_or_dropped(
     segments = wait_until(lambda: backup.segments("door")[1:], 60, "segments with video")
     backup.stop()
     assert streams(backup.recordings / segments[0][0]) == expected
-    assert "audio codec not supported by the container" in backup.log_text()
+    assert "audio codec not supported by the container" in backup.log()

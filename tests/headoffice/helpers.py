@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -15,10 +13,9 @@ from typing import Any
 import requests
 import yaml
 
-from nvr.core.notify import child_environment
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature as sign
-from nvrtest import wait_until
+from nvrtest import Child, wait_until
 
 SITE = "smg-01"
 SECRET = "ho-secret-4c1e9a77d2"
@@ -68,45 +65,6 @@ def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
         "--sites",
         str(sites),
     ]
-
-
-class Child:
-    """A process of ours with its output in numbered log files (one per start)."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        self.root = root
-        self.name = name
-        self.logs: list[Path] = []
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def spawn(self, argv: list[str]) -> Path:
-        log = self.root / f"{self.name}-{len(self.logs)}.log"
-        self.logs.append(log)
-        with log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, env=child_environment()
-            )
-        return log
-
-    def signal(self, signum: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(30)
-        self.proc = None
-        return code
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-        self.proc = None
-
-    def log(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
 
 
 class NvrDaemon(Child):

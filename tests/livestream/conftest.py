@@ -50,7 +50,7 @@ def livestream(
     yield make
     for harness in made:
         harness.close()
-        text = harness.log_text()
+        text = harness.log()
         for camera in sim.camera_ids:
             assert sim.password(camera) not in text, "a camera password reached our log"
         for secret in (ALICE_PW, BOB_PW):

@@ -23,9 +23,8 @@ import yaml
 
 from nvr.camsim import CameraSimulator, MediamtxServer
 from nvr.camsim.mediamtx import free_port
-from nvr.core.notify import child_environment
 from nvr.core.tools import require_tool
-from nvrtest import NotifySocket, wait_until
+from nvrtest import Child, NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"
 BOB, BOB_PW = "bob", "bob-sees-cam02-only"
@@ -85,11 +84,11 @@ class ProxyMediamtx(MediamtxServer):
         return [str(reader.get("id")) for reader in item.get("readers") or []]
 
 
-class Livestream:
+class Livestream(Child):
     """One nvr-livestream process, its config and its proxy mediamtx."""
 
     def __init__(self, root: Path, sim: CameraSimulator, viewers: list[dict[str, Any]]) -> None:
-        self.root = root
+        super().__init__(root, "livestream")
         self.sim = sim
         self.ports = Ports()
         self.viewers = viewers
@@ -100,8 +99,6 @@ class Livestream:
         self.proxy = ProxyMediamtx(root / "proxy", self.ports)
         # AF_UNIX paths are limited to ~108 bytes: pytest tmp paths can be longer.
         self.notify = NotifySocket(Path(tempfile.mkdtemp(prefix="nvrls-")) / "notify.sock")
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.logs: list[Path] = []
 
     def write_config(self, cameras: list[str], disabled: tuple[str, ...] = ()) -> None:
         config = {
@@ -134,26 +131,10 @@ class Livestream:
 
     def start(self) -> None:
         """Start the daemon, wait for READY, then start the proxy (it asks the daemon)."""
-        log = self.root / f"livestream-{len(self.logs)}.log"
-        self.logs.append(log)
-        env = child_environment()
-        env["NOTIFY_SOCKET"] = str(self.notify.path)
-        with log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "nvr.livestream.main", "--config", str(self.config_path)],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
+        argv = [sys.executable, "-m", "nvr.livestream.main", "--config", str(self.config_path)]
+        self.spawn(argv, NOTIFY_SOCKET=str(self.notify.path))
         wait_until(lambda: self.notify.has("READY=1"), 30, "READY=1 from nvr-livestream")
         self.proxy.start()
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(30)
-        self.proc = None
-        return code
 
     def close(self) -> None:
         if self.proc is not None:
@@ -164,11 +145,7 @@ class Livestream:
         self.notify.close()
 
     def reload(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGHUP)
-
-    def log_text(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
+        self.signal(signal.SIGHUP)
 
     def heartbeat(self) -> dict[str, Any]:
         if not self.state_file.exists():

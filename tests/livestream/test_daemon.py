@@ -43,7 +43,7 @@ def test_a_path_per_enabled_camera_and_viewers_get_video_over_rtsp_and_hls(
     assert video_codecs(hls) == ["h264"], hls.stderr
 
     assert ls.stop() == 0
-    assert "nvr-livestream stopped" in ls.log_text()
+    assert "nvr-livestream stopped" in ls.log()
 
 
 @pytest.mark.timeout(150)
@@ -131,7 +131,7 @@ def test_a_viewer_without_permission_is_refused_on_rtsp_and_hls(
     assert requests.get(hls, timeout=30).status_code == 401
     # The same viewer does get the camera it is permitted.
     assert video_codecs(ffprobe(ls.rtsp_url("cam02", BOB, BOB_PW))) == ["h264"]
-    assert "denied user=bob action=read path=cam01" in ls.log_text()
+    assert "denied user=bob action=read path=cam01" in ls.log()
 
 
 @pytest.mark.timeout(150)
@@ -156,7 +156,7 @@ def test_removing_a_camera_on_sighup_keeps_other_viewers_watching(
     finally:
         viewer.terminate()
         viewer.wait(10)
-    assert "path=cam02: camera removed or disabled" in ls.log_text()
+    assert "path=cam02: camera removed or disabled" in ls.log()
 
 
 @pytest.mark.timeout(150)
@@ -172,5 +172,5 @@ def test_a_restarted_mediamtx_gets_its_paths_back(livestream: Make, sim: CameraS
     restored_after = time.monotonic() - started
 
     assert video_codecs(ffprobe(ls.rtsp_url("cam02", ALICE, ALICE_PW))) == ["h264"]
-    assert "mediamtx answers at" in ls.log_text()
+    assert "mediamtx answers at" in ls.log()
     print(f"paths restored {restored_after:.1f} s after mediamtx answered")

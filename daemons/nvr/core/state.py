@@ -348,7 +348,7 @@ class StateStore:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             for target in range(version, SCHEMA_VERSION):
                 log.info("state file %s: migrating schema %d -> %d", self.path, target, target + 1)
-                for statement in _split_sql(MIGRATIONS[target]):
+                for statement in split_statements(MIGRATIONS[target]):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -394,7 +394,7 @@ class StateStore:
                 time.sleep(RETRY_PAUSE_SECONDS * attempt)
 
 
-def _split_sql(script: str) -> list[str]:
+def split_statements(script: str) -> list[str]:
     """Split a migration into statements.
 
     executescript() would COMMIT our EXCLUSIVE transaction first, so statements run one

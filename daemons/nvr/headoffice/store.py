@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nvr.core.state import split_statements
 from nvr.core.timeutil import format_ms
 from nvr.headoffice.constants import BUSY_TIMEOUT_MS, EVENT_KINDS, KIND_STATUS, OVERFLOW_EVENT
 from nvr.headoffice.errors import DatabaseError
@@ -315,25 +316,13 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
                 f" ({SCHEMA_VERSION}); upgrade the nvr package"
             )
         for target in range(version, SCHEMA_VERSION):
-            for statement in _statements(MIGRATIONS[target]):
+            for statement in split_statements(MIGRATIONS[target]):
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration; executescript() would commit the EXCLUSIVE transaction first."""
-    statements: list[str] = []
-    pending = ""
-    for line in script.splitlines(keepends=True):
-        pending += line
-        if sqlite3.complete_statement(pending):
-            statements.append(pending.strip())
-            pending = ""
-    return statements
 
 
 def _bounds(conn: sqlite3.Connection, site_id: str) -> _Bounds:
