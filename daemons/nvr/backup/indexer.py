@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from nvr.backup.recorder import FinishedSegment
+from nvr.core.durable import fsync_directory
 from nvr.core.recordings import CHAIN_GENESIS, HASH_CHUNK_BYTES, chain_hash
 from nvr.core.state import StateStore, now_ms
 
@@ -39,11 +40,7 @@ def hash_and_sync(path: Path) -> str:
         os.fsync(fd)
     finally:
         os.close(fd)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_directory(path.parent)
     return digest.hexdigest()
 
 

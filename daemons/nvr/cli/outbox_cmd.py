@@ -7,7 +7,12 @@ import json
 from typing import Any
 
 from nvr.core.config import Config, load_config, resolve_path
-from nvr.core.outbox import DISPLAY_NAME, HEAD_OFFICE, HSE_API, backlog, dead_letters
+from nvr.core.outbox import (
+    DISPLAY_NAME,
+    backlog,
+    dead_letters,
+    report_destinations,
+)
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 
@@ -24,18 +29,12 @@ def add_parser(subparsers: Any) -> None:
     outbox.set_defaults(func=show_outbox)
 
 
-def destinations(config: Config) -> list[str]:
-    """Configured destination names, head office first."""
-    names = [HEAD_OFFICE] if config.uplink.head_office else []
-    return names + ([HSE_API] if config.uplink.hse_api else [])
-
-
 def collect(store: StateStore, config: Config) -> dict[str, Any]:
     """What `nvrctl outbox` shows, as JSON."""
     conn = store.read()
     now = now_ms()
     queues = []
-    for name in destinations(config):
+    for name in report_destinations(config):
         queue = backlog(conn, name)
         oldest = queue.oldest_created_at_ms
         queues.append(

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from nvr.core.config import Config
 from nvr.core.errors import NvrError
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
@@ -42,6 +43,12 @@ KEPT_PRIORITY = 40
 HEAD_OFFICE = "head_office"
 HSE_API = "hse_api"
 DISPLAY_NAME = {HEAD_OFFICE: "head office", HSE_API: "HSE"}
+
+
+def report_destinations(config: Config) -> list[str]:
+    """The report destinations the config names, head office first."""
+    names = [HEAD_OFFICE] if config.uplink.head_office else []
+    return names + ([HSE_API] if config.uplink.hse_api else [])
 
 
 class OutboxError(NvrError):

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -278,6 +279,42 @@ def write_heartbeat(
                 crashed_at_ms,
             ),
         )
+
+
+# Readers call a heartbeat stale when it is older than this many promised intervals.
+STALE_HEARTBEAT_INTERVALS = 3
+
+
+def read_heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Every daemon's heartbeat row by name, `detail` parsed (for reports and MQTT status)."""
+    rows = conn.execute(
+        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
+        " interval_ms FROM heartbeats"
+    ).fetchall()
+    return {
+        row[0]: {
+            "daemon": row[0],
+            "pid": row[1],
+            "state": row[2],
+            "status": row[3],
+            "detail": json.loads(row[4]),
+            "started_at_ms": row[5],
+            "updated_at_ms": row[6],
+            "interval_ms": row[7],
+        }
+        for row in rows
+    }
+
+
+def heartbeat_summary(beat: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    """State, STATUS line, age and staleness of one row of `read_heartbeats`."""
+    age_ms = now_ms - beat["updated_at_ms"]
+    return {
+        "state": beat["state"],
+        "status": beat["status"],
+        "age_seconds": round(age_ms / 1000, 1),
+        "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
+    }
 
 
 def previous_run_crashed(store: StateStore, daemon: str) -> int | None:

@@ -9,10 +9,7 @@ restarts and WAN outages. See docs/design/objects.md.
 
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
@@ -98,30 +95,6 @@ def spool_name(at_ms: int, suffix: str) -> str:
     """`20261121T080000123Z.jpg`: sortable, unique per millisecond, the same in the key."""
     stamp = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}{at_ms % 1000:03d}Z{suffix}"
-
-
-def copy_durably(source: Path, destination: Path) -> None:
-    """Copy to a temp file, fsync, rename, fsync the directory: then queue its row.
-
-    The row promises the file exists (docs/design/objects.md, invariant 2), so the copy
-    must be on disk before the row is committed.
-    """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=destination.parent, prefix=".spool-")
-    try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, destination)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(destination.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def enqueue(

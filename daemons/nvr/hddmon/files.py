@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from nvr.core.durable import fsync_directory
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +39,9 @@ def sync_directories(directories: Iterable[Path]) -> None:
     """
     for directory in directories:
         try:
-            fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            fsync_directory(directory)
         except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        except OSError as err:
-            if err.errno != errno.EINVAL:  # some filesystems cannot fsync a directory
-                raise
-        finally:
-            os.close(fd)
+            continue  # the whole folder went (an empty day removed)
 
 
 def remove_empty_day_dirs(directories: Iterable[Path], today_utc: datetime) -> None:

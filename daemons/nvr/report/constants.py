@@ -4,8 +4,6 @@ from __future__ import annotations
 
 SOURCE = "nvr-report"
 TICK_SECONDS = 1.0
-# A heartbeat older than this many of its promised intervals is reported stale.
-STALE_HEARTBEAT_INTERVALS = 3
 # Events read per tick: a burst (a janitor pass) is spread over ticks.
 EVENTS_PER_TICK = 500
 # report_state keys.

@@ -6,17 +6,16 @@ Numbers come from the modules other daemons share (`nvr.core.recordings.coverage
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.offsite import offsite_cameras, offsite_status
-from nvr.core.outbox import HEAD_OFFICE, HSE_API, backlog
+from nvr.core.outbox import backlog, report_destinations
 from nvr.core.recordings import coverage
+from nvr.core.service import heartbeat_summary, read_heartbeats
 from nvr.core.timeutil import format_ms
 from nvr.core.uploads import pending_by_kind
-from nvr.report.constants import STALE_HEARTBEAT_INTERVALS
 
 HDDMON = "nvr-hddmon"
 BACKUP = "nvr-backup"
@@ -27,7 +26,7 @@ def status_body(
     conn: sqlite3.Connection, config: Config, from_ms: int, to_ms: int
 ) -> dict[str, Any]:
     """Per camera, disk, daemons, uplink backlog (and MinIO objects) for [from_ms, to_ms)."""
-    beats = heartbeats(conn)
+    beats = read_heartbeats(conn)
     body = {
         "period": {"from": format_ms(from_ms), "to": format_ms(to_ms)},
         "cameras": cameras(conn, config, beats.get(BACKUP), from_ms, to_ms),
@@ -38,15 +37,6 @@ def status_body(
     if config.uplink.minio is not None or offsite_cameras(config):
         body["objects"] = objects(conn, config, from_ms, to_ms)
     return body
-
-
-def heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Every heartbeat row by daemon name, detail parsed."""
-    rows = conn.execute(
-        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
-        " interval_ms FROM heartbeats"
-    ).fetchall()
-    return {row["daemon"]: {**dict(row), "detail": json.loads(row["detail_json"])} for row in rows}
 
 
 def cameras(
@@ -98,28 +88,20 @@ def disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
 
 def daemons(beats: dict[str, dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
     """Each daemon's last heartbeat and whether it is stale."""
-    out = []
-    for name, beat in sorted(beats.items()):
-        age_ms = now_ms - beat["updated_at_ms"]
-        out.append(
-            {
-                "daemon": name,
-                "state": beat["state"],
-                "status": beat["status"],
-                "age_seconds": round(age_ms / 1000, 1),
-                "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
-                "started_at": format_ms(beat["started_at_ms"]),
-            }
-        )
-    return out
+    return [
+        {
+            "daemon": name,
+            **heartbeat_summary(beat, now_ms),
+            "started_at": format_ms(beat["started_at_ms"]),
+        }
+        for name, beat in sorted(beats.items())
+    ]
 
 
 def uplink_backlog(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
     """Pending reports and dead letters per configured destination."""
-    names = [HEAD_OFFICE] if config.uplink.head_office else []
-    names += [HSE_API] if config.uplink.hse_api else []
     out: dict[str, Any] = {}
-    for name in names:
+    for name in report_destinations(config):
         queue = backlog(conn, name)
         oldest = queue.oldest_created_at_ms
         out[name] = {

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
+from nvr.core.durable import write_atomically
 from nvr.core.events import Severity, record_event
 from nvr.core.recordings import file_sha256
 from nvr.core.state import StateStore, now_ms
@@ -23,7 +22,6 @@ from nvr.core.uploads import (
     BucketTarget,
     ObjectRef,
     UploadKind,
-    copy_durably,
     enqueue,
     spool_name,
     spool_path,
@@ -166,7 +164,7 @@ def spool_snapshot(
     """
     name = spool_name(at_ms, ".jpg")
     path = spool_path(state_file, SNAPSHOT_SPOOL, camera, name)
-    copy_durably(snapshot, path)
+    write_atomically(path, snapshot.read_bytes())
     ref = target.ref(camera, at_ms, name)
     with store.write() as conn:
         enqueue(
@@ -201,14 +199,5 @@ def save_snapshot(state_file: Path, report: CameraReport) -> Path | None:
     if not ok:
         log.warning("camera=%s: snapshot could not be encoded", report.camera)
         return None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snap-", suffix=".jpg")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(jpeg.tobytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, jpeg.tobytes())
     return path

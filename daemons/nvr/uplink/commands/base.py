@@ -8,7 +8,6 @@ where the previous process stopped (docs/design/commands.md, invariant 5).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,18 +132,3 @@ def upload_outcome(
     if row[0] == UploadState.LOST:
         return Outcome.failed(f"upload of {bucket}/{key} was lost: {row[1] or 'no reason given'}")
     return None
-
-
-def make_durable(path: Path) -> None:
-    """Sync a spool file and its directory to disk before its upload row is committed.
-
-    The uploads row promises that the file exists (docs/design/objects.md, invariant 2):
-    after a power cut the row must not point at a file that never reached the disk.
-    """
-    with path.open("rb") as handle:
-        os.fsync(handle.fileno())
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

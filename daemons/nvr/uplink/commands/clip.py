@@ -12,6 +12,7 @@ import math
 import sqlite3
 from datetime import UTC, datetime
 
+from nvr.core.durable import sync_file
 from nvr.core.export import export_clip
 from nvr.core.protections import insert_protection
 from nvr.core.recordings import coverage, file_sha256, list_segments
@@ -24,7 +25,6 @@ from nvr.uplink.commands.base import (
     Plan,
     camera_arg,
     expect_args,
-    make_durable,
     minio_settings,
     upload_outcome,
 )
@@ -133,7 +133,7 @@ def _export(store: StateStore, ctx: Context, stored: Stored) -> None:
     output = spool_path(ctx.state_file, SPOOL_CLIPS, camera, f"{stored.command.id}.mp4")
     output.parent.mkdir(parents=True, exist_ok=True)
     export_clip(ctx.config.storage.recordings_dir, segments, from_ms, to_ms, output)
-    make_durable(output)
+    sync_file(output)
     sha256 = file_sha256(output)
     ref = ObjectRef(
         progress["bucket"],

@@ -24,8 +24,6 @@ TOPIC_RESULT = "control/{site}/result"
 ONLINE = "online"
 OFFLINE = "offline"
 
-# A heartbeat older than this many of its promised intervals is shown stale.
-STALE_HEARTBEAT_INTERVALS = 3
 
 # -- commands -----------------------------------------------------------------------------
 ORIGIN_MQTT = "mqtt"

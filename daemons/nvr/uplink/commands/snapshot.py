@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from nvr.core.durable import sync_file
 from nvr.core.notify import child_environment
 from nvr.core.recordings import file_sha256
 from nvr.core.redact import redact_text
@@ -25,7 +26,6 @@ from nvr.uplink.commands.base import (
     Plan,
     camera_arg,
     expect_args,
-    make_durable,
     minio_settings,
     upload_outcome,
 )
@@ -76,7 +76,7 @@ def _grab_and_queue(store: StateStore, ctx: Context, stored: Stored, now_ms: int
     output = spool_path(ctx.state_file, SPOOL_SNAPSHOTS, camera_id, f"{stored.command.id}.jpg")
     output.parent.mkdir(parents=True, exist_ok=True)
     grab_frame(camera.url.reveal(), output)
-    make_durable(output)
+    sync_file(output)
     sha256 = file_sha256(output)
     ref = ObjectRef(
         stored.progress["bucket"],

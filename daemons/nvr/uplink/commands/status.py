@@ -9,38 +9,20 @@ retained MQTT message.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.outbox import HEAD_OFFICE, HSE_API, backlog
+from nvr.core.outbox import backlog, report_destinations
+from nvr.core.service import heartbeat_summary, read_heartbeats
 from nvr.core.timeutil import format_ms
-from nvr.uplink.commands.constants import STALE_HEARTBEAT_INTERVALS
 
 BACKUP = "nvr-backup"
 HDDMON = "nvr-hddmon"
 DISK_KEYS = ("percent", "free_bytes", "total_bytes")
 # Worst first: the camera's validation is the worst of its latest checks.
 VALIDATION_ORDER = ("fail", "warn", "ok")
-
-
-def heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Every daemon's heartbeat row, detail parsed."""
-    rows = conn.execute(
-        "SELECT daemon, state, status, detail_json, updated_at_ms, interval_ms FROM heartbeats"
-    ).fetchall()
-    return {
-        row[0]: {
-            "state": row[1],
-            "status": row[2],
-            "detail": json.loads(row[3]),
-            "updated_at_ms": row[4],
-            "interval_ms": row[5],
-        }
-        for row in rows
-    }
 
 
 @dataclass(frozen=True)
@@ -53,7 +35,7 @@ class StatusSnapshot:
 
 def read_status(conn: sqlite3.Connection, config: Config, now_ms: int) -> StatusSnapshot:
     """The status for `status/<site>/state` and `status/<site>/cameras/<camera>`."""
-    beats = heartbeats(conn)
+    beats = read_heartbeats(conn)
     cameras = camera_statuses(conn, config, now_ms, beats)
     return StatusSnapshot(site_status(conn, config, now_ms, beats, cameras), cameras)
 
@@ -69,23 +51,13 @@ def site_status(
     return {
         "site_id": config.site.id,
         "at": format_ms(now_ms),
-        "daemons": {name: _daemon(beat, now_ms) for name, beat in sorted(beats.items())},
+        "daemons": {name: heartbeat_summary(beat, now_ms) for name, beat in sorted(beats.items())},
         "disk": _disk(beats.get(HDDMON)),
         "uplink": _uplink(conn, config),
         "cameras": {
             "configured": len(cameras),
             "recording": sum(1 for c in cameras.values() if c["recording"]["state"] == "recording"),
         },
-    }
-
-
-def _daemon(beat: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    age_ms = now_ms - beat["updated_at_ms"]
-    return {
-        "state": beat["state"],
-        "status": beat["status"],
-        "age_seconds": round(age_ms / 1000, 1),
-        "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
     }
 
 
@@ -97,10 +69,8 @@ def _disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _uplink(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
-    names = [HEAD_OFFICE] if config.uplink.head_office else []
-    names += [HSE_API] if config.uplink.hse_api else []
     out: dict[str, Any] = {}
-    for name in names:
+    for name in report_destinations(config):
         queue = backlog(conn, name)
         out[name] = {"pending": queue.pending, "dead_letters": queue.dead_letters}
     out["uploads_pending"] = conn.execute(
