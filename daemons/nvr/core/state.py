@@ -264,6 +264,17 @@ MIGRATIONS: tuple[str, ...] = (
     -- a supervisor restarts it before its heartbeat could go stale.
     ALTER TABLE heartbeats ADD COLUMN crashed_at_ms INTEGER;
     """,
+    # 2 → 3: what nvr-backup learned about a camera's media, so a restart does not re-learn
+    # it at the cost of lost video, and so the validator and the liveness probe talk to the
+    # camera the way the recorder does (nvr.core.camera_media).
+    """
+    CREATE TABLE camera_media (
+        camera              TEXT    PRIMARY KEY,
+        rtsp_transport      TEXT,                -- tcp / udp: what last worked (auto mode)
+        audio_refused_codec TEXT,                -- audio codec the container refused, if any
+        updated_at_ms       INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
