@@ -21,6 +21,9 @@ PACKAGES=(
     supervisor          # supervisord: the container deployment's process manager
     dpkg-dev            # dpkg-architecture and friends for the .deb build
     python3-venv        # the .deb build creates a throwaway venv to check the wheelhouse
+    faketime            # libfaketime: the clock-step tests make nvr-backup and ffmpeg see a jumping clock
+    gcc                 # builds the small clock_nanosleep fix preloaded with libfaketime
+    libc6-dev           # its headers
 )
 
 missing=()

@@ -50,8 +50,11 @@ class Backup(Child):
         }
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def start(self) -> None:
-        self.spawn([sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)])
+    def start(self, **env: str) -> None:
+        """Start nvr-backup (extra environment in `env`, e.g. a faked clock)."""
+        self.spawn(
+            [sys.executable, "-m", "nvr.backup.main", "--config", str(self.config_path)], **env
+        )
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         if not self.state_file.exists():

@@ -15,6 +15,7 @@ import psutil
 
 from nvr.camsim import CameraSimulator
 from nvr.camsim.faults import Fault
+from nvr.core.recordings import file_sha256
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvrtest import wait_until
@@ -213,16 +214,15 @@ def test_kill_9_of_the_daemon_is_repaired_at_start(
     backup.kill()
     psutil.wait_procs(children, timeout=10)  # PR_SET_PDEATHSIG takes ffmpeg down with us
     assert not any(c.is_running() for c in children)
-    orphans = {str(p.relative_to(backup.recordings)) for p in backup.recordings.rglob("*.mp4")} - {
-        r[0] for r in backup.query("SELECT path FROM segments")
-    }
+    # ffmpeg writes under a staging name until the segment is indexed (and dated).
+    orphans = {file_sha256(p) for p in backup.recordings.rglob(".incoming/*.mp4")}
     assert orphans, "the segments being written at the kill have no row yet"
     lost = backup.recordings / backup.segments("cam01")[0][0]
     lost.unlink()
 
     backup.start()
     wait_until(lambda: "recording 2/2" in backup.heartbeat().get("status", ""), 60, "recording")
-    indexed = {r[0] for r in backup.query("SELECT path FROM segments WHERE status = 'ok'")}
+    indexed = {r[0] for r in backup.query("SELECT sha256 FROM segments WHERE status = 'ok'")}
     assert orphans <= indexed, "files without a row were indexed"
     missing = backup.query("SELECT path FROM segments WHERE status = 'missing'")
     assert missing == [(str(lost.relative_to(backup.recordings)),)]

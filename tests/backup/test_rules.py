@@ -5,24 +5,63 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nvr.backup.clockstep import ClockWatch
 from nvr.backup.failure import audio_refused, classify_exit
-from nvr.backup.paths import segment_start, start_from_relative
+from nvr.backup.paths import SEGMENT_NAME, STAGING_DIR, place_segment
 from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
 
 
-def test_segment_named_before_midnight_and_closed_after_belongs_to_yesterday() -> None:
-    closed = datetime(2026, 11, 22, 0, 0, 1, tzinfo=UTC)
-    assert segment_start("23-59-00.mp4", closed) == datetime(2026, 11, 21, 23, 59, 0, tzinfo=UTC)
-    assert segment_start("00-00-00.mp4", closed) == datetime(2026, 11, 22, 0, 0, 0, tzinfo=UTC)
-    assert segment_start("notes.txt", closed) is None
+def test_a_closed_file_is_named_by_its_utc_start_and_never_replaces_a_file(
+    tmp_path: Path,
+) -> None:
+    staging = tmp_path / "cam01" / STAGING_DIR
+    staging.mkdir(parents=True)
+    start_ms = int(datetime(2026, 11, 21, 23, 59, 0, 400_000, tzinfo=UTC).timestamp() * 1000)
+    names = []
+    for n in range(3):  # the clock stepped back twice: three files claim the same second
+        (staging / f"0a1b2c3d-{n:06d}.mp4").write_bytes(b"video %d" % n)
+        names.append(place_segment(tmp_path, f"cam01/{STAGING_DIR}/0a1b2c3d-{n:06d}.mp4", start_ms))
+    assert names == [
+        "cam01/2026-11-21/23-59-00.mp4",
+        "cam01/2026-11-21/23-59-00~2.mp4",
+        "cam01/2026-11-21/23-59-00~3.mp4",
+    ]
+    assert [(tmp_path / n).read_bytes() for n in names] == [b"video 0", b"video 1", b"video 2"]
+    assert list(staging.iterdir()) == []
+    later = "cam01/2026-11-21/23-59-01.mp4"
+    assert sorted([*names, later]) == [*names, later], "names of a day sort by time"
+    assert all(SEGMENT_NAME.match(Path(n).name) for n in [*names, later])
 
 
-def test_index_path_gives_back_the_utc_start() -> None:
-    assert start_from_relative("cam01/2026-03-29/01-30-00.ts") == datetime(
-        2026, 3, 29, 1, 30, tzinfo=UTC
-    )
-    assert start_from_relative("cam01/bad/01-30-00.mp4") is None
+class FakeClocks:
+    """A wall clock and a monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_764_500_000_000, 5_000
+
+    def advance(self, ms: int, wall_extra: int = 0) -> None:
+        self.mono += ms
+        self.wall += ms + wall_extra
+
+
+def test_clock_steps_are_reported_once_and_slewing_is_not() -> None:
+    clocks = FakeClocks()
+    watch = ClockWatch(wall_ms=lambda: clocks.wall, monotonic_ms=lambda: clocks.mono)
+    for _ in range(100):  # NTP slewing: 0.5 ms per second of drift, for 100 s
+        clocks.advance(1_000, wall_extra=1)
+        assert watch.check() is None
+    before = clocks.wall
+    clocks.advance(500, wall_extra=-3_600_000)
+    step = watch.check()
+    assert step is not None and step.step_ms == -3_600_000
+    assert step.expected_ms == before + 500 and step.now_ms == before + 500 - 3_600_000
+    assert "stepped back 3600.0 s" in step.describe()
+    clocks.advance(500)
+    assert watch.check() is None, "a step is reported once"
+    clocks.advance(500, wall_extra=3_600_000)
+    forward = watch.check()
+    assert forward is not None and forward.step_ms == 3_600_000
 
 
 def test_failure_reasons_from_ffmpeg_output() -> None:

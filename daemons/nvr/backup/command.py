@@ -49,8 +49,9 @@ def build_command(
     recording: RecordingConfig,
     recordings_dir: Path,
     audio: str,
+    run: str,
 ) -> RecordCommand:
-    """Assemble the recording command of one camera."""
+    """Assemble the recording command of one camera; `run` makes its file names unique."""
     source = ffmpeg.input(
         camera.url.reveal(),
         rtsp_transport=str(recording.rtsp_transport),
@@ -62,7 +63,6 @@ def build_command(
         "vcodec": "copy",
         "segment_time": recording.segment_seconds,
         "segment_atclocktime": 1,  # cut on wall-clock multiples: 08:00:00, 08:01:00, ...
-        "strftime": 1,
         "reset_timestamps": 1,  # each file starts at t=0 and plays on its own
         "segment_list": "pipe:1",  # "name,start,end" per closed segment, on stdout
         "segment_list_type": "csv",
@@ -76,7 +76,7 @@ def build_command(
         output_args["segment_format_options"] = FMP4_FLAGS
     else:
         output_args["segment_format"] = "mpegts"
-    pattern = output_pattern(recordings_dir, camera.id, recording.container)
+    pattern = output_pattern(recordings_dir, camera.id, recording.container, run)
     compiled = ffmpeg.output(*streams, pattern, **output_args).compile(cmd=ffmpeg_bin)
     global_args = [
         "-hide_banner",

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nvr.backup.child import FfmpegChild
+from nvr.backup.clockstep import ClockWatch
 from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
@@ -58,6 +59,7 @@ class BackupDaemon(Daemon):
         self._reconciled = False
         self._clock = time.monotonic
         self._verdicts_at = float("-inf")
+        self._clock_watch = ClockWatch()
 
     @property
     def _recordings_dir(self) -> Path:
@@ -71,7 +73,8 @@ class BackupDaemon(Daemon):
             self._add(camera)
 
     def tick(self) -> None:
-        """Apply the mount guard, then step every recorder."""
+        """Watch the wall clock, apply the mount guard, then step every recorder."""
+        self._watch_clock()
         self._apply_guard()
         if self._blocked is None:
             if not self._reconciled:
@@ -170,6 +173,17 @@ class BackupDaemon(Daemon):
                 recorder.resume()
         self._blocked = problem
 
+    def _watch_clock(self) -> None:
+        """A wall-clock step: one event, and every recording run split at the step."""
+        step = self._clock_watch.check()
+        if step is None:
+            return
+        message = step.describe() + "; recording goes on, new segments are named by the new clock"
+        log.warning("%s", message)
+        self._event_all(Severity.WARNING, "clock_step", message)
+        for recorder in self._recorders.values():
+            recorder.clock_stepped(step)
+
     def _apply_verdicts(self) -> None:
         """Every few seconds, pass the validator's latest verdicts to the recorders."""
         now = self._clock()
@@ -201,12 +215,13 @@ class BackupDaemon(Daemon):
             )
         return int(cursor.lastrowid or 0)
 
-    def end_run(self, run_id: int, reason: EndReason) -> None:
-        """Close a run with its reason."""
+    def end_run(self, run_id: int, reason: EndReason, at_ms: int | None = None) -> None:
+        """Close a run with its reason; never before it started (the clock may have stepped)."""
         with self.store.write() as conn:
             conn.execute(
-                "UPDATE recording_runs SET ended_at_ms = ?, end_reason = ? WHERE id = ?",
-                (now_ms(), str(reason), run_id),
+                "UPDATE recording_runs SET ended_at_ms = max(?, started_at_ms), end_reason = ?"
+                " WHERE id = ?",
+                (now_ms() if at_ms is None else at_ms, str(reason), run_id),
             )
 
     def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None:
@@ -224,10 +239,10 @@ class BackupDaemon(Daemon):
         """Hand a closed segment to the indexer."""
         self._indexer.submit(segment)
 
-    def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None:
+    def recover_partial(self, camera: str, run: str, reported: set[str]) -> None:
         """Index the segment a dead ffmpeg was writing."""
         for segment in unindexed_files(
-            self.store, self._recordings_dir, camera, since_wall, frozenset(reported)
+            self.store, self._recordings_dir, camera, run, frozenset(reported)
         ):
             log.info("camera=%s indexing partial segment %s", camera, segment.path)
             self._indexer.submit(segment)

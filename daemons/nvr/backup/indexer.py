@@ -1,9 +1,9 @@
-"""Indexing closed segments: sync the file, sync its directory, then commit the row.
+"""Indexing closed segments: name the file, sync it and its directory, then commit the row.
 
 That order (Moonfire's) means a row never points at data that a power cut could still take
 away. Runs on its own thread with its own state-file connection, so hashing a minute of
 1080p video for 32 cameras never delays the supervisor loop. See docs/design/recording.md,
-invariants 1-3.
+invariants 1-3 and 8.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import os
 import queue
 import subprocess
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
+from nvr.backup.paths import is_staged, place_segment
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.durable import fsync_directory
 from nvr.core.recordings import CHAIN_GENESIS, HASH_CHUNK_BYTES, chain_hash
@@ -45,45 +47,68 @@ def hash_and_sync(path: Path) -> str:
 
 
 def probe_duration_ms(ffprobe_bin: str, path: Path) -> int | None:
-    """Duration of a media file in ms, or None if ffprobe cannot read it."""
+    """Video held by a media file in ms (first packet to end of last), None if unreadable.
+
+    From the packets, not the container's duration: the first segment of a run can start
+    with an offset (the camera's first keyframe arrived late), which the container's
+    duration counts as video (docs/design/recording.md, invariant 10).
+    """
     try:
         result = subprocess.run(
-            [ffprobe_bin, "-v", "error", "-show_entries", "format=duration", "-of", "json", path],
+            [ffprobe_bin, "-v", "error", "-select_streams", "v:0", "-show_entries",
+             "packet=pts_time,duration_time", "-of", "json", path],
             capture_output=True,
             text=True,
             timeout=PROBE_TIMEOUT_SECONDS,
             check=False,
-        )
-        duration = json.loads(result.stdout or "{}").get("format", {}).get("duration")
-    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        )  # fmt: skip
+        packets = json.loads(result.stdout or "{}").get("packets", [])
+        times = [
+            (float(p["pts_time"]), float(p.get("duration_time", 0)))
+            for p in packets
+            if p.get("pts_time") not in (None, "N/A")
+        ]
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError, ValueError):
         return None
-    if result.returncode != 0 or duration in (None, "N/A"):
+    if result.returncode != 0 or not times:
         return None
-    return int(float(duration) * 1000)
+    first = min(pts for pts, _ in times)
+    last = max(pts + duration for pts, duration in times)
+    return round((last - first) * 1000)
 
 
-def insert_segment(
-    store: StateStore, segment: FinishedSegment, duration_ms: int, size: int, sha256: str
-) -> bool:
+@dataclass(frozen=True)
+class SegmentRow:
+    """What the index says about one file."""
+
+    camera: str
+    path: str
+    start_ms: int
+    end_ms: int
+    bytes: int
+    sha256: str
+
+
+def insert_segment(store: StateStore, row: SegmentRow) -> bool:
     """Commit the row, chained to the camera's previous segment. False if already indexed."""
     with store.write() as conn:
-        row = conn.execute(
+        previous = conn.execute(
             "SELECT chain_sha256 FROM segments WHERE camera = ? AND chain_sha256 IS NOT NULL"
             " ORDER BY id DESC LIMIT 1",
-            (segment.camera,),
+            (row.camera,),
         ).fetchone()
-        chain = chain_hash(row[0] if row else CHAIN_GENESIS, sha256)
+        chain = chain_hash(previous[0] if previous else CHAIN_GENESIS, row.sha256)
         cursor = conn.execute(
             "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, sha256, chain_sha256,"
             " status, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', ?)"
             " ON CONFLICT (path) DO NOTHING",
             (
-                segment.camera,
-                segment.path,
-                segment.start_ms,
-                segment.start_ms + duration_ms,
-                size,
-                sha256,
+                row.camera,
+                row.path,
+                row.start_ms,
+                row.end_ms,
+                row.bytes,
+                row.sha256,
                 chain,
                 now_ms(),
             ),
@@ -132,7 +157,7 @@ class Indexer:
             store.close()
 
     def index(self, store: StateStore, segment: FinishedSegment) -> None:
-        """Index one segment: size check, hash and sync, duration, row."""
+        """Index one segment: size check, duration, dated name, hash and sync, row."""
         path = self._recordings_dir / segment.path
         try:
             size = path.stat().st_size
@@ -143,21 +168,24 @@ class Indexer:
             log.info("camera=%s removing empty segment %s (%d bytes)", segment.camera, path, size)
             path.unlink(missing_ok=True)
             return
-        sha256 = hash_and_sync(path)
         duration = segment.duration_ms
         if duration is None:
             duration = probe_duration_ms(self._ffprobe, path)
-        if duration is None or duration <= 0:
-            log.warning("camera=%s unreadable segment %s kept as quarantined", segment.camera, path)
-            self._insert_quarantined(store, segment, size, sha256)
-            return
-        if insert_segment(store, segment, duration, size, sha256):
+        readable = duration is not None and duration > 0
+        start_ms = segment.end_ms - (duration or 0) if readable else segment.end_ms
+        relative = segment.path
+        if is_staged(relative):
+            relative = place_segment(self._recordings_dir, relative, start_ms)
+        sha256 = hash_and_sync(self._recordings_dir / relative)
+        row = SegmentRow(segment.camera, relative, start_ms, segment.end_ms, size, sha256)
+        if not readable:
+            log.warning("camera=%s unreadable segment %s kept as quarantined", row.camera, relative)
+            self._insert_quarantined(store, row)
+        elif insert_segment(store, row):
             self.indexed += 1
-            log.debug("camera=%s indexed %s (%d bytes)", segment.camera, segment.path, size)
+            log.debug("camera=%s indexed %s (%d bytes)", row.camera, relative, size)
 
-    def _insert_quarantined(
-        self, store: StateStore, segment: FinishedSegment, size: int, sha256: str
-    ) -> None:
+    def _insert_quarantined(self, store: StateStore, row: SegmentRow) -> None:
         # Kept (not deleted): it may still be evidence a specialist can recover; the
         # janitor removes it with its age like any other segment.
         with store.write() as conn:
@@ -165,13 +193,5 @@ class Indexer:
                 "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, sha256,"
                 " status, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'quarantined', ?)"
                 " ON CONFLICT (path) DO NOTHING",
-                (
-                    segment.camera,
-                    segment.path,
-                    segment.start_ms,
-                    segment.start_ms,
-                    size,
-                    sha256,
-                    now_ms(),
-                ),
+                (row.camera, row.path, row.start_ms, row.start_ms, row.bytes, row.sha256, now_ms()),
             )

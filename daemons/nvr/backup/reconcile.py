@@ -3,9 +3,8 @@
 At start-up: stray ffmpeg processes from a killed predecessor are stopped, runs left open
 are closed with reason "nvr-backup stopped unexpectedly", recent files without a row are
 indexed (or quarantined when unreadable), and recent rows whose file is gone are marked
-missing. After an
-ffmpeg dies, the same file scan, limited to that camera and that run, finds the partial
-segment it was writing.
+missing. After an ffmpeg dies, the same file scan, limited to that camera's staging
+directory and that run's files, finds the partial segment it was writing.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import psutil
 
-from nvr.backup.paths import SEGMENT_NAME, start_from_relative
+from nvr.backup.paths import SEGMENT_NAME, STAGED_NAME, STAGING_DIR, staged_relative
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.recordings import EndReason
 from nvr.core.state import StateStore
@@ -67,31 +66,58 @@ def unindexed_files(
     store: StateStore,
     recordings_dir: Path,
     camera: str,
-    since_wall: float | None = None,
+    run: str | None = None,
     reported: frozenset[str] | set[str] = frozenset(),
 ) -> list[FinishedSegment]:
     """Segment files of a camera that have no row, oldest first.
 
-    Only the RECENT_DAYS newest day directories are read. since_wall limits the scan to
-    files modified after a run started (the partial segment of a dead ffmpeg); `reported`
-    are names already on their way to the indexer.
+    With `run`: the staged files of that ffmpeg run not yet reported (the partial segment
+    of a dead ffmpeg). Without (start-up, no ffmpeg running): every staged file, then the
+    files without a row in the RECENT_DAYS newest day directories. A file's end is its
+    modification time (its last write); the indexer measures its duration.
     """
+    staged = _staged_files(recordings_dir, camera, run, reported)
+    if run is not None:
+        return staged
+    return _unindexed_dated(store, recordings_dir, camera) + staged
+
+
+def _staged_files(
+    recordings_dir: Path, camera: str, run: str | None, reported: frozenset[str] | set[str]
+) -> list[FinishedSegment]:
+    staging = recordings_dir / camera / STAGING_DIR
+    if not staging.is_dir():
+        return []
+    found = []
+    for file in staging.iterdir():
+        match = STAGED_NAME.match(file.name)
+        if match is None or file.name in reported or run not in (None, match.group(1)):
+            continue
+        stat = file.stat()
+        if stat.st_nlink > 1:
+            # Linked to its dated name, then a crash before the staged name was removed
+            # (paths.place_segment): the dated name is the segment.
+            file.unlink()
+            continue
+        rel = staged_relative(camera, file.name)
+        found.append(FinishedSegment(camera, rel, int(stat.st_mtime * 1000), None))
+    return sorted(found, key=lambda segment: segment.end_ms)
+
+
+def _unindexed_dated(store: StateStore, recordings_dir: Path, camera: str) -> list[FinishedSegment]:
     camera_dir = recordings_dir / camera
     if not camera_dir.is_dir():
         return []
-    days = sorted(p for p in camera_dir.iterdir() if p.is_dir())[-RECENT_DAYS:]
+    days = sorted(p for p in camera_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR)
+    days = days[-RECENT_DAYS:]
     known = _indexed_paths(store, camera, [d.name for d in days])
     found = []
     for day in days:
         for file in sorted(day.iterdir()):
             rel = f"{camera}/{day.name}/{file.name}"
-            if rel in known or file.name in reported or not SEGMENT_NAME.match(file.name):
-                continue
-            if since_wall is not None and file.stat().st_mtime < since_wall:
-                continue
-            start = start_from_relative(rel)
-            if start is not None:
-                found.append(FinishedSegment(camera, rel, int(start.timestamp() * 1000), None))
+            if rel not in known and SEGMENT_NAME.match(file.name):
+                end_ms = int(file.stat().st_mtime * 1000)
+                found.append(FinishedSegment(camera, rel, end_ms, None))
     return found
 
 

@@ -10,6 +10,7 @@ See docs/design/recording.md.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
@@ -19,9 +20,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from nvr.backup.clockstep import ClockStep
 from nvr.backup.command import audio_mode, build_command
 from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit
-from nvr.backup.paths import ensure_day_directories, relative_path, segment_start
+from nvr.backup.paths import ensure_staging_directory, staged_relative
 from nvr.core.backoff import Backoff
 from nvr.core.config import CameraConfig, RecordingConfig
 from nvr.core.events import Severity
@@ -30,10 +32,6 @@ from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeAnswer, ProbeResult
 
 log = logging.getLogger(__name__)
-
-# A new ffmpeg never starts in the same wall-clock second as the previous one ended:
-# segment names have one-second resolution, and a same-named file would be overwritten.
-RESTART_SPACING_SECONDS = 1.1
 
 
 class CameraState(StrEnum):
@@ -50,9 +48,11 @@ class FinishedSegment:
     """A segment ffmpeg has closed (or left behind when it died), to be indexed."""
 
     camera: str
-    path: str  # relative to the recordings directory
-    start_ms: int
-    duration_ms: int | None  # None: unknown (a partial file), measured by the indexer
+    path: str  # relative to the recordings directory; a staged file gets its dated name
+    end_ms: int  # wall clock when the file was closed: when its last frame arrived
+    # None: measured from the file by the indexer (a partial file, or the first segment of
+    # a run, whose listed duration also counts the wait for the camera's first keyframe)
+    duration_ms: int | None
 
 
 class Child(Protocol):
@@ -81,8 +81,8 @@ class Hooks(Protocol):
     def start_run(self, camera: str) -> int:
         """Record that an ffmpeg run starts; returns its id."""
 
-    def end_run(self, run_id: int, reason: EndReason) -> None:
-        """Record why a run ended."""
+    def end_run(self, run_id: int, reason: EndReason, at_ms: int | None = None) -> None:
+        """Record why a run ended (at_ms: when, if not now)."""
 
     def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None:
         """Tell people (an event row)."""
@@ -90,8 +90,8 @@ class Hooks(Protocol):
     def segment_closed(self, segment: FinishedSegment) -> None:
         """Queue a closed segment for indexing."""
 
-    def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None:
-        """Index the segment a dead ffmpeg left unreported."""
+    def recover_partial(self, camera: str, run: str, reported: set[str]) -> None:
+        """Index the segment a dead ffmpeg of run `run` left unreported."""
 
 
 SpawnFn = Callable[[list[str], Callable[[str, float, float], None]], Child]
@@ -129,7 +129,7 @@ class CameraRecorder:
         self.next_attempt_at = clock()
         self._child: Child | None = None
         self._run_id: int | None = None
-        self._child_wall_start = 0.0
+        self._run_token = ""
         self._reported: set[str] = set()
         self._ever_recorded = False
         self._alerted: Severity | None = None
@@ -137,7 +137,6 @@ class CameraRecorder:
         self._probe_future: Future[ProbeAnswer] | None = None
         self._probe_next_at = 0.0
         self._probe_saw_down = False
-        self._last_exit_wall = 0.0
         self.last_segment_wall: float | None = None
         self._hold: EndReason | None = None
 
@@ -181,6 +180,18 @@ class CameraRecorder:
             self.state = CameraState.WAITING
             self.reason = reason
 
+    def clock_stepped(self, step: ClockStep) -> None:
+        """Split the run at a wall-clock step; ffmpeg goes on recording (no gap in the video).
+
+        The old run ends where the clock would have been without the step, the new one
+        starts on the new clock, so no run ends before it starts and coverage shows the
+        jump as a "clock step" (docs/design/recording.md, invariant 9).
+        """
+        if self._run_id is None:
+            return
+        self._hooks.end_run(self._run_id, EndReason.CLOCK_STEP, at_ms=step.expected_ms)
+        self._run_id = self._hooks.start_run(self.camera.id)
+
     def resume(self) -> None:
         """Allow recording again after a stop by the mount guard."""
         if self.state is CameraState.STOPPED:
@@ -192,20 +203,19 @@ class CameraRecorder:
         if self._hold is not None:
             self.reason = self._hold
             return False
-        if time.time() - self._last_exit_wall < RESTART_SPACING_SECONDS:
-            return False
         if now >= self.next_attempt_at:
             return True
         return self._probe_says_back(now)
 
     def _start(self, now: float) -> None:
-        ensure_day_directories(self._recordings_dir, self.camera.id, datetime.now(UTC))
+        ensure_staging_directory(self._recordings_dir, self.camera.id)
         audio = audio_mode(self.recording.audio, self._audio_refused)
+        # A fresh token per run: its file names cannot repeat, whatever the clock does.
+        self._run_token = secrets.token_hex(4)
         command = build_command(
-            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio
+            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio, self._run_token
         )
         self._reported = set()
-        self._child_wall_start = time.time()
         self._run_id = self._hooks.start_run(self.camera.id)
         self._child = self._spawn(command.argv, self._on_segment)
         self.state = CameraState.STARTING
@@ -275,7 +285,7 @@ class CameraRecorder:
 
     def _after_failure(self, reason: EndReason, recorded: bool) -> None:
         """End the run, index what ffmpeg left behind, schedule the next attempt."""
-        self._hooks.recover_partial(self.camera.id, self._child_wall_start, self._reported)
+        self._hooks.recover_partial(self.camera.id, self._run_token, self._reported)
         self._finish_run(reason)
         self.reason = reason
         self.state = CameraState.WAITING
@@ -294,7 +304,6 @@ class CameraRecorder:
 
     def _finish_run(self, reason: EndReason) -> None:
         self._child = None
-        self._last_exit_wall = time.time()
         if self._run_id is not None:
             self._hooks.end_run(self._run_id, reason)
             self._run_id = None
@@ -341,25 +350,18 @@ class CameraRecorder:
     # -- segments (called on the child's stdout reader thread) ---------------------------
     def _on_segment(self, name: str, start: float, end: float) -> None:
         closed_at = datetime.now(UTC)
-        started = segment_start(name, closed_at)
-        if started is None:
-            log.warning(
-                "camera=%s cannot date segment %r; left for reconcile", self.camera.id, name
-            )
-            return
+        first_of_run = not self._reported
         self._reported.add(name)
         self.last_segment_wall = closed_at.timestamp()
-        duration_ms = round((end - start) * 1000)
         # Anchor on the close: ffmpeg reports a segment as the next one opens, which is when
-        # its last frame arrived. The name (second resolution, taken when the file opened)
-        # can be late by the GOP a camera sends on connect; the close time is not.
-        closed_ms = int(closed_at.timestamp() * 1000)
+        # its last frame arrived. The first segment's listed range starts before the
+        # camera's first keyframe arrived, so its duration is measured from the file.
         self._hooks.segment_closed(
             FinishedSegment(
                 camera=self.camera.id,
-                path=relative_path(self.camera.id, started, name),
-                start_ms=closed_ms - duration_ms,
-                duration_ms=duration_ms,
+                path=staged_relative(self.camera.id, name),
+                end_ms=int(closed_at.timestamp() * 1000),
+                duration_ms=None if first_of_run else round((end - start) * 1000),
             )
         )
 

@@ -41,6 +41,9 @@ class EndReason(StrEnum):
     INVALID_STREAM = "invalid stream (validator)"
     INVALID_PICTURE = "invalid picture (validator)"
     CRASHED = "nvr-backup stopped unexpectedly"
+    # Not an end of recording: the run is split where the wall clock jumped, so coverage
+    # shows the jump (a hole after a step forwards) with its cause.
+    CLOCK_STEP = "clock step"
 
 
 # Reasons given to gaps that no run explains.
