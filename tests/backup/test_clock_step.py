@@ -115,11 +115,8 @@ def test_clock_steps_overwrite_nothing_and_lose_no_video(
     assert on_disk == {p for p, _, _, _ in final}, "every file indexed, nothing left staged"
 
     # No video lost: in chain order each segment follows the previous one, except by the steps.
-    jumps = []
-    for (path_a, _, end_a, _), (path_b, start_b, _, _) in itertools.pairwise(final):
-        delta = start_b - end_a
-        if abs(delta) > CONTINUITY_MS:
-            jumps.append(delta)
+    deltas = [b[1] - a[2] for a, b in itertools.pairwise(final)]
+    jumps = [delta for delta in deltas if abs(delta) > CONTINUITY_MS]
     assert len(jumps) == 3, f"continuity broken beyond the three steps: {jumps}"
     for jump, step in zip(jumps, (-HOUR_MS, HOUR_MS, -SHORT_STEP_MS), strict=True):
         assert abs(jump - step) <= CONTINUITY_MS, (jumps, step)
