@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from health.box import PASSWORD, Box, make_box
 from nvr.cli import status_cmd
 from nvr.health.app import create_app
+from nvr.health.probes import ProbeBoard
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,7 +39,10 @@ def status(box: Box, *flags: str) -> tuple[int, str]:
 
 
 def health(box: Box) -> dict[str, Any]:
-    client: FlaskClient = create_app(box.sources()).test_client()
+    """/health once nvr-health's tick has probed (the one-shot command probes too)."""
+    probes = ProbeBoard()
+    probes.refresh(box.config, box.now, livestream_in_use=False)
+    client: FlaskClient = create_app(box.sources(probes)).test_client()
     body: dict[str, Any] = client.get("/health").get_json()
     return body
 

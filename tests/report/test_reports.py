@@ -18,6 +18,7 @@ import yaml
 from nvr.cli import report_cmd
 from nvr.core.config import parse_config
 from nvr.core.state import StateStore, now_ms
+from nvr.core.timesync import probe_time_sync
 from nvr.report.build import enqueue_daily, previous_local_day
 from nvr.report.coalesce import Coalescer, Notice
 
@@ -120,6 +121,8 @@ def test_report_now_enqueues_a_status_report_with_everything_head_office_needs(
     stale = {d["daemon"]: d["stale"] for d in body["daemons"]}
     assert stale == {"nvr-backup": False, "nvr-hddmon": True}
     assert body["uplink"]["head_office"]["pending"] == 0
+    # Whether the clock was synchronised, as this machine's time service says (or "unknown").
+    assert body["clock"] == probe_time_sync().to_json()
     assert "k3y-abcdef" not in json.dumps(envelope)
 
 

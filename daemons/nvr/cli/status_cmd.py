@@ -171,6 +171,7 @@ _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
     ("DISK", "disk", _disk_line),
     ("UPLINK", "uplink:", _uplink_line),
     ("MEDIAMTX", "mediamtx", lambda r: r.reason or "API answers"),
+    ("CLOCK", "clock", lambda r: r.reason or f"{r.data['state']} ({r.data['detail']})"),
 )
 
 

@@ -18,6 +18,7 @@ import requests
 
 from nvr.core.config import Config
 from nvr.core.config.services import MediamtxCheck
+from nvr.core.timesync import TimeSync, probe_time_sync
 from nvr.health.constants import (
     MEDIAMTX_PATHS,
     MEDIAMTX_TIMEOUT_SECONDS,
@@ -50,6 +51,7 @@ class ProbeResults:
     systemd: dict[str, str] = field(default_factory=dict)  # unit -> "active/running"
     systemd_running: bool = False
     mounted: bool | None = None  # None: storage.require_mount is off
+    time_sync: TimeSync | None = None
 
 
 def http_get(url: str, timeout: float) -> int:
@@ -130,6 +132,7 @@ class ProbeBoard:
                 if config.storage.require_mount
                 else None
             ),
+            time_sync=probe_time_sync(self._run),
         )
         with self._lock:
             self._results = results

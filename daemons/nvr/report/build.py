@@ -10,6 +10,7 @@ from typing import Any
 from nvr.core.config import Config
 from nvr.core.outbox import KIND_DAILY_SUMMARY, KIND_STATUS, append
 from nvr.core.state import StateStore
+from nvr.core.timesync import probe_time_sync
 from nvr.report.constants import MS_PER_MINUTE
 from nvr.report.status import daily_body, status_body
 
@@ -27,6 +28,8 @@ def enqueue_status(
     """
     from_ms = now_ms - config.report.status_interval_minutes * MS_PER_MINUTE
     body = status_body(store.read(), config, from_ms, now_ms)
+    # Evidence timestamps depend on the clock: head office sees whether it is synchronised.
+    body["clock"] = probe_time_sync().to_json()
     with store.write() as conn:
         envelope = append(conn, config.site.id, KIND_STATUS, body)
         if also is not None:

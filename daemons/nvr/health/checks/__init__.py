@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nvr.health.checks.base import HealthCheck
 from nvr.health.checks.cameras import CamerasCheck
+from nvr.health.checks.clock import ClockCheck
 from nvr.health.checks.daemons import DaemonsCheck
 from nvr.health.checks.disk import DiskCheck
 from nvr.health.checks.mediamtx import MediamtxCheck
@@ -17,6 +18,7 @@ CHECKS: tuple[HealthCheck, ...] = (
     DiskCheck(),
     UplinkCheck(),
     MediamtxCheck(),
+    ClockCheck(),
 )
 
 
