@@ -52,7 +52,7 @@ import psutil
 import yaml
 
 from nvr.backup.command import build_command
-from nvr.backup.paths import ensure_day_directories
+from nvr.backup.paths import ensure_staging_directory
 from nvr.camsim import CameraSimulator
 from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import parse_config
@@ -186,6 +186,9 @@ def machine_busy(before: Any, after: Any) -> dict[str, float]:
 
 # -- the recordings on disk ----------------------------------------------------------------
 
+# The run token of the bare-ffmpeg baseline's file names (nvr-backup draws one per run).
+BASELINE_RUN = "0ba5e11e"
+
 
 def recording_files(root: Path) -> list[Path]:
     """Every media file under `root` (fMP4 or MPEG-TS)."""
@@ -207,10 +210,9 @@ def disk_usage(root: Path) -> tuple[int, int]:
 
 
 def prepare_days(recordings: Path, cameras: Iterable[str]) -> None:
-    """Today's and tomorrow's directories (UTC) for every camera: ffmpeg makes none."""
-    now = datetime.now(UTC)
+    """The directory ffmpeg writes into, for every camera: ffmpeg makes none."""
     for camera in cameras:
-        ensure_day_directories(recordings, camera, now)
+        ensure_staging_directory(recordings, camera)
 
 
 def log_problems(path: Path, markers: tuple[str, ...], limit: int = 5) -> dict[str, Any]:
@@ -347,7 +349,9 @@ class BareFfmpeg:
         config = parse_config(backup_config(root, sim, segment_seconds), root / "nvr.yaml")
         ffmpeg = require_tool("ffmpeg")
         self._argvs = {
-            cam.id: build_command(ffmpeg, cam, config.recording, self.recordings, "copy").argv
+            cam.id: build_command(
+                ffmpeg, cam, config.recording, self.recordings, "copy", BASELINE_RUN
+            ).argv
             for cam in config.cameras
         }
         self._procs: dict[str, subprocess.Popen[bytes]] = {}

@@ -77,6 +77,10 @@ def place_segment(recordings_dir: Path, relative: str, start_ms: int) -> str:
             os.link(source, day_dir / name)
         except FileExistsError:
             continue
+        except FileNotFoundError:
+            # The janitor removed the (old, empty) day folder meanwhile: make it again.
+            day_dir.mkdir(exist_ok=True)
+            os.link(source, day_dir / name)
         source.unlink()
         return f"{camera}/{day_dir.name}/{name}"
     raise FileExistsError(f"{MAX_SAME_SECOND} segments already named {day_dir}/{stem}{ext}")

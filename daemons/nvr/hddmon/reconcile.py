@@ -27,7 +27,8 @@ from nvr.hddmon.janitor import Janitor
 
 log = logging.getLogger(__name__)
 
-_SEGMENT_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})\.([a-z0-9]+)$")
+# `08-00-00.mp4`, or `08-00-00~2.mp4` when nvr-backup found the name taken (clock step back).
+_SEGMENT_NAME = re.compile(r"^(\d{2})-(\d{2})-(\d{2})(?:~\d+)?\.([a-z0-9]+)$")
 
 
 @dataclass
@@ -205,6 +206,8 @@ class Reconciler:
                 self._foreign(camera)
                 continue
             for day in sorted(camera.iterdir()):
+                if day.name.startswith("."):
+                    continue  # nvr-backup's staging directory: files ffmpeg is writing
                 if day.is_dir():
                     yield day
                 else:
