@@ -30,7 +30,7 @@ class ClockStep:
     now_ms: int  # what it reads
 
     def describe(self) -> str:
-        """`wall clock stepped back 3600.0 s (2026-11-30T10:00:00Z → 09:00:00Z)`, for events."""
+        """`wall clock stepped back 3600.0 s (from <expected> to <now>)`, for events and logs."""
         direction = "forward" if self.step_ms > 0 else "back"
         return (
             f"wall clock stepped {direction} {abs(self.step_ms) / 1000:.1f} s "

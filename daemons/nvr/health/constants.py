@@ -23,6 +23,8 @@ SYSTEMD_TIMEOUT_SECONDS = 2.0
 SYSTEMD_RUN_DIR = "/run/systemd/system"
 # A probe result older than this is shown as unknown rather than trusted.
 PROBE_MAX_AGE_SECONDS = 30.0
+# Whether the clock is synchronised is asked of the time service at most this often.
+TIME_SYNC_MS = 60_000
 
 # The status page's recording timeline covers this long.
 TIMELINE_HOURS = 24

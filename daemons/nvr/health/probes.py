@@ -24,6 +24,7 @@ from nvr.health.constants import (
     MEDIAMTX_TIMEOUT_SECONDS,
     SYSTEMD_RUN_DIR,
     SYSTEMD_TIMEOUT_SECONDS,
+    TIME_SYNC_MS,
 )
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ class ProbeBoard:
         self._systemd_dir = systemd_dir
         self._lock = threading.Lock()
         self._results = ProbeResults()
+        self._time_sync: TimeSync | None = None
+        self._time_sync_at_ms = 0
 
     @property
     def results(self) -> ProbeResults:
@@ -132,7 +135,7 @@ class ProbeBoard:
                 if config.storage.require_mount
                 else None
             ),
-            time_sync=probe_time_sync(self._run),
+            time_sync=self._clock(now_ms),
         )
         with self._lock:
             self._results = results
@@ -143,6 +146,13 @@ class ProbeBoard:
         if mode is MediamtxCheck.NEVER or (mode is MediamtxCheck.AUTO and not in_use):
             return None
         return probe_mediamtx(config.livestream.mediamtx_api, self._get, now_ms)
+
+    def _clock(self, now_ms: int) -> TimeSync:
+        # Synchronisation changes slowly, and timedatectl may start timedated on each call.
+        # abs(): after the wall clock stepped back, probe again rather than wait.
+        if self._time_sync is None or abs(now_ms - self._time_sync_at_ms) >= TIME_SYNC_MS:
+            self._time_sync, self._time_sync_at_ms = probe_time_sync(self._run), now_ms
+        return self._time_sync
 
     def _systemd(self, config: Config) -> dict[str, str]:
         # systemd is PID 1 only when this directory exists; under supervisord the
