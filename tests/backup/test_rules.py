@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nvr.backup.clockstep import ClockWatch
 from nvr.backup.failure import audio_refused, classify_exit
 from nvr.backup.paths import SEGMENT_NAME, STAGING_DIR, place_segment
+from nvr.backup.reconcile import unindexed_files
 from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
 
@@ -32,6 +34,32 @@ def test_a_closed_file_is_named_by_its_utc_start_and_never_replaces_a_file(
     later = "cam01/2026-11-21/23-59-01.mp4"
     assert sorted([*names, later]) == [*names, later], "names of a day sort by time"
     assert all(SEGMENT_NAME.match(Path(n).name) for n in [*names, later])
+
+
+def test_start_up_finds_staged_leftovers_and_drops_a_placed_file_s_second_name(
+    tmp_path: Path,
+) -> None:
+    staging = tmp_path / "cam01" / STAGING_DIR
+    staging.mkdir(parents=True)
+    for n in range(3):
+        (staging / f"0a1b2c3d-{n:06d}.mp4").write_bytes(b"video %d" % n)
+    # A crash between link and unlink: the file has its dated name and its staged one.
+    placed = place_segment(tmp_path, f"cam01/{STAGING_DIR}/0a1b2c3d-000000.mp4", 1_764_500_000_000)
+    os.link(tmp_path / placed, staging / "0a1b2c3d-000000.mp4")
+    with StateStore.open(tmp_path / "state.db") as store:
+        found = unindexed_files(store, tmp_path, "cam01")
+        assert [s.path for s in found] == [
+            placed,
+            f"cam01/{STAGING_DIR}/0a1b2c3d-000001.mp4",
+            f"cam01/{STAGING_DIR}/0a1b2c3d-000002.mp4",
+        ]
+        assert all(s.duration_ms is None for s in found), "durations are measured"
+        assert not (staging / "0a1b2c3d-000000.mp4").exists()
+        assert (tmp_path / placed).read_bytes() == b"video 0"
+        # After one ffmpeg run died: only that run's unreported files.
+        (staging / "ffff0000-000000.mp4").write_bytes(b"other run")
+        partial = unindexed_files(store, tmp_path, "cam01", "0a1b2c3d", {"0a1b2c3d-000001.mp4"})
+        assert [s.path for s in partial] == [f"cam01/{STAGING_DIR}/0a1b2c3d-000002.mp4"]
 
 
 class FakeClocks:

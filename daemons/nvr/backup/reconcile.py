@@ -101,7 +101,8 @@ def _staged_files(
             continue
         rel = staged_relative(camera, file.name)
         found.append(FinishedSegment(camera, rel, int(stat.st_mtime * 1000), None))
-    return sorted(found, key=lambda segment: segment.end_ms)
+    # Same modification time (a coarse clock): the run's counter keeps them in order.
+    return sorted(found, key=lambda segment: (segment.end_ms, segment.path))
 
 
 def _unindexed_dated(store: StateStore, recordings_dir: Path, camera: str) -> list[FinishedSegment]:
