@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -73,6 +74,25 @@ class NotifySocket:
     def count_since(self, since: float, text: str) -> int:
         pairs = list(zip(self.arrivals, self.messages, strict=False))
         return sum(1 for t, m in pairs if t >= since and m == text)
+
+
+def query_state(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query, or [] while the daemons have not created the file or schema.
+
+    Tests poll the state file while the daemons start: on a busy box the first query can
+    come before any daemon has migrated the schema ("no such table"), which is not a failure.
+    """
+    if not state_file.exists():
+        return []
+    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return []
+        raise
+    finally:
+        conn.close()
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import yaml
 
 from nvr.camsim import CameraSimulator
-from nvrtest import Child
+from nvrtest import Child, query_state
 
 
 class Backup(Child):
@@ -57,15 +56,7 @@ class Backup(Child):
         )
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        if not self.state_file.exists():
-            return []
-        conn = sqlite3.connect(f"file:{self.state_file}?mode=ro", uri=True, timeout=10)
-        try:
-            return list(conn.execute(sql, params).fetchall())
-        except sqlite3.OperationalError:
-            return []  # the daemon has not created the schema yet
-        finally:
-            conn.close()
+        return query_state(self.state_file, sql, *params)
 
     def segments(self, camera: str) -> list[tuple[str, int, int, int]]:
         return [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from nvr.camsim import CameraSimulator
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, wait_until
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, query_state, wait_until
 
 from .helpers import SECRET, SITE, HeadOffice, NvrDaemon
 
@@ -72,16 +71,7 @@ def nvr_config(root: Path, camera_url: str, reports_url: str) -> Path:
     return path
 
 
-def query(state_file: Path, sql: str) -> list[tuple[Any, ...]]:
-    if not state_file.exists():
-        return []
-    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(conn.execute(sql).fetchall())
-    except sqlite3.OperationalError:
-        return []  # the schema is not there yet
-    finally:
-        conn.close()
+query = query_state
 
 
 def heartbeat(state_file: Path, daemon: str) -> dict[str, Any]:

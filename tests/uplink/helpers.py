@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from nvr.core.state import StateStore
 from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
 from nvr.uplink.transport import TlsSettings, Transport
 from nvr.uplink.worker import DestinationWorker, RetryPolicy
+from nvrtest import query_state
 
 SITE = "test-01"
 SECRET = "ho-site-secret-7f3a9c"
@@ -40,12 +40,7 @@ def hse_worker(state_file: Path, url: str) -> DestinationWorker:
     return DestinationWorker(adapter, Transport(5.0, TlsSettings()), state_file, FAST_RETRY)
 
 
-def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(state_file, timeout=10)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    finally:
-        conn.close()
+query = query_state  # [] before a daemon has created the file or its schema
 
 
 def uplink_config(

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from nvr.camsim import CameraSimulator, Fault
 from nvr.core.notify import child_environment
-from nvrtest import NotifySocket, wait_until
+from nvrtest import NotifySocket, query_state, wait_until
 
 from .conftest import HEIGHT, WIDTH
 
@@ -22,16 +20,7 @@ pytestmark = pytest.mark.timeout(240)
 INTERVAL = 10
 
 
-def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    if not state_file.exists():
-        return []
-    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+query = query_state
 
 
 def test_daemon_reports_a_frozen_camera_and_its_recovery(
