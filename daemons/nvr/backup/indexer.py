@@ -19,7 +19,8 @@ from pathlib import Path
 
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.durable import fsync_directory
-from nvr.core.recordings import CHAIN_GENESIS, HASH_CHUNK_BYTES, chain_hash
+from nvr.core.chain import chain_tip
+from nvr.core.recordings import HASH_CHUNK_BYTES, chain_hash
 from nvr.core.state import StateStore, now_ms
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,7 @@ def insert_segment(
 ) -> bool:
     """Commit the row, chained to the camera's previous segment. False if already indexed."""
     with store.write() as conn:
-        row = conn.execute(
-            "SELECT chain_sha256 FROM segments WHERE camera = ? AND chain_sha256 IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (segment.camera,),
-        ).fetchone()
-        chain = chain_hash(row[0] if row else CHAIN_GENESIS, sha256)
+        chain = chain_hash(chain_tip(conn, segment.camera), sha256)
         cursor = conn.execute(
             "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, sha256, chain_sha256,"
             " status, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', ?)"

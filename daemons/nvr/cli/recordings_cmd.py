@@ -10,7 +10,8 @@ from typing import Any
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
 from nvr.core.export import export_clip
-from nvr.core.recordings import coverage, list_segments, verify_chain
+from nvr.core.chain import verify_chain
+from nvr.core.recordings import coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms, parse_time
 
@@ -114,16 +115,29 @@ def coverage_command(args: argparse.Namespace) -> int:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    """Check every segment's hash and chain link; exit 1 if anything was altered."""
+    """Check every segment's hash and chain link; exit 1 if anything was altered or lost.
+
+    Deleted (by the janitor) and quarantined segments are listed as notes, not problems:
+    their tombstones keep the chain verifiable (docs/design/evidence.md).
+    """
     config, store = _open(args)
     with store:
-        problems = verify_chain(store.read(), config.storage.recordings_dir, args.camera)
-    for problem in problems:
-        print(f"{problem.path}: {problem.problem}")
-    if problems:
-        print(f"{args.camera}: {len(problems)} problems: the recordings were altered or lost")
+        report = verify_chain(store.read(), config.storage.recordings_dir, args.camera)
+    for note in report.notes:
+        print(f"{note.path}: {note.text}")
+    for problem in report.problems:
+        print(f"{problem.path}: {problem.text}")
+    counts = (
+        f"{report.checked} segments checked, {report.deleted} deleted by the janitor,"
+        f" {report.quarantined} quarantined"
+    )
+    if report.problems:
+        print(
+            f"{args.camera}: {len(report.problems)} problems ({counts}):"
+            " the recordings were altered or lost"
+        )
         return 1
-    print(f"{args.camera}: every segment matches the index and the hash chain")
+    print(f"{args.camera}: every segment matches the index and the hash chain ({counts})")
     return 0
 
 

@@ -1,0 +1,197 @@
+"""The evidence hash chain across deletions: its tip, its heads, and its verification.
+
+Each camera's segments form a chain in index order (`chain = sha256(prev || sha256)`,
+docs/design/recording.md, invariant 2). nvr-hddmon deletes segments, so the deleted ones
+leave a tombstone with their hash and link (table `segment_tombstones`), and the chain is
+read here as the union of live rows and tombstones, in id order. See
+docs/design/evidence.md.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nvr.core.recordings import CHAIN_GENESIS, chain_hash, file_sha256
+from nvr.core.timeutil import format_ms
+
+# Live rows and tombstones in one id order; `kept` tells them apart.
+_ENTRIES = (
+    "SELECT id, path, start_ms, end_ms, sha256, chain_sha256, status, NULL, NULL, 1"
+    " FROM segments WHERE camera = :camera AND sha256 IS NOT NULL AND id > :after"
+    " AND id <= :upto"
+    " UNION ALL"
+    " SELECT segment_id, path, start_ms, end_ms, sha256, chain_sha256, status, reason,"
+    " deleted_at_ms, 0 FROM segment_tombstones WHERE camera = :camera AND segment_id > :after"
+    " AND segment_id <= :upto ORDER BY 1"
+)
+NO_LIMIT = 2**62
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    """One link of a camera's chain: a live segment row or the tombstone of a deleted one."""
+
+    id: int
+    path: str
+    start_ms: int
+    end_ms: int
+    sha256: str
+    chain_sha256: str | None  # None: quarantined when indexed, outside the chain
+    status: str
+    deleted_reason: str | None
+    deleted_at_ms: int | None
+    kept: bool  # False: a tombstone
+
+    @property
+    def chained(self) -> bool:
+        """True when this entry is a link of the chain."""
+        return self.chain_sha256 is not None
+
+
+def chain_entries(
+    conn: sqlite3.Connection, camera: str, after_id: int = -1, upto_id: int = NO_LIMIT
+) -> Iterator[ChainEntry]:
+    """The camera's entries with after_id < id <= upto_id, in chain (id) order."""
+    rows = conn.execute(_ENTRIES, {"camera": camera, "after": after_id, "upto": upto_id})
+    for row in rows:
+        yield ChainEntry(*row[:9], kept=bool(row[9]))
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """The newest link of a camera's chain, as status reports carry it to head office."""
+
+    camera: str
+    segment_id: int
+    start_ms: int
+    chain_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        """`{camera, segment_id, start, chain_sha256}`."""
+        return {
+            "camera": self.camera,
+            "segment_id": self.segment_id,
+            "start": format_ms(self.start_ms),
+            "chain_sha256": self.chain_sha256,
+        }
+
+
+def chain_head(conn: sqlite3.Connection, camera: str) -> ChainHead | None:
+    """The camera's newest chained entry (live or deleted), or None before its first."""
+    row = conn.execute(
+        "SELECT id, start_ms, chain_sha256 FROM (SELECT id, start_ms, chain_sha256 FROM"
+        " segments WHERE camera = ? AND chain_sha256 IS NOT NULL ORDER BY id DESC LIMIT 1)"
+        " UNION ALL SELECT * FROM (SELECT segment_id, start_ms, chain_sha256 FROM"
+        " segment_tombstones WHERE camera = ? AND chain_sha256 IS NOT NULL"
+        " ORDER BY segment_id DESC LIMIT 1) ORDER BY 1 DESC LIMIT 1",
+        (camera, camera),
+    ).fetchone()
+    return ChainHead(camera, row[0], row[1], row[2]) if row else None
+
+
+def chain_tip(conn: sqlite3.Connection, camera: str) -> str:
+    """The chain value a camera's next segment links to (deleted segments included).
+
+    Without the tombstones a camera whose newest segments were all deleted would restart
+    from genesis, and `verify` would call that a broken link.
+    """
+    head = chain_head(conn, camera)
+    return head.chain_sha256 if head else CHAIN_GENESIS
+
+
+def link_before(conn: sqlite3.Connection, camera: str, segment_id: int) -> str | None:
+    """The chain value the entry `segment_id` links to; None when it is no longer known."""
+    row = conn.execute(
+        "SELECT * FROM (SELECT id, chain_sha256 FROM segments WHERE camera = ?"
+        " AND chain_sha256 IS NOT NULL AND id < ? ORDER BY id DESC LIMIT 1) UNION ALL"
+        " SELECT * FROM (SELECT segment_id, chain_sha256 FROM segment_tombstones"
+        " WHERE camera = ? AND chain_sha256 IS NOT NULL AND segment_id < ?"
+        " ORDER BY segment_id DESC LIMIT 1) ORDER BY 1 DESC LIMIT 1",
+        (camera, segment_id, camera, segment_id),
+    ).fetchone()
+    if row is not None:
+        return str(row[1])
+    older = conn.execute(
+        "SELECT 1 FROM segments WHERE camera = ? AND id < ? LIMIT 1", (camera, segment_id)
+    ).fetchone()
+    # Nothing older, live or deleted: this is the camera's first segment.
+    return None if older else CHAIN_GENESIS
+
+
+# -- verification ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    """One line of `nvrctl recordings verify`: a problem (evidence altered or lost) or a note."""
+
+    path: str
+    text: str
+
+
+@dataclass
+class ChainReport:
+    """What `verify_chain` found for one camera."""
+
+    camera: str
+    checked: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    problems: list[Finding] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+
+
+def _describe_tombstone(entry: ChainEntry) -> str:
+    when = format_ms(entry.deleted_at_ms) if entry.deleted_at_ms is not None else "?"
+    return f"deleted by {entry.deleted_reason} at {when} (hash and link kept)"
+
+
+def _check_file(recordings_dir: Path, entry: ChainEntry, report: ChainReport) -> None:
+    """A kept row's file must exist and still hash to the indexed value."""
+    file = recordings_dir / entry.path
+    if entry.status == "missing" or not file.exists():
+        report.problems.append(
+            Finding(entry.path, "file missing: gone without a deletion by the janitor")
+        )
+    elif file_sha256(file) != entry.sha256:
+        report.problems.append(
+            Finding(entry.path, "content altered: sha256 differs from the index")
+        )
+
+
+def _check_entry(
+    recordings_dir: Path, entry: ChainEntry, previous: str | None, report: ChainReport
+) -> None:
+    if entry.chained and previous is not None:
+        assert entry.chain_sha256 is not None
+        if chain_hash(previous, entry.sha256) != entry.chain_sha256:
+            report.problems.append(
+                Finding(entry.path, "chain link broken: index rows were altered or removed")
+            )
+    if not entry.kept:
+        report.deleted += 1
+        report.notes.append(Finding(entry.path, _describe_tombstone(entry)))
+        return
+    if entry.status == "quarantined":
+        report.quarantined += 1
+        report.notes.append(Finding(entry.path, "quarantined: unreadable when indexed"))
+    report.checked += 1
+    _check_file(recordings_dir, entry, report)
+
+
+def verify_chain(conn: sqlite3.Connection, recordings_dir: Path, camera: str) -> ChainReport:
+    """Recompute every kept segment's hash and every link, deleted segments included.
+
+    The oldest entry's link is trusted (retention removes the old end, tombstones too);
+    every later link must follow from it. A quarantined row indexed without a link is
+    outside the chain: its hash is checked, the chain goes on from the entry before it.
+    """
+    report = ChainReport(camera)
+    previous: str | None = None
+    for entry in chain_entries(conn, camera):
+        _check_entry(recordings_dir, entry, previous, report)
+        if entry.chained:
+            previous = entry.chain_sha256
+    return report

@@ -1,0 +1,92 @@
+"""The hash chain survives retention, protections and quarantine; tampering is still found."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from nvr.core.state import now_ms
+from nvr.core.timeutil import format_ms
+from nvr.hddmon.janitor import Janitor
+
+from .helpers import Box
+
+pytestmark = pytest.mark.timeout(60)
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
+
+def retention(box: Box, cutoff_ms: int) -> None:
+    """One retention pass of the real janitor."""
+    janitor = Janitor(box.store, box.recordings, now_ms)
+    janitor.apply_retention({"cam01": cutoff_ms}, deadline=math.inf)
+
+
+def test_retention_around_protected_and_quarantined_segments_verifies(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    old = now_ms() - 10 * DAY_MS
+    old_rows = [box.add(old + i * MINUTE_MS, os.urandom(2000)) for i in range(8)]
+    recent = now_ms() - 30 * MINUTE_MS
+    kept_first = box.add(recent, os.urandom(2000))
+    quarantined = box.add(recent + MINUTE_MS, os.urandom(1500), status="quarantined")
+    kept = [box.add(recent + (2 + i) * MINUTE_MS, os.urandom(2000)) for i in range(2)]
+    # Evidence in the middle of the old run: the janitor deletes around it.
+    protect = box.nvrctl(
+        "protect", "--camera", "cam01", "--from", format_ms(old + 3 * MINUTE_MS + 1000),
+        "--to", format_ms(old + 4 * MINUTE_MS + 1000), "--reason", "incident 4711",
+    )  # fmt: skip
+    assert protect.returncode == 0, protect.stderr
+
+    retention(box, now_ms() - DAY_MS)
+
+    remaining = {row[0] for row in box.store.read().execute("SELECT path FROM segments")}
+    assert remaining == {p for _, p in [old_rows[3], old_rows[4], kept_first, quarantined, *kept]}
+    result = box.nvrctl("recordings", "verify", "--camera", "cam01")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    # Deleted after the protected run, and the one before it (the link it follows from).
+    for _, path in [old_rows[2], old_rows[5], old_rows[6], old_rows[7]]:
+        assert any(line.startswith(f"{path}: deleted by retention at ") for line in lines), lines
+    assert f"{quarantined[1]}: quarantined: unreadable when indexed" in lines
+    assert "altered" not in result.stdout and "broken" not in result.stdout
+    assert lines[-1].startswith("cam01: every segment matches the index and the hash chain")
+
+    # A real alteration is still found, next to the deletions.
+    victim = box.recordings / kept[0][1]
+    data = bytearray(victim.read_bytes())
+    data[100] ^= 0x01
+    victim.write_bytes(bytes(data))
+    altered = box.nvrctl("recordings", "verify", "--camera", "cam01")
+    assert altered.returncode == 1
+    assert f"{kept[0][1]}: content altered: sha256 differs from the index" in altered.stdout
+    assert altered.stdout.count("content altered") == 1
+
+
+def test_a_row_removed_behind_the_janitors_back_breaks_the_chain(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    start = now_ms() - 60 * MINUTE_MS
+    rows = [box.add(start + i * MINUTE_MS, os.urandom(1000)) for i in range(5)]
+    with box.store.write() as conn:
+        conn.execute("DELETE FROM segments WHERE id = ?", (rows[2][0],))
+    (box.recordings / rows[2][1]).unlink()
+    result = box.nvrctl("recordings", "verify", "--camera", "cam01")
+    assert result.returncode == 1
+    assert f"{rows[3][1]}: chain link broken: index rows were altered or removed" in result.stdout
+
+
+def test_the_chain_goes_on_after_every_segment_was_deleted(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    old = now_ms() - 10 * DAY_MS
+    for i in range(3):
+        box.add(old + i * MINUTE_MS, os.urandom(1000))
+    retention(box, now_ms() - DAY_MS)
+    assert box.store.read().execute("SELECT count(*) FROM segments").fetchone()[0] == 0
+    # The camera records again: its new segment links to the deleted head, not to genesis.
+    box.add(now_ms() - MINUTE_MS, os.urandom(1000))
+    result = box.nvrctl("recordings", "verify", "--camera", "cam01")
+    assert result.returncode == 0, result.stdout
+    tombstones = box.store.read().execute("SELECT count(*) FROM segment_tombstones").fetchone()
+    assert tombstones[0] == 1, "older tombstones are pruned; the one the chain needs is kept"
