@@ -18,8 +18,8 @@ import threading
 from pathlib import Path
 
 from nvr.backup.recorder import FinishedSegment
-from nvr.core.durable import fsync_directory
 from nvr.core.chain import chain_tip
+from nvr.core.durable import fsync_directory
 from nvr.core.recordings import HASH_CHUNK_BYTES, chain_hash
 from nvr.core.state import StateStore, now_ms
 

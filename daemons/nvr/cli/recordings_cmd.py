@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from nvr.core.chain import verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
-from nvr.core.export import export_clip
-from nvr.core.chain import verify_chain
-from nvr.core.recordings import coverage, list_segments
+from nvr.core.export import continuous_runs, export_clip
+from nvr.core.identity import BoxIdentity, load_identity
+from nvr.core.manifest import ClipSource, write_manifest
+from nvr.core.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms, parse_time
 
@@ -50,6 +53,11 @@ def add_parser(subparsers: Any) -> None:
     export = subparsers.add_parser("export", help="join a time range into one MP4")
     _range_args(export, required=True)
     export.add_argument("-o", "--output", required=True, help="output file (.mp4)")
+    export.add_argument(
+        "--split-at-gaps",
+        action="store_true",
+        help="one file per continuous run (clip-1.mp4, clip-2.mp4, ...) instead of one",
+    )
     export.set_defaults(func=export_command)
 
 
@@ -141,13 +149,49 @@ def verify_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outputs(output: Path, count: int) -> list[Path]:
+    """`clip.mp4`, or `clip-1.mp4`, `clip-2.mp4`, ... for one file per continuous run."""
+    if count == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, count + 1)]
+
+
 def export_command(args: argparse.Namespace) -> int:
-    """Write the range as one MP4."""
+    """Write the range as one MP4 (or one per continuous run), each with a signed manifest."""
     config, store = _open(args)
     start, end = _range(args)
     assert start is not None and end is not None
     with store:
-        segments = list_segments(store.read(), args.camera, start, end)
-    output = export_clip(config.storage.recordings_dir, segments, start, end, Path(args.output))
-    print(f"wrote {output} ({len(segments)} segments)")
+        conn = store.read()
+        segments = list_segments(conn, args.camera, start, end)
+        if not segments:
+            raise NvrError(f"nothing recorded for {args.camera} in that range")
+        gaps = coverage(conn, args.camera, start, end).gaps
+        runs = continuous_runs(segments) if args.split_at_gaps else [segments]
+        identity = load_identity(config.storage.state_file)
+        for gap in gaps:
+            print(
+                f"gap {format_ms(gap.start_ms)} → {format_ms(gap.end_ms)}"
+                f" ({(gap.end_ms - gap.start_ms) / 1000:g}s): {gap.reason}"
+            )
+        for run, output in zip(runs, _outputs(Path(args.output), len(runs)), strict=True):
+            _export_run(config, conn, identity, run, gaps, (start, end), output)
     return 0
+
+
+def _export_run(
+    config: Config,
+    conn: sqlite3.Connection,
+    identity: BoxIdentity,
+    run: list[Segment],
+    gaps: list[Gap],
+    period: tuple[int, int],
+    output: Path,
+) -> None:
+    """One clip and its manifest; the manifest lists the gaps inside the clip's own range."""
+    from_ms, to_ms = max(period[0], run[0].start_ms), min(period[1], run[-1].end_ms)
+    export_clip(config.storage.recordings_dir, run, period[0], period[1], output)
+    inside = [g for g in gaps if g.start_ms < to_ms and g.end_ms > from_ms]
+    source = ClipSource(config.site.id, run[0].camera, from_ms, to_ms, run, inside)
+    manifest = write_manifest(conn, source, output, identity)
+    print(f"wrote {output} ({len(run)} segments, {len(inside)} gaps) and {manifest}")

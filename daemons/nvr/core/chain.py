@@ -58,7 +58,10 @@ def chain_entries(
     """The camera's entries with after_id < id <= upto_id, in chain (id) order."""
     rows = conn.execute(_ENTRIES, {"camera": camera, "after": after_id, "upto": upto_id})
     for row in rows:
-        yield ChainEntry(*row[:9], kept=bool(row[9]))
+        entry_id, path, start_ms, end_ms, sha256, chain, status, reason, deleted_at, kept = row
+        yield ChainEntry(
+            entry_id, path, start_ms, end_ms, sha256, chain, status, reason, deleted_at, bool(kept)
+        )
 
 
 @dataclass(frozen=True)

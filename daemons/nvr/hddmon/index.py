@@ -201,6 +201,7 @@ def prune_tombstones(conn: sqlite3.Connection, cameras: Iterable[str]) -> None:
             {"camera": camera, "no_limit": 2**62},
         )
 
+
 def queue_orphan(
     store: StateStore, camera: str, path: str, size: int, start_ms: int, now_ms: int
 ) -> GarbageRow | None:
