@@ -138,7 +138,7 @@ def run(workdir: Path, minutes: int, after: int, repeat: int) -> dict[str, Any]:
         SITE, "cam01", from_ms, to_ms, segments, coverage(conn, "cam01", from_ms, to_ms).gaps
     )
     export_s = timed(lambda: export_clip(root, segments, from_ms, to_ms, clip), repeat)
-    manifest_s = timed(lambda: write_manifest(conn, source, clip, identity), repeat)
+    manifest_s = timed(lambda: write_manifest(store, source, clip, identity), repeat)
     manifest = json.loads(manifest_path(clip).read_text())
 
     def verify() -> None:

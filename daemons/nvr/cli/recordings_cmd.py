@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +174,13 @@ def export_command(args: argparse.Namespace) -> int:
                 f" ({(gap.end_ms - gap.start_ms) / 1000:g}s): {gap.reason}"
             )
         for run, output in zip(runs, _outputs(Path(args.output), len(runs)), strict=True):
-            _export_run(config, conn, identity, run, gaps, (start, end), output)
+            _export_run(config, store, identity, run, gaps, (start, end), output)
     return 0
 
 
 def _export_run(
     config: Config,
-    conn: sqlite3.Connection,
+    store: StateStore,
     identity: BoxIdentity,
     run: list[Segment],
     gaps: list[Gap],
@@ -193,5 +192,5 @@ def _export_run(
     export_clip(config.storage.recordings_dir, run, period[0], period[1], output)
     inside = [g for g in gaps if g.start_ms < to_ms and g.end_ms > from_ms]
     source = ClipSource(config.site.id, run[0].camera, from_ms, to_ms, run, inside)
-    manifest = write_manifest(conn, source, output, identity)
+    manifest = write_manifest(store, source, output, identity)
     print(f"wrote {output} ({len(run)} segments, {len(inside)} gaps) and {manifest}")

@@ -29,6 +29,11 @@ _ENTRIES = (
     " AND segment_id <= :upto ORDER BY 1"
 )
 NO_LIMIT = 2**62
+# Manifest heads go out with every status report for a day (at most this many per
+# report), and are forgotten after a week.
+MANIFEST_HEADS_SENT_MS = 86_400_000
+MANIFEST_HEADS_SENT_MAX = 200
+MANIFEST_HEADS_KEPT_MS = 7 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,36 @@ def chain_head(conn: sqlite3.Connection, camera: str) -> ChainHead | None:
         (camera, camera),
     ).fetchone()
     return ChainHead(camera, row[0], row[1], row[2]) if row else None
+
+
+def note_manifest_head(conn: sqlite3.Connection, head: ChainHead, now_ms: int) -> None:
+    """Remember the head a signed manifest reaches, for the next status reports."""
+    conn.execute(
+        "INSERT OR IGNORE INTO manifest_heads (camera, segment_id, chain_sha256, start_ms,"
+        " created_at_ms) VALUES (?, ?, ?, ?, ?)",
+        (head.camera, head.segment_id, head.chain_sha256, head.start_ms, now_ms),
+    )
+    conn.execute(
+        "DELETE FROM manifest_heads WHERE created_at_ms < ?", (now_ms - MANIFEST_HEADS_KEPT_MS,)
+    )
+
+
+def report_heads(conn: sqlite3.Connection, cameras: list[str], now_ms: int) -> list[ChainHead]:
+    """What a status report anchors: each camera's head, and the heads of recent manifests.
+
+    A clip exported between two reports reaches a head the next report would not name
+    (more segments closed meanwhile); re-sending manifest heads for a while lets head
+    office anchor it (docs/design/evidence.md, invariant 4).
+    """
+    heads = [head for camera in cameras if (head := chain_head(conn, camera))]
+    rows = conn.execute(
+        "SELECT camera, segment_id, start_ms, chain_sha256 FROM manifest_heads"
+        " WHERE created_at_ms >= ? ORDER BY created_at_ms DESC LIMIT ?",
+        (now_ms - MANIFEST_HEADS_SENT_MS, MANIFEST_HEADS_SENT_MAX),
+    )
+    seen = {(head.camera, head.segment_id) for head in heads}
+    heads += [ChainHead(*row) for row in rows if (row[0], row[1]) not in seen]
+    return heads
 
 
 def chain_tip(conn: sqlite3.Connection, camera: str) -> str:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvr.core.chain import chain_entries, link_before
+from nvr.core.chain import ChainHead, chain_entries, link_before, note_manifest_head
 from nvr.core.durable import write_atomically
 from nvr.core.identity import BoxIdentity, signature_valid
 from nvr.core.recordings import Gap, Segment, chain_hash, file_sha256
+from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 
 FORMAT = "nvr-clip-manifest/1"
@@ -55,24 +56,29 @@ class ClipSource:
     gaps: Sequence[Gap]
 
 
-def _chain_section(conn: sqlite3.Connection, camera: str, first_id: int) -> dict[str, Any]:
-    """The links from the clip's first segment to the camera's head now: `[id, sha256]`.
+def _chain_section(
+    conn: sqlite3.Connection, camera: str, first_id: int
+) -> tuple[dict[str, Any], ChainHead]:
+    """The links (`[id, sha256]`) from the clip's first segment to the head now, and it.
 
     They let a verifier carry the chain forward to a head that head office received,
     which fixes every hash of the clip (docs/design/evidence.md, invariant 5).
     """
-    links = [
-        [entry.id, entry.sha256]
-        for entry in chain_entries(conn, camera, after_id=first_id - 1)
-        if entry.chained
-    ]
-    return {"prev": link_before(conn, camera, first_id), "links": links}
+    entries = [e for e in chain_entries(conn, camera, after_id=first_id - 1) if e.chained]
+    last = entries[-1]
+    assert last.chain_sha256 is not None
+    head = ChainHead(camera, last.id, last.start_ms, last.chain_sha256)
+    links = [[entry.id, entry.sha256] for entry in entries]
+    return {"prev": link_before(conn, camera, first_id), "links": links}, head
 
 
-def build_manifest(conn: sqlite3.Connection, source: ClipSource, clip: Path) -> dict[str, Any]:
-    """The unsigned manifest of `clip`."""
+def build_manifest(
+    conn: sqlite3.Connection, source: ClipSource, clip: Path
+) -> tuple[dict[str, Any], ChainHead]:
+    """The unsigned manifest of `clip`, and the chain head its links reach."""
     first_id = min(seg.id for seg in source.segments)
-    return {
+    chain, head = _chain_section(conn, source.camera, first_id)
+    manifest = {
         "format": FORMAT,
         "site": source.site,
         "camera": source.camera,
@@ -93,8 +99,10 @@ def build_manifest(conn: sqlite3.Connection, source: ClipSource, clip: Path) -> 
             for seg in source.segments
         ],
         "gaps": [gap.to_json() for gap in source.gaps],
-        "chain": _chain_section(conn, source.camera, first_id),
+        "chain": chain,
+        "head": head.to_json(),
     }
+    return manifest, head
 
 
 def sign_manifest(manifest: dict[str, Any], identity: BoxIdentity) -> dict[str, Any]:
@@ -105,12 +113,19 @@ def sign_manifest(manifest: dict[str, Any], identity: BoxIdentity) -> dict[str, 
 
 
 def write_manifest(
-    conn: sqlite3.Connection, source: ClipSource, clip: Path, identity: BoxIdentity
+    store: StateStore, source: ClipSource, clip: Path, identity: BoxIdentity
 ) -> Path:
-    """Build, sign and durably write the manifest beside `clip`; its path."""
-    signed = sign_manifest(build_manifest(conn, source, clip), identity)
+    """Build, sign and durably write the manifest beside `clip`; its path.
+
+    The head it reaches is noted for the next status reports (invariant 4).
+    """
+    manifest, head = build_manifest(store.read(), source, clip)
     path = manifest_path(clip)
-    write_atomically(path, (json.dumps(signed, indent=1) + "\n").encode())
+    write_atomically(
+        path, (json.dumps(sign_manifest(manifest, identity), indent=1) + "\n").encode()
+    )
+    with store.write() as conn:
+        note_manifest_head(conn, head, now_ms())
     return path
 
 

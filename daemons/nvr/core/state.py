@@ -292,6 +292,16 @@ MIGRATIONS: tuple[str, ...] = (
         deleted_at_ms INTEGER NOT NULL
     );
     CREATE INDEX segment_tombstones_camera ON segment_tombstones (camera, segment_id);
+    -- The chain head each signed clip manifest reaches: status reports re-send the recent
+    -- ones, so head office can anchor a clip exported between two reports.
+    CREATE TABLE manifest_heads (
+        camera        TEXT    NOT NULL,
+        segment_id    INTEGER NOT NULL,
+        chain_sha256  TEXT    NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (camera, segment_id)
+    );
     -- segments.id is the chain order, but SQLite reuses the ids of deleted newest rows
     -- (no AUTOINCREMENT). A new row never gets an id at or below a tombstone's.
     CREATE TRIGGER segments_id_after_tombstones AFTER INSERT ON segments

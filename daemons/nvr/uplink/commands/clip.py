@@ -182,7 +182,7 @@ def _write_manifest(
     conn = store.read()
     gaps = coverage(conn, segments[0].camera, *period).gaps
     source = ClipSource(ctx.config.site.id, segments[0].camera, *period, segments, gaps)
-    return write_manifest(conn, source, clip, load_identity(ctx.config.storage.state_file))
+    return write_manifest(store, source, clip, load_identity(ctx.config.storage.state_file))
 
 
 def _clip_name(stored: Stored, from_ms: int, to_ms: int) -> str:
