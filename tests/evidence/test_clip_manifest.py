@@ -100,8 +100,11 @@ def test_a_clip_across_a_gap_verifies_and_each_tampering_is_refused(
     headoffice = start_headoffice()
     box = Box(tmp_path / "box")
     base = now_ms() - 600_000
-    record(box, media, base)
+    rows = record(box, media, base)
     report_status(box, headoffice, seq=1)
+    stored = headoffice.get(f"/api/sites/{SITE}/evidence").json()
+    assert [h["segment_id"] for h in stored["chain_heads"]] == [rows[-1][0]]
+    assert [k["key_id"] for k in stored["keys"]] == [load_identity(box.store.path).key_id]
 
     # Across the gap: the gap is printed and listed, and the clip stops at --to.
     clip = tmp_path / "clip.mp4"

@@ -1,4 +1,7 @@
-"""`POST /api/verify`: is this clip what the site recorded? (docs/design/headoffice.md).
+"""`POST /api/verify`: is this clip what the site recorded? And what it is checked against.
+
+`GET /api/sites/<id>/evidence` lists the keys a site registered and the newest chain head
+received per camera (docs/design/headoffice.md, "Evidence").
 
 The caller hashes the clip (it may be gigabytes) and sends the sha256 with the manifest:
 `{"manifest": {...}, "clip_sha256": "<64 hex>"}`. The answer is the verdict with its
@@ -34,3 +37,8 @@ def register(app: Flask, store: ReportStore) -> None:
         if not isinstance(clip_sha256, str) or not SHA256_HEX.fullmatch(clip_sha256):
             return _bad_request("clip_sha256 must be the clip's SHA-256 in 64 lowercase hex")
         return jsonify(store.verify_clip(data["manifest"], clip_sha256).to_json())
+
+    @app.get("/api/sites/<site_id>/evidence")
+    def site_evidence(site_id: str) -> Response:
+        # Empty lists for a site that never reported: the same answer as a silent one.
+        return jsonify(store.evidence(site_id))

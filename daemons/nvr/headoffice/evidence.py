@@ -18,6 +18,7 @@ from typing import Any
 
 from nvr.core.identity import ALGORITHM, key_id
 from nvr.core.manifest import Anchor, Verdict, verify_manifest
+from nvr.core.timeutil import format_ms
 
 # Appended to the report database's migrations (nvr.headoffice.store).
 MIGRATION = """
@@ -132,6 +133,42 @@ def chain_heads(
         if segment_id in wanted:
             heads[segment_id].append(Anchor(chain, received_at_ms))
     return dict(heads)
+
+
+def site_evidence(conn: sqlite3.Connection, site_id: str) -> dict[str, Any]:
+    """The keys a site registered and the newest head received per camera, for the API."""
+    keys = conn.execute(
+        "SELECT key_id, public_key, first_seen_at_ms, last_seen_at_ms FROM site_keys"
+        " WHERE site_id = ? ORDER BY first_seen_at_ms",
+        (site_id,),
+    ).fetchall()
+    heads = conn.execute(
+        "SELECT camera, segment_id, start, chain_sha256, max(received_at_ms) FROM chain_heads"
+        " h WHERE site_id = ? AND segment_id = (SELECT max(segment_id) FROM chain_heads"
+        " WHERE site_id = h.site_id AND camera = h.camera) GROUP BY camera ORDER BY camera",
+        (site_id,),
+    ).fetchall()
+    return {
+        "keys": [
+            {
+                "key_id": row[0],
+                "public_key": row[1],
+                "first_seen_at": format_ms(row[2]),
+                "last_seen_at": format_ms(row[3]),
+            }
+            for row in keys
+        ],
+        "chain_heads": [
+            {
+                "camera": row[0],
+                "segment_id": row[1],
+                "start": row[2],
+                "chain_sha256": row[3],
+                "received_at": format_ms(row[4]),
+            }
+            for row in heads
+        ],
+    }
 
 
 def _link_ids(manifest: Any) -> list[int]:

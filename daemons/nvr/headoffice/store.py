@@ -300,6 +300,11 @@ class ReportStore:
         with self._connect() as conn:
             return evidence.verify_clip(conn, manifest, clip_sha256)
 
+    def evidence(self, site_id: str) -> dict[str, Any]:
+        """The site's registered keys and newest chain head per camera."""
+        with self._connect() as conn:
+            return evidence.site_evidence(conn, site_id)
+
     def reports(
         self,
         site_id: str,
