@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,8 +14,9 @@ import pytest
 from nvr.core.state import now_ms
 from nvr.core.timeutil import format_ms
 from nvr.hddmon.janitor import Janitor
+from nvr.headoffice.store import ReportStore
 
-from .helpers import Box
+from .helpers import HEADOFFICE, Box
 
 pytestmark = pytest.mark.timeout(60)
 MINUTE_MS = 60_000
@@ -90,3 +94,37 @@ def test_the_chain_goes_on_after_every_segment_was_deleted(tmp_path: Path) -> No
     assert result.returncode == 0, result.stdout
     tombstones = box.store.read().execute("SELECT count(*) FROM segment_tombstones").fetchone()
     assert tombstones[0] == 1, "older tombstones are pruned; the one the chain needs is kept"
+
+
+def test_identity_init_and_show(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    created = box.nvrctl("identity", "init")
+    assert created.returncode == 0, created.stderr
+    key_file = tmp_path / "state" / "box-ed25519.key"
+    assert created.stdout.startswith(f"box key {key_file} created; key id ")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    again = box.nvrctl("identity", "init")
+    assert "exists" in again.stdout and again.stdout.split()[-1] == created.stdout.split()[-1]
+    shown = json.loads(box.nvrctl("identity", "show").stdout)
+    assert shown["algorithm"] == "ed25519" and shown["key_id"] == created.stdout.split()[-1]
+    assert "PRIVATE" not in json.dumps(shown)
+
+
+def test_verify_at_head_office_with_unreadable_input_says_so_in_one_line(tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not a clip")
+    manifest = tmp_path / "clip.mp4.manifest.json"
+    manifest.write_text("{not json")
+    database = tmp_path / "ho.db"
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        argv = [HEADOFFICE, "verify", str(clip), str(manifest), "--database", str(database)]
+        return subprocess.run(argv, capture_output=True, text=True, check=False)
+
+    missing = verify()
+    assert missing.returncode == 1
+    assert missing.stderr == f"nvr-headoffice: error: database {database} does not exist\n"
+    ReportStore.open(database)
+    garbled = verify()
+    assert garbled.returncode == 1 and len(garbled.stderr.splitlines()) == 1
+    assert garbled.stderr.startswith(f"nvr-headoffice: error: manifest {manifest}: cannot read")

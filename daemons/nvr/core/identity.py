@@ -90,6 +90,11 @@ def _create(path: Path) -> None:
     )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_MODE)
     try:
+        if os.geteuid() == 0:
+            # `sudo nvrctl export` on a box without a key: the daemons (user nvr, the owner
+            # of the state directory) must still be able to read it.
+            owner = path.parent.stat()
+            os.fchown(fd, owner.st_uid, owner.st_gid)
         os.write(fd, pem)
         os.fsync(fd)
     finally:
