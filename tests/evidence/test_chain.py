@@ -51,9 +51,10 @@ def test_retention_around_protected_and_quarantined_segments_verifies(tmp_path: 
     result = box.nvrctl("recordings", "verify", "--camera", "cam01")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    # Deleted after the protected run, and the one before it (the link it follows from).
-    for _, path in [old_rows[2], old_rows[5], old_rows[6], old_rows[7]]:
-        assert any(line.startswith(f"{path}: deleted by retention at ") for line in lines), lines
+    # The one before the protected run (the link it follows from), and the run after it.
+    assert any(line.startswith(f"{old_rows[2][1]}: deleted by retention at ") for line in lines)
+    after = f"{old_rows[5][1]} .. {old_rows[7][1]}: 3 segments deleted by retention at "
+    assert any(line.startswith(after) for line in lines), lines
     assert f"{quarantined[1]}: quarantined: unreadable when indexed" in lines
     assert "altered" not in result.stdout and "broken" not in result.stdout
     assert lines[-1].startswith("cam01: every segment matches the index and the hash chain")

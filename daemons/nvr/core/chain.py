@@ -170,6 +170,28 @@ class Finding:
 
 
 @dataclass
+class _DeletedRun:
+    """Consecutive tombstones of one reason: one note, not one line per segment."""
+
+    first: ChainEntry
+    last: ChainEntry
+    count: int = 1
+
+    def finding(self) -> Finding:
+        first_at = format_ms(self.first.deleted_at_ms or 0)
+        if self.count == 1:
+            text = f"deleted by {self.first.deleted_reason} at {first_at} (hash and link kept)"
+            return Finding(self.first.path, text)
+        last_at = format_ms(self.last.deleted_at_ms or 0)
+        text = (
+            f"{self.count} segments deleted by {self.first.deleted_reason} at {first_at}"
+            + (f" .. {last_at}" if last_at != first_at else "")
+            + " (hashes and links kept)"
+        )
+        return Finding(f"{self.first.path} .. {self.last.path}", text)
+
+
+@dataclass
 class ChainReport:
     """What `verify_chain` found for one camera."""
 
@@ -179,11 +201,22 @@ class ChainReport:
     quarantined: int = 0
     problems: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
+    _run: _DeletedRun | None = None  # the tombstones just before this entry
 
+    def note_deleted(self, entry: ChainEntry) -> None:
+        """Count a tombstone, joining it to the run of the same reason before it."""
+        self.deleted += 1
+        run = self._run
+        if run is not None and run.first.deleted_reason == entry.deleted_reason:
+            run.last, run.count = entry, run.count + 1
+            self.notes[-1] = run.finding()
+            return
+        self._run = _DeletedRun(entry, entry)
+        self.notes.append(self._run.finding())
 
-def _describe_tombstone(entry: ChainEntry) -> str:
-    when = format_ms(entry.deleted_at_ms) if entry.deleted_at_ms is not None else "?"
-    return f"deleted by {entry.deleted_reason} at {when} (hash and link kept)"
+    def end_run(self) -> None:
+        """A kept entry: the next tombstone starts a new note."""
+        self._run = None
 
 
 def _check_file(recordings_dir: Path, entry: ChainEntry, report: ChainReport) -> None:
@@ -209,9 +242,9 @@ def _check_entry(
                 Finding(entry.path, "chain link broken: index rows were altered or removed")
             )
     if not entry.kept:
-        report.deleted += 1
-        report.notes.append(Finding(entry.path, _describe_tombstone(entry)))
+        report.note_deleted(entry)
         return
+    report.end_run()
     if entry.status == "quarantined":
         report.quarantined += 1
         report.notes.append(Finding(entry.path, "quarantined: unreadable when indexed"))
