@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -21,10 +22,12 @@ from headoffice.helpers import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice, envel
 from nvr.core.config import load_config
 from nvr.core.identity import load_identity
 from nvr.core.manifest import sign_manifest
+from nvr.core.protections import insert_protection
 from nvr.core.recordings import chain_hash
 from nvr.core.state import now_ms
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
+from nvr.hddmon.janitor import Janitor
 from nvr.report.status import status_body
 
 from .helpers import HEADOFFICE, SEGMENT_SECONDS, Box, make_segments
@@ -238,4 +241,33 @@ def test_split_at_gaps_and_a_clip_newer_than_any_head(
     box.add(late + SEGMENT_MS, media[1], duration_ms=SEGMENT_MS)
     report_status(box, headoffice, seq=2)
     code, text = verify(headoffice, newest)
+    assert code == 0, text
+
+
+def test_a_clip_across_segments_the_janitor_deleted_names_them_and_verifies(
+    tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
+) -> None:
+    headoffice = start_headoffice()
+    box = Box(tmp_path / "box")
+    base = now_ms() - 600_000
+    rows = record(box, media, base)
+    report_status(box, headoffice, seq=1)
+    first_end = base + 2 * SEGMENT_MS  # segments 0-1 and 7 are evidence
+    last_start = base + 7 * SEGMENT_MS + GAP_MS
+    with box.store.write() as conn:
+        insert_protection(conn, camera="cam01", from_ms=base, to_ms=first_end - 1, reason="a")
+        insert_protection(conn, camera="cam01", from_ms=last_start + 1, to_ms=now_ms(), reason="b")
+    Janitor(box.store, box.recordings, now_ms).apply_retention({"cam01": now_ms()}, math.inf)
+    kept = [row[0] for row in box.store.read().execute("SELECT path FROM segments ORDER BY id")]
+    assert kept == [rows[0][1], rows[1][1], rows[7][1]]
+
+    clip = tmp_path / "clip.mp4"
+    out = export(box, clip, base, last_start + SEGMENT_MS)
+    assert out.count(": deleted by retention at ") == 2, out  # before and after the outage
+    manifest = json.loads(Path(f"{clip}.manifest.json").read_text())
+    reasons = [gap["reason"] for gap in manifest["gaps"]]
+    assert reasons[0].startswith("deleted by retention at ") and len(reasons) == 3
+    # The links run through the tombstones to the head reported before the deletion.
+    assert [link[0] for link in manifest["chain"]["links"]] == [row[0] for row in rows]
+    code, text = verify(headoffice, clip)
     assert code == 0, text

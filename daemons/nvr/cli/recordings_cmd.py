@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from nvr.core.chain import verify_chain
+from nvr.core.chain import explain_deleted, verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
 from nvr.core.export import continuous_runs, export_clip
@@ -165,7 +165,7 @@ def export_command(args: argparse.Namespace) -> int:
         segments = list_segments(conn, args.camera, start, end)
         if not segments:
             raise NvrError(f"nothing recorded for {args.camera} in that range")
-        gaps = coverage(conn, args.camera, start, end).gaps
+        gaps = explain_deleted(conn, args.camera, coverage(conn, args.camera, start, end).gaps)
         runs = continuous_runs(segments) if args.split_at_gaps else [segments]
         identity = load_identity(config.storage.state_file)
         for gap in gaps:

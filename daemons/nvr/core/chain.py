@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvr.core.recordings import CHAIN_GENESIS, chain_hash, file_sha256
+from nvr.core.recordings import (
+    CHAIN_GENESIS,
+    CONTINUITY_TOLERANCE_MS,
+    Gap,
+    chain_hash,
+    file_sha256,
+)
 from nvr.core.timeutil import format_ms
 
 # Live rows and tombstones in one id order; `kept` tells them apart.
@@ -158,6 +164,46 @@ def link_before(conn: sqlite3.Connection, camera: str, segment_id: int) -> str |
     ).fetchone()
     # Nothing older, live or deleted: this is the camera's first segment.
     return None if older else CHAIN_GENESIS
+
+
+def _deleted_spans(
+    conn: sqlite3.Connection, camera: str, gap: Gap
+) -> list[tuple[int, int, str, int]]:
+    """(start, end, reason, deleted_at) of the janitor's deletions inside `gap`, joined."""
+    rows = conn.execute(
+        "SELECT max(start_ms, ?), min(end_ms, ?), reason, deleted_at_ms FROM segment_tombstones"
+        " WHERE camera = ? AND start_ms < ? AND end_ms > ? ORDER BY start_ms",
+        (gap.start_ms, gap.end_ms, camera, gap.end_ms, gap.start_ms),
+    )
+    spans: list[tuple[int, int, str, int]] = []
+    for start, end, reason, deleted_at in rows:
+        if spans and spans[-1][2] == reason and start - spans[-1][1] <= CONTINUITY_TOLERANCE_MS:
+            last = spans[-1]
+            spans[-1] = (last[0], max(last[1], end), reason, max(last[3], deleted_at))
+        else:
+            spans.append((start, end, reason, deleted_at))
+    return spans
+
+
+def explain_deleted(conn: sqlite3.Connection, camera: str, gaps: list[Gap]) -> list[Gap]:
+    """Gaps split where the janitor deleted the video, those parts named for it.
+
+    Coverage only knows the recorder's runs, so a stretch deleted around protected
+    evidence would read as "not recording"; its tombstones say what happened.
+    """
+    explained: list[Gap] = []
+    for gap in gaps:
+        cursor = gap.start_ms
+        for start, end, reason, deleted_at in _deleted_spans(conn, camera, gap):
+            if start - cursor > CONTINUITY_TOLERANCE_MS:
+                explained.append(Gap(cursor, start, gap.reason))
+            explained.append(
+                Gap(max(cursor, start), end, f"deleted by {reason} at {format_ms(deleted_at)}")
+            )
+            cursor = max(cursor, end)
+        if gap.end_ms - cursor > CONTINUITY_TOLERANCE_MS:
+            explained.append(Gap(cursor, gap.end_ms, gap.reason))
+    return explained
 
 
 # -- verification ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nvr.core.chain import explain_deleted
 from nvr.core.durable import sync_file
 from nvr.core.export import export_clip
 from nvr.core.identity import load_identity
@@ -180,8 +181,9 @@ def _write_manifest(
 ) -> Path:
     """The signed manifest beside the clip: what head office verifies the clip with."""
     conn = store.read()
-    gaps = coverage(conn, segments[0].camera, *period).gaps
-    source = ClipSource(ctx.config.site.id, segments[0].camera, *period, segments, gaps)
+    camera = segments[0].camera
+    gaps = explain_deleted(conn, camera, coverage(conn, camera, *period).gaps)
+    source = ClipSource(ctx.config.site.id, camera, *period, segments, gaps)
     return write_manifest(store, source, clip, load_identity(ctx.config.storage.state_file))
 
 
