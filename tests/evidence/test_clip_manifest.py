@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from headoffice.helpers import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice, envelope
+from headoffice.helpers import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice
 from nvr.core.config import load_config
 from nvr.core.identity import load_identity
 from nvr.core.manifest import sign_manifest
@@ -28,7 +28,7 @@ from nvr.core.state import now_ms
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr.hddmon.janitor import Janitor
-from nvr.report.status import status_body
+from nvr.report.build import enqueue_status
 
 from .helpers import HEADOFFICE, SEGMENT_SECONDS, Box, make_segments
 
@@ -52,11 +52,9 @@ def record(box: Box, media: list[bytes], base_ms: int) -> list[tuple[int, str]]:
     return rows
 
 
-def report_status(box: Box, headoffice: HeadOffice, seq: int, secret: str | None = None) -> None:
-    """nvr-report's status body (chain heads, public key), posted as the uplink would."""
-    now = now_ms()
-    body = status_body(box.store.read(), load_config(box.config_path), now - 900_000, now)
-    report = envelope(seq, kind="status", site=box.site, **body)
+def report_status(box: Box, headoffice: HeadOffice, secret: str | None = None) -> None:
+    """nvr-report's status report (chain heads, public key), posted as the uplink would."""
+    report = enqueue_status(box.store, load_config(box.config_path), now_ms())
     extra = {"secret": secret} if secret else {}
     answer = headoffice.post([report], site=box.site, **extra)
     assert answer.status_code == 200, answer.text
@@ -104,7 +102,7 @@ def test_a_clip_across_a_gap_verifies_and_each_tampering_is_refused(
     box = Box(tmp_path / "box")
     base = now_ms() - 600_000
     rows = record(box, media, base)
-    report_status(box, headoffice, seq=1)
+    report_status(box, headoffice)
     stored = headoffice.get(f"/api/sites/{SITE}/evidence").json()
     assert [h["segment_id"] for h in stored["chain_heads"]] == [rows[-1][0]]
     assert [k["key_id"] for k in stored["keys"]] == [load_identity(box.store.path).key_id]
@@ -158,10 +156,10 @@ def test_removed_segment_other_site_and_rewritten_chain_are_refused(
     box = Box(tmp_path / "box")
     base = now_ms() - 600_000
     rows = record(box, media, base)
-    report_status(box, headoffice, seq=1)
+    report_status(box, headoffice)
     other = Box(tmp_path / "other", site=OTHER_SITE)
     record(other, media, base)
-    report_status(other, headoffice, seq=1, secret=OTHER_SECRET)
+    report_status(other, headoffice, secret=OTHER_SECRET)
     to_ms = base + 8 * SEGMENT_MS + GAP_MS
 
     # Another site's genuine clip, relabelled as ours and signed with its own key.
@@ -215,8 +213,8 @@ def test_split_at_gaps_and_a_clip_newer_than_any_head(
     headoffice = start_headoffice()
     box = Box(tmp_path / "box")
     base = now_ms() - 600_000
-    record(box, media, base)
-    report_status(box, headoffice, seq=1)
+    rows = record(box, media, base)
+    report_status(box, headoffice)
 
     out = export(
         box, tmp_path / "clip.mp4", base, base + 8 * SEGMENT_MS + GAP_MS, "--split-at-gaps"
@@ -236,10 +234,15 @@ def test_split_at_gaps_and_a_clip_newer_than_any_head(
     export(box, newest, late, late + SEGMENT_MS)
     code, text = verify(headoffice, newest)
     assert code == 3 and text.startswith("unanchored:"), text
+    # An older clip's links stop at the first head a status report carried after it.
+    again = tmp_path / "again.mp4"
+    export(box, again, base, base + 3 * SEGMENT_MS)
+    links = json.loads(Path(f"{again}.manifest.json").read_text())["chain"]["links"]
+    assert [link[0] for link in links] == [row[0] for row in rows]
     # The camera records on before the next report; that report still carries the head
     # the manifest reached, so the clip is anchored.
     box.add(late + SEGMENT_MS, media[1], duration_ms=SEGMENT_MS)
-    report_status(box, headoffice, seq=2)
+    report_status(box, headoffice)
     code, text = verify(headoffice, newest)
     assert code == 0, text
 
@@ -251,7 +254,7 @@ def test_a_clip_across_segments_the_janitor_deleted_names_them_and_verifies(
     box = Box(tmp_path / "box")
     base = now_ms() - 600_000
     rows = record(box, media, base)
-    report_status(box, headoffice, seq=1)
+    report_status(box, headoffice)
     first_end = base + 2 * SEGMENT_MS  # segments 0-1 and 7 are evidence
     last_start = base + 7 * SEGMENT_MS + GAP_MS
     with box.store.write() as conn:

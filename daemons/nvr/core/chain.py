@@ -40,6 +40,8 @@ NO_LIMIT = 2**62
 MANIFEST_HEADS_SENT_MS = 86_400_000
 MANIFEST_HEADS_SENT_MAX = 200
 MANIFEST_HEADS_KEPT_MS = 7 * 86_400_000
+# Longer than any retention a clip could be exported from.
+REPORTED_HEADS_KEPT_MS = 400 * 86_400_000
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,27 @@ def note_manifest_head(conn: sqlite3.Connection, head: ChainHead, now_ms: int) -
     conn.execute(
         "DELETE FROM manifest_heads WHERE created_at_ms < ?", (now_ms - MANIFEST_HEADS_KEPT_MS,)
     )
+
+
+def note_reported_heads(conn: sqlite3.Connection, heads: list[dict[str, Any]], now_ms: int) -> None:
+    """Remember the heads a status report carries (call in the report's transaction)."""
+    conn.executemany(
+        "INSERT OR IGNORE INTO reported_heads (camera, segment_id, reported_at_ms)"
+        " VALUES (?, ?, ?)",
+        [(head["camera"], head["segment_id"], now_ms) for head in heads],
+    )
+    conn.execute(
+        "DELETE FROM reported_heads WHERE reported_at_ms < ?", (now_ms - REPORTED_HEADS_KEPT_MS,)
+    )
+
+
+def first_reported_head(conn: sqlite3.Connection, camera: str, segment_id: int) -> int | None:
+    """The first segment id at or after `segment_id` whose head went out in a report."""
+    row = conn.execute(
+        "SELECT min(segment_id) FROM reported_heads WHERE camera = ? AND segment_id >= ?",
+        (camera, segment_id),
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
 
 
 def report_heads(conn: sqlite3.Connection, cameras: list[str], now_ms: int) -> list[ChainHead]:

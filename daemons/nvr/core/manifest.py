@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvr.core.chain import ChainHead, chain_entries, link_before, note_manifest_head
+from nvr.core.chain import (
+    NO_LIMIT,
+    ChainHead,
+    chain_entries,
+    first_reported_head,
+    link_before,
+    note_manifest_head,
+)
 from nvr.core.durable import write_atomically
 from nvr.core.identity import BoxIdentity, signature_valid
 from nvr.core.recordings import Gap, Segment, chain_hash, file_sha256
@@ -57,14 +64,18 @@ class ClipSource:
 
 
 def _chain_section(
-    conn: sqlite3.Connection, camera: str, first_id: int
+    conn: sqlite3.Connection, camera: str, first_id: int, last_id: int
 ) -> tuple[dict[str, Any], ChainHead]:
-    """The links (`[id, sha256]`) from the clip's first segment to the head now, and it.
+    """The links (`[id, sha256]`) from the clip's first segment to a head, and that head.
 
     They let a verifier carry the chain forward to a head that head office received,
-    which fixes every hash of the clip (docs/design/evidence.md, invariant 5).
+    which fixes every hash of the clip (docs/design/evidence.md, invariant 5). They stop
+    at the first head a status report carried after the clip, else at the head now.
     """
-    entries = [e for e in chain_entries(conn, camera, after_id=first_id - 1) if e.chained]
+    upto = first_reported_head(conn, camera, last_id) or NO_LIMIT
+    entries = [
+        e for e in chain_entries(conn, camera, after_id=first_id - 1, upto_id=upto) if e.chained
+    ]
     last = entries[-1]
     assert last.chain_sha256 is not None
     head = ChainHead(camera, last.id, last.start_ms, last.chain_sha256)
@@ -76,8 +87,8 @@ def build_manifest(
     conn: sqlite3.Connection, source: ClipSource, clip: Path
 ) -> tuple[dict[str, Any], ChainHead]:
     """The unsigned manifest of `clip`, and the chain head its links reach."""
-    first_id = min(seg.id for seg in source.segments)
-    chain, head = _chain_section(conn, source.camera, first_id)
+    ids = [seg.id for seg in source.segments]
+    chain, head = _chain_section(conn, source.camera, min(ids), max(ids))
     manifest = {
         "format": FORMAT,
         "site": source.site,

@@ -302,6 +302,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_at_ms INTEGER NOT NULL,
         PRIMARY KEY (camera, segment_id)
     );
+    -- Chain heads nvr-report put into status reports (in the report's transaction): a
+    -- manifest's links need to reach only the first one after its clip.
+    CREATE TABLE reported_heads (
+        camera         TEXT    NOT NULL,
+        segment_id     INTEGER NOT NULL,
+        reported_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (camera, segment_id)
+    );
     -- segments.id is the chain order, but SQLite reuses the ids of deleted newest rows
     -- (no AUTOINCREMENT). A new row never gets an id at or below a tombstone's.
     CREATE TRIGGER segments_id_after_tombstones AFTER INSERT ON segments
