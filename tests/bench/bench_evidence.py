@@ -7,7 +7,8 @@ with `-c copy` into a 60 s fMP4 segment, and copied into `--minutes` indexed seg
 (chained as nvr-backup chains them), followed by `--links-after` more rows (a day of
 segments recorded after the clip, without files) that the manifest must carry to reach
 the head head office holds: the worst case, where no status report carried a head in
-between (otherwise the links stop at the first head reported after the clip). Measured, each the median of --repeat runs:
+between (otherwise the links stop at the first head reported after the clip).
+Measured, each the median of --repeat runs:
 
 - export: `nvr.core.export.export_clip` (ffmpeg concat, stream copy) of the hour;
 - manifest: hash the clip, collect the chain links, sign with Ed25519, write it;
