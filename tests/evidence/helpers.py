@@ -7,7 +7,6 @@ chain under test is the one the product writes; the janitor and nvrctl are the r
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -94,8 +93,3 @@ def make_segments(directory: Path, count: int) -> list[Path]:
         check=True,
     )  # fmt: skip
     return sorted(directory.glob("seg*.mp4"))
-
-
-def copy_tree(source: Path, target: Path) -> None:
-    """Copy a directory (a clip and its manifest handed to head office)."""
-    shutil.copytree(source, target)
