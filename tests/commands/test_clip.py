@@ -124,6 +124,11 @@ def test_request_clip_exports_uploads_protects_and_reports(
     assert key == f"{start:%Y-%m-%d}/{SITE}/cam01/clip-{hhmmss}-{CLIP_S}s-{command['id']}.mp4"
     client = minio.client()
     assert client.stat_object(bucket, key).size == done["bytes"]
+    # Beside it, the manifest signed by the box: the clip's hash, its segments, the site.
+    assert done["manifest_file_path"] == f"{bucket}/{key}.manifest.json"
+    manifest = json.loads(client.get_object(bucket, f"{key}.manifest.json").read())
+    assert manifest["clip"]["sha256"] == done["sha256"] and manifest["site"] == SITE
+    assert manifest["segments"] and manifest["key"]["algorithm"] == "ed25519"
     probe = ffprobe(client.presigned_get_object(bucket, key, expires=timedelta(minutes=5)))
     (video,) = [s for s in probe["streams"] if s["codec_type"] == "video"]
     assert video["codec_name"] == "h264"

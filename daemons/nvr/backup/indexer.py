@@ -20,8 +20,9 @@ from pathlib import Path
 
 from nvr.backup.paths import is_staged, place_segment
 from nvr.backup.recorder import FinishedSegment
+from nvr.core.chain import chain_tip
 from nvr.core.durable import fsync_directory
-from nvr.core.recordings import CHAIN_GENESIS, HASH_CHUNK_BYTES, chain_hash
+from nvr.core.recordings import HASH_CHUNK_BYTES, chain_hash
 from nvr.core.state import StateStore, now_ms
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,7 @@ class SegmentRow:
 def insert_segment(store: StateStore, row: SegmentRow) -> bool:
     """Commit the row, chained to the camera's previous segment. False if already indexed."""
     with store.write() as conn:
-        previous = conn.execute(
-            "SELECT chain_sha256 FROM segments WHERE camera = ? AND chain_sha256 IS NOT NULL"
-            " ORDER BY id DESC LIMIT 1",
-            (row.camera,),
-        ).fetchone()
-        chain = chain_hash(previous[0] if previous else CHAIN_GENESIS, row.sha256)
+        chain = chain_hash(chain_tip(conn, row.camera), row.sha256)
         cursor = conn.execute(
             "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, sha256, chain_sha256,"
             " status, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, 'ok', ?)"

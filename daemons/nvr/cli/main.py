@@ -10,6 +10,7 @@ from nvr import __version__
 from nvr.camsim import cli as camsim_cmd
 from nvr.cli import (
     config_cmd,
+    identity_cmd,
     outbox_cmd,
     protect_cmd,
     recordings_cmd,
@@ -26,6 +27,7 @@ COMMANDS = (
     status_cmd,
     config_cmd,
     recordings_cmd,
+    identity_cmd,
     protect_cmd,
     validate_cmd,
     streams_cmd,

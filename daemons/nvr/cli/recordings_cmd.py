@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nvr.core.chain import explain_deleted, verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
-from nvr.core.export import export_clip
-from nvr.core.recordings import coverage, list_segments, verify_chain
+from nvr.core.export import continuous_runs, export_clip
+from nvr.core.identity import BoxIdentity, load_identity
+from nvr.core.manifest import ClipSource, write_manifest
+from nvr.core.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms, parse_time
 
@@ -49,6 +52,11 @@ def add_parser(subparsers: Any) -> None:
     export = subparsers.add_parser("export", help="join a time range into one MP4")
     _range_args(export, required=True)
     export.add_argument("-o", "--output", required=True, help="output file (.mp4)")
+    export.add_argument(
+        "--split-at-gaps",
+        action="store_true",
+        help="one file per continuous run (clip-1.mp4, clip-2.mp4, ...) instead of one",
+    )
     export.set_defaults(func=export_command)
 
 
@@ -114,26 +122,75 @@ def coverage_command(args: argparse.Namespace) -> int:
 
 
 def verify_command(args: argparse.Namespace) -> int:
-    """Check every segment's hash and chain link; exit 1 if anything was altered."""
+    """Check every segment's hash and chain link; exit 1 if anything was altered or lost.
+
+    Deleted (by the janitor) and quarantined segments are listed as notes, not problems:
+    their tombstones keep the chain verifiable (docs/design/evidence.md).
+    """
     config, store = _open(args)
     with store:
-        problems = verify_chain(store.read(), config.storage.recordings_dir, args.camera)
-    for problem in problems:
-        print(f"{problem.path}: {problem.problem}")
-    if problems:
-        print(f"{args.camera}: {len(problems)} problems: the recordings were altered or lost")
+        report = verify_chain(store.read(), config.storage.recordings_dir, args.camera)
+    for note in report.notes:
+        print(f"{note.path}: {note.text}")
+    for problem in report.problems:
+        print(f"{problem.path}: {problem.text}")
+    counts = (
+        f"{report.checked} segments checked, {report.deleted} deleted by the janitor,"
+        f" {report.quarantined} quarantined"
+    )
+    if report.problems:
+        print(
+            f"{args.camera}: {len(report.problems)} problems ({counts}):"
+            " the recordings were altered or lost"
+        )
         return 1
-    print(f"{args.camera}: every segment matches the index and the hash chain")
+    print(f"{args.camera}: every segment matches the index and the hash chain ({counts})")
     return 0
 
 
+def _outputs(output: Path, count: int) -> list[Path]:
+    """`clip.mp4`, or `clip-1.mp4`, `clip-2.mp4`, ... for one file per continuous run."""
+    if count == 1:
+        return [output]
+    return [output.with_name(f"{output.stem}-{i}{output.suffix}") for i in range(1, count + 1)]
+
+
 def export_command(args: argparse.Namespace) -> int:
-    """Write the range as one MP4."""
+    """Write the range as one MP4 (or one per continuous run), each with a signed manifest."""
     config, store = _open(args)
     start, end = _range(args)
     assert start is not None and end is not None
     with store:
-        segments = list_segments(store.read(), args.camera, start, end)
-    output = export_clip(config.storage.recordings_dir, segments, start, end, Path(args.output))
-    print(f"wrote {output} ({len(segments)} segments)")
+        conn = store.read()
+        segments = list_segments(conn, args.camera, start, end)
+        if not segments:
+            raise NvrError(f"nothing recorded for {args.camera} in that range")
+        gaps = explain_deleted(conn, args.camera, coverage(conn, args.camera, start, end).gaps)
+        runs = continuous_runs(segments) if args.split_at_gaps else [segments]
+        identity = load_identity(config.storage.state_file)
+        for gap in gaps:
+            print(
+                f"gap {format_ms(gap.start_ms)} → {format_ms(gap.end_ms)}"
+                f" ({(gap.end_ms - gap.start_ms) / 1000:g}s): {gap.reason}"
+            )
+        for run, output in zip(runs, _outputs(Path(args.output), len(runs)), strict=True):
+            _export_run(config, store, identity, run, gaps, (start, end), output)
     return 0
+
+
+def _export_run(
+    config: Config,
+    store: StateStore,
+    identity: BoxIdentity,
+    run: list[Segment],
+    gaps: list[Gap],
+    period: tuple[int, int],
+    output: Path,
+) -> None:
+    """One clip and its manifest; the manifest lists the gaps inside the clip's own range."""
+    from_ms, to_ms = max(period[0], run[0].start_ms), min(period[1], run[-1].end_ms)
+    export_clip(config.storage.recordings_dir, run, period[0], period[1], output)
+    inside = [g for g in gaps if g.start_ms < to_ms and g.end_ms > from_ms]
+    source = ClipSource(config.site.id, run[0].camera, from_ms, to_ms, run, inside)
+    manifest = write_manifest(store, source, output, identity)
+    print(f"wrote {output} ({len(run)} segments, {len(inside)} gaps) and {manifest}")

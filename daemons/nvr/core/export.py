@@ -1,6 +1,6 @@
 """Exporting a time range of a camera as one file, by stream copy (no re-encoding).
 
-Used by `nvrctl export` and, later, by clip requests from head office. The concat demuxer
+Used by `nvrctl export` and by clip requests from head office (`request_clip`). The concat demuxer
 joins the segments with continuous timestamps; the cut is at keyframes around the range.
 """
 
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from nvr.core.errors import NvrError
-from nvr.core.recordings import Segment
+from nvr.core.recordings import CONTINUITY_TOLERANCE_MS, Segment
 from nvr.core.tools import require_tool
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,26 @@ def _concat_list(recordings_dir: Path, segments: list[Segment], from_ms: int) ->
     return "\n".join(lines) + "\n", offset_ms
 
 
+def recorded_ms(segments: list[Segment], from_ms: int, to_ms: int) -> int:
+    """Milliseconds of video the segments hold inside [from_ms, to_ms).
+
+    The concat demuxer joins the segments without their gaps, so the clip must be this
+    long, not `to_ms - from_ms`: across a gap that would run past `to_ms`.
+    """
+    return sum(max(0, min(s.end_ms, to_ms) - max(s.start_ms, from_ms)) for s in segments)
+
+
+def continuous_runs(segments: list[Segment]) -> list[list[Segment]]:
+    """The segments split where one ends more than the continuity tolerance before the next."""
+    runs: list[list[Segment]] = []
+    for seg in segments:
+        if runs and seg.start_ms - runs[-1][-1].end_ms <= CONTINUITY_TOLERANCE_MS:
+            runs[-1].append(seg)
+        else:
+            runs.append([seg])
+    return runs
+
+
 def export_clip(
     recordings_dir: Path, segments: list[Segment], from_ms: int, to_ms: int, output: Path
 ) -> Path:
@@ -44,7 +64,7 @@ def export_clip(
     if missing:
         raise ExportError(f"segment file missing: {recordings_dir / missing[0]}")
     listing, offset_ms = _concat_list(recordings_dir, segments, from_ms)
-    duration_ms = to_ms - max(from_ms, segments[0].start_ms)
+    duration_ms = recorded_ms(segments, from_ms, to_ms)
     with tempfile.NamedTemporaryFile("w", suffix=".ffconcat", delete=False) as handle:
         handle.write(listing)
         list_path = handle.name

@@ -214,38 +214,3 @@ def coverage(conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int) ->
         result.recorded_ms += end - start
         cursor = max(cursor, end)
     return result
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    """A segment whose content or chain link does not match the index."""
-
-    path: str
-    problem: str
-
-
-def verify_chain(conn: sqlite3.Connection, recordings_dir: Path, camera: str) -> list[ChainProblem]:
-    """Recompute every remaining segment's hash and chain link, in index order.
-
-    The first remaining segment's chain value is trusted (older ones may have been
-    deleted by retention); every later link must follow from it.
-    """
-    problems: list[ChainProblem] = []
-    previous: str | None = None
-    rows = conn.execute(
-        "SELECT path, sha256, chain_sha256, status FROM segments WHERE camera = ?"
-        " AND sha256 IS NOT NULL ORDER BY id",
-        (camera,),
-    )
-    for path, sha256, chain, status in rows:
-        if previous is not None and chain_hash(previous, sha256) != chain:
-            problems.append(ChainProblem(path, "chain link broken: index rows were altered"))
-        previous = chain
-        if status != "ok":
-            continue
-        file = recordings_dir / path
-        if not file.exists():
-            problems.append(ChainProblem(path, "file missing"))
-        elif file_sha256(file) != sha256:
-            problems.append(ChainProblem(path, "content altered: sha256 differs from the index"))
-    return problems

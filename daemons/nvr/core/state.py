@@ -275,6 +275,50 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at_ms       INTEGER NOT NULL
     );
     """,
+    # (evidence-chain) the hash chain survives deletions: nvr-hddmon keeps a deleted
+    # segment's hash and chain link, so `nvrctl recordings verify` and a clip manifest can
+    # still follow the chain across it (docs/design/evidence.md, invariant 2).
+    """
+    CREATE TABLE segment_tombstones (
+        segment_id    INTEGER PRIMARY KEY,       -- the deleted segments.id (chain order)
+        camera        TEXT    NOT NULL,
+        path          TEXT    NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        end_ms        INTEGER NOT NULL,
+        sha256        TEXT    NOT NULL,
+        chain_sha256  TEXT,                      -- NULL for a quarantined (unchained) row
+        status        TEXT    NOT NULL,          -- the row's status when it was deleted
+        reason        TEXT    NOT NULL,          -- retention, watermark, ...
+        deleted_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX segment_tombstones_camera ON segment_tombstones (camera, segment_id);
+    -- The chain head each signed clip manifest reaches: status reports re-send the recent
+    -- ones, so head office can anchor a clip exported between two reports.
+    CREATE TABLE manifest_heads (
+        camera        TEXT    NOT NULL,
+        segment_id    INTEGER NOT NULL,
+        chain_sha256  TEXT    NOT NULL,
+        start_ms      INTEGER NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (camera, segment_id)
+    );
+    -- Chain heads nvr-report put into status reports (in the report's transaction): a
+    -- manifest's links need to reach only the first one after its clip.
+    CREATE TABLE reported_heads (
+        camera         TEXT    NOT NULL,
+        segment_id     INTEGER NOT NULL,
+        reported_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (camera, segment_id)
+    );
+    -- segments.id is the chain order, but SQLite reuses the ids of deleted newest rows
+    -- (no AUTOINCREMENT). A new row never gets an id at or below a tombstone's.
+    CREATE TRIGGER segments_id_after_tombstones AFTER INSERT ON segments
+    WHEN NEW.id <= (SELECT coalesce(max(segment_id), 0) FROM segment_tombstones)
+    BEGIN
+        UPDATE segments SET id = (SELECT max(segment_id) FROM segment_tombstones) + 1
+        WHERE id = NEW.id;
+    END;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

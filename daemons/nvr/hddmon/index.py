@@ -162,8 +162,44 @@ def move_to_garbage(
                     int(cursor.lastrowid or 0), segment.camera, segment.path, segment.bytes, reason
                 )
             )
+        keep_tombstones(conn, keep, reason, now_ms)
         conn.executemany("DELETE FROM segments WHERE id = ?", [(s.id,) for s in keep])
+        prune_tombstones(conn, {s.camera for s in keep})
     return moved, len(segments) - len(keep)
+
+
+def keep_tombstones(
+    conn: sqlite3.Connection, segments: Sequence[Segment], reason: str, now_ms: int
+) -> None:
+    """Keep each deleted row's hash and chain link, in the transaction that deletes it.
+
+    `nvrctl recordings verify` and clip manifests follow the chain across deleted segments
+    (docs/design/evidence.md, invariant 2).
+    """
+    conn.executemany(
+        "INSERT OR IGNORE INTO segment_tombstones (segment_id, camera, path, start_ms, end_ms,"
+        " sha256, chain_sha256, status, reason, deleted_at_ms) SELECT id, camera, path,"
+        " start_ms, end_ms, sha256, chain_sha256, status, ?, ? FROM segments"
+        " WHERE id = ? AND sha256 IS NOT NULL",
+        [(reason, now_ms, s.id) for s in segments],
+    )
+
+
+def prune_tombstones(conn: sqlite3.Connection, cameras: Iterable[str]) -> None:
+    """Drop tombstones older than a camera's oldest live row, but the one it links to.
+
+    Retention deletes from the old end, so without this the table would grow by one row
+    per segment forever; what verification needs is only the part of the chain that still
+    has live rows after it.
+    """
+    for camera in sorted(cameras):
+        conn.execute(
+            "DELETE FROM segment_tombstones WHERE camera = :camera AND segment_id <"
+            " (SELECT max(segment_id) FROM segment_tombstones WHERE camera = :camera"
+            " AND segment_id < (SELECT coalesce(min(id), :no_limit) FROM segments"
+            " WHERE camera = :camera))",
+            {"camera": camera, "no_limit": 2**62},
+        )
 
 
 def queue_orphan(

@@ -11,6 +11,7 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
+from nvr.headoffice import clips
 from nvr.headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
     EVENT_KINDS,
@@ -178,4 +179,5 @@ def create_app(store: ReportStore, sites: LiveSites, clock: Clock = time.time) -
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     _register_receiver(app, store, sites, clock)
     _register_views(app, Views(store, sites, clock))
+    clips.register(app, store)
     return app

@@ -29,6 +29,7 @@ from nvr.headoffice.constants import PROG, SERVER_STOP_SECONDS, SERVER_THREADS
 from nvr.headoffice.errors import HeadOfficeError, ListenError
 from nvr.headoffice.sites import LiveSites
 from nvr.headoffice.store import ReportStore
+from nvr.headoffice.verify_cmd import verify_main
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,24 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["verify"]:
+        return _verify(argv[1:])
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
         return run(args)
     except HeadOfficeError as err:
         print(f"{PROG}: error: {redact_text(str(err))}", file=sys.stderr)
+        return 1
+
+
+def _verify(argv: list[str]) -> int:
+    """`nvr-headoffice verify CLIP MANIFEST --database PATH` (nvr.headoffice.verify_cmd)."""
+    try:
+        return verify_main(argv)
+    except HeadOfficeError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
 
 

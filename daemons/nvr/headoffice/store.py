@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nvr.core.manifest import Verdict
 from nvr.core.state import split_statements
 from nvr.core.timeutil import format_ms
+from nvr.headoffice import evidence
 from nvr.headoffice.constants import BUSY_TIMEOUT_MS, EVENT_KINDS, KIND_STATUS, OVERFLOW_EVENT
 from nvr.headoffice.errors import DatabaseError
 from nvr.headoffice.verify import Envelope
@@ -74,6 +76,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX announced_drops_site ON announced_drops (site_id, from_seq);
     """,
+    # (evidence-chain) site keys and chain heads from status reports.
+    evidence.MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -223,6 +227,7 @@ class ReportStore:
                 if not _insert(conn, envelope, received_ms):
                     continue
                 seqs.append(envelope.seq)
+                evidence.note_evidence(conn, site_id, envelope.id, envelope.body, received_ms)
                 kinds[envelope.kind] += 1
                 reused += not _place_seq(conn, site_id, envelope.seq, bounds)
                 _note_announced_drops(conn, envelope)
@@ -289,6 +294,16 @@ class ReportStore:
             latest_status=latest[0] if latest else None,
             latest_kinds=dict(kinds),
         )
+
+    def verify_clip(self, manifest: Any, clip_sha256: str) -> Verdict:
+        """A clip's verdict against the keys and chain heads its site sent."""
+        with self._connect() as conn:
+            return evidence.verify_clip(conn, manifest, clip_sha256)
+
+    def evidence(self, site_id: str) -> dict[str, Any]:
+        """The site's registered keys and newest chain head per camera."""
+        with self._connect() as conn:
+            return evidence.site_evidence(conn, site_id)
 
     def reports(
         self,

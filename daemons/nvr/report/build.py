@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from nvr.core.chain import note_reported_heads
 from nvr.core.config import Config
 from nvr.core.outbox import KIND_DAILY_SUMMARY, KIND_STATUS, append
 from nvr.core.state import StateStore
@@ -32,6 +33,7 @@ def enqueue_status(
     body["clock"] = probe_time_sync().to_json()
     with store.write() as conn:
         envelope = append(conn, config.site.id, KIND_STATUS, body)
+        note_reported_heads(conn, body["evidence"]["chain_heads"], now_ms)
         if also is not None:
             also(conn, envelope)
         return envelope

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from nvr.core.chain import report_heads
 from nvr.core.config import Config
+from nvr.core.identity import IdentityError, load_identity
 from nvr.core.offsite import offsite_cameras, offsite_status
 from nvr.core.outbox import backlog, report_destinations
 from nvr.core.recordings import coverage
@@ -33,6 +35,7 @@ def status_body(
         "disk": disk(beats.get(HDDMON)),
         "daemons": daemons(beats, to_ms),
         "uplink": uplink_backlog(conn, config),
+        "evidence": evidence(conn, config, to_ms),
     }
     if config.uplink.minio is not None or offsite_cameras(config):
         body["objects"] = objects(conn, config, from_ms, to_ms)
@@ -63,6 +66,22 @@ def cameras(
             }
         )
     return out
+
+
+def evidence(conn: sqlite3.Connection, config: Config, now_ms: int) -> dict[str, Any]:
+    """The box's public key and each camera's chain head, anchored at head office.
+
+    Once head office holds a head, rewriting the recordings and the state file together
+    no longer goes unnoticed (docs/design/evidence.md, invariant 3).
+    """
+    # Configured cameras: a removed camera's chain no longer moves, its last head was sent.
+    cameras = [camera.id for camera in config.cameras]
+    heads = [head.to_json() for head in report_heads(conn, cameras, now_ms)]
+    try:
+        key: dict[str, Any] = load_identity(config.storage.state_file).public_json()
+    except IdentityError as err:
+        key = {"error": str(err)}
+    return {"public_key": key, "chain_heads": heads}
 
 
 def last_validation(conn: sqlite3.Connection, camera: str) -> list[dict[str, Any]]:
