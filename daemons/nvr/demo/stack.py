@@ -420,7 +420,13 @@ class Stack:
                 "rtsp_port": ports.live_rtsp,
                 "hls_port": ports.live_hls,
                 "webrtc_port": ports.live_webrtc,
-                "viewers": [{"user": VIEWER_USER, "password_hash": hash_password(VIEWER_PASSWORD)}],
+                "viewers": [
+                    {
+                        "user": VIEWER_USER,
+                        "password_hash": hash_password(VIEWER_PASSWORD),
+                        "cameras": "all",
+                    }
+                ],
             },
             "health": {
                 "listen": f"127.0.0.1:{ports.health}",

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -64,17 +65,31 @@ def describe(config: Config, camera: CameraConfig, live: LiveSnapshot) -> dict[s
     }
 
 
-def _login(shared: Shared) -> ViewerAccount | None:
+def _login(shared: Shared) -> ViewerAccount | Response:
+    """The logged-in viewer, or the answer to send: 401 to ask again, 429 while throttled."""
     credentials = request.authorization
     if credentials is None or not credentials.username or credentials.password is None:
-        return None
-    return shared.gatekeeper.verifier.check(credentials.username, credentials.password)
+        return _challenge()
+    verifier = shared.gatekeeper.verifier
+    client = request.remote_addr or ""
+    viewer = verifier.check(credentials.username, credentials.password, client)
+    if viewer is not None:
+        return viewer
+    wait = verifier.throttle.wait_seconds(client, credentials.username)
+    return _too_many(wait) if wait > 0 else _challenge()
 
 
 def _challenge() -> Response:
     response = jsonify(error="log in with a viewer account")
     response.status_code = 401
     response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
+    return response
+
+
+def _too_many(wait_seconds: float) -> Response:
+    response = jsonify(error="too many failed logins: wait before trying again")
+    response.status_code = 429
+    response.headers["Retry-After"] = str(math.ceil(wait_seconds))
     return response
 
 
@@ -109,8 +124,8 @@ def create_app(current: Callable[[], Shared]) -> Flask:
     def streams() -> Response:
         shared = current()
         viewer = _login(shared)
-        if viewer is None:
-            return _challenge()
+        if isinstance(viewer, Response):
+            return viewer
         cameras = [c for c in shared.config.enabled_cameras if viewer.may_watch(c.id)]
         return jsonify(
             mediamtx="up" if shared.live.mediamtx_up else "down",
@@ -121,8 +136,8 @@ def create_app(current: Callable[[], Shared]) -> Flask:
     def stream(camera_id: str) -> Response:
         shared = current()
         viewer = _login(shared)
-        if viewer is None:
-            return _challenge()
+        if isinstance(viewer, Response):
+            return viewer
         camera = shared.config.camera(camera_id)
         if camera is None or not camera.enabled or not viewer.may_watch(camera_id):
             response = jsonify(error=f"no camera {camera_id!r} for this viewer")

@@ -24,7 +24,8 @@ from typing import Any
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.config.viewers import ViewerAccount
 from nvr.livestream.constants import LOOPBACK, VERIFIED_MAX_ENTRIES, VERIFIED_TTL_SECONDS
-from nvr.livestream.passwords import verify_password
+from nvr.livestream.passwords import decoy_hash, verify_password
+from nvr.livestream.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -61,39 +62,60 @@ class AuthQuestion:
 class Verifier:
     """Checks viewer passwords, remembering recent successes for a short while.
 
+    Failures are throttled per client address and per account (nvr.livestream.throttle).
+
     HLS asks again for every playlist and segment; one scrypt per request would cost a
     core per few viewers. Remembered pairs are keyed by an HMAC with a per-process key, so
     the memory holds no password.
     """
 
     def __init__(
-        self, viewers: tuple[ViewerAccount, ...], clock: Callable[[], float] = time.monotonic
+        self,
+        viewers: tuple[ViewerAccount, ...],
+        throttle: LoginThrottle,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._viewers = {viewer.user: viewer for viewer in viewers}
+        self.throttle = throttle
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, float] = {}
         self._lock = threading.Lock()
 
-    def check(self, user: str, password: str) -> ViewerAccount | None:
-        """The account when `user` exists and `password` is right, else None."""
+    def check(self, user: str, password: str, client: str = "") -> ViewerAccount | None:
+        """The account when `user` exists, `password` is right and `client` is not throttled.
+
+        An unknown user costs the same scrypt as a known one (no user enumeration by
+        timing), and every failure counts against the client address and the account.
+        """
         viewer = self._viewers.get(user)
-        if viewer is None or not password:
+        if viewer is not None and self._remembered(viewer, password):
+            return viewer
+        if self.throttle.wait_seconds(client, user) > 0:
             return None
-        token = hmac.new(
-            self._key, f"{user}\0{password}\0{viewer.password_hash}".encode(), hashlib.sha256
+        encoded = viewer.password_hash if viewer is not None else decoy_hash()
+        if not verify_password(password, encoded) or viewer is None:
+            self.throttle.failed(client, user)
+            return None
+        self._remember(viewer, password)
+        return viewer
+
+    def _token(self, viewer: ViewerAccount, password: str) -> bytes:
+        return hmac.new(
+            self._key, f"{viewer.user}\0{password}\0{viewer.password_hash}".encode(), hashlib.sha256
         ).digest()
-        now = self._clock()
+
+    def _remembered(self, viewer: ViewerAccount, password: str) -> bool:
+        token = self._token(viewer, password)
         with self._lock:
-            if self._verified.get(token, float("-inf")) > now:
-                return viewer
-        if not verify_password(password, viewer.password_hash):
-            return None
+            return self._verified.get(token, float("-inf")) > self._clock()
+
+    def _remember(self, viewer: ViewerAccount, password: str) -> None:
+        token = self._token(viewer, password)
         with self._lock:
             if len(self._verified) >= VERIFIED_MAX_ENTRIES:
                 self._verified.clear()
-            self._verified[token] = now + VERIFIED_TTL_SECONDS
-        return viewer
+            self._verified[token] = self._clock() + VERIFIED_TTL_SECONDS
 
 
 class Gatekeeper:
@@ -104,10 +126,12 @@ class Gatekeeper:
         config: LivestreamConfig,
         cameras: frozenset[str],
         clock: Callable[[], float] = time.monotonic,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._config = config
         self._cameras = cameras
-        self.verifier = Verifier(config.viewers, clock)
+        # The daemon passes one throttle to every gatekeeper, so a reload forgets no failure.
+        self.verifier = Verifier(config.viewers, throttle or LoginThrottle(clock), clock)
 
     def allows(self, question: AuthQuestion) -> bool:
         """True to let mediamtx go ahead."""
@@ -124,11 +148,11 @@ class Gatekeeper:
     def _may_read(self, question: AuthQuestion) -> bool:
         if question.path not in self._cameras:
             return False
-        viewer = self.verifier.check(question.user, question.password)
+        viewer = self.verifier.check(question.user, question.password, question.ip)
         return viewer is not None and viewer.may_watch(question.path)
 
     def _may_publish(self, question: AuthQuestion) -> bool:
         publisher = self._config.publisher
         if publisher is None or question.user != publisher:
             return False
-        return self.verifier.check(question.user, question.password) is not None
+        return self.verifier.check(question.user, question.password, question.ip) is not None

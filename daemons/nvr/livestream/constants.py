@@ -28,3 +28,12 @@ SCRYPT_P = 1
 SCRYPT_SALT_BYTES = 16
 SCRYPT_KEY_BYTES = 32
 WSGI_THREADS = 8
+# Failed viewer logins (nvr.livestream.throttle): past this many failures within the window,
+# from one address or on one account, attempts are refused unchecked until the oldest ages
+# out. 10 per 5 minutes leaves room for typos; a guesser gets ~3,000 guesses a day per address.
+WINDOW_SECONDS = 300.0
+CLIENT_FAILURES = 10
+# Higher than the per-address limit, so one guesser alone cannot lock a viewer out.
+ACCOUNT_FAILURES = 30
+# Memory bound on counted addresses and names (a spray of made-up names or addresses).
+THROTTLE_MAX_KEYS = 10_000

@@ -22,6 +22,7 @@ from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import MediamtxClient
+from nvr.livestream.throttle import LoginThrottle
 from nvr.livestream.sync import reconcile, wanted_paths
 from nvr.livestream.web import WebServer
 
@@ -37,6 +38,7 @@ class LivestreamDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self._clock: Callable[[], float] = time.monotonic
+        self._throttle = LoginThrottle(self._clock)
         self._client = MediamtxClient(config.livestream.mediamtx_api)
         self._meter = BitrateMeter()
         self._shared = Shared(config, self._gatekeeper(config), LiveSnapshot())
@@ -49,8 +51,15 @@ class LivestreamDaemon(Daemon):
         self._version: str | None = None
 
     def _gatekeeper(self, config: Config) -> Gatekeeper:
+        for viewer in config.livestream.viewers:
+            if not viewer.cameras:
+                log.warning(
+                    "viewer user=%s has no `cameras`: it sees nothing (write `cameras: all`"
+                    " to grant every camera)",
+                    viewer.user,
+                )
         cameras = frozenset(camera.id for camera in config.enabled_cameras)
-        return Gatekeeper(config.livestream, cameras, self._clock)
+        return Gatekeeper(config.livestream, cameras, self._clock, self._throttle)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:

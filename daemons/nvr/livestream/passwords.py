@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import functools
 import secrets
 
 from nvr.livestream.constants import (
@@ -52,3 +53,9 @@ def verify_password(password: str, encoded: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return scheme == SCHEME and hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def decoy_hash() -> str:
+    """A hash of a random password, checked for unknown users so they cost a known one's time."""
+    return hash_password(secrets.token_urlsafe(16))

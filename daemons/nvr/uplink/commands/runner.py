@@ -28,12 +28,14 @@ from nvr.uplink.commands.constants import (
     POLL_SECONDS,
     REFUSAL_REPORTS_PER_MINUTE,
     REJECTED,
+    TOPIC_CONTROL,
 )
 from nvr.uplink.commands.get_status import GetStatus
 from nvr.uplink.commands.journal import Stored
 from nvr.uplink.commands.snapshot import Snapshot
 from nvr.uplink.commands.wire import (
     Command,
+    Destination,
     Refusal,
     authenticate,
     check_envelope,
@@ -155,7 +157,7 @@ class CommandRunner:
         self.counts["received"] += 1
         try:
             obj = read_object(message.payload)
-            command = authenticate(obj, self._secret(obj), message.origin)
+            command = authenticate(obj, self._secret(obj), message.origin, self._destination())
         except Refusal as refusal:
             self._refuse_unstored(store, refusal, message.origin)
             return
@@ -164,6 +166,11 @@ class CommandRunner:
             self._repeat(known)
             return
         self._admit(store, command)
+
+    def _destination(self) -> Destination:
+        """This site and its control topic: what a command must be signed for."""
+        site = self.ctx.config.site.id
+        return Destination(site, TOPIC_CONTROL.format(site=site))
 
     def _secret(self, obj: dict[str, Any]) -> Secret:
         """The key commands are checked with; Refusal when this site takes no commands."""
