@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nvr.camsim import CameraSimulator
-from nvr.livestream.passwords import hash_password
+from nvr.core.passwords import hash_password
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW, Livestream
 

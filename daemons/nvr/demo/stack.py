@@ -35,7 +35,7 @@ from nvr.core.errors import NvrError
 from nvr.core.notify import child_environment
 from nvr.core.tools import require_tool
 from nvr.demo.supervisor import ProgramSpec, render_supervisord
-from nvr.livestream.passwords import hash_password
+from nvr.core.passwords import hash_password
 
 REPO_ETC = Path(__file__).resolve().parents[3] / "etc"
 SITE_ID = "demo-01"

@@ -17,23 +17,4 @@ RESERVED_PATHS = frozenset({"all", "all_others"})
 # The auth callback, on the API's listen address but answered for loopback callers only.
 AUTH_ROUTE = "/mediamtx/auth"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-# Verified (user, password) pairs are remembered this long, so HLS segment requests do not
-# each cost a scrypt computation; a config reload clears the memory.
-VERIFIED_TTL_SECONDS = 60.0
-VERIFIED_MAX_ENTRIES = 1024
-# scrypt parameters for new hashes (n = 2**14, r = 8, p = 1: ~16 MiB, ~50 ms per check).
-SCRYPT_LOG2_N = 14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_SALT_BYTES = 16
-SCRYPT_KEY_BYTES = 32
 WSGI_THREADS = 8
-# Failed viewer logins (nvr.livestream.throttle): past this many failures within the window,
-# from one address or on one account, attempts are refused unchecked until the oldest ages
-# out. 10 per 5 minutes leaves room for typos; a guesser gets ~3,000 guesses a day per address.
-WINDOW_SECONDS = 300.0
-CLIENT_FAILURES = 10
-# Higher than the per-address limit, so one guesser alone cannot lock a viewer out.
-ACCOUNT_FAILURES = 30
-# Memory bound on counted addresses and names (a spray of made-up names or addresses).
-THROTTLE_MAX_KEYS = 10_000

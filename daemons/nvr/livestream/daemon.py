@@ -22,7 +22,7 @@ from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import MediamtxClient
-from nvr.livestream.throttle import LoginThrottle
+from nvr.core.logins import LoginThrottle
 from nvr.livestream.sync import reconcile, wanted_paths
 from nvr.livestream.web import WebServer
 

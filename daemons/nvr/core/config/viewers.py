@@ -1,7 +1,7 @@
 """`livestream.viewers`: who may watch which camera (and who may publish).
 
 Passwords are stored as scrypt hashes made by `python -m nvr.livestream.hashpw`; the
-format is checked here, the verification lives in `nvr.livestream.passwords`.
+format is checked here, the verification lives in `nvr.core.passwords`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Failed viewer logins, counted per client address and per account (docs/design/livestream.md,
-invariant 6).
+"""Viewer logins: password checks with a short memory, and failures throttled
+(docs/design/livestream.md, invariant 6). Shared by nvr-livestream and nvr-health.
 
 Each wrong guess costs a scrypt computation (~50 ms of the recorder's CPU), so guessing is
 limited before any password is checked: past `CLIENT_FAILURES` failures from one address, or
@@ -17,20 +17,33 @@ window, not one per guess.
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from nvr.livestream.constants import (
-    ACCOUNT_FAILURES,
-    CLIENT_FAILURES,
-    THROTTLE_MAX_KEYS,
-    WINDOW_SECONDS,
-)
+from nvr.core.config.viewers import ViewerAccount
+from nvr.core.passwords import decoy_hash, verify_password
 
 log = logging.getLogger(__name__)
+
+# Failed logins: past this many failures within the window, from one address or on one
+# account, attempts are refused unchecked until the oldest ages out. 10 per 5 minutes leaves
+# room for typos; a guesser gets ~3,000 guesses a day per address instead of ~1.4 million.
+WINDOW_SECONDS = 300.0
+CLIENT_FAILURES = 10
+# Higher than the per-address limit, so one guesser alone cannot lock a viewer out.
+ACCOUNT_FAILURES = 30
+# Memory bound on counted addresses and names (a spray of made-up names or addresses).
+THROTTLE_MAX_KEYS = 10_000
+# Verified (user, password) pairs are remembered this long, so HLS segment requests do not
+# each cost a scrypt computation; a config reload clears the memory.
+VERIFIED_TTL_SECONDS = 60.0
+VERIFIED_MAX_ENTRIES = 1024
 
 
 @dataclass
@@ -118,3 +131,63 @@ class LoginThrottle:
             # Still full: a flood within one window. Forget the oldest half.
             for key in list(self._failures)[: THROTTLE_MAX_KEYS // 2]:
                 del self._failures[key]
+
+
+class Verifier:
+    """Checks viewer passwords, remembering recent successes for a short while.
+
+    Failures are throttled per client address and per account (nvr.core.logins).
+
+    HLS asks again for every playlist and segment; one scrypt per request would cost a
+    core per few viewers. Remembered pairs are keyed by an HMAC with a per-process key, so
+    the memory holds no password.
+    """
+
+    def __init__(
+        self,
+        viewers: Iterable[ViewerAccount],
+        throttle: LoginThrottle,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._viewers = {viewer.user: viewer for viewer in viewers}
+        self.throttle = throttle
+        decoy_hash()  # made now: made at the first unknown user, it would make that one slower
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, user: str, password: str, client: str = "") -> ViewerAccount | None:
+        """The account when `user` exists, `password` is right and `client` is not throttled.
+
+        An unknown user costs the same scrypt as a known one (no user enumeration by
+        timing), and every failure counts against the client address and the account.
+        """
+        viewer = self._viewers.get(user)
+        if viewer is not None and self._remembered(viewer, password):
+            return viewer
+        if self.throttle.wait_seconds(client, user) > 0:
+            return None
+        encoded = viewer.password_hash if viewer is not None else decoy_hash()
+        if not verify_password(password, encoded) or viewer is None:
+            self.throttle.failed(client, user)
+            return None
+        self._remember(viewer, password)
+        return viewer
+
+    def _token(self, viewer: ViewerAccount, password: str) -> bytes:
+        return hmac.new(
+            self._key, f"{viewer.user}\0{password}\0{viewer.password_hash}".encode(), hashlib.sha256
+        ).digest()
+
+    def _remembered(self, viewer: ViewerAccount, password: str) -> bool:
+        token = self._token(viewer, password)
+        with self._lock:
+            return self._verified.get(token, float("-inf")) > self._clock()
+
+    def _remember(self, viewer: ViewerAccount, password: str) -> None:
+        token = self._token(viewer, password)
+        with self._lock:
+            if len(self._verified) >= VERIFIED_MAX_ENTRIES:
+                self._verified.clear()
+            self._verified[token] = self._clock() + VERIFIED_TTL_SECONDS
