@@ -14,9 +14,9 @@ import yaml
 from nvr.core.config import load_config
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.errors import ConfigError
+from nvr.core.passwords import verify_password
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE
-from nvr.core.passwords import verify_password
 from nvr.livestream.sync import plan
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW, SHIPPED_MEDIAMTX

@@ -16,6 +16,7 @@ from nvr.cli import (
     report_cmd,
     status_cmd,
     streams_cmd,
+    tls_cmd,
     validate_cmd,
 )
 from nvr.core.errors import NvrError
@@ -31,6 +32,7 @@ COMMANDS = (
     streams_cmd,
     report_cmd,
     outbox_cmd,
+    tls_cmd,
     camsim_cmd,
 )
 

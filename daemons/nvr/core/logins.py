@@ -1,5 +1,6 @@
-"""Viewer logins: password checks with a short memory, and failures throttled
-(docs/design/livestream.md, invariant 6). Shared by nvr-livestream and nvr-health.
+"""Viewer logins: password checks with a short memory, and failures throttled.
+
+See docs/design/security.md, invariant 1. Shared by nvr-livestream and nvr-health.
 
 Each wrong guess costs a scrypt computation (~50 ms of the recorder's CPU), so guessing is
 limited before any password is checked: past `CLIENT_FAILURES` failures from one address, or

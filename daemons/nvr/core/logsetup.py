@@ -1,4 +1,4 @@
-"""Logging for every daemon: short lines on stderr, real syslog levels under systemd.
+r"""Logging for every daemon: short lines on stderr, real syslog levels under systemd.
 
 journald reads a `<N>` prefix on each stderr line as the syslog priority when the unit
 logs through it; JOURNAL_STREAM is set exactly then. Everything that is printed passes
@@ -6,7 +6,7 @@ through `redact_text`, so a password that slipped into a message or a traceback 
 ffmpeg command line, an exception from a library) is masked before it leaves the process.
 
 Every value passed as a logging argument has its control characters escaped (a newline
-becomes the four characters `\\x0a`), so a value from outside (a viewer's user name, a camera's
+becomes the four characters `\x0a`), so a value from outside (a viewer's user name, a camera's
 answer, a header) cannot end our line and forge another: under journald each line is an
 entry of its own, with whatever priority prefix it starts with. This is done here, once,
 for every daemon; the format strings are ours and are left alone.
@@ -48,7 +48,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def escape_controls(text: str) -> str:
-    """`text` with each control character written as a Python escape (a newline: `\\x0a`)."""
+    r"""`text` with each control character written as a Python escape (a newline: `\x0a`)."""
     return _CONTROL.sub(_escape_one, text)
 
 

@@ -7,9 +7,9 @@ callback) and nvr-health (the status page and snapshots).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-import functools
 import secrets
 
 # scrypt parameters for new hashes (n = 2**14, r = 8, p = 1: ~16 MiB, ~50 ms per check).

@@ -33,9 +33,9 @@ from nvr.camsim.mediamtx import free_port
 from nvr.camsim.process import pid_running
 from nvr.core.errors import NvrError
 from nvr.core.notify import child_environment
+from nvr.core.passwords import hash_password
 from nvr.core.tools import require_tool
 from nvr.demo.supervisor import ProgramSpec, render_supervisord
-from nvr.core.passwords import hash_password
 
 REPO_ETC = Path(__file__).resolve().parents[3] / "etc"
 SITE_ID = "demo-01"

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config.services import LivestreamConfig
-from nvr.core.config.viewers import ViewerAccount
 from nvr.core.logins import LoginThrottle, Verifier
 from nvr.livestream.constants import LOOPBACK
 

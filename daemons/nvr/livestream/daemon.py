@@ -14,17 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
 from nvr.livestream.api import Shared, create_app
 from nvr.livestream.auth import Gatekeeper
-from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS
+from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import MediamtxClient
-from nvr.core.logins import LoginThrottle
 from nvr.livestream.sync import reconcile, wanted_paths
-from nvr.livestream.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,11 @@ class LivestreamDaemon(Daemon):
         self._client = MediamtxClient(config.livestream.mediamtx_api)
         self._meter = BitrateMeter()
         self._shared = Shared(config, self._gatekeeper(config), LiveSnapshot())
-        self._web = WebServer(create_app(lambda: self._shared), config.livestream.listen)
+        self._web = HttpServers(
+            create_app(lambda: self._shared),
+            endpoints(config.livestream, "livestream"),
+            WSGI_THREADS,
+        )
         self._down_reason: str | None = None
         self._sync_problem: str | None = None
         self._reconcile_due = True
@@ -64,7 +68,11 @@ class LivestreamDaemon(Daemon):
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         """Serve the API and auth callback first: mediamtx asks it even for its own API."""
-        self._web.start()
+        try:
+            self._web.start()
+        except ServeError as err:
+            raise LivestreamError(str(err)) from err
+        log.info("viewer API and auth callback listening on %s", " ".join(self._web.urls))
         self.tick()
 
     def tick(self) -> None:
@@ -79,8 +87,12 @@ class LivestreamDaemon(Daemon):
 
     def apply_config(self, new: Config) -> None:
         """Swap the config and the permissions, then reconcile on the next tick."""
-        if new.livestream.listen != self.config.livestream.listen:
-            log.warning("livestream.listen changed: takes effect at the next restart")
+        if endpoints(new.livestream, "livestream") != endpoints(
+            self.config.livestream, "livestream"
+        ):
+            log.warning(
+                "livestream listen or TLS settings changed: take effect at the next restart"
+            )
         if new.livestream.mediamtx_api != self.config.livestream.mediamtx_api:
             self._client.close()
             self._client = MediamtxClient(new.livestream.mediamtx_api)

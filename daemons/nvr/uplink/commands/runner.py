@@ -168,7 +168,7 @@ class CommandRunner:
         self._admit(store, command)
 
     def _destination(self) -> Destination:
-        """This site and its control topic: what a command must be signed for."""
+        """Our site and its control topic: what a command must be signed for."""
         site = self.ctx.config.site.id
         return Destination(site, TOPIC_CONTROL.format(site=site))
 
