@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from conftest import base_config
 from nvr.camsim.mediamtx import free_port
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS, LoginThrottle, Verifier
+from nvr.core.notify import child_environment
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvrtest import Child, wait_until
 
@@ -182,3 +185,51 @@ def test_a_user_name_with_a_newline_cannot_forge_a_log_line(api: ViewerApi) -> N
     lines = api.log().splitlines()
     assert not any(line.startswith(forged) for line in lines)
     assert any(f"user=eve\\x0a{forged}" in line for line in lines)
+
+
+def default_route_source() -> str:
+    """The source address of the default route, as `ip route` tells it."""
+    route = subprocess.run(
+        ["ip", "-4", "-o", "route", "get", "9.9.9.9"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout.split()
+    return route[route.index("src") + 1]
+
+
+@pytest.mark.timeout(60)
+def test_viewer_urls_name_the_primary_address_when_public_host_is_unset(
+    api: ViewerApi, viewers: list[dict[str, Any]]
+) -> None:
+    status, _, body = api.get(ALICE, ALICE_PW, "127.0.0.7")
+    assert status == 200
+    (stream,) = json.loads(body)["streams"]
+    address = default_route_source()
+    assert stream["urls"]["rtsp"] == f"rtsp://{address}:8554/cam01"
+    assert stream["urls"]["hls"].startswith(f"http://{address}:8888/")
+
+
+@pytest.mark.timeout(60)
+def test_without_public_host_or_a_default_route_it_refuses_to_start(
+    tmp_path: Path, viewers: list[dict[str, Any]]
+) -> None:
+    path = tmp_path / "nvr.yaml"
+    path.write_text(yaml.safe_dump(base_config(tmp_path, livestream={"viewers": viewers})))
+    # A fresh network namespace has no route at all (like a box whose DHCP never answered).
+    started = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "nvr.livestream.main", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_environment(),
+        check=False,
+    )
+    assert started.returncode == 1
+    assert "Traceback" not in started.stderr
+    assert started.stderr.strip().splitlines()[-1] == (
+        "nvr-livestream: error: livestream.public_host is not set and this box has no default"
+        " route to take its address from: set livestream.public_host to the address viewers"
+        " reach"
+    )

@@ -1,4 +1,4 @@
-"""This box's primary address: the one its default route leaves from.
+"""The primary address of the box: the one its default route leaves from.
 
 Used for `livestream.public_host` when it is not set (viewers on the LAN need an address
 they can reach, not 127.0.0.1) and for the self-signed certificate's names.

@@ -19,8 +19,10 @@ from flask import Flask, Response, jsonify, request
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.netaddr import primary_address
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
+from nvr.livestream.errors import LivestreamError
 from nvr.livestream.live import LiveSnapshot, PathState
 
 log = logging.getLogger(__name__)
@@ -37,10 +39,24 @@ class Shared:
     live: LiveSnapshot
 
 
+def public_host(config: Config) -> str:
+    """`livestream.public_host`, else the primary address; LivestreamError when neither.
+
+    127.0.0.1 would hand LAN viewers URLs that point at their own machine.
+    """
+    host = config.livestream.public_host or primary_address()
+    if host is None:
+        raise LivestreamError(
+            "livestream.public_host is not set and this box has no default route to take"
+            " its address from: set livestream.public_host to the address viewers reach"
+        )
+    return host
+
+
 def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
     """The URLs a viewer opens for one camera (they log in with their own account)."""
     section = config.livestream
-    host = section.public_host
+    host = public_host(config)
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
     return {
@@ -119,6 +135,12 @@ def create_app(current: Callable[[], Shared]) -> Flask:
     @app.post(AUTH_ROUTE)
     def mediamtx_auth() -> Response:
         return _answer_mediamtx(current())
+
+    @app.errorhandler(LivestreamError)
+    def no_public_host(err: LivestreamError) -> Response:
+        response = jsonify(error=str(err))
+        response.status_code = 503
+        return response
 
     @app.get("/api/streams")
     def streams() -> Response:

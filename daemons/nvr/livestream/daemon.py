@@ -18,7 +18,7 @@ from nvr.core.httpserve import HttpServers, ServeError, endpoints
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
-from nvr.livestream.api import Shared, create_app
+from nvr.livestream.api import Shared, create_app, public_host
 from nvr.livestream.auth import Gatekeeper
 from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
@@ -68,6 +68,7 @@ class LivestreamDaemon(Daemon):
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         """Serve the API and auth callback first: mediamtx asks it even for its own API."""
+        log.info("viewer URLs name host %s", public_host(self.config))  # refuses when none
         try:
             self._web.start()
         except ServeError as err:

@@ -98,7 +98,10 @@ class LivestreamConfig(ServedSection):
 
     listen: str = "127.0.0.1:8081"
     mediamtx_api: str = Field(default="http://127.0.0.1:9997")
-    public_host: str = Field(default="127.0.0.1", description="host put into viewer URLs")
+    public_host: str | None = Field(
+        default=None,
+        description="host put into viewer URLs; none: the box's primary address",
+    )
     rtsp_port: int = Field(default=8554, gt=0, lt=65536)
     hls_port: int = Field(default=8888, gt=0, lt=65536)
     webrtc_port: int = Field(default=8889, gt=0, lt=65536)
