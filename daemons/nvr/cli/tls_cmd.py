@@ -4,7 +4,7 @@ Run by the package's postinst, so a box has a certificate from its first boot; a
 pair is kept (an operator's own certificate is never replaced) unless `--force`. The
 certificate names the host name, `localhost`, 127.0.0.1 and the primary address; viewers and
 the NOC see a warning until they pin it or the operator installs one from their own CA
-(docs/design/security.md, "TLS").
+(docs/design/security.md, invariant 3).
 """
 
 from __future__ import annotations

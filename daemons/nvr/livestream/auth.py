@@ -3,7 +3,8 @@
 Rules (docs/design/livestream.md, invariant 4):
 - read: a viewer whose password matches and who is permitted the camera;
 - publish: only the configured publisher account; nobody when none is configured;
-- api, metrics, pprof: only from loopback, whatever the credentials;
+- api, metrics, pprof: only from loopback, and only with nvr-livestream's own API
+  credentials (docs/design/security.md, invariant 5): other local users and daemons may not read camera URLs;
 - anything else (playback, unknown actions): denied.
 An empty user is always denied: that is what makes mediamtx ask an RTSP or HLS client for
 its credentials (401 with a challenge).
@@ -20,6 +21,7 @@ from typing import Any
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.logins import LoginThrottle, Verifier
 from nvr.livestream.constants import LOOPBACK
+from nvr.livestream.mediamtx import ApiCredentials
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +64,18 @@ class Gatekeeper:
         cameras: frozenset[str],
         clock: Callable[[], float] = time.monotonic,
         throttle: LoginThrottle | None = None,
+        api: ApiCredentials | None = None,
     ) -> None:
         self._config = config
         self._cameras = cameras
+        self.api = api or ApiCredentials.for_config(config)
         # The daemon passes one throttle to every gatekeeper, so a reload forgets no failure.
         self.verifier = Verifier(config.viewers, throttle or LoginThrottle(clock), clock)
 
     def allows(self, question: AuthQuestion) -> bool:
         """True to let mediamtx go ahead."""
         if question.action in LOCAL_ACTIONS:
-            return question.ip in LOOPBACK
+            return question.ip in LOOPBACK and self.api.match(question.user, question.password)
         if not question.user:
             return False  # mediamtx then asks the client for credentials
         if question.action == "read":

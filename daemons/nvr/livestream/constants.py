@@ -16,5 +16,8 @@ CAMERA_RTSP_TRANSPORT = "tcp"
 RESERVED_PATHS = frozenset({"all", "all_others"})
 # The auth callback, on the API's listen address but answered for loopback callers only.
 AUTH_ROUTE = "/mediamtx/auth"
+# The user nvr-livestream calls mediamtx's API as; its password is livestream's own
+# (docs/design/security.md, invariant 5).
+MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 WSGI_THREADS = 8

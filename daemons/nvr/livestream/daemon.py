@@ -23,7 +23,7 @@ from nvr.livestream.auth import Gatekeeper
 from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
-from nvr.livestream.mediamtx import MediamtxClient
+from nvr.livestream.mediamtx import ApiCredentials, MediamtxClient
 from nvr.livestream.sync import reconcile, wanted_paths
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,9 @@ class LivestreamDaemon(Daemon):
         super().__init__(config, store, stop_event)
         self._clock: Callable[[], float] = time.monotonic
         self._throttle = LoginThrottle(self._clock)
-        self._client = MediamtxClient(config.livestream.mediamtx_api)
+        # One set per process: the callback asks mediamtx's API callers for exactly these.
+        self._api = ApiCredentials.for_config(config.livestream)
+        self._client = MediamtxClient(config.livestream.mediamtx_api, self._api)
         self._meter = BitrateMeter()
         self._shared = Shared(config, self._gatekeeper(config), LiveSnapshot())
         self._web = HttpServers(
@@ -63,7 +65,7 @@ class LivestreamDaemon(Daemon):
                     viewer.user,
                 )
         cameras = frozenset(camera.id for camera in config.enabled_cameras)
-        return Gatekeeper(config.livestream, cameras, self._clock, self._throttle)
+        return Gatekeeper(config.livestream, cameras, self._clock, self._throttle, self._api)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
@@ -96,7 +98,7 @@ class LivestreamDaemon(Daemon):
             )
         if new.livestream.mediamtx_api != self.config.livestream.mediamtx_api:
             self._client.close()
-            self._client = MediamtxClient(new.livestream.mediamtx_api)
+            self._client = MediamtxClient(new.livestream.mediamtx_api, self._api)
             self._version = None
         self.config = new
         self._shared = Shared(new, self._gatekeeper(new), self._shared.live)

@@ -115,6 +115,15 @@ class LivestreamConfig(ServedSection):
     publisher: str | None = Field(
         default=None, description="the one viewer account allowed to publish; none by default"
     )
+    mediamtx_api_secret: SecretStr | None = Field(
+        default=None,
+        description="password of mediamtx's API for nvr-livestream; none: random per process",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _api_secret_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "mediamtx_api_secret")
 
     @model_validator(mode="after")
     def _publisher_is_a_viewer(self) -> LivestreamConfig:

@@ -32,7 +32,7 @@ class ViewerAccount(Section):
         pattern=PASSWORD_HASH_PATTERN,
         description="scrypt hash from `python -m nvr.livestream.hashpw` (never the password)",
     )
-    # Deny by default (docs/design/livestream.md, invariant 5): an account written without
+    # Deny by default (docs/design/security.md, invariant 2): an account written without
     # `cameras:` watches nothing; every camera must be granted in words, `cameras: all`.
     cameras: tuple[str, ...] = Field(
         default=(), description="camera ids this viewer may watch; `all` for every camera"
