@@ -4,7 +4,8 @@ Rules (docs/design/livestream.md, invariant 4):
 - read: a viewer whose password matches and who is permitted the camera;
 - publish: only the configured publisher account; nobody when none is configured;
 - api, metrics, pprof: only from loopback, and only with nvr-livestream's own API
-  credentials (docs/design/security.md, invariant 5): other local users and daemons may not read camera URLs;
+  credentials (docs/design/security.md, invariant 5): other local users and daemons may
+  not read camera URLs;
 - anything else (playback, unknown actions): denied.
 An empty user is always denied: that is what makes mediamtx ask an RTSP or HLS client for
 its credentials (401 with a challenge).
