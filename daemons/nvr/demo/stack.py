@@ -417,6 +417,7 @@ class Stack:
             "livestream": {
                 "listen": f"127.0.0.1:{ports.livestream}",
                 "mediamtx_api": f"http://127.0.0.1:{ports.live_api}",
+                "public_host": "127.0.0.1",  # the demo serves loopback only
                 "rtsp_port": ports.live_rtsp,
                 "hls_port": ports.live_hls,
                 "webrtc_port": ports.live_webrtc,
