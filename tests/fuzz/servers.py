@@ -100,7 +100,8 @@ def health(root: Path) -> Iterator[Target]:
             "health.yaml",
             f"http://{box.config.health.listen}",
             process,
-            [("anonymous", None), ("technician", basic(TECH, TECH_PW))],
+            # Logged in first: the anonymous run's bad guesses get 127.0.0.1 throttled.
+            [("technician", basic(TECH, TECH_PW)), ("anonymous", None)],
             frozenset({"/health", "/ready"}),
         )
     finally:
@@ -132,7 +133,7 @@ def livestream(root: Path) -> Iterator[tuple[Target, Target]]:
                 "livestream.yaml",
                 base,
                 process,
-                [("anonymous", None), ("viewer", basic(VIEWER, VIEWER_PW))],
+                [("viewer", basic(VIEWER, VIEWER_PW)), ("anonymous", None)],
             ),
             Target("mediamtx-auth.yaml", base, process, [("mediamtx", None)]),
         )

@@ -27,6 +27,7 @@ from nvr.core.config.services import LivestreamConfig
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS, LoginThrottle, Verifier
 from nvr.core.notify import child_environment
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
+from nvr.livestream.constants import AUTH_ROUTE
 from nvrtest import Child, wait_until
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW
@@ -174,6 +175,19 @@ def test_the_viewer_api_throttles_guessing_and_hides_which_users_exist(api: View
     log = api.log()
     assert log.count("failed viewer login ip=127.0.0.4") == 1
     assert "has no `cameras`: it sees nothing" in log
+
+
+@pytest.mark.timeout(60)
+def test_a_callback_body_that_is_not_an_object_is_a_400(api: ViewerApi) -> None:
+    # Found by tests/bench/bench_fuzz.py: a bare number was a 500 with a traceback.
+    for body in (b"1.5", b"[]", b'"read"', b"null"):
+        conn = http.client.HTTPConnection("127.0.0.1", api.port, 10)
+        try:
+            conn.request("POST", AUTH_ROUTE, body, {"Content-Type": "application/json"})
+            assert conn.getresponse().status == 400, body
+        finally:
+            conn.close()
+    # The fixture checks the log has no traceback.
 
 
 @pytest.mark.timeout(60)

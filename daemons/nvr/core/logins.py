@@ -137,7 +137,7 @@ class LoginThrottle:
 class Verifier:
     """Checks viewer passwords, remembering recent successes for a short while.
 
-    Failures are throttled per client address and per account (nvr.core.logins).
+    Failures are throttled per client address and per account (`LoginThrottle`).
 
     HLS asks again for every playlist and segment; one scrypt per request would cost a
     core per few viewers. Remembered pairs are keyed by an HMAC with a per-process key, so

@@ -113,7 +113,11 @@ def _answer_mediamtx(shared: Shared) -> Response:
     if request.remote_addr not in LOOPBACK:
         log.warning("auth callback called from %s: refused (loopback only)", request.remote_addr)
         return Response(status=403)
-    question = AuthQuestion.from_json(request.get_json(force=True, silent=True) or {})
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        # Not mediamtx's question (found by fuzzing: a bare number used to be a 500).
+        return Response("the body must be a JSON object\n", status=400)
+    question = AuthQuestion.from_json(data)
     if shared.gatekeeper.allows(question):
         return Response(status=200)
     if question.user:
