@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from conftest import base_config
@@ -97,7 +98,7 @@ def test_an_account_without_cameras_sees_nothing_and_all_must_be_written(
 class ViewerApi(Child):
     """nvr-livestream with viewer accounts and no mediamtx: only its HTTP API matters here."""
 
-    def __init__(self, root: Path, viewers: list[dict[str, Any]]) -> None:
+    def __init__(self, root: Path, viewers: list[dict[str, Any]], **section: Any) -> None:
         super().__init__(root, "livestream")
         self.port = free_port()
         config = base_config(
@@ -109,6 +110,7 @@ class ViewerApi(Child):
                     *viewers,
                     {"user": "nocams", "password_hash": viewers[0]["password_hash"]},
                 ],
+                **section,
             },
         )
         path = root / "nvr.yaml"
@@ -247,3 +249,32 @@ def test_without_public_host_or_a_default_route_it_refuses_to_start(
         " route to take its address from: set livestream.public_host to the address viewers"
         " reach"
     )
+
+
+@pytest.mark.timeout(60)
+def test_the_viewer_api_serves_https_with_the_configured_certificate(
+    tmp_path: Path, viewers: list[dict[str, Any]]
+) -> None:
+    tls = tmp_path / "tls"
+    subprocess.run(
+        [sys.executable, "-m", "nvr.cli.main", "tls", "self-signed", "--dir", str(tls)],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    port = free_port()
+    server = ViewerApi(
+        tmp_path,
+        viewers,
+        tls_listen=f"127.0.0.1:{port}",
+        tls_cert_file=str(tls / "nvr.crt"),
+        tls_key_file=str(tls / "nvr.key"),
+    )
+    try:
+        url = f"https://127.0.0.1:{port}/api/streams"
+        answer = requests.get(url, auth=(ALICE, ALICE_PW), verify=tls / "nvr.crt", timeout=10)
+        assert answer.status_code == 200 and answer.json()["streams"][0]["id"] == "cam01"
+        assert requests.get(url, verify=tls / "nvr.crt", timeout=10).status_code == 401
+    finally:
+        assert server.stop() == 0
+    assert "Traceback" not in server.log()
