@@ -173,7 +173,7 @@ def test_any_message_is_a_command_or_a_one_line_refusal(
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     try:
         command = authenticate(
-            read_object(payload), KEY, "mqtt", Destination(SITE, f"control/{SITE}")
+            read_object(payload), (KEY,), "mqtt", Destination(SITE, f"control/{SITE}")
         )
         check_envelope(command, now_ms, 600)
     except Refusal as refusal:

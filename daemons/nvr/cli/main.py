@@ -14,6 +14,7 @@ from nvr.cli import (
     protect_cmd,
     recordings_cmd,
     report_cmd,
+    secret_cmd,
     status_cmd,
     streams_cmd,
     tls_cmd,
@@ -32,6 +33,7 @@ COMMANDS = (
     streams_cmd,
     report_cmd,
     outbox_cmd,
+    secret_cmd,
     tls_cmd,
     camsim_cmd,
 )

@@ -8,6 +8,7 @@ receiver parse large bodies of its choosing. See docs/design/headoffice.md, inva
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +33,15 @@ from nvr.headoffice.constants import (
 from nvr.headoffice.errors import Refused
 from nvr.headoffice.sites import SitesFile
 
+log = logging.getLogger(__name__)
+
 # Values from the request are echoed in errors and logs; repr() escapes control
 # characters, and this cap keeps a hostile value from flooding the log.
 SHOWN_CHARS = 64
 # Signs for unknown sites, so they cost the same HMAC as known ones; nothing matches it.
 _DECOY_SECRET = Secret(secrets.token_hex(32))
+# A site signs with one secret, or two while a rotation is in progress.
+MAX_SECRETS = 2
 
 
 @dataclass(frozen=True)
@@ -89,15 +94,20 @@ def authenticate(
             f" ±{sites.replay_window_seconds}s): a replay, or the site's clock is wrong",
         )
     body = read_body()
-    secret = sites.secret(site_id)
-    expected = report_signature(secret or _DECOY_SECRET, stamp, body)
-    if not signatures_match(creds.signature, expected) or secret is None:
+    known = sites.secrets(site_id, now)
+    # Always MAX_SECRETS HMACs (decoys fill in): the time taken says neither whether the
+    # site exists nor whether it is rotating.
+    keys = (*known, *(_DECOY_SECRET,) * (MAX_SECRETS - len(known)))
+    matches = [signatures_match(creds.signature, report_signature(k, stamp, body)) for k in keys]
+    if not any(matches[: len(known)]):
         raise Refused(
             401,
             f"bad {HEADER_SIGNATURE} for site {shown(site_id)} (wrong secret, or a site"
             " this receiver does not know)",
-            detail="site not in the sites file" if secret is None else "wrong secret",
+            detail="wrong secret" if known else "site not in the sites file",
         )
+    if matches[0] is False:
+        log.info("site=%s signed with its previous secret (rotation in progress)", site_id)
     return site_id, body
 
 

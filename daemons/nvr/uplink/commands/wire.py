@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,17 +118,22 @@ class Destination:
     topic: str
 
 
-def authenticate(obj: dict[str, Any], key: Secret, origin: str, to: Destination) -> Command:
+def authenticate(
+    obj: dict[str, Any], keys: Sequence[Secret], origin: str, to: Destination
+) -> Command:
     """Check the signature and that it was signed for this site and topic; raises Refusal.
 
     `site` and `topic` are signed like every other key, so a command signed for site A
     (whose secret B may share) is refused on B, and one meant for another topic here too.
     A command for another site is not this site's: it takes no row (like a forged one).
+    `keys`: the site secret, and the previous one during a rotation window.
     """
     given = obj.get("signature")
     if not isinstance(given, str) or not given:
         raise unverified_refusal(obj, "unsigned command")
-    if not signatures_match(given, signature(obj, key)):
+    # Every key is tried (no early exit): the time taken does not say which one matched.
+    matches = [signatures_match(given, signature(obj, key)) for key in keys]
+    if not any(matches):
         raise unverified_refusal(obj, "bad signature (not signed with this site's secret)")
     for name, mine in (("site", to.site), ("topic", to.topic)):
         theirs = obj.get(name)
