@@ -5,22 +5,21 @@ logs through it; JOURNAL_STREAM is set exactly then. Everything that is printed 
 through `redact_text`, so a password that slipped into a message or a traceback (an
 ffmpeg command line, an exception from a library) is masked before it leaves the process.
 
-Every value passed as a logging argument has its control characters escaped (a newline
-becomes the four characters `\x0a`), so a value from outside (a viewer's user name, a camera's
-answer, a header) cannot end our line and forge another: under journald each line is an
-entry of its own, with whatever priority prefix it starts with. This is done here, once,
-for every daemon; the format strings are ours and are left alone.
+Every message has its control characters escaped (a newline becomes the four characters
+`\x0a`), so a value from outside (a viewer's user name, a camera's answer, a request path in
+a library's message) cannot end our line and forge another: under journald each line is an
+entry of its own. This is done here, once, for every daemon (docs/design/security.md,
+invariant 6). Our messages are one line by design; a traceback keeps its lines, each with
+the record's own priority prefix.
 """
 
 from __future__ import annotations
 
 import logging
-import numbers
 import os
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any, TextIO
+from typing import TextIO
 
 from nvr.core.redact import redact_text
 
@@ -42,9 +41,10 @@ def syslog_priority(levelno: int) -> int:
     return SYSLOG_PRIORITY[logging.DEBUG]
 
 
-# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: everything a
-# terminal, journald or a log reader could take as the end of a line or a control sequence.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls but tab, DEL, C1 controls and the Unicode line and paragraph separators:
+# everything a terminal, journald or a log reader could take as the end of a line or a
+# control sequence (a tab is harmless and common in tools' messages).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def escape_controls(text: str) -> str:
@@ -57,43 +57,15 @@ def _escape_one(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-class _Escaped:
-    """A logging argument that prints (with %s or %r) with its control characters escaped."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: object) -> None:
-        self._value = value
-
-    def __str__(self) -> str:
-        return escape_controls(str(self._value))
-
-    def __repr__(self) -> str:
-        return escape_controls(repr(self._value))
-
-
-def _escaped(value: Any) -> Any:
-    # Numbers stay numbers (%d, %.1f need them) and cannot carry a control character.
-    return value if isinstance(value, numbers.Number) else _Escaped(value)
-
-
-def _escaped_args(args: Any) -> Any:
-    if isinstance(args, Mapping):
-        return {key: _escaped(value) for key, value in args.items()}
-    if isinstance(args, tuple):
-        return tuple(_escaped(value) for value in args)
-    return args
-
-
 class RedactingFormatter(logging.Formatter):
-    """Formats with escaped arguments, then masks secrets in the whole text, traceback included."""
+    """Formats with the message escaped, then masks secrets in the whole text."""
 
     def format(self, record: logging.LogRecord) -> str:
-        """Format the record and redact the result."""
-        if record.args:
-            # A copy: other handlers (pytest's caplog) keep the record as logged.
-            record = logging.makeLogRecord(record.__dict__)
-            record.args = _escaped_args(record.args)
+        """Format the record (its message on one line; a traceback keeps its lines), redact."""
+        # A copy: other handlers (pytest's caplog) keep the record as logged.
+        record = logging.makeLogRecord(record.__dict__)
+        record.msg = escape_controls(record.getMessage())
+        record.args = None
         return redact_text(super().format(record))
 
 
