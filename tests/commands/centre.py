@@ -107,14 +107,23 @@ class Centre:
         command_id: str | None = None,
         issued_at: datetime | None = None,
         secret: str | None = SECRET,
+        for_site: str | None = None,
+        bound: bool = True,
     ) -> dict[str, Any]:
-        """Build, sign (unless `secret` is None) and publish a command; return it."""
-        command = {
+        """Build, sign (unless `secret` is None) and publish a command; return it.
+
+        It is signed for `for_site` (this centre's site by default) and that site's control
+        topic; `bound=False` leaves both out, as commands were signed before issue 18.
+        """
+        command: dict[str, Any] = {
             "id": command_id or f"cmd-{next(_ids)}-{uuid.uuid4().hex[:6]}",
             "action": action,
             "args": args or {},
             "issued_at": iso(issued_at or datetime.now(UTC)),
         }
+        if bound:
+            site = for_site or self.site
+            command.update(site=site, topic=f"control/{site}")
         if secret is not None:
             command = sign(command, secret)
         self.publish_raw(json.dumps(command).encode())

@@ -95,6 +95,9 @@ def test_bad_commands_are_rejected_reported_and_not_run(
     }
     unsigned = centre.command("get_status", secret=None)
     forged = centre.command("snapshot", {"camera": "cam01"}, secret="guessed-secret")
+    # Signed with the (shared) secret, but for another site, or without naming one.
+    elsewhere = centre.command("get_status", for_site="test-02")
+    unbound = centre.command("get_status", bound=False)
     centre.publish_raw(b"reboot now")
 
     for case, (command, reason) in signed_refusals.items():
@@ -104,13 +107,20 @@ def test_bad_commands_are_rejected_reported_and_not_run(
     assert centre.wait_result(unsigned["id"], "rejected")["error"] == "unsigned command"
     assert "bad signature" in centre.wait_result(forged["id"], "rejected")["error"]
     assert centre.wait_result(None, "rejected")["error"] == "not a JSON command"
+    assert centre.wait_result(elsewhere["id"], "rejected")["error"] == (
+        f"signed for site 'test-02', this is site {SITE!r}: not run here"
+    )
+    assert centre.wait_result(unbound["id"], "rejected")["error"] == (
+        f"signed for site none, this is site {SITE!r}: not run here"
+    )
 
-    every = [c for c, _ in signed_refusals.values()] + [unsigned, forged]
+    every = [c for c, _ in signed_refusals.values()] + [unsigned, forged, elsewhere, unbound]
     wait_for_reports(head_office, len(every) + 1)
     for command in every:
         (report,) = command_reports(head_office, command["id"])
         assert report["state"] == "rejected" and report["origin"] == "mqtt"
-    # Signed commands are kept (their ids are taken); unsigned and forged ones are not.
+    # Signed commands are kept (their ids are taken); unsigned and forged ones are not, nor
+    # those signed for another site.
     stored = dict(query(state_file, "SELECT command_id, state FROM commands"))
     assert stored == {c["id"]: "rejected" for c, _ in signed_refusals.values()}
     # Nothing was run: no protection, no upload, no report request.

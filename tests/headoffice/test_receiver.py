@@ -150,8 +150,8 @@ def test_refusals_name_the_problem_and_store_nothing(headoffice: HeadOffice) -> 
         (headoffice.post(good, timestamp=time.time() + 3_600), 401, "from the receiver's clock"),
         (
             headoffice.post([envelope(1, site="nowhere")], site="nowhere"),
-            403,
-            "unknown site 'nowhere'",
+            401,
+            "bad X-NVR-Signature for site 'nowhere'",
         ),
         (
             headoffice.post([envelope(1), envelope(2, site=OTHER_SITE)]),
@@ -281,7 +281,7 @@ def test_secrets_never_reach_the_pages_the_api_or_the_log(headoffice: HeadOffice
         headoffice.get(f"/api/sites/{OTHER_SITE}/reports"),
         headoffice.get("/healthz"),
     ]
-    assert [a.status_code for a in answers[:5]] == [200, 200, 401, 401, 403]
+    assert [a.status_code for a in answers[:5]] == [200, 200, 401, 401, 401]
     for answer in answers:
         assert SECRET not in answer.text and OTHER_SECRET not in answer.text
     # ...and the log: checked by the fixture when the receiver stops.
@@ -292,7 +292,7 @@ def test_sighup_reloads_the_sites_file_and_sigterm_stops_cleanly(
 ) -> None:
     headoffice = start_headoffice()
     newcomer = [envelope(1, site="smg-03")]
-    assert headoffice.post(newcomer, site="smg-03", secret="newcomer-secret").status_code == 403
+    assert headoffice.post(newcomer, site="smg-03", secret="newcomer-secret").status_code == 401
 
     write_sites(tmp_path, extra_sites={"smg-03": {"secret": "newcomer-secret"}})
     headoffice.signal(signal.SIGHUP)

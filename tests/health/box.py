@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from nvr.core.config import Config, load_config
+from nvr.core.passwords import hash_password
 from nvr.core.service import Lifecycle, write_heartbeat
 from nvr.core.state import StateStore, now_ms
 from nvr.health.probes import ProbeBoard
@@ -20,6 +21,13 @@ PASSWORD = "s3cr3t-pw"
 CAMERAS = [
     {"id": "cam01", "name": "Gate", "url": f"rtsp://admin:{PASSWORD}@127.0.0.1:8554/cam01"},
     {"id": "cam02", "name": "Yard", "url": f"rtsp://admin:{PASSWORD}@127.0.0.1:8554/cam02"},
+]
+# A technician (every camera: the status page) and a guard (cam02's snapshot only).
+TECH, TECH_PW = "tech", "tech-sees-all-6b1"
+GUARD, GUARD_PW = "guard", "guard-sees-yard-3c8"
+VIEWERS = [
+    {"user": TECH, "password_hash": hash_password(TECH_PW), "cameras": "all"},
+    {"user": GUARD, "password_hash": hash_password(GUARD_PW), "cameras": ["cam02"]},
 ]
 DAEMONS = ("nvr-backup", "nvr-hddmon", "nvr-validator", "nvr-report", "nvr-uplink")
 
@@ -150,7 +158,7 @@ def make_box(tmp: Path, **health: Any) -> Box:
             "recordings_dir": str(tmp / "recordings"),
             "state_file": str(tmp / "state" / "state.db"),
         },
-        "livestream": {"mediamtx_api": f"http://127.0.0.1:{free_port()}"},
+        "livestream": {"mediamtx_api": f"http://127.0.0.1:{free_port()}", "viewers": VIEWERS},
         "health": {"listen": f"127.0.0.1:{free_port()}", **health},
         "cameras": CAMERAS,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -21,7 +22,7 @@ import pytest
 from nvr.core.notify import child_environment
 from nvrtest import wait_until
 
-from .box import Box
+from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,9 +31,13 @@ ARTIFACTS = REPO / "run" / "test-artifacts" / "health"
 CHROMIUM = "/usr/bin/chromium"
 
 
-def fetch(url: str) -> tuple[int, bytes]:
+def fetch(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if auth is not None:
+        token = base64.b64encode(":".join(auth).encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, answer.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -153,13 +158,15 @@ def test_daemon_serves_health_and_stops_cleanly(running: tuple[Box, str, Notific
 
 def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications]) -> None:
     _, base, _ = running
+    # The technician's login in the URL: Chromium sends it, and keeps it for the snapshots.
+    page_url = base.replace("http://", f"http://{TECH}:{TECH_PW}@") + "/"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "status-page.png"
     shot.unlink(missing_ok=True)
-    taken = chromium(f"{base}/", f"--screenshot={shot}")
+    taken = chromium(page_url, f"--screenshot={shot}")
     print(f"status page screenshot: {shot}")
     assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
-    dom = chromium(f"{base}/", "--dump-dom")
+    dom = chromium(page_url, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     page = dom.stdout
     for text in ("Gate", "Yard", 'id="cam-cam01"', 'id="cam-cam02"', "nvr-backup", "head_office"):
@@ -173,5 +180,10 @@ def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications
         if "Uncaught" in line or ("CONSOLE" in line and "error" in line.lower())
     ]
     assert not errors, errors
-    assert fetch(f"{base}/snapshot/cam01.jpg")[0] == 200
-    assert fetch(f"{base}/snapshot/..%2Fstate.db.jpg")[0] == 404
+    assert fetch(f"{base}/snapshot/cam01.jpg", (TECH, TECH_PW))[0] == 200
+    assert fetch(f"{base}/snapshot/..%2Fstate.db.jpg", (TECH, TECH_PW))[0] == 404
+    # Pictures need a login, and only of the cameras the account may watch.
+    assert fetch(f"{base}/snapshot/cam01.jpg")[0] == 401
+    assert fetch(f"{base}/")[0] == 401
+    assert fetch(f"{base}/snapshot/cam01.jpg", (GUARD, GUARD_PW))[0] == 403
+    assert fetch(f"{base}/", (GUARD, GUARD_PW))[0] == 403

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nvr.camsim import CameraSimulator
-from nvr.livestream.passwords import hash_password
+from nvr.core.passwords import hash_password
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW, Livestream
 
@@ -28,7 +28,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator]:
 def viewers() -> list[dict[str, Any]]:
     """alice may watch every camera, bob only cam02."""
     return [
-        {"user": ALICE, "password_hash": hash_password(ALICE_PW)},
+        {"user": ALICE, "password_hash": hash_password(ALICE_PW), "cameras": "all"},
         {"user": BOB, "password_hash": hash_password(BOB_PW), "cameras": ["cam02"]},
     ]
 

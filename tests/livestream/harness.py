@@ -24,11 +24,13 @@ import yaml
 from nvr.camsim import CameraSimulator, MediamtxServer
 from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
+from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvrtest import Child, NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"
 BOB, BOB_PW = "bob", "bob-sees-cam02-only"
 PROBE_TIMEOUT_S = 60
+API_SECRET = "mediamtx-api-secret-7e1f0c"
 SHIPPED_MEDIAMTX = Path(__file__).parents[2] / "etc" / "mediamtx" / "mediamtx.yml"
 
 
@@ -97,6 +99,8 @@ class Livestream(Child):
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         (root / "recordings").mkdir(exist_ok=True)
         self.proxy = ProxyMediamtx(root / "proxy", self.ports)
+        # The tests read the proxy's API as a technician would, with the configured secret.
+        self.proxy.api_auth = (MEDIAMTX_API_USER, API_SECRET)
         # AF_UNIX paths are limited to ~108 bytes: pytest tmp paths can be longer.
         self.notify = NotifySocket(Path(tempfile.mkdtemp(prefix="nvrls-")) / "notify.sock")
 
@@ -116,6 +120,7 @@ class Livestream(Child):
                 "webrtc_port": self.ports.webrtc,
                 "reconcile_seconds": 2,
                 "viewers": self.viewers,
+                "mediamtx_api_secret": API_SECRET,
             },
             "cameras": [
                 {

@@ -112,6 +112,12 @@ def test_the_api_lists_permitted_cameras_with_urls_and_live_state_without_secret
         for camera in sim.camera_ids:
             assert sim.password(camera) not in answer.text
 
+    # mediamtx's API (camera URLs with passwords) refuses any local caller but
+    # nvr-livestream, viewers included.
+    config_api = f"http://127.0.0.1:{ls.ports.api}/v3/config/paths/list"
+    assert requests.get(config_api, timeout=10).status_code == 401
+    assert requests.get(config_api, auth=(ALICE, ALICE_PW), timeout=10).status_code == 401
+
 
 @pytest.mark.timeout(150)
 def test_a_viewer_without_permission_is_refused_on_rtsp_and_hls(

@@ -14,9 +14,9 @@ import yaml
 from nvr.core.config import load_config
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.errors import ConfigError
+from nvr.core.passwords import verify_password
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE
-from nvr.livestream.passwords import verify_password
 from nvr.livestream.sync import plan
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW, SHIPPED_MEDIAMTX
@@ -66,10 +66,17 @@ def test_only_the_configured_publisher_may_publish(
 
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("action", ["api", "metrics", "pprof"])
-def test_api_and_metrics_only_from_localhost(keeper: Gatekeeper, action: str) -> None:
-    assert ask(keeper, action, "", "", "", ip="127.0.0.1")
-    assert ask(keeper, action, "", "", "", ip="::1")
-    assert not ask(keeper, action, "", ALICE, ALICE_PW, ip="192.168.1.20")
+def test_api_and_metrics_only_from_localhost_with_livestreams_credentials(
+    keeper: Gatekeeper, action: str
+) -> None:
+    user, password = keeper.api.user, keeper.api.password.reveal()
+    assert ask(keeper, action, "", user, password, ip="127.0.0.1")
+    assert ask(keeper, action, "", user, password, ip="::1")
+    assert not ask(keeper, action, "", user, password, ip="192.168.1.20")
+    # Any other local caller (another daemon, a user on the box): no camera URLs for it.
+    assert not ask(keeper, action, "", "", "", ip="127.0.0.1")
+    assert not ask(keeper, action, "", ALICE, ALICE_PW, ip="127.0.0.1")
+    assert not ask(keeper, action, "", user, password + "x", ip="127.0.0.1")
 
 
 @pytest.mark.timeout(30)

@@ -105,6 +105,8 @@ class MediamtxServer:
         self._closing = Event()
         self.rtsp_port = 0
         self.api_port = 0
+        # Basic credentials for the API, when its auth callback asks for some.
+        self.api_auth: tuple[str, str] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -295,7 +297,9 @@ class MediamtxServer:
     def api_get(self, endpoint: str) -> Any:
         """GET `endpoint` (e.g. "/v3/paths/list") and return the decoded JSON."""
         try:
-            response = requests.get(self.api_url + endpoint, timeout=API_TIMEOUT_S)
+            response = requests.get(
+                self.api_url + endpoint, auth=self.api_auth, timeout=API_TIMEOUT_S
+            )
             response.raise_for_status()
             return response.json()
         except (requests.RequestException, ValueError) as err:

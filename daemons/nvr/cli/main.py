@@ -15,8 +15,10 @@ from nvr.cli import (
     protect_cmd,
     recordings_cmd,
     report_cmd,
+    secret_cmd,
     status_cmd,
     streams_cmd,
+    tls_cmd,
     validate_cmd,
 )
 from nvr.core.errors import NvrError
@@ -33,6 +35,8 @@ COMMANDS = (
     streams_cmd,
     report_cmd,
     outbox_cmd,
+    secret_cmd,
+    tls_cmd,
     camsim_cmd,
 )
 

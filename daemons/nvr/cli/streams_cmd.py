@@ -12,9 +12,11 @@ import sys
 from typing import Any
 
 from nvr.core.config import load_config
+from nvr.core.config.services import LivestreamConfig
 from nvr.livestream.api import stream_urls
+from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.errors import LivestreamError
-from nvr.livestream.mediamtx import LivePath, MediamtxClient
+from nvr.livestream.mediamtx import ApiCredentials, LivePath, MediamtxClient
 
 COLUMNS = ("ID", "NAME", "LIVE", "READERS", "RTSP", "HLS", "WEBRTC")
 
@@ -29,12 +31,18 @@ def add_parser(subparsers: Any) -> None:
     streams.set_defaults(func=print_streams)
 
 
-def _live(api: str) -> dict[str, LivePath] | None:
-    client = MediamtxClient(api)
+def _live(section: LivestreamConfig) -> dict[str, LivePath] | None:
+    # mediamtx's API takes nvr-livestream's credentials only: readable here when the
+    # operator configured livestream.mediamtx_api_secret (nvrctl runs as root).
+    secret = section.mediamtx_api_secret
+    client = MediamtxClient(
+        section.mediamtx_api, None if secret is None else ApiCredentials(MEDIAMTX_API_USER, secret)
+    )
     try:
         return client.live_paths()
     except LivestreamError as err:
-        print(f"nvrctl streams: live state unknown: {err}", file=sys.stderr)
+        hint = "" if secret else " (set livestream.mediamtx_api_secret_file to read it here)"
+        print(f"nvrctl streams: live state unknown: {err}{hint}", file=sys.stderr)
         return None
     finally:
         client.close()
@@ -65,7 +73,7 @@ def _print_table(rows: list[list[str]]) -> None:
 def print_streams(args: argparse.Namespace) -> int:
     """Print one row (or JSON object) per enabled camera."""
     config = load_config(args.config)
-    live = _live(config.livestream.mediamtx_api)
+    live = _live(config.livestream)
     cameras = config.enabled_cameras
     if args.json:
         answer = [

@@ -37,7 +37,7 @@ def print_guide(stack: Stack, flaky: str | None) -> None:
     ports, conf, config = stack.ports, stack.conf, stack.config_path
     print(f"""
 NVR demo running: {stack.options.cameras} simulated cameras, every daemon under supervisord.
-  Status page (technicians)   {stack.health_url}/
+  Status page (technicians)   {stack.health_url}/   (log in as the viewer below)
   /health (NOC), /metrics     {stack.health_url}/health   {stack.health_url}/metrics
   Head office receiver        {stack.headoffice_url}/     (API: {stack.headoffice_url}/api/sites)
   Live view (viewer API)      {stack.livestream_url}/api/streams

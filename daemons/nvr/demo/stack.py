@@ -33,9 +33,9 @@ from nvr.camsim.mediamtx import free_port
 from nvr.camsim.process import pid_running
 from nvr.core.errors import NvrError
 from nvr.core.notify import child_environment
+from nvr.core.passwords import hash_password
 from nvr.core.tools import require_tool
 from nvr.demo.supervisor import ProgramSpec, render_supervisord
-from nvr.livestream.passwords import hash_password
 
 REPO_ETC = Path(__file__).resolve().parents[3] / "etc"
 SITE_ID = "demo-01"
@@ -417,10 +417,17 @@ class Stack:
             "livestream": {
                 "listen": f"127.0.0.1:{ports.livestream}",
                 "mediamtx_api": f"http://127.0.0.1:{ports.live_api}",
+                "public_host": "127.0.0.1",  # the demo serves loopback only
                 "rtsp_port": ports.live_rtsp,
                 "hls_port": ports.live_hls,
                 "webrtc_port": ports.live_webrtc,
-                "viewers": [{"user": VIEWER_USER, "password_hash": hash_password(VIEWER_PASSWORD)}],
+                "viewers": [
+                    {
+                        "user": VIEWER_USER,
+                        "password_hash": hash_password(VIEWER_PASSWORD),
+                        "cameras": "all",
+                    }
+                ],
             },
             "health": {
                 "listen": f"127.0.0.1:{ports.health}",

@@ -101,17 +101,29 @@ class Views:
 def _register_receiver(app: Flask, store: ReportStore, sites: LiveSites, clock: Clock) -> None:
     @app.post("/api/nvr/reports")
     def receive() -> Response:
-        body = request.get_data(cache=False)
+        # Sizes and headers first, then the body (docs/design/headoffice.md, invariant 1).
+        if request.content_length is None:
+            return _error(411, "Content-Length required")
+        if request.content_length > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge()
         creds = Credentials(
             request.headers.get(HEADER_SITE, ""),
             request.headers.get(HEADER_TIMESTAMP, ""),
             request.headers.get(HEADER_SIGNATURE, ""),
         )
         try:
-            site_id = authenticate(creds, body, sites.current, clock())
+            site_id, body = authenticate(
+                creds, lambda: request.get_data(cache=False), sites.current, clock()
+            )
             envelopes = parse_envelopes(body, site_id)
         except Refused as err:
-            log.warning("refused from %s: HTTP %d %s", request.remote_addr, err.status, err.reason)
+            log.warning(
+                "refused from %s: HTTP %d %s%s",
+                request.remote_addr,
+                err.status,
+                err.reason,
+                f" [{err.detail}]" if err.detail else "",
+            )
             return _error(err.status, err.reason)
         stored = store.store(site_id, envelopes, int(clock() * 1000))
         # Committed (synchronous=FULL) before this answer: a 200 means durable.

@@ -32,6 +32,8 @@ OVERFLOW_EVENT = "outbox_overflow"
 # 32 cameras is about 20 KB. Larger bodies are refused with 413, and the uplink then
 # sends the reports one by one.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# X-NVR-Timestamp is Unix seconds: 12 digits reach the year 33658.
+MAX_TIMESTAMP_DIGITS = 12
 
 # GET /api/sites lists at most this many gap ranges per site (the count is always exact).
 MAX_GAPS_LISTED = 100

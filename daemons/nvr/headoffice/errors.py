@@ -24,7 +24,10 @@ class ListenError(HeadOfficeError):
 class Refused(HeadOfficeError):
     """A POST the receiver refuses: the HTTP status and a reason the site can act on."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        # For our log only, never the answer (e.g. that the site is unknown, which the
+        # answer keeps to itself so sites cannot be enumerated).
+        self.detail = detail

@@ -25,7 +25,12 @@ from nvr import __version__
 from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
 from nvr.headoffice.app import create_app
-from nvr.headoffice.constants import PROG, SERVER_STOP_SECONDS, SERVER_THREADS
+from nvr.headoffice.constants import (
+    MAX_BODY_BYTES,
+    PROG,
+    SERVER_STOP_SECONDS,
+    SERVER_THREADS,
+)
 from nvr.headoffice.errors import HeadOfficeError, ListenError
 from nvr.headoffice.sites import LiveSites
 from nvr.headoffice.store import ReportStore
@@ -101,7 +106,15 @@ class Signals:
 def bind(app: Any, host: str, port: int) -> Any:
     """The waitress server, bound (not yet serving); ListenError when the port is taken."""
     try:
-        return create_server(app, host=host, port=port, threads=SERVER_THREADS)
+        # waitress buffers a body before the app sees the request: its own cap refuses a
+        # larger Content-Length (413) before a byte of the body is read.
+        return create_server(
+            app,
+            host=host,
+            port=port,
+            threads=SERVER_THREADS,
+            max_request_body_size=MAX_BODY_BYTES,
+        )
     except OSError as err:
         raise ListenError(f"--listen {host}:{port}: {err.strerror or err}") from err
 

@@ -4,6 +4,10 @@
 sites:
   smg-01: {secret_file: /etc/nvr-headoffice/smg-01.key, name: Semarang plant}
   smg-02: {secret: "inline secret"}
+  smg-03:                       # rotating: both secrets sign until previous_until
+    secret_file: /etc/nvr-headoffice/smg-03.key
+    previous_secret_file: /etc/nvr-headoffice/smg-03.key.previous
+    previous_until: 2026-12-02T00:00:00Z
 replay_window_seconds: 300
 ```
 Secrets become `Secret` objects at once; no message about this file ever prints one.
@@ -16,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 from nvr.core.config.base import Identifier, SecretStr, Section, inline_secret_file
 from nvr.core.redact import Secret, redact_text
@@ -31,11 +35,29 @@ class SiteEntry(Section):
 
     secret: SecretStr
     name: str = Field(default="", max_length=200, description="shown on the pages")
+    previous_secret: SecretStr | None = Field(
+        default=None, description="the secret before a rotation, accepted until previous_until"
+    )
+    previous_until: AwareDatetime | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _secret_file(cls, data: Any) -> Any:
-        return inline_secret_file(data, "secret")
+        return inline_secret_file(inline_secret_file(data, "secret"), "previous_secret")
+
+    @model_validator(mode="after")
+    def _previous_needs_an_end(self) -> SiteEntry:
+        if (self.previous_secret is None) != (self.previous_until is None):
+            raise ValueError("previous_secret and previous_until go together")
+        return self
+
+    def secrets(self, now: float) -> tuple[Secret, ...]:
+        """The secret, then the previous one until previous_until (a rotation in progress)."""
+        if self.previous_secret is None or self.previous_until is None:
+            return (self.secret,)
+        if now < self.previous_until.timestamp():
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
 
 
 class SitesFile(Section):
@@ -53,6 +75,11 @@ class SitesFile(Section):
         """The site's secret, or None for a site this receiver does not know."""
         entry = self.sites.get(site_id)
         return entry.secret if entry is not None else None
+
+    def secrets(self, site_id: str, now: float) -> tuple[Secret, ...]:
+        """The secrets a site may sign with now (two during a rotation); () when unknown."""
+        entry = self.sites.get(site_id)
+        return entry.secrets(now) if entry is not None else ()
 
     def name(self, site_id: str) -> str:
         """The site's display name ("" when none or unknown)."""

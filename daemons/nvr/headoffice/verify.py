@@ -8,9 +8,13 @@ receiver parse large bodies of its choosing. See docs/design/headoffice.md, inva
 from __future__ import annotations
 
 import json
+import logging
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nvr.core.redact import Secret
 from nvr.core.signing import (
     HEADER_SIGNATURE,
     HEADER_SITE,
@@ -23,14 +27,21 @@ from nvr.headoffice.constants import (
     MAX_ID_LENGTH,
     MAX_KIND_LENGTH,
     MAX_SEQ,
+    MAX_TIMESTAMP_DIGITS,
     SUPPORTED_SCHEMAS,
 )
 from nvr.headoffice.errors import Refused
 from nvr.headoffice.sites import SitesFile
 
+log = logging.getLogger(__name__)
+
 # Values from the request are echoed in errors and logs; repr() escapes control
 # characters, and this cap keeps a hostile value from flooding the log.
 SHOWN_CHARS = 64
+# Signs for unknown sites, so they cost the same HMAC as known ones; nothing matches it.
+_DECOY_SECRET = Secret(secrets.token_hex(32))
+# A site signs with one secret, or two while a rotation is in progress.
+MAX_SECRETS = 2
 
 
 @dataclass(frozen=True)
@@ -60,15 +71,20 @@ class Credentials:
     signature: str
 
 
-def authenticate(creds: Credentials, body: bytes, sites: SitesFile, now: float) -> str:
-    """The site that signed this request; raises Refused (401/403) otherwise."""
+def authenticate(
+    creds: Credentials, read_body: Callable[[], bytes], sites: SitesFile, now: float
+) -> tuple[str, bytes]:
+    """The site that signed this request and its body; raises Refused (401) otherwise.
+
+    The headers are checked before the body is read (invariant 1), and an unknown site is
+    answered exactly like a bad signature, after the same HMAC over the body with a decoy
+    key, so neither the answer nor its timing tells whether a site id exists (invariant 7).
+    """
     site_id, stamp = creds.site_id, creds.timestamp
     if not site_id:
         raise Refused(401, f"missing {HEADER_SITE} header")
-    secret = sites.secret(site_id)
-    if secret is None:
-        raise Refused(403, f"unknown site {shown(site_id)}: add it to the sites file")
-    if not (stamp.isascii() and stamp.isdigit()):
+    # Bounded before int(): Python refuses to convert more than 4,300 digits (a 500).
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= MAX_TIMESTAMP_DIGITS):
         raise Refused(401, f"missing or malformed {HEADER_TIMESTAMP} header")
     skew = int(stamp) - now
     if abs(skew) > sites.replay_window_seconds:
@@ -77,9 +93,22 @@ def authenticate(creds: Credentials, body: bytes, sites: SitesFile, now: float) 
             f"{HEADER_TIMESTAMP} is {skew:+.0f}s from the receiver's clock (allowed"
             f" ±{sites.replay_window_seconds}s): a replay, or the site's clock is wrong",
         )
-    if not signatures_match(creds.signature, report_signature(secret, stamp, body)):
-        raise Refused(401, f"bad {HEADER_SIGNATURE} for site {site_id} (wrong secret?)")
-    return site_id
+    body = read_body()
+    known = sites.secrets(site_id, now)
+    # Always MAX_SECRETS HMACs (decoys fill in): the time taken says neither whether the
+    # site exists nor whether it is rotating.
+    keys = (*known, *(_DECOY_SECRET,) * (MAX_SECRETS - len(known)))
+    matches = [signatures_match(creds.signature, report_signature(k, stamp, body)) for k in keys]
+    if not any(matches[: len(known)]):
+        raise Refused(
+            401,
+            f"bad {HEADER_SIGNATURE} for site {shown(site_id)} (wrong secret, or a site"
+            " this receiver does not know)",
+            detail="wrong secret" if known else "site not in the sites file",
+        )
+    if matches[0] is False:
+        log.info("site=%s signed with its previous secret (rotation in progress)", site_id)
+    return site_id, body
 
 
 def parse_envelopes(body: bytes, site_id: str) -> list[Envelope]:

@@ -1,4 +1,7 @@
-"""The Flask app: /health, /health/live, /ready, /metrics, / and camera snapshots. Read-only."""
+"""The Flask app: /health, /health/live, /ready, /metrics, / and camera snapshots. Read-only.
+
+Probes for the NOC, the page and snapshots behind a viewer login (nvr.health.access).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,12 @@ import logging
 import sqlite3
 from typing import Any
 
-from flask import Flask, Response, abort, jsonify, send_file
+from flask import Flask, Response, abort, jsonify, request, send_file
 
 from nvr import __version__
 from nvr.core.state import SCHEMA_VERSION
 from nvr.health import metrics
+from nvr.health.access import Access
 from nvr.health.errors import HealthError
 from nvr.health.page import render_page, snapshot_file
 from nvr.health.sources import Sources
@@ -18,6 +22,8 @@ from nvr.health.sources import Sources
 log = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+# What the NOC may poll (with health.token when one is set); the rest needs a viewer login.
+PROBE_ENDPOINTS = frozenset({"health", "live", "ready", "prometheus"})
 
 
 def _health_body(sources: Sources) -> tuple[dict[str, Any], int]:
@@ -72,7 +78,7 @@ def _register_probes(app: Flask, sources: Sources) -> None:
         return jsonify({"ready": True}), 200
 
 
-def _register_views(app: Flask, sources: Sources) -> None:
+def _register_views(app: Flask, sources: Sources, access: Access) -> None:
     """/metrics, the status page and the snapshots it shows."""
 
     @app.get("/metrics")
@@ -83,12 +89,18 @@ def _register_views(app: Flask, sources: Sources) -> None:
 
     @app.get("/")
     def page() -> Response:
+        refused = access.viewer(sources.config, request, None)
+        if refused is not None:
+            return refused
         facts, report, skipped = sources.report()
         html = render_page(sources.connection(), facts, report, skipped)
         return Response(html, content_type="text/html; charset=utf-8")
 
     @app.get("/snapshot/<camera>.jpg")
     def snapshot(camera: str) -> Response:
+        refused = access.viewer(sources.config, request, camera)
+        if refused is not None:
+            return refused
         # Only configured camera ids reach the file system: no path is built from input.
         if sources.config.camera(camera) is None:
             abort(404)
@@ -98,9 +110,17 @@ def _register_views(app: Flask, sources: Sources) -> None:
         return send_file(path, mimetype="image/jpeg", max_age=0)
 
 
-def create_app(sources: Sources) -> Flask:
+def create_app(sources: Sources, access: Access | None = None) -> Flask:
     """The WSGI app; every route reads, none writes."""
     app = Flask(__name__)
+    access = access or Access()
     _register_probes(app, sources)
-    _register_views(app, sources)
+    _register_views(app, sources, access)
+
+    @app.before_request
+    def probes_need_the_token() -> Response | None:
+        if request.endpoint in PROBE_ENDPOINTS:
+            return access.probe_refusal(sources.config, request)
+        return None
+
     return app

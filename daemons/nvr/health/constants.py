@@ -37,4 +37,3 @@ REPORT_CACHE_SECONDS = 1.0
 
 # WSGI server threads; requests are read-only and short.
 SERVER_THREADS = 8
-SERVER_STOP_SECONDS = 5.0

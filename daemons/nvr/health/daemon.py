@@ -6,10 +6,8 @@ import logging
 import threading
 from typing import Any
 
-# No stubs for waitress; the one call is checked by the daemon test.
-from waitress.server import create_server
-
 from nvr.core.config import Config
+from nvr.core.httpserve import HttpServers, ServeError, endpoints
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
 from nvr.health.app import create_app
@@ -17,7 +15,6 @@ from nvr.health.constants import (
     DAEMON_NAME,
     LIVESTREAM_DAEMON,
     PROBE_EVERY_TICKS,
-    SERVER_STOP_SECONDS,
     SERVER_THREADS,
 )
 from nvr.health.errors import ListenError
@@ -25,11 +22,6 @@ from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
 
 log = logging.getLogger(__name__)
-
-
-def _split_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)
 
 
 class HealthDaemon(Daemon):
@@ -41,25 +33,23 @@ class HealthDaemon(Daemon):
         super().__init__(config, store, stop_event)
         self.probes = ProbeBoard()
         self.sources = Sources(config, self.probes)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._servers: HttpServers | None = None
         self._ticks = 0
         self.address = ""
 
     def start(self) -> None:
-        """Bind health.listen and serve from a thread (before READY=1)."""
+        """Bind health.listen (and tls_listen) and serve from threads (before READY=1)."""
         self._probe()
-        host, port = _split_listen(self.config.health.listen)
+        servers = HttpServers(
+            create_app(self.sources), endpoints(self.config.health, "health"), SERVER_THREADS
+        )
         try:
-            self._server = create_server(
-                create_app(self.sources), host=host, port=port, threads=SERVER_THREADS
-            )
-        except OSError as err:
-            raise ListenError(f"health.listen {self.config.health.listen}: {err}") from err
-        self.address = f"{host}:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
-        self._thread.start()
-        log.info("serving /health, /metrics and the status page on http://%s/", self.address)
+            servers.start()
+        except ServeError as err:
+            raise ListenError(str(err)) from err
+        self._servers = servers
+        self.address = servers.urls[0].split("://", 1)[1].rstrip("/")
+        log.info("serving /health, /metrics and the status page on %s", " ".join(servers.urls))
 
     def tick(self) -> None:
         """Refresh the probes every few ticks; requests never wait on them."""
@@ -77,8 +67,8 @@ class HealthDaemon(Daemon):
 
     def apply_config(self, new: Config) -> None:
         """New thresholds apply to the next request; health.listen needs a restart."""
-        if new.health.listen != self.config.health.listen:
-            log.warning("health.listen changed: takes effect at the next restart")
+        if endpoints(new.health, "health") != endpoints(self.config.health, "health"):
+            log.warning("health listen or TLS settings changed: take effect at the next restart")
         self.config = new
         self.sources.config = new
         self._probe()
@@ -93,7 +83,5 @@ class HealthDaemon(Daemon):
 
     def shutdown(self) -> None:
         """Close the server and wait for its thread."""
-        if self._server is not None:
-            self._server.close()
-        if self._thread is not None:
-            self._thread.join(SERVER_STOP_SECONDS)
+        if self._servers is not None:
+            self._servers.stop()

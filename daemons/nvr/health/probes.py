@@ -82,7 +82,9 @@ def probe_mediamtx(api: str, get: HttpGet, now_ms: int) -> MediamtxResult:
         return MediamtxResult(
             False, f"mediamtx API {url} unreachable: {type(err).__name__}", now_ms
         )
-    if code != 200:
+    # 401: mediamtx answers but its API takes nvr-livestream's credentials only, which
+    # nvr-health does not hold (docs/design/security.md, invariant 5): it is up.
+    if code not in (200, 401):
         return MediamtxResult(False, f"mediamtx API {url} answered HTTP {code}", now_ms)
     return MediamtxResult(True, f"mediamtx API {url} answered", now_ms)
 

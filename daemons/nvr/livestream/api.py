@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +19,10 @@ from flask import Flask, Response, jsonify, request
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.netaddr import primary_address
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
+from nvr.livestream.errors import LivestreamError
 from nvr.livestream.live import LiveSnapshot, PathState
 
 log = logging.getLogger(__name__)
@@ -36,10 +39,24 @@ class Shared:
     live: LiveSnapshot
 
 
+def public_host(config: Config) -> str:
+    """`livestream.public_host`, else the primary address; LivestreamError when neither.
+
+    127.0.0.1 would hand LAN viewers URLs that point at their own machine.
+    """
+    host = config.livestream.public_host or primary_address()
+    if host is None:
+        raise LivestreamError(
+            "livestream.public_host is not set and this box has no default route to take"
+            " its address from: set livestream.public_host to the address viewers reach"
+        )
+    return host
+
+
 def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
     """The URLs a viewer opens for one camera (they log in with their own account)."""
     section = config.livestream
-    host = section.public_host
+    host = public_host(config)
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
     return {
@@ -64,11 +81,18 @@ def describe(config: Config, camera: CameraConfig, live: LiveSnapshot) -> dict[s
     }
 
 
-def _login(shared: Shared) -> ViewerAccount | None:
+def _login(shared: Shared) -> ViewerAccount | Response:
+    """The logged-in viewer, or the answer to send: 401 to ask again, 429 while throttled."""
     credentials = request.authorization
     if credentials is None or not credentials.username or credentials.password is None:
-        return None
-    return shared.gatekeeper.verifier.check(credentials.username, credentials.password)
+        return _challenge()
+    verifier = shared.gatekeeper.verifier
+    client = request.remote_addr or ""
+    viewer = verifier.check(credentials.username, credentials.password, client)
+    if viewer is not None:
+        return viewer
+    wait = verifier.throttle.wait_seconds(client, credentials.username)
+    return _too_many(wait) if wait > 0 else _challenge()
 
 
 def _challenge() -> Response:
@@ -78,11 +102,22 @@ def _challenge() -> Response:
     return response
 
 
+def _too_many(wait_seconds: float) -> Response:
+    response = jsonify(error="too many failed logins: wait before trying again")
+    response.status_code = 429
+    response.headers["Retry-After"] = str(math.ceil(wait_seconds))
+    return response
+
+
 def _answer_mediamtx(shared: Shared) -> Response:
     if request.remote_addr not in LOOPBACK:
         log.warning("auth callback called from %s: refused (loopback only)", request.remote_addr)
         return Response(status=403)
-    question = AuthQuestion.from_json(request.get_json(force=True, silent=True) or {})
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        # Not mediamtx's question (found by fuzzing: a bare number used to be a 500).
+        return Response("the body must be a JSON object\n", status=400)
+    question = AuthQuestion.from_json(data)
     if shared.gatekeeper.allows(question):
         return Response(status=200)
     if question.user:
@@ -105,12 +140,18 @@ def create_app(current: Callable[[], Shared]) -> Flask:
     def mediamtx_auth() -> Response:
         return _answer_mediamtx(current())
 
+    @app.errorhandler(LivestreamError)
+    def no_public_host(err: LivestreamError) -> Response:
+        response = jsonify(error=str(err))
+        response.status_code = 503
+        return response
+
     @app.get("/api/streams")
     def streams() -> Response:
         shared = current()
         viewer = _login(shared)
-        if viewer is None:
-            return _challenge()
+        if isinstance(viewer, Response):
+            return viewer
         cameras = [c for c in shared.config.enabled_cameras if viewer.may_watch(c.id)]
         return jsonify(
             mediamtx="up" if shared.live.mediamtx_up else "down",
@@ -121,8 +162,8 @@ def create_app(current: Callable[[], Shared]) -> Flask:
     def stream(camera_id: str) -> Response:
         shared = current()
         viewer = _login(shared)
-        if viewer is None:
-            return _challenge()
+        if isinstance(viewer, Response):
+            return viewer
         camera = shared.config.camera(camera_id)
         if camera is None or not camera.enabled or not viewer.may_watch(camera_id):
             response = jsonify(error=f"no camera {camera_id!r} for this viewer")

@@ -3,7 +3,9 @@
 Rules (docs/design/livestream.md, invariant 4):
 - read: a viewer whose password matches and who is permitted the camera;
 - publish: only the configured publisher account; nobody when none is configured;
-- api, metrics, pprof: only from loopback, whatever the credentials;
+- api, metrics, pprof: only from loopback, and only with nvr-livestream's own API
+  credentials (docs/design/security.md, invariant 5): other local users and daemons may
+  not read camera URLs;
 - anything else (playback, unknown actions): denied.
 An empty user is always denied: that is what makes mediamtx ask an RTSP or HLS client for
 its credentials (401 with a challenge).
@@ -11,20 +13,16 @@ its credentials (401 with a challenge).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config.services import LivestreamConfig
-from nvr.core.config.viewers import ViewerAccount
-from nvr.livestream.constants import LOOPBACK, VERIFIED_MAX_ENTRIES, VERIFIED_TTL_SECONDS
-from nvr.livestream.passwords import verify_password
+from nvr.core.logins import LoginThrottle, Verifier
+from nvr.livestream.constants import LOOPBACK
+from nvr.livestream.mediamtx import ApiCredentials
 
 log = logging.getLogger(__name__)
 
@@ -58,44 +56,6 @@ class AuthQuestion:
         return cls(**values)
 
 
-class Verifier:
-    """Checks viewer passwords, remembering recent successes for a short while.
-
-    HLS asks again for every playlist and segment; one scrypt per request would cost a
-    core per few viewers. Remembered pairs are keyed by an HMAC with a per-process key, so
-    the memory holds no password.
-    """
-
-    def __init__(
-        self, viewers: tuple[ViewerAccount, ...], clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._viewers = {viewer.user: viewer for viewer in viewers}
-        self._clock = clock
-        self._key = secrets.token_bytes(32)
-        self._verified: dict[bytes, float] = {}
-        self._lock = threading.Lock()
-
-    def check(self, user: str, password: str) -> ViewerAccount | None:
-        """The account when `user` exists and `password` is right, else None."""
-        viewer = self._viewers.get(user)
-        if viewer is None or not password:
-            return None
-        token = hmac.new(
-            self._key, f"{user}\0{password}\0{viewer.password_hash}".encode(), hashlib.sha256
-        ).digest()
-        now = self._clock()
-        with self._lock:
-            if self._verified.get(token, float("-inf")) > now:
-                return viewer
-        if not verify_password(password, viewer.password_hash):
-            return None
-        with self._lock:
-            if len(self._verified) >= VERIFIED_MAX_ENTRIES:
-                self._verified.clear()
-            self._verified[token] = now + VERIFIED_TTL_SECONDS
-        return viewer
-
-
 class Gatekeeper:
     """The decisions, for one config; a reload builds a new one."""
 
@@ -104,15 +64,19 @@ class Gatekeeper:
         config: LivestreamConfig,
         cameras: frozenset[str],
         clock: Callable[[], float] = time.monotonic,
+        throttle: LoginThrottle | None = None,
+        api: ApiCredentials | None = None,
     ) -> None:
         self._config = config
         self._cameras = cameras
-        self.verifier = Verifier(config.viewers, clock)
+        self.api = api or ApiCredentials.for_config(config)
+        # The daemon passes one throttle to every gatekeeper, so a reload forgets no failure.
+        self.verifier = Verifier(config.viewers, throttle or LoginThrottle(clock), clock)
 
     def allows(self, question: AuthQuestion) -> bool:
         """True to let mediamtx go ahead."""
         if question.action in LOCAL_ACTIONS:
-            return question.ip in LOOPBACK
+            return question.ip in LOOPBACK and self.api.match(question.user, question.password)
         if not question.user:
             return False  # mediamtx then asks the client for credentials
         if question.action == "read":
@@ -124,11 +88,11 @@ class Gatekeeper:
     def _may_read(self, question: AuthQuestion) -> bool:
         if question.path not in self._cameras:
             return False
-        viewer = self.verifier.check(question.user, question.password)
+        viewer = self.verifier.check(question.user, question.password, question.ip)
         return viewer is not None and viewer.may_watch(question.path)
 
     def _may_publish(self, question: AuthQuestion) -> bool:
         publisher = self._config.publisher
         if publisher is None or question.user != publisher:
             return False
-        return self.verifier.check(question.user, question.password) is not None
+        return self.verifier.check(question.user, question.password, question.ip) is not None

@@ -16,15 +16,8 @@ CAMERA_RTSP_TRANSPORT = "tcp"
 RESERVED_PATHS = frozenset({"all", "all_others"})
 # The auth callback, on the API's listen address but answered for loopback callers only.
 AUTH_ROUTE = "/mediamtx/auth"
+# The user nvr-livestream calls mediamtx's API as; its password is livestream's own
+# (docs/design/security.md, invariant 5).
+MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-# Verified (user, password) pairs are remembered this long, so HLS segment requests do not
-# each cost a scrypt computation; a config reload clears the memory.
-VERIFIED_TTL_SECONDS = 60.0
-VERIFIED_MAX_ENTRIES = 1024
-# scrypt parameters for new hashes (n = 2**14, r = 8, p = 1: ~16 MiB, ~50 ms per check).
-SCRYPT_LOG2_N = 14
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_SALT_BYTES = 16
-SCRYPT_KEY_BYTES = 32
 WSGI_THREADS = 8

@@ -14,16 +14,17 @@ from collections.abc import Callable
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
-from nvr.livestream.api import Shared, create_app
+from nvr.livestream.api import Shared, create_app, public_host
 from nvr.livestream.auth import Gatekeeper
-from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS
+from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
-from nvr.livestream.mediamtx import MediamtxClient
+from nvr.livestream.mediamtx import ApiCredentials, MediamtxClient
 from nvr.livestream.sync import reconcile, wanted_paths
-from nvr.livestream.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,17 @@ class LivestreamDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self._clock: Callable[[], float] = time.monotonic
-        self._client = MediamtxClient(config.livestream.mediamtx_api)
+        self._throttle = LoginThrottle(self._clock)
+        # One set per process: the callback asks mediamtx's API callers for exactly these.
+        self._api = ApiCredentials.for_config(config.livestream)
+        self._client = MediamtxClient(config.livestream.mediamtx_api, self._api)
         self._meter = BitrateMeter()
         self._shared = Shared(config, self._gatekeeper(config), LiveSnapshot())
-        self._web = WebServer(create_app(lambda: self._shared), config.livestream.listen)
+        self._web = HttpServers(
+            create_app(lambda: self._shared),
+            endpoints(config.livestream, "livestream"),
+            WSGI_THREADS,
+        )
         self._down_reason: str | None = None
         self._sync_problem: str | None = None
         self._reconcile_due = True
@@ -49,13 +57,25 @@ class LivestreamDaemon(Daemon):
         self._version: str | None = None
 
     def _gatekeeper(self, config: Config) -> Gatekeeper:
+        for viewer in config.livestream.viewers:
+            if not viewer.cameras:
+                log.warning(
+                    "viewer user=%s has no `cameras`: it sees nothing (write `cameras: all`"
+                    " to grant every camera)",
+                    viewer.user,
+                )
         cameras = frozenset(camera.id for camera in config.enabled_cameras)
-        return Gatekeeper(config.livestream, cameras, self._clock)
+        return Gatekeeper(config.livestream, cameras, self._clock, self._throttle, self._api)
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> None:
         """Serve the API and auth callback first: mediamtx asks it even for its own API."""
-        self._web.start()
+        log.info("viewer URLs name host %s", public_host(self.config))  # refuses when none
+        try:
+            self._web.start()
+        except ServeError as err:
+            raise LivestreamError(str(err)) from err
+        log.info("viewer API and auth callback listening on %s", " ".join(self._web.urls))
         self.tick()
 
     def tick(self) -> None:
@@ -70,11 +90,15 @@ class LivestreamDaemon(Daemon):
 
     def apply_config(self, new: Config) -> None:
         """Swap the config and the permissions, then reconcile on the next tick."""
-        if new.livestream.listen != self.config.livestream.listen:
-            log.warning("livestream.listen changed: takes effect at the next restart")
+        if endpoints(new.livestream, "livestream") != endpoints(
+            self.config.livestream, "livestream"
+        ):
+            log.warning(
+                "livestream listen or TLS settings changed: take effect at the next restart"
+            )
         if new.livestream.mediamtx_api != self.config.livestream.mediamtx_api:
             self._client.close()
-            self._client = MediamtxClient(new.livestream.mediamtx_api)
+            self._client = MediamtxClient(new.livestream.mediamtx_api, self._api)
             self._version = None
         self.config = new
         self._shared = Shared(new, self._gatekeeper(new), self._shared.live)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import sys
 
-from nvr.livestream.passwords import hash_password
+from nvr.core.passwords import hash_password
 
 
 def main() -> int:

@@ -10,7 +10,9 @@ unredacted.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +20,9 @@ from urllib.parse import quote
 
 import requests
 
-from nvr.core.redact import redact_text
-from nvr.livestream.constants import API_TIMEOUT_SECONDS, ITEMS_PER_PAGE
+from nvr.core.config.services import LivestreamConfig
+from nvr.core.redact import Secret, redact_text
+from nvr.livestream.constants import API_TIMEOUT_SECONDS, ITEMS_PER_PAGE, MEDIAMTX_API_USER
 from nvr.livestream.errors import MediamtxRefused, MediamtxUnreachable
 
 log = logging.getLogger(__name__)
@@ -38,12 +41,38 @@ class LivePath:
     inbound_bytes: int
 
 
+@dataclass(frozen=True)
+class ApiCredentials:
+    """The login our auth callback asks of mediamtx API callers (security.md, invariant 5)."""
+
+    user: str
+    password: Secret
+
+    @classmethod
+    def for_config(cls, section: LivestreamConfig) -> ApiCredentials:
+        """The configured secret, else a random one that lives in this process only."""
+        password = section.mediamtx_api_secret or Secret(secrets.token_urlsafe(32))
+        return cls(MEDIAMTX_API_USER, password)
+
+    def match(self, user: str, password: str) -> bool:
+        """True for exactly these credentials (constant-time)."""
+        given = f"{user}\0{password}".encode("utf-8", "replace")
+        return hmac.compare_digest(given, f"{self.user}\0{self.password.reveal()}".encode())
+
+
 class MediamtxClient:
     """Calls to one mediamtx control API; the HTTP session is injectable for tests."""
 
-    def __init__(self, base_url: str, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credentials: ApiCredentials | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._session = session or requests.Session()
+        if credentials is not None:
+            self._session.auth = (credentials.user, credentials.password.reveal())
 
     def close(self) -> None:
         """Release the HTTP connections."""

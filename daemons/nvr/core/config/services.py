@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from nvr.core.config.base import Section
+from nvr.core.config.base import SecretStr, Section, inline_secret_file
 from nvr.core.config.viewers import ViewerAccount
 
 
@@ -28,6 +31,54 @@ class ListenMixin(Section):
         return _check_listen(value)
 
 
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`: addresses only this machine can reach."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServedSection(ListenMixin):
+    """A daemon's HTTP endpoints: plain HTTP on `listen`, HTTPS on `tls_listen`.
+
+    Plain HTTP beyond this machine needs the operator's word (docs/design/security.md,
+    invariant 3): a password typed into a plain-HTTP page crosses the LAN readable.
+    """
+
+    tls_listen: str | None = Field(
+        default=None, description="HOST:PORT served over HTTPS (e.g. 0.0.0.0:8443); none: off"
+    )
+    tls_cert_file: Path = Field(
+        default=Path("/etc/nvr/tls/nvr.crt"),
+        description="PEM certificate (chain) for tls_listen; the installer makes a self-signed one",
+    )
+    tls_key_file: Path = Field(
+        default=Path("/etc/nvr/tls/nvr.key"), description="PEM private key for tls_listen"
+    )
+    plain_http_anywhere: bool = Field(
+        default=False, description="allow `listen` on an address other machines can reach"
+    )
+
+    @field_validator("tls_listen")
+    @classmethod
+    def _tls_listen(cls, value: str | None) -> str | None:
+        return None if value is None else _check_listen(value)
+
+    @model_validator(mode="after")
+    def _plain_only_on_loopback(self) -> ServedSection:
+        host = self.listen.rpartition(":")[0]
+        if not is_loopback(host) and not self.plain_http_anywhere:
+            raise ValueError(
+                f"listen {self.listen} would serve plain HTTP to the network: serve the LAN"
+                " on tls_listen, or set plain_http_anywhere: true"
+            )
+        return self
+
+
 class ValidationConfig(Section):
     """How often and how hard nvr-validator looks at each camera."""
 
@@ -42,12 +93,15 @@ class ValidationConfig(Section):
     )
 
 
-class LivestreamConfig(ListenMixin):
+class LivestreamConfig(ServedSection):
     """mediamtx control and the viewer API."""
 
     listen: str = "127.0.0.1:8081"
     mediamtx_api: str = Field(default="http://127.0.0.1:9997")
-    public_host: str = Field(default="127.0.0.1", description="host put into viewer URLs")
+    public_host: str | None = Field(
+        default=None,
+        description="host put into viewer URLs; none: the box's primary address",
+    )
     rtsp_port: int = Field(default=8554, gt=0, lt=65536)
     hls_port: int = Field(default=8888, gt=0, lt=65536)
     webrtc_port: int = Field(default=8889, gt=0, lt=65536)
@@ -61,6 +115,15 @@ class LivestreamConfig(ListenMixin):
     publisher: str | None = Field(
         default=None, description="the one viewer account allowed to publish; none by default"
     )
+    mediamtx_api_secret: SecretStr | None = Field(
+        default=None,
+        description="password of mediamtx's API for nvr-livestream; none: random per process",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _api_secret_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "mediamtx_api_secret")
 
     @model_validator(mode="after")
     def _publisher_is_a_viewer(self) -> LivestreamConfig:
@@ -80,10 +143,19 @@ class MediamtxCheck(StrEnum):
     NEVER = "never"
 
 
-class HealthConfig(ListenMixin):
-    """The NOC endpoint: /health, /metrics and the status page (docs/design/health.md)."""
+class HealthConfig(ServedSection):
+    """The NOC endpoint: /health, /metrics and the status page (docs/design/health.md).
+
+    /health, /health/live, /ready and /metrics answer anyone who reaches them, or only
+    requests carrying `Authorization: Bearer <token>` when a token is set; the status page
+    and snapshots need a viewer login (docs/design/security.md, invariant 4).
+    """
 
     listen: str = "127.0.0.1:8080"
+    token: SecretStr | None = Field(
+        default=None,
+        description="bearer token the NOC (Prometheus) sends to /health, /ready and /metrics",
+    )
     daemons: tuple[str, ...] = Field(
         default=("nvr-backup", "nvr-hddmon", "nvr-validator", "nvr-report", "nvr-uplink"),
         description="daemons that must be running; a missing or stale heartbeat is critical",
@@ -110,6 +182,11 @@ class HealthConfig(ListenMixin):
     uplink_critical_seconds: float = Field(default=3600.0, ge=10, le=30 * 86_400)
     mediamtx_check: MediamtxCheck = MediamtxCheck.AUTO
     page_refresh_seconds: int = Field(default=30, ge=5, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "token")
 
 
 class ReportConfig(Section):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from nvr.core.config.base import SecretStr, Section, inline_secret_file
+from nvr.core.config.base import SecretStr, Section, inline_secret_file, read_secret_file
+
+# `nvrctl secret rotate` keeps the old site secret next to the new one under this suffix.
+PREVIOUS_SUFFIX = ".previous"
 
 
 def _https_or_http(url: str) -> str:
@@ -31,14 +35,46 @@ class HttpDestination(Section):
 
 
 class HeadOfficeConfig(HttpDestination):
-    """Head office: reports as they are, HMAC-signed with the site secret."""
+    """Head office: reports as they are, HMAC-signed with the site secret.
+
+    After `nvrctl secret rotate`, the old secret waits in `<secret_file>.previous`: commands
+    signed with it are still accepted for `rotation_window_hours` after it was written
+    (docs/design/security.md, "Rotating the site secret"). Reports are always signed with
+    the current secret.
+    """
 
     secret: SecretStr | None = None
+    previous_secret: SecretStr | None = Field(
+        default=None, description="read from <secret_file>.previous; not written by hand"
+    )
+    previous_written_at: datetime | None = Field(
+        default=None, description="when <secret_file>.previous was written (its mtime)"
+    )
+    rotation_window_hours: float = Field(
+        default=24.0, gt=0, le=30 * 24, description="how long the previous secret still counts"
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _secret_file(cls, data: Any) -> Any:
+    def _secret_files(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("secret_file") and "previous_secret" not in data:
+            previous = Path(f"{data['secret_file']}{PREVIOUS_SUFFIX}")
+            if previous.exists():
+                data = {
+                    **data,
+                    "previous_secret": read_secret_file(str(previous), "secret_file (previous)"),
+                    "previous_written_at": datetime.fromtimestamp(previous.stat().st_mtime, UTC),
+                }
         return inline_secret_file(data, "secret")
+
+    def secrets(self, now: datetime) -> tuple[SecretStr, ...]:
+        """The current secret, then the previous one while its window lasts."""
+        keys: tuple[SecretStr, ...] = () if self.secret is None else (self.secret,)
+        if self.previous_secret is not None and self.previous_written_at is not None:
+            window = timedelta(hours=self.rotation_window_hours)
+            if now < self.previous_written_at + window:
+                keys += (self.previous_secret,)
+        return keys
 
 
 class HseApiConfig(HttpDestination):
@@ -139,8 +175,8 @@ class UplinkConfig(Section):
         default=60.0, gt=0, le=3_600, description="how long an open circuit waits"
     )
 
-    def commands_secret(self) -> SecretStr | None:
-        """The key commands are checked with: its own, else the head office (site) secret."""
+    def commands_secrets(self, now: datetime) -> tuple[SecretStr, ...]:
+        """The keys commands are checked with: their own, else the site secret(s) in force."""
         if self.commands.secret is not None:
-            return self.commands.secret
-        return self.head_office.secret if self.head_office is not None else None
+            return (self.commands.secret,)
+        return self.head_office.secrets(now) if self.head_office is not None else ()

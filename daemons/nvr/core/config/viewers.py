@@ -1,12 +1,13 @@
 """`livestream.viewers`: who may watch which camera (and who may publish).
 
 Passwords are stored as scrypt hashes made by `python -m nvr.livestream.hashpw`; the
-format is checked here, the verification lives in `nvr.livestream.passwords`.
+format is checked here, the verification lives in `nvr.core.passwords`.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -19,6 +20,8 @@ PASSWORD_HASH_PATTERN = (
 )
 USER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 ALL_CAMERAS = "*"
+# What an operator writes to grant every camera: `cameras: all`.
+ALL_KEYWORD = "all"
 
 
 class ViewerAccount(Section):
@@ -29,16 +32,23 @@ class ViewerAccount(Section):
         pattern=PASSWORD_HASH_PATTERN,
         description="scrypt hash from `python -m nvr.livestream.hashpw` (never the password)",
     )
+    # Deny by default (docs/design/security.md, invariant 2): an account written without
+    # `cameras:` watches nothing; every camera must be granted in words, `cameras: all`.
     cameras: tuple[str, ...] = Field(
-        default=(ALL_CAMERAS,), description="camera ids this viewer may watch; '*' for all"
+        default=(), description="camera ids this viewer may watch; `all` for every camera"
     )
+
+    @field_validator("cameras", mode="before")
+    @classmethod
+    def _all_keyword(cls, cameras: Any) -> Any:
+        return (ALL_CAMERAS,) if cameras == ALL_KEYWORD else cameras
 
     @field_validator("cameras")
     @classmethod
     def _camera_ids(cls, cameras: tuple[str, ...]) -> tuple[str, ...]:
         for camera in cameras:
             if camera != ALL_CAMERAS and not re.match(ID_PATTERN, camera):
-                raise ValueError(f"{camera!r} is not a camera id or '*'")
+                raise ValueError(f"{camera!r} is not a camera id (write `cameras: all` for all)")
         return cameras
 
     def may_watch(self, camera_id: str) -> bool:

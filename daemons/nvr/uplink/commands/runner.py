@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.errors import NvrError, StateError
@@ -28,12 +29,14 @@ from nvr.uplink.commands.constants import (
     POLL_SECONDS,
     REFUSAL_REPORTS_PER_MINUTE,
     REJECTED,
+    TOPIC_CONTROL,
 )
 from nvr.uplink.commands.get_status import GetStatus
 from nvr.uplink.commands.journal import Stored
 from nvr.uplink.commands.snapshot import Snapshot
 from nvr.uplink.commands.wire import (
     Command,
+    Destination,
     Refusal,
     authenticate,
     check_envelope,
@@ -155,7 +158,7 @@ class CommandRunner:
         self.counts["received"] += 1
         try:
             obj = read_object(message.payload)
-            command = authenticate(obj, self._secret(obj), message.origin)
+            command = authenticate(obj, self._secrets(obj), message.origin, self._destination())
         except Refusal as refusal:
             self._refuse_unstored(store, refusal, message.origin)
             return
@@ -165,20 +168,28 @@ class CommandRunner:
             return
         self._admit(store, command)
 
-    def _secret(self, obj: dict[str, Any]) -> Secret:
-        """The key commands are checked with; Refusal when this site takes no commands."""
+    def _destination(self) -> Destination:
+        """Our site and its control topic: what a command must be signed for."""
+        site = self.ctx.config.site.id
+        return Destination(site, TOPIC_CONTROL.format(site=site))
+
+    def _secrets(self, obj: dict[str, Any]) -> tuple[Secret, ...]:
+        """The keys commands are checked with; Refusal when this site takes no commands.
+
+        During a rotation window, the previous site secret too (config/uplink.py).
+        """
         if not self.ctx.config.uplink.commands.enabled:
             raise unverified_refusal(
                 obj, "commands are disabled on this site (uplink.commands.enabled)"
             )
-        key = self.ctx.config.uplink.commands_secret()
-        if key is None:
+        keys = self.ctx.config.uplink.commands_secrets(datetime.now(UTC))
+        if not keys:
             raise unverified_refusal(
                 obj,
                 "no command secret configured (uplink.commands.secret or"
                 " uplink.head_office.secret)",
             )
-        return key
+        return keys
 
     def _admit(self, store: StateStore, command: Command) -> None:
         now = now_ms()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,8 @@ from nvr.uplink.errors import UplinkError
 
 _ID = re.compile(ID_PATTERN)
 _ACTION = re.compile(r"[a-z_]{1,32}")
+# A value echoed from a message is cut to this many characters.
+SHOWN_CHARS = 64
 
 
 class Refusal(UplinkError):
@@ -107,14 +110,45 @@ def unverified_refusal(obj: dict[str, Any], reason: str) -> Refusal:
     )
 
 
-def authenticate(obj: dict[str, Any], key: Secret, origin: str) -> Command:
-    """Check the signature, then read the command; raises Refusal."""
+@dataclass(frozen=True)
+class Destination:
+    """Where a command arrived: this site and the topic (docs/design/commands.md, invariant 9)."""
+
+    site: str
+    topic: str
+
+
+def authenticate(
+    obj: dict[str, Any], keys: Sequence[Secret], origin: str, to: Destination
+) -> Command:
+    """Check the signature and that it was signed for this site and topic; raises Refusal.
+
+    `site` and `topic` are signed like every other key, so a command signed for site A
+    (whose secret B may share) is refused on B, and one meant for another topic here too.
+    A command for another site is not this site's: it takes no row (like a forged one).
+    `keys`: the site secret, and the previous one during a rotation window.
+    """
     given = obj.get("signature")
     if not isinstance(given, str) or not given:
         raise unverified_refusal(obj, "unsigned command")
-    if not signatures_match(given, signature(obj, key)):
+    # Every key is tried (no early exit): the time taken does not say which one matched.
+    matches = [signatures_match(given, signature(obj, key)) for key in keys]
+    if not any(matches):
         raise unverified_refusal(obj, "bad signature (not signed with this site's secret)")
+    for name, mine in (("site", to.site), ("topic", to.topic)):
+        theirs = obj.get(name)
+        if theirs != mine:
+            said = shown(theirs) if name in obj else "none"
+            raise unverified_refusal(
+                obj, f"signed for {name} {said}, this is {name} {mine!r}: not run here"
+            )
     return _shape(obj, origin)
+
+
+def shown(value: object) -> str:
+    """A value from an unverified message, short and on one line, for a refusal."""
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _shape(obj: dict[str, Any], origin: str) -> Command:

@@ -1,19 +1,23 @@
-"""Hashing and checking viewer passwords (stdlib scrypt, constant-time comparison)."""
+"""Hashing and checking viewer passwords (stdlib scrypt, constant-time comparison).
+
+In nvr.core because two daemons check them: nvr-livestream (the viewer API and mediamtx's
+callback) and nvr-health (the status page and snapshots).
+"""
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
 
-from nvr.livestream.constants import (
-    SCRYPT_KEY_BYTES,
-    SCRYPT_LOG2_N,
-    SCRYPT_P,
-    SCRYPT_R,
-    SCRYPT_SALT_BYTES,
-)
+# scrypt parameters for new hashes (n = 2**14, r = 8, p = 1: ~16 MiB, ~50 ms per check).
+SCRYPT_LOG2_N = 14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SCRYPT_SALT_BYTES = 16
+SCRYPT_KEY_BYTES = 32
 
 SCHEME = "scrypt"
 # scrypt needs 128 * r * n bytes; leave headroom over the default 32 MiB cap.
@@ -52,3 +56,9 @@ def verify_password(password: str, encoded: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return scheme == SCHEME and hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def decoy_hash() -> str:
+    """A hash of a random password, checked for unknown users so they cost a known one's time."""
+    return hash_password(secrets.token_urlsafe(16))

@@ -1,0 +1,188 @@
+"""Serving a daemon's Flask app: plain HTTP on loopback, HTTPS for the LAN.
+
+See docs/design/security.md.
+
+- `listen`: waitress, plain HTTP. The config refuses a non-loopback address there unless the
+  operator wrote `plain_http_anywhere: true` (nvr.core.config.services, ServedSection).
+- `tls_listen`: cheroot with the configured certificate and key (waitress has no TLS).
+  cheroot's own adapter shakes hands inside its accept loop, where one client that connects
+  and says nothing stalls every other client for the socket timeout; ours defers the
+  handshake to the first read in a worker thread (`_DeferredHandshake`), so a silent client
+  only waits in cheroot's selector until it times out.
+
+Both serve the same app in threads of the daemon; both are bound before READY=1 so a port
+that is taken fails the start with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+# No stubs for waitress; the calls are exercised by the daemon tests.
+from waitress.server import create_server
+
+from nvr.core.config.services import ServedSection
+from nvr.core.errors import NvrError
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_SECONDS = 5.0
+# A TLS client that stays silent is dropped after this long (it holds a worker meanwhile).
+TLS_SOCKET_TIMEOUT_SECONDS = 10
+
+
+class ServeError(NvrError):
+    """An address cannot be bound, or the certificate or key cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One address to serve on; TLS when `cert` and `key` are given."""
+
+    key: str  # the config key, for messages: "health.listen", "livestream.tls_listen"
+    listen: str
+    cert: Path | None = None
+    key_file: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        """`https` or `http`."""
+        return "https" if self.cert is not None else "http"
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) as (host, port)."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def endpoints(section: ServedSection, prefix: str) -> list[Endpoint]:
+    """`listen` (plain) and, when set, `tls_listen` (HTTPS) of a served section."""
+    found = [Endpoint(f"{prefix}.listen", section.listen)]
+    if section.tls_listen is not None:
+        found.append(
+            Endpoint(
+                f"{prefix}.tls_listen",
+                section.tls_listen,
+                section.tls_cert_file,
+                section.tls_key_file,
+            )
+        )
+    return found
+
+
+class _Plain:
+    def __init__(self, app: Any, endpoint: Endpoint, threads: int) -> None:
+        host, port = split_listen(endpoint.listen)
+        self._server = create_server(app, host=host, port=port, threads=threads)
+        self.address = f"{host}:{self._server.effective_port}"
+
+    def run(self) -> None:
+        self._server.run()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+class _QuietServer(wsgi.Server):
+    """cheroot's server, saying a client's broken TLS in one line instead of a traceback."""
+
+    def error_log(self, msg: str = "", level: int = logging.INFO, traceback: bool = False) -> None:
+        """Cheroot's report of a connection problem: a client's fault unless it is ours."""
+        err = sys.exc_info()[1]
+        if isinstance(err, OSError):  # ssl.SSLError included: plain HTTP, a scanner, a drop
+            log.info("TLS client dropped: %s", err)
+            return
+        log.log(level, "cheroot: %s", msg, exc_info=traceback)
+
+
+class _Tls:
+    def __init__(self, app: Any, endpoint: Endpoint, threads: int) -> None:
+        assert endpoint.cert is not None and endpoint.key_file is not None
+        adapter = _adapter(endpoint)
+        host, port = split_listen(endpoint.listen)
+        self._server = _QuietServer(
+            (host, port), app, numthreads=threads, timeout=TLS_SOCKET_TIMEOUT_SECONDS
+        )
+        self._server.ssl_adapter = adapter
+        self._server.prepare()  # binds now, so a taken port fails before READY
+        bound = self._server.bind_addr
+        self.address = f"{host}:{bound[1] if isinstance(bound, tuple) else port}"
+
+    def run(self) -> None:
+        self._server.serve()
+
+    def close(self) -> None:
+        self._server.stop()
+
+
+class _DeferredHandshake(BuiltinSSLAdapter):
+    """cheroot's adapter, with the handshake left to OpenSSL's first read (in a worker)."""
+
+    def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, dict[str, str]]:
+        """Wrap without shaking hands; the cipher is unknown yet, so the environ is short."""
+        wrapped = self.context.wrap_socket(sock, do_handshake_on_connect=False, server_side=True)
+        return wrapped, {"wsgi.url_scheme": "https", "HTTPS": "on"}
+
+
+def _adapter(endpoint: Endpoint) -> BuiltinSSLAdapter:
+    """The TLS adapter with TLS 1.2 or later; ServeError naming the files otherwise."""
+    try:
+        adapter = _DeferredHandshake(str(endpoint.cert), str(endpoint.key_file))
+    except (OSError, ssl.SSLError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "reason", None) or err
+        raise ServeError(
+            f"{endpoint.key}: cannot load certificate {endpoint.cert} and key"
+            f" {endpoint.key_file}: {reason}"
+        ) from None
+    adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return adapter
+
+
+class HttpServers:
+    """The app on each endpoint, each in its own thread; started and stopped together."""
+
+    def __init__(self, app: Any, endpoints: list[Endpoint], threads: int) -> None:
+        self._app = app
+        self._endpoints = endpoints
+        self._threads = threads
+        self._running: list[tuple[_Plain | _Tls, threading.Thread]] = []
+        self.urls: list[str] = []
+
+    def start(self) -> None:
+        """Bind every endpoint and serve; ServeError (nothing left running) on a failure."""
+        try:
+            for endpoint in self._endpoints:
+                self._start_one(endpoint)
+        except ServeError:
+            self.stop()
+            raise
+
+    def _start_one(self, endpoint: Endpoint) -> None:
+        kind = _Tls if endpoint.cert is not None else _Plain
+        try:
+            server = kind(self._app, endpoint, self._threads)
+        except OSError as err:
+            raise ServeError(f"{endpoint.key} {endpoint.listen}: {err.strerror or err}") from None
+        thread = threading.Thread(target=server.run, name=f"http-{endpoint.key}", daemon=True)
+        thread.start()
+        self._running.append((server, thread))
+        self.urls.append(f"{endpoint.scheme}://{server.address}/")
+
+    def stop(self) -> None:
+        """Close the listening sockets and wait briefly for the serving threads."""
+        for server, _ in self._running:
+            server.close()
+        for _, thread in self._running:
+            thread.join(JOIN_TIMEOUT_SECONDS)
+        self._running.clear()
