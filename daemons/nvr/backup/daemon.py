@@ -171,7 +171,7 @@ class BackupDaemon(Daemon):
         self._blocked = problem
 
     def _apply_verdicts(self) -> None:
-        """Every few seconds, pass the validator's latest verdicts to the recorders."""
+        """Every few seconds, pause the cameras the operator's picture policy pauses."""
         now = self._clock()
         if now - self._verdicts_at < VERDICT_REFRESH_SECONDS:
             return
@@ -184,9 +184,10 @@ class BackupDaemon(Daemon):
         )
         for camera_id, recorder in self._recorders.items():
             verdict = verdicts.get(camera_id)
-            recorder.hold(
-                verdict.reason if verdict else None, bool(verdict and verdict.stop_running)
-            )
+            if verdict is None:
+                recorder.hold(None)
+            else:
+                recorder.hold(verdict.reason, verdict.detail)
 
     def _event_all(self, severity: Severity, kind: str, message: str) -> None:
         record_event(self.store, source=self.name, severity=severity, kind=kind, message=message)

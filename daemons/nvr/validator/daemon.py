@@ -12,7 +12,7 @@ import queue
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import (
@@ -21,16 +21,18 @@ from apscheduler.schedulers.background import (
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.service import Daemon
-from nvr.core.state import StateStore
+from nvr.core.state import StateStore, now_ms
 from nvr.core.uploads import images_target
 from nvr.validator import constants as c
-from nvr.validator.checker import Outcome
+from nvr.validator.checker import Outcome, Settings
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.results import Status
+from nvr.validator.source import Source, SourceKind, pick_source
 
 log = logging.getLogger(__name__)
 
 ROUND_JOB = "round"
+RECHECK_JOB = "recheck"
 
 
 class ValidatorDaemon(Daemon):
@@ -68,20 +70,54 @@ class ValidatorDaemon(Daemon):
 
     def _round(self) -> None:
         """Check every camera (in the pool) and wait for them; runs in a scheduler thread."""
-        cameras = list(self.config.enabled_cameras)
-        settings = settings_of(self.config)
-        futures = [self._pool.submit(self._check_one, cam, settings) for cam in cameras]
-        for future in futures:
-            future.result()
+        self._check_cameras(list(self.config.enabled_cameras))
         self.rounds += 1
 
-    def _check_one(self, camera: CameraConfig, settings: Any) -> None:
+    def _recheck(self, camera_id: str) -> None:
+        """Check one camera again (the box was busy, or its first segment was not closed)."""
+        camera = self.config.camera(camera_id)
+        if camera is not None and camera.enabled:
+            self._check_cameras([camera])
+
+    def _recheck_later(self, camera_id: str) -> None:
+        self._scheduler.add_job(
+            self._recheck,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=c.RECHECK_SECONDS),
+            args=[camera_id],
+            id=f"{RECHECK_JOB}-{camera_id}",
+            replace_existing=True,
+        )
+
+    def _check_cameras(self, cameras: list[CameraConfig]) -> None:
+        """Pick each camera's source, check the ones ready, retry the others later."""
+        settings = settings_of(self.config)
+        # Sources are read in this thread, on a connection of its own (sqlite3 rule).
+        with StateStore.open(self.config.storage.state_file) as store:
+            now = now_ms()
+            sources = {cam.id: pick_source(store.read(), self.config, cam, now) for cam in cameras}
+        futures = []
+        for camera in cameras:
+            source = sources[camera.id]
+            if source.kind is SourceKind.WAIT:
+                log.debug("camera=%s recording started, no segment yet; later", camera.id)
+                self._recheck_later(camera.id)
+            else:
+                futures.append(self._pool.submit(self._check_one, camera, settings, source))
+        for future in futures:
+            future.result()
+
+    def _check_one(self, camera: CameraConfig, settings: Settings, source: Source) -> None:
         if self.stop_event.is_set():
             return
         try:
-            self._done.put(self._engine.check(camera, settings))
+            outcome = self._engine.check(camera, settings, source)
         except Exception:
             log.exception("camera=%s: check failed unexpectedly", camera.id)
+            return
+        self._done.put(outcome)
+        if outcome.retry:
+            self._recheck_later(camera.id)
 
     def tick(self) -> None:
         """Record the checks that finished since the last tick."""
