@@ -115,6 +115,8 @@ class ValidatorDaemon(Daemon):
         except Exception:
             log.exception("camera=%s: check failed unexpectedly", camera.id)
             return
+        if self.stop_event.is_set():
+            return  # its tools may have been stopped mid-way: no verdict from that
         self._done.put(outcome)
         if outcome.retry:
             self._recheck_later(camera.id)
