@@ -202,6 +202,8 @@ def test_a_check_the_box_cannot_finish_is_no_camera_fault(tmp_path: Path) -> Non
         outcome = engine.check(config.cameras[0], settings_of(config), source)
         engine.record(outcome)
         events = store.read().execute("SELECT kind FROM events").fetchall()
+    # Let the abandoned read finish: a writer that closes gives it end-of-file.
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     stream = next(r for r in outcome.report.results if r.check is Check.STREAM)
     assert stream.status is Status.WARN
     assert stream.problem == BUSY

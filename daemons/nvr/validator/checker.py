@@ -1,7 +1,8 @@
 """One check of one camera: reachable, stream properties, picture. Named steps.
 
 Each step adds its CheckResult to the report; a failed step ends the check, because the
-following ones cannot run (no picture from an unreachable camera).
+following ones cannot run (no picture from an unreachable camera). A camera being recorded
+is checked from its last segment, one nobody records over RTSP (see source.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from nvr.core.state import now_ms
 from nvr.validator import constants as c
 from nvr.validator.errors import ToolTimedOut, ValidatorError
 from nvr.validator.media import (
+    Frame,
     Runner,
     StreamInfo,
     analysis_size,
@@ -31,6 +33,7 @@ from nvr.validator.media import (
 )
 from nvr.validator.picture import Baseline, FrameStats, analyse
 from nvr.validator.results import CameraReport, Check, CheckResult, Status
+from nvr.validator.segment import read_segment
 from nvr.validator.source import Source, SourceKind
 
 log = logging.getLogger(__name__)
@@ -171,7 +174,7 @@ def unfinished(step: str, err: ValidatorError, source: Source) -> CheckResult:
 def check_stream(
     camera: CameraConfig, tools: Tools, source: Source, timeout: float
 ) -> tuple[CheckResult, StreamInfo | None]:
-    """Step 2: ffprobe the segment or the stream; compare it with what the config expects."""
+    """Step 2: ffprobe the camera's stream; compare it with what the config expects."""
     argv = probe_command(tools.ffprobe, source.input_of(camera.url), source.transport)
     try:
         info = parse_probe(tools.runner(argv, timeout))
@@ -180,38 +183,82 @@ def check_stream(
     return compare_stream(camera, info), info
 
 
-def check_picture(
-    camera: CameraConfig,
-    tools: Tools,
-    source: Source,
-    info: StreamInfo,
-    settings: Settings,
-    baseline: Baseline | None,
-    report: CameraReport,
-) -> FrameStats | None:
-    """Step 3: decode a few frames and run the picture checks; keeps a snapshot."""
+def grab_picture(
+    camera: CameraConfig, tools: Tools, source: Source, info: StreamInfo, settings: Settings
+) -> list[Frame]:
+    """Step 3a from the camera: ffmpeg decodes a few frames (keyframes only by default)."""
     size = analysis_size(info.width, info.height)
-    # From a segment, its last seconds: the newest picture the box has.
-    start = -settings.sample_seconds if source.kind is SourceKind.RECORDING else 0.0
     argv = grab_command(
         tools.ffmpeg,
         source.input_of(camera.url),
         size,
         settings.sample_seconds,
         settings.keyframes_only,
-        start,
-        source.transport,
+        transport=source.transport,
     )
-    try:
-        frames = split_frames(tools.runner(argv, settings.timeout), size)
-    except ValidatorError as err:
-        report.results.append(unfinished("no picture decoded", err, source))
-        return None
+    return split_frames(tools.runner(argv, settings.timeout), size)
+
+
+def judge_picture(
+    camera: CameraConfig,
+    frames: list[Frame],
+    settings: Settings,
+    baseline: Baseline | None,
+    report: CameraReport,
+) -> FrameStats:
+    """Step 3b: the picture checks on decoded frames; keeps the newest as the snapshot."""
     report.snapshot = frames[-1]
     gray = [np.asarray(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), dtype=np.uint8) for f in frames]
     results, stats = analyse(gray, baseline, camera.expect.ignore_regions, settings.sample_seconds)
     report.results.extend(results)
     return stats
+
+
+def check_live(
+    camera: CameraConfig,
+    tools: Tools,
+    settings: Settings,
+    baseline: Baseline | None,
+    source: Source,
+    outcome: Outcome,
+) -> None:
+    """A camera nobody records: DESCRIBE, ffprobe and ffmpeg over RTSP."""
+    report = outcome.report
+    report.results.append(check_reachable(camera, tools, settings.timeout))
+    if report.results[-1].status is Status.FAIL:
+        return
+    stream, info = check_stream(camera, tools, source, settings.timeout)
+    report.results.append(stream)
+    if info is None:
+        return
+    try:
+        frames = grab_picture(camera, tools, source, info, settings)
+    except ValidatorError as err:
+        report.results.append(unfinished("no picture decoded", err, source))
+        return
+    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
+
+
+def check_recorded(
+    camera: CameraConfig,
+    settings: Settings,
+    baseline: Baseline | None,
+    source: Source,
+    outcome: Outcome,
+) -> None:
+    """A camera being recorded: its last segment, read in-process; no camera session."""
+    report = outcome.report
+    report.results.append(recording_reachable(camera, source, report.checked_at_ms))
+    assert source.path is not None
+    try:
+        info, frames = read_segment(
+            source.path, settings.sample_seconds, settings.keyframes_only, settings.timeout
+        )
+    except ValidatorError as err:
+        report.results.append(unfinished("cannot read the recording", err, source))
+        return
+    report.results.append(compare_stream(camera, info))
+    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
 
 
 def check_camera(
@@ -222,18 +269,11 @@ def check_camera(
     source: Source,
 ) -> Outcome:
     """Run the steps in order for one camera; never raises for a camera's fault."""
-    report = CameraReport(camera.id, now_ms())
-    outcome = Outcome(report)
+    outcome = Outcome(CameraReport(camera.id, now_ms()))
     if source.kind is SourceKind.RECORDING:
-        report.results.append(recording_reachable(camera, source, report.checked_at_ms))
+        check_recorded(camera, settings, baseline, source, outcome)
     else:
-        report.results.append(check_reachable(camera, tools, settings.timeout))
-    if report.results[-1].status is Status.FAIL:
-        return outcome
-    stream, info = check_stream(camera, tools, source, settings.timeout)
-    report.results.append(stream)
-    if info is not None:
-        outcome.stats = check_picture(camera, tools, source, info, settings, baseline, report)
-    outcome.retry = any(r.problem == BUSY for r in report.results)
-    log.debug("camera=%s checked from %s: %s", camera.id, source.kind, report.status)
+        check_live(camera, tools, settings, baseline, source, outcome)
+    outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
+    log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

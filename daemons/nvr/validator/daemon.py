@@ -1,8 +1,10 @@
 """nvr-validator: every camera checked on a schedule, a bounded number at a time.
 
 An APScheduler interval job starts a round; the round's checks run in a thread pool of
-`validation.workers`; finished checks go through a queue to the main loop, which alone
-writes the state file. See docs/design/validation.md.
+`validation.workers`, paced to a share of one core; finished checks go through a queue to
+the main loop, which alone writes the state file. A camera being recorded is checked from
+its last segment; a check the box could not finish is tried again soon.
+See docs/design/validation.md.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from nvr.core.uploads import images_target
 from nvr.validator import constants as c
 from nvr.validator.checker import Outcome, Settings
 from nvr.validator.engine import Engine, default_tools, settings_of
+from nvr.validator.pacing import Pacer
 from nvr.validator.results import Status
 from nvr.validator.source import Source, SourceKind, pick_source
 
@@ -58,7 +61,7 @@ class ValidatorDaemon(Daemon):
 
     def _schedule(self) -> None:
         self._scheduler.add_job(
-            self._round,
+            self.run_round,
             "interval",
             seconds=self.config.validation.interval_seconds,
             id=ROUND_JOB,
@@ -68,7 +71,7 @@ class ValidatorDaemon(Daemon):
             next_run_time=datetime.now(UTC),
         )
 
-    def _round(self) -> None:
+    def run_round(self) -> None:
         """Check every camera (in the pool) and wait for them; runs in a scheduler thread."""
         self._check_cameras(list(self.config.enabled_cameras))
         self.rounds += 1
@@ -90,20 +93,30 @@ class ValidatorDaemon(Daemon):
         )
 
     def _check_cameras(self, cameras: list[CameraConfig]) -> None:
-        """Pick each camera's source, check the ones ready, retry the others later."""
+        """Pick each camera's source, check the ones ready, retry the others later.
+
+        Cameras read over RTSP go to the pool (they mostly wait on the network); cameras
+        checked from their recordings are CPU work, done one after the other in this
+        thread and paced, so the round stays within its share of a core (invariant 10).
+        """
         settings = settings_of(self.config)
         # Sources are read in this thread, on a connection of its own (sqlite3 rule).
         with StateStore.open(self.config.storage.state_file) as store:
             now = now_ms()
             sources = {cam.id: pick_source(store.read(), self.config, cam, now) for cam in cameras}
-        futures = []
+        live = [cam for cam in cameras if sources[cam.id].kind is SourceKind.CAMERA]
+        recorded = [cam for cam in cameras if sources[cam.id].kind is SourceKind.RECORDING]
         for camera in cameras:
-            source = sources[camera.id]
-            if source.kind is SourceKind.WAIT:
+            if sources[camera.id].kind is SourceKind.WAIT:
                 log.debug("camera=%s recording started, no segment yet; later", camera.id)
                 self._recheck_later(camera.id)
-            else:
-                futures.append(self._pool.submit(self._check_one, camera, settings, source))
+        futures = [
+            self._pool.submit(self._check_one, cam, settings, sources[cam.id]) for cam in live
+        ]
+        pacer = Pacer(c.CPU_SHARE)
+        for camera in recorded:
+            pacer.wait(self.stop_event)
+            self._check_one(camera, settings, sources[camera.id])
         for future in futures:
             future.result()
 

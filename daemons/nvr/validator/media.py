@@ -159,15 +159,10 @@ def grab_command(
     start: float = 0.0,
     transport: str = "",
 ) -> list[str]:
-    """The ffmpeg argv writing frames of `source` as raw BGR at `size` to stdout.
-
-    A negative `start` counts from the end of a file (the last seconds of a segment).
-    """
+    """The ffmpeg argv writing frames of `source` as raw BGR at `size` to stdout."""
     input_args: dict[str, Any] = {"t": seconds}
-    if start > 0:
+    if start:
         input_args["ss"] = start
-    elif start < 0:
-        input_args["sseof"] = start
     if _is_rtsp(source) and transport:
         input_args["rtsp_transport"] = transport
     if keyframes_only:
