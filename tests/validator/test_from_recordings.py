@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
+from nvr.camsim import CameraSimulator, Fault
 from nvr.core.config import parse_config
+from nvr.core.recordings import EndReason
 from nvr.core.state import StateStore
 from nvr.core.tools import require_tool
 from nvr.validator.checker import BUSY
@@ -167,8 +168,8 @@ def test_single_session_camera_is_recorded_and_validated_from_its_recording(
         for child in (validator, backup):
             if child.proc is not None:
                 child.stop()
-    failures = query(state_file, "SELECT check_name, reason FROM validations WHERE camera = 'cam01'"
-                     " AND status = 'fail'")  # fmt: skip
+    fails = "SELECT check_name, reason FROM validations WHERE camera = 'cam01' AND status = 'fail'"
+    failures = query(state_file, fails)
     assert failures == []
     assert query(state_file, "SELECT kind FROM events WHERE kind = 'camera_invalid'") == []
     runs = query(state_file, "SELECT end_reason FROM recording_runs WHERE camera = 'cam01'")
@@ -211,3 +212,58 @@ def test_a_check_the_box_cannot_finish_is_no_camera_fault(tmp_path: Path) -> Non
     assert outcome.retry
     assert outcome.report.status is not Status.FAIL
     assert events == []
+
+
+def test_black_picture_policy_pauses_and_resumes_through_both_daemons(
+    single: CameraSimulator, tmp_path: Path
+) -> None:
+    """The one verdict that stops recording, end to end: the validator sees black in the
+    recording, nvr-backup pauses, the validator then reads the camera itself (its old
+    segment would keep it paused) and recording resumes when the picture returns."""
+    state_file = tmp_path / "state" / "state.db"
+    state_file.parent.mkdir()
+    config = tmp_path / "nvr.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "site": {"id": "test-01"},
+                "storage": {"recordings_dir": str(tmp_path), "state_file": str(state_file)},
+                "recording": {"segment_seconds": 4, "record_when_invalid_picture": False},
+                "validation": {"interval_seconds": INTERVAL, "workers": 1},
+                "cameras": [{"id": "cam02", "url": single.camera_url("cam02")}],
+            }
+        )
+    )
+    backup, validator = Child(tmp_path, "backup"), Child(tmp_path, "validator")
+    runs = "SELECT end_reason FROM recording_runs WHERE camera = 'cam02' ORDER BY id"
+    try:
+        backup.spawn([sys.executable, "-m", "nvr.backup.main", "--config", str(config)])
+        wait_until(lambda: recorded_since(state_file, "cam02", 0), 60, "cam02 recorded")
+        single.set_fault("cam02", Fault.BLACK)
+        black_from = int(time.time() * 1000)
+        # A segment recorded after the picture went black, then the validator.
+        wait_until(lambda: recorded_since(state_file, "cam02", black_from), 60, "black recorded")
+        validator.spawn([sys.executable, "-m", "nvr.validator.main", "--config", str(config)])
+        wait_until(
+            lambda: (EndReason.PICTURE_POLICY,) in query(state_file, runs), 90, "cam02 paused"
+        )
+        black = latest(state_file, "cam02")["black"]
+        assert black[0] == "fail"
+        single.set_fault("cam02", None)
+        cleared = int(time.time() * 1000)
+        wait_until(lambda: recorded_since(state_file, "cam02", cleared), 90, "recording again")
+        # The check that cleared the pause read the camera itself.
+        checks = query(
+            state_file,
+            "SELECT values_json FROM validations WHERE camera = 'cam02' AND check_name ="
+            " 'reachable' AND checked_at_ms > ? ORDER BY id LIMIT 1",
+            cleared,
+        )
+        assert checks and "recording" not in checks[0][0]
+    finally:
+        single.set_fault("cam02", None)
+        for child in (validator, backup):
+            if child.proc is not None:
+                child.stop()
+    kinds = "SELECT kind FROM events WHERE camera = 'cam02' AND kind LIKE 'camera_%valid'"
+    assert query(state_file, kinds + " ORDER BY id") == [("camera_invalid",), ("camera_valid",)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nvr.core.camera_media import reading_transport
 from nvr.core.config import CameraConfig, Config
-from nvr.core.recordings import latest_segment
+from nvr.core.recordings import CONTINUITY_TOLERANCE_MS, latest_segment
 from nvr.core.redact import SecretUrl
 from nvr.validator import constants as c
 
@@ -48,14 +48,24 @@ def fresh_window_ms(segment_seconds: int) -> int:
 
 
 def pick_source(conn: sqlite3.Connection, config: Config, camera: CameraConfig, now: int) -> Source:
-    """The segment when the camera is being recorded, else the camera over RTSP."""
-    window = fresh_window_ms(config.recording.segment_seconds)
-    if camera.record:
+    """The last segment of the current recording run, else the camera over RTSP.
+
+    A camera paused by the picture policy, offline, or not recorded at all has no run
+    open: it is read live, so the check that lets a paused camera resume sees the camera,
+    not the old segment that paused it.
+    """
+    run_started = _open_run_start(conn, camera.id) if camera.record else None
+    if run_started is not None:
+        window = fresh_window_ms(config.recording.segment_seconds)
         segment = latest_segment(conn, camera.id)
-        if segment is not None and segment.end_ms >= now - window:
+        if (
+            segment is not None
+            and segment.start_ms >= run_started - CONTINUITY_TOLERANCE_MS
+            and segment.end_ms >= now - window
+        ):
             path = config.storage.recordings_dir / segment.path
             return Source(SourceKind.RECORDING, path, segment.end_ms)
-        if _run_started_since(conn, camera.id, now - window):
+        if run_started >= now - window:
             return Source(SourceKind.WAIT)
     return camera_source(conn, config, camera)
 
@@ -66,11 +76,10 @@ def camera_source(conn: sqlite3.Connection, config: Config, camera: CameraConfig
     return Source(SourceKind.CAMERA, transport=transport)
 
 
-def _run_started_since(conn: sqlite3.Connection, camera: str, since_ms: int) -> bool:
-    """True when nvr-backup started recording the camera lately and is still at it."""
+def _open_run_start(conn: sqlite3.Connection, camera: str) -> int | None:
+    """When nvr-backup's current recording run of the camera started; None without one."""
     row = conn.execute(
-        "SELECT 1 FROM recording_runs WHERE camera = ? AND ended_at_ms IS NULL"
-        " AND started_at_ms >= ? LIMIT 1",
-        (camera, since_ms),
+        "SELECT max(started_at_ms) FROM recording_runs WHERE camera = ? AND ended_at_ms IS NULL",
+        (camera,),
     ).fetchone()
-    return row is not None
+    return int(row[0]) if row and row[0] is not None else None
