@@ -15,6 +15,7 @@ from typing import Any
 from nvr.backup.child import FfmpegChild
 from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
+from nvr.backup.liveshare import publish_url
 from nvr.backup.reconcile import (
     RECENT_DAYS,
     camera_directories,
@@ -98,6 +99,7 @@ class BackupDaemon(Daemon):
         old = {c.id: c for c in self._wanted(self.config)}
         wanted = {c.id: c for c in self._wanted(new)}
         recording_changed = new.recording != self.config.recording
+        old_live = self.config.livestream
         self.config = new
         for camera_id in old.keys() - wanted.keys():
             log.info("camera=%s removed from config; stopping", camera_id)
@@ -106,7 +108,11 @@ class BackupDaemon(Daemon):
             if camera_id not in old:
                 log.info("camera=%s added; starting", camera_id)
                 self._add(camera)
-            elif recording_changed or camera != old[camera_id]:
+            elif (
+                recording_changed
+                or camera != old[camera_id]
+                or publish_url(new.livestream, camera) != publish_url(old_live, camera)
+            ):
                 log.info("camera=%s settings changed; restarting", camera_id)
                 self._recorders.pop(camera_id).stop(EndReason.CONFIG_CHANGED)
                 self._add(camera)
@@ -126,6 +132,7 @@ class BackupDaemon(Daemon):
             spawn=lambda argv, on_segment: FfmpegChild(argv, on_segment),
             probe=probe,
             probe_pool=self._probe_pool,
+            live_url=publish_url(self.config.livestream, camera),
         )
 
     def _reconcile(self) -> None:

@@ -112,8 +112,10 @@ class CameraRecorder:
         probe: ProbeFn,
         probe_pool: Executor,
         clock: Callable[[], float] = time.monotonic,
+        live_url: str | None = None,
     ) -> None:
         self.camera = camera
+        self._live_url = live_url  # a single-session camera's live view (liveshare.py)
         self.recording = recording
         self._recordings_dir = recordings_dir
         self._ffmpeg = ffmpeg_bin
@@ -211,7 +213,7 @@ class CameraRecorder:
         ensure_day_directories(self._recordings_dir, self.camera.id, datetime.now(UTC))
         audio = audio_mode(self.recording.audio, self._audio_refused)
         command = build_command(
-            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio
+            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio, self._live_url
         )
         self._reported = set()
         self._child_wall_start = time.time()
