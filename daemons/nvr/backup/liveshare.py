@@ -32,7 +32,7 @@ _SPECIAL = "\\:=|[]'"
 
 def publish_url(livestream: LivestreamConfig, camera: CameraConfig) -> str | None:
     """Where nvr-backup publishes a single-session camera's live view; None otherwise."""
-    if not camera.single_session or livestream.publisher is None:
+    if not camera.live_via_recorder or livestream.publisher is None:
         return None
     if livestream.publisher_password is None:
         return None

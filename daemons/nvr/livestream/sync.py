@@ -41,7 +41,7 @@ def wanted_paths(config: Config) -> dict[str, PathSettings]:
     recorder's, which publishes the stream to this path (backup/liveshare.py).
     """
     return {
-        camera.id: _shared_path() if camera.single_session else _pulled_path(config, camera)
+        camera.id: _shared_path() if camera.live_via_recorder else _pulled_path(config, camera)
         for camera in config.enabled_cameras
     }
 

@@ -77,9 +77,9 @@ class CameraConfig(Section):
         return url
 
     @property
-    def single_session(self) -> bool:
-        """True when the recorder's session is the only one: live view rides on it."""
-        return self.sessions == 1
+    def live_via_recorder(self) -> bool:
+        """Live view rides on the recorder's session: a recorded single-session camera."""
+        return self.sessions == 1 and self.record
 
     @property
     def label(self) -> str:

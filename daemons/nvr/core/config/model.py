@@ -53,7 +53,7 @@ class Config(Section):
     def _shared_session_can_publish(self) -> Config:
         # A single-session camera's live view is published by nvr-backup; without the
         # publisher's credentials mediamtx would refuse it and live view would stay dark.
-        single = [c.id for c in self.cameras if c.single_session]
+        single = [c.id for c in self.cameras if c.live_via_recorder]
         live = self.livestream
         if single and (live.publisher is None or live.publisher_password is None):
             raise ValueError(
