@@ -134,6 +134,28 @@ def test_non_rtsp_camera_url_is_rejected_without_showing_the_password(
     assert "hunter22" not in message
 
 
+def test_single_session_camera_needs_the_publisher_credentials(
+    write_config: WriteConfig, tmp_path: Path
+) -> None:
+    camera = {"id": "cam01", "url": "rtsp://a:pw-one@h/1", "sessions": 1}
+    path = write_config(cameras=[camera])
+    assert "cameras cam01 have sessions: 1: set livestream.publisher" in config_error(path)
+    viewer = {"user": "rec", "password_hash": "scrypt$14$8$1$" + "A" * 22 + "$" + "B" * 43}
+    secret = tmp_path / "publisher.pw"
+    secret.write_text("no:colons-please\n")
+    path = write_config(
+        cameras=[camera],
+        livestream={
+            "viewers": [viewer],
+            "publisher": "rec",
+            "publisher_password_file": str(secret),
+        },
+    )
+    message = config_error(path)
+    assert "livestream.publisher_password: must not contain ':'" in message
+    assert "colons-please" not in message
+
+
 def test_watermarks_must_be_ordered(write_config: WriteConfig) -> None:
     path = write_config(disk={"high_watermark_percent": 80, "low_watermark_percent": 85})
     assert "disk: low_watermark_percent must be below" in config_error(path)

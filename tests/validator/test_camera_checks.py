@@ -14,11 +14,12 @@ from typing import Any
 import pytest
 
 from nvr.camsim import CameraSimulator, Fault
-from nvr.core.config import Config, parse_config
-from nvr.core.state import StateStore
+from nvr.core.config import CameraConfig, Config, parse_config
+from nvr.core.state import StateStore, now_ms
 from nvr.validator.checker import Outcome
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.results import Check, Status
+from nvr.validator.source import Source, SourceKind, pick_source
 
 from .conftest import HEIGHT, WIDTH
 
@@ -48,10 +49,20 @@ def make_config(tmp_path: Path, sim: CameraSimulator) -> Config:
     )
 
 
+def live(config: Config, camera: CameraConfig) -> Source:
+    """The camera itself (none of these cameras is recorded), as the daemon picks it."""
+    with StateStore.open(config.storage.state_file) as store:
+        source = pick_source(store.read(), config, camera, now_ms())
+    assert source.kind is SourceKind.CAMERA
+    return source
+
+
 def check_all(engine: Engine, config: Config) -> dict[str, Outcome]:
     settings = settings_of(config)
     with ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(lambda cam: engine.check(cam, settings), config.cameras))
+        outcomes = list(
+            pool.map(lambda cam: engine.check(cam, settings, live(config, cam)), config.cameras)
+        )
     for outcome in outcomes:
         engine.record(outcome)
     return {o.report.camera: o for o in outcomes}
@@ -127,16 +138,20 @@ def test_faults_are_found_with_a_reason_and_healthy_cameras_pass(
     assert "admin:***@" in text
 
 
-def test_wrong_codec_fails_the_stream_check(sim: CameraSimulator, tmp_path: Path) -> None:
+def test_wrong_codec_is_reported_not_enforced(sim: CameraSimulator, tmp_path: Path) -> None:
     config = make_config(tmp_path, sim)
     camera = config.cameras[0].model_copy(
         update={"expect": config.cameras[0].expect.model_copy(update={"codec": "hevc"})}
     )
     with StateStore.open(config.storage.state_file) as store:
         engine = Engine(store, config.storage.state_file, default_tools())
-        outcome = engine.check(camera, settings_of(config))
-    assert outcome.report.problem == "wrong codec"
-    assert "codec is h264, expected hevc" in failed(outcome)["stream"]
+        outcome = engine.check(camera, settings_of(config), live(config, camera))
+    stream = next(r for r in outcome.report.results if r.check is Check.STREAM)
+    assert stream.status is Status.WARN
+    assert "codec is h264, expected hevc (cameras[].expect.codec)" in stream.reason
+    assert "may not play" not in stream.reason
+    # The picture is still checked: a typo in expect.codec hides nothing.
+    assert next(r for r in outcome.report.results if r.check is Check.BLACK).status is Status.OK
 
 
 def test_nvrctl_validate_prints_one_camera_result(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from nvr.backup.liveshare import tee_output
 from nvr.backup.paths import output_pattern
 from nvr.core.config import AudioPolicy, CameraConfig, Container, RecordingConfig
 
@@ -50,8 +51,13 @@ def build_command(
     recordings_dir: Path,
     audio: str,
     run: str,
+    live_url: str | None = None,
 ) -> RecordCommand:
-    """Assemble the recording command of one camera; `run` makes its file names unique."""
+    """Assemble the recording command of one camera; `run` makes its file names unique.
+
+    With `live_url` (a single-session camera), the same session also feeds live view
+    through the tee muxer (backup/liveshare.py).
+    """
     source = ffmpeg.input(
         camera.url.reveal(),
         rtsp_transport=str(recording.rtsp_transport),
@@ -76,8 +82,10 @@ def build_command(
         output_args["segment_format_options"] = FMP4_FLAGS
     else:
         output_args["segment_format"] = "mpegts"
-    pattern = output_pattern(recordings_dir, camera.id, recording.container, run)
-    compiled = ffmpeg.output(*streams, pattern, **output_args).compile(cmd=ffmpeg_bin)
+    target = output_pattern(recordings_dir, camera.id, recording.container, run)
+    if live_url is not None:
+        target, output_args = tee_output(output_args, target, live_url)
+    compiled = ffmpeg.output(*streams, target, **output_args).compile(cmd=ffmpeg_bin)
     global_args = [
         "-hide_banner",
         "-nostdin",

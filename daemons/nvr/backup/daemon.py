@@ -16,6 +16,7 @@ from nvr.backup.child import FfmpegChild
 from nvr.backup.clockstep import ClockWatch
 from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
+from nvr.backup.liveshare import publish_url
 from nvr.backup.reconcile import (
     RECENT_DAYS,
     camera_directories,
@@ -101,6 +102,7 @@ class BackupDaemon(Daemon):
         old = {c.id: c for c in self._wanted(self.config)}
         wanted = {c.id: c for c in self._wanted(new)}
         recording_changed = new.recording != self.config.recording
+        old_live = self.config.livestream
         self.config = new
         for camera_id in old.keys() - wanted.keys():
             log.info("camera=%s removed from config; stopping", camera_id)
@@ -109,7 +111,11 @@ class BackupDaemon(Daemon):
             if camera_id not in old:
                 log.info("camera=%s added; starting", camera_id)
                 self._add(camera)
-            elif recording_changed or camera != old[camera_id]:
+            elif (
+                recording_changed
+                or camera != old[camera_id]
+                or publish_url(new.livestream, camera) != publish_url(old_live, camera)
+            ):
                 log.info("camera=%s settings changed; restarting", camera_id)
                 self._recorders.pop(camera_id).stop(EndReason.CONFIG_CHANGED)
                 self._add(camera)
@@ -129,6 +135,7 @@ class BackupDaemon(Daemon):
             spawn=lambda argv, on_segment: FfmpegChild(argv, on_segment),
             probe=probe,
             probe_pool=self._probe_pool,
+            live_url=publish_url(self.config.livestream, camera),
         )
 
     def _reconcile(self) -> None:
@@ -185,7 +192,7 @@ class BackupDaemon(Daemon):
             recorder.clock_stepped(step)
 
     def _apply_verdicts(self) -> None:
-        """Every few seconds, pass the validator's latest verdicts to the recorders."""
+        """Every few seconds, pause the cameras the operator's picture policy pauses."""
         now = self._clock()
         if now - self._verdicts_at < VERDICT_REFRESH_SECONDS:
             return
@@ -198,9 +205,10 @@ class BackupDaemon(Daemon):
         )
         for camera_id, recorder in self._recorders.items():
             verdict = verdicts.get(camera_id)
-            recorder.hold(
-                verdict.reason if verdict else None, bool(verdict and verdict.stop_running)
-            )
+            if verdict is None:
+                recorder.hold(None)
+            else:
+                recorder.hold(verdict.reason, verdict.detail)
 
     def _event_all(self, severity: Severity, kind: str, message: str) -> None:
         record_event(self.store, source=self.name, severity=severity, kind=kind, message=message)

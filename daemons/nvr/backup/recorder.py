@@ -112,8 +112,10 @@ class CameraRecorder:
         probe: ProbeFn,
         probe_pool: Executor,
         clock: Callable[[], float] = time.monotonic,
+        live_url: str | None = None,
     ) -> None:
         self.camera = camera
+        self._live_url = live_url  # a single-session camera's live view (liveshare.py)
         self.recording = recording
         self._recordings_dir = recordings_dir
         self._ffmpeg = ffmpeg_bin
@@ -166,19 +168,28 @@ class CameraRecorder:
         self.state = CameraState.STOPPED
         self.reason = reason
 
-    def hold(self, reason: EndReason | None, stop_running: bool) -> None:
-        """Follow the validator: no new attempts while held; stop first if asked to."""
+    def hold(self, reason: EndReason | None, detail: str = "") -> None:
+        """Follow the operator's picture policy: pause while held (stopping a running child)."""
         if reason is not None and reason is not self._hold:
-            log.warning("camera=%s held: %s", self.camera.id, reason)
+            log.warning("camera=%s paused: %s (%s)", self.camera.id, reason, detail)
+            self._pause(reason)
         elif reason is None and self._hold is not None:
-            log.info("camera=%s no longer held by the validator", self.camera.id)
+            log.info("camera=%s no longer paused by the picture policy", self.camera.id)
             self.next_attempt_at = self._clock()
         self._hold = reason
-        if reason is not None and stop_running and self._child is not None:
+
+    def _pause(self, reason: EndReason) -> None:
+        if self._child is not None:
             self._child.stop(self.recording.stop_grace_seconds)
             self._finish_run(reason)
-            self.state = CameraState.WAITING
-            self.reason = reason
+        elif self.state is CameraState.STOPPED:
+            return  # the mount guard stopped it; resume() decides when it may start
+        else:
+            # Paused before it started (a restart while the verdict stands): a run that
+            # ends as it starts, so coverage names the pause rather than "not recording".
+            self._hooks.end_run(self._hooks.start_run(self.camera.id), reason)
+        self.state = CameraState.WAITING
+        self.reason = reason
 
     def clock_stepped(self, step: ClockStep) -> None:
         """Split the run at a wall-clock step; ffmpeg goes on recording (no gap in the video).
@@ -213,7 +224,13 @@ class CameraRecorder:
         # A fresh token per run: its file names cannot repeat, whatever the clock does.
         self._run_token = secrets.token_hex(4)
         command = build_command(
-            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio, self._run_token
+            self._ffmpeg,
+            self.camera,
+            self.recording,
+            self._recordings_dir,
+            audio,
+            self._run_token,
+            self._live_url,
         )
         self._reported = set()
         self._run_id = self._hooks.start_run(self.camera.id)

@@ -68,6 +68,15 @@ def camera_ids(count: int) -> list[str]:
     return [f"cam{n:02d}" for n in range(1, count + 1)]
 
 
+def session_limits(sessions: Mapping[str, int]) -> dict[str, dict[str, int]]:
+    """Mediamtx paths: a reader limit (`maxReaders`) per limited camera, any other path open.
+
+    Past the limit mediamtx refuses the session, as a single-session camera does.
+    """
+    paths: dict[str, dict[str, int]] = {cid: {"maxReaders": n} for cid, n in sessions.items()}
+    return {**paths, "all_others": {}}
+
+
 def new_password() -> str:
     """A random password that needs no escaping in a URL."""
     return secrets.token_urlsafe(9)
@@ -109,7 +118,9 @@ class CameraSimulator:
         passwords: Mapping[str, str] | None = None,
         rtsp_port: int = 0,
         cache_dir: Path | None = None,
+        sessions: Mapping[str, int] | None = None,
     ) -> None:
+        """`sessions` limits how many readers a camera serves at once (cheap cameras: 1)."""
         ids = camera_ids(cameras) if isinstance(cameras, int) else list(cameras)
         self._check_ids(ids)
         self.run_dir = Path(run_dir)
@@ -129,7 +140,12 @@ class CameraSimulator:
             self._cameras[cid] = _Camera(cid, password, accepted_password=password)
         for cid, fault in (faults or {}).items():
             self.set_fault(cid, fault)  # only recorded until start()
-        self.server = MediamtxServer(self.run_dir, authorize=self._authorize, rtsp_port=rtsp_port)
+        self.server = MediamtxServer(
+            self.run_dir,
+            authorize=self._authorize,
+            paths=session_limits(sessions or {}),
+            rtsp_port=rtsp_port,
+        )
 
     @staticmethod
     def _check_ids(ids: list[str]) -> None:

@@ -7,10 +7,11 @@ import json
 from typing import Any
 
 from nvr.core.config import load_config, resolve_path
-from nvr.core.state import StateStore
+from nvr.core.state import StateStore, now_ms
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.errors import UnknownCamera
 from nvr.validator.results import Status
+from nvr.validator.source import SourceKind, camera_source, pick_source
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,7 +34,12 @@ def validate(args: argparse.Namespace) -> int:
         raise UnknownCamera(f"no camera {args.camera!r} in the config (cameras: {known})")
     with StateStore.open(config.storage.state_file) as store:
         engine = Engine(store, config.storage.state_file, default_tools())
-        outcome = engine.check(camera, settings_of(config))
+        source = pick_source(store.read(), config, camera, now_ms())
+        if source.kind is SourceKind.WAIT:
+            # Being recorded, no segment closed yet: a technician asking now gets the
+            # camera itself (the daemon would wait for the segment instead).
+            source = camera_source(store.read(), config, camera)
+        outcome = engine.check(camera, settings_of(config), source)
         engine.record(outcome)
     report = outcome.report
     if args.json:

@@ -55,3 +55,21 @@ def remember_audio_refusal(store: StateStore, camera: str, codec: str) -> None:
             " updated_at_ms = excluded.updated_at_ms",
             (camera, codec, now_ms()),
         )
+
+
+# What a reader uses when nothing was learned and the configured mode names no single
+# transport (`auto` tries TCP first, as nvr-backup does).
+FIRST_TRANSPORT = "tcp"
+_TRANSPORTS = ("tcp", "udp")
+
+
+def reading_transport(conn: sqlite3.Connection, camera: str, configured: str) -> str:
+    """The RTSP transport our other readers (validator, snapshot) use for `camera`.
+
+    The same as the recorder's: what nvr-backup learned worked, else the configured one,
+    so a UDP-only camera is not probed over TCP and reported as broken.
+    """
+    learned = read_camera_media(conn, camera).rtsp_transport
+    if learned in _TRANSPORTS:
+        return str(learned)
+    return configured if configured in _TRANSPORTS else FIRST_TRANSPORT

@@ -38,8 +38,9 @@ class EndReason(StrEnum):
     DISK_READ_ONLY = "disk read-only"
     DISK_FULL = "disk full"
     FFMPEG_ERROR = "ffmpeg error"
-    INVALID_STREAM = "invalid stream (validator)"
-    INVALID_PICTURE = "invalid picture (validator)"
+    # Only this verdict of nvr-validator stops recording: the operator asked for it
+    # (docs/design/validation.md, invariant 6).
+    PICTURE_POLICY = "paused by picture policy: black or covered picture"
     CRASHED = "nvr-backup stopped unexpectedly"
     # Not an end of recording: the run is split where the wall clock jumped, so coverage
     # shows the jump (a hole after a step forwards) with its cause.
@@ -107,6 +108,20 @@ def list_segments(
         (camera, from_ms if from_ms is not None else -1, to_ms or 2**62, *statuses),
     ).fetchall()
     return [Segment(*row) for row in rows]
+
+
+def latest_segment(conn: sqlite3.Connection, camera: str) -> Segment | None:
+    """The camera's newest closed, indexed segment (what the validator checks).
+
+    Newest by insertion (id), not by start_ms: after the wall clock stepped back, the
+    segments of the first take sort after the ones being recorded now.
+    """
+    row = conn.execute(
+        f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera = ? AND status = 'ok'"
+        " ORDER BY id DESC LIMIT 1",  # the (camera, id) index
+        (camera,),
+    ).fetchone()
+    return Segment(*row) if row else None
 
 
 @dataclass(frozen=True)
@@ -202,6 +217,30 @@ def _gap_reason(gap_start: int, gap_end: int, runs: list[_Run], period_end: int)
     return GAP_NOT_RECORDING
 
 
+def _explained_gaps(gap_start: int, gap_end: int, runs: list[_Run], period_end: int) -> list[Gap]:
+    """One gap cut where a run ended inside it, neighbours with the same reason joined.
+
+    A gap can have several causes in turn: nvr-backup shut down, then on its restart held
+    the camera for the picture policy (a run that ends as it starts says so).
+    """
+    cuts = sorted(
+        {
+            r.ended_at_ms
+            for r in runs
+            if r.ended_at_ms is not None
+            and gap_start + CONTINUITY_TOLERANCE_MS < r.ended_at_ms < gap_end
+        }
+    )
+    gaps: list[Gap] = []
+    for start, end in zip([gap_start, *cuts], [*cuts, gap_end], strict=True):
+        reason = _gap_reason(start, end, runs, period_end)
+        if gaps and gaps[-1].reason == reason:
+            gaps[-1] = Gap(gaps[-1].start_ms, end, reason)
+        else:
+            gaps.append(Gap(start, end, reason))
+    return gaps
+
+
 def coverage(conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int) -> Coverage:
     """How much of [from_ms, to_ms) is recorded, and why the rest is not."""
     result = Coverage(camera=camera, from_ms=from_ms, to_ms=to_ms)
@@ -210,7 +249,7 @@ def coverage(conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int) ->
     cursor = from_ms
     for start, end in [*intervals, (to_ms, to_ms)]:
         if start - cursor > CONTINUITY_TOLERANCE_MS:
-            result.gaps.append(Gap(cursor, start, _gap_reason(cursor, start, runs, to_ms)))
+            result.gaps.extend(_explained_gaps(cursor, start, runs, to_ms))
         result.recorded_ms += end - start
         cursor = max(cursor, end)
     return result

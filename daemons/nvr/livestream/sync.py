@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvr.core.config import Config
+from nvr.core.config import CameraConfig, Config
 from nvr.livestream.constants import CAMERA_RTSP_TRANSPORT, RESERVED_PATHS
 from nvr.livestream.mediamtx import MediamtxClient
 
@@ -35,15 +35,28 @@ class SyncPlan:
 
 
 def wanted_paths(config: Config) -> dict[str, PathSettings]:
-    """One path per enabled camera, named after its id, pulling from the camera."""
+    """One path per enabled camera, named after its id, pulling from the camera.
+
+    A single-session camera (`sessions: 1`) is not pulled: its one session is the
+    recorder's, which publishes the stream to this path (backup/liveshare.py).
+    """
     return {
-        camera.id: {
-            "source": camera.url.reveal(),
-            "sourceOnDemand": config.livestream.on_demand,
-            "rtspTransport": CAMERA_RTSP_TRANSPORT,
-        }
+        camera.id: _shared_path() if camera.live_via_recorder else _pulled_path(config, camera)
         for camera in config.enabled_cameras
     }
+
+
+def _pulled_path(config: Config, camera: CameraConfig) -> PathSettings:
+    return {
+        "source": camera.url.reveal(),
+        "sourceOnDemand": config.livestream.on_demand,
+        "rtspTransport": CAMERA_RTSP_TRANSPORT,
+    }
+
+
+def _shared_path() -> PathSettings:
+    # mediamtx refuses on-demand for a path that a client publishes to.
+    return {"source": "publisher", "sourceOnDemand": False}
 
 
 def is_ours(name: str) -> bool:

@@ -1,12 +1,14 @@
 """One check of one camera: reachable, stream properties, picture. Named steps.
 
 Each step adds its CheckResult to the report; a failed step ends the check, because the
-following ones cannot run (no picture from an unreachable camera).
+following ones cannot run (no picture from an unreachable camera). A camera being recorded
+is checked from its last segment, one nobody records over RTSP (see source.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,8 +20,9 @@ from nvr.core.rtsp import ProbeAnswer, ProbeResult
 from nvr.core.rtsp import probe as rtsp_probe
 from nvr.core.state import now_ms
 from nvr.validator import constants as c
-from nvr.validator.errors import ValidatorError
+from nvr.validator.errors import ToolTimedOut, ValidatorError
 from nvr.validator.media import (
+    Frame,
     Runner,
     StreamInfo,
     analysis_size,
@@ -30,10 +33,14 @@ from nvr.validator.media import (
 )
 from nvr.validator.picture import Baseline, FrameStats, analyse
 from nvr.validator.results import CameraReport, Check, CheckResult, Status
+from nvr.validator.segment import read_segment
+from nvr.validator.source import Source, SourceKind
 
 log = logging.getLogger(__name__)
 
 Prober = Callable[..., ProbeAnswer]
+# The problem word of a check the box could not finish (not the camera's fault).
+BUSY = "box busy"
 
 _PROBLEM = {
     ProbeResult.OFFLINE: "offline",
@@ -74,6 +81,7 @@ class Outcome:
 
     report: CameraReport
     stats: FrameStats | None = None
+    retry: bool = False  # the box could not finish the check: try again soon
 
 
 def check_reachable(camera: CameraConfig, tools: Tools, timeout: float) -> CheckResult:
@@ -86,8 +94,23 @@ def check_reachable(camera: CameraConfig, tools: Tools, timeout: float) -> Check
     return CheckResult(Check.REACHABLE, Status.FAIL, reason, values, _PROBLEM[answer.result])
 
 
+def recording_reachable(camera: CameraConfig, source: Source, now: int) -> CheckResult:
+    """Step 1 for a camera being recorded: its fresh segment proves it reachable.
+
+    No RTSP session of ours: a single-session camera is busy with the recorder, and
+    "camera offline" must never be said of a camera that is recording (invariant 7).
+    """
+    values = {
+        "url": camera.url.redacted,
+        "source": str(source.kind),
+        "segment": str(source.path),
+        "segment_age_seconds": round(max(0, now - source.segment_end_ms) / 1000, 1),
+    }
+    return CheckResult(Check.REACHABLE, Status.OK, "", values)
+
+
 def compare_stream(camera: CameraConfig, info: StreamInfo) -> CheckResult:
-    """Step 2b: the stream against `expect`; a wrong codec fails, the rest warns."""
+    """Step 2b: the stream against `expect`; every difference is reported, none enforced."""
     expect = camera.expect
     values = {
         "codec": info.codec,
@@ -96,10 +119,11 @@ def compare_stream(camera: CameraConfig, info: StreamInfo) -> CheckResult:
         "fps": info.fps,
         "bitrate": info.bitrate,
     }
-    if expect.codec and info.codec.lower() != expect.codec.lower():
-        reason = f"codec is {info.codec}, expected {expect.codec}: recordings may not play"
-        return CheckResult(Check.STREAM, Status.FAIL, reason, values, "wrong codec")
     wrong = []
+    if expect.codec and info.codec.lower() != expect.codec.lower():
+        # Recordings are stream copies and play whatever the codec: a typo in expect.codec
+        # or a changed encoder setting, said as such, not as unplayable video.
+        wrong.append(f"codec is {info.codec}, expected {expect.codec} (cameras[].expect.codec)")
     if (expect.width and info.width != expect.width) or (
         expect.height and info.height != expect.height
     ):
@@ -112,43 +136,77 @@ def compare_stream(camera: CameraConfig, info: StreamInfo) -> CheckResult:
     ):
         wrong.append(f"frame rate is {info.fps or 'unknown'}, expected {expect.fps:g}")
     if wrong:
-        reason = "; ".join(wrong) + ": camera settings changed or camera replaced"
+        reason = "; ".join(wrong) + ": camera settings changed, camera replaced, or expect wrong"
         return CheckResult(Check.STREAM, Status.WARN, reason, values, "wrong settings")
     return CheckResult(Check.STREAM, Status.OK, "", values)
 
 
+def box_busy() -> str | None:
+    """`load 3.4 on 2 cores` when runnable work outnumbers the cores, else None."""
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    if load / cores >= c.BUSY_LOAD_PER_CORE:
+        return f"load {load:.1f} on {cores} cores"
+    return None
+
+
+def unfinished(step: str, err: ValidatorError, source: Source) -> CheckResult:
+    """A tool that could not read the stream or the segment: whose fault it is, in words.
+
+    A timeout while the box is overloaded, or on a local segment file, is the box's
+    trouble, not the camera's: a warning and another try soon, never a failure
+    (docs/design/validation.md, invariant 9).
+    """
+    busy = box_busy()
+    if isinstance(err, ToolTimedOut) and (busy or source.kind is SourceKind.RECORDING):
+        why = busy or f"reading the recording took too long: {err}"
+        reason = (
+            f"validator could not finish: box busy ({why});"
+            f" checking again in {c.RECHECK_SECONDS:.0f} s"
+        )
+        return CheckResult(Check.STREAM, Status.WARN, reason, {}, BUSY)
+    if source.kind is SourceKind.RECORDING:
+        reason = f"could not read the last recorded segment {source.path}: {err}"
+        return CheckResult(Check.STREAM, Status.WARN, reason, {}, "segment unreadable")
+    return CheckResult(Check.STREAM, Status.FAIL, f"{step}: {err}", {}, "no stream")
+
+
 def check_stream(
-    camera: CameraConfig, tools: Tools, timeout: float
+    camera: CameraConfig, tools: Tools, source: Source, timeout: float
 ) -> tuple[CheckResult, StreamInfo | None]:
-    """Step 2: ffprobe the stream and compare it with what the config expects."""
+    """Step 2: ffprobe the camera's stream; compare it with what the config expects."""
+    argv = probe_command(tools.ffprobe, source.input_of(camera.url), source.transport)
     try:
-        info = parse_probe(tools.runner(probe_command(tools.ffprobe, camera.url.reveal()), timeout))
+        info = parse_probe(tools.runner(argv, timeout))
     except ValidatorError as err:
-        reason = f"cannot read the stream: {err}"
-        result = CheckResult(Check.STREAM, Status.FAIL, reason, {}, "no stream")
-        return result, None
+        return unfinished("cannot read the stream", err, source), None
     return compare_stream(camera, info), info
 
 
-def check_picture(
+def grab_picture(
+    camera: CameraConfig, tools: Tools, source: Source, info: StreamInfo, settings: Settings
+) -> list[Frame]:
+    """Step 3a from the camera: ffmpeg decodes a few frames (keyframes only by default)."""
+    size = analysis_size(info.width, info.height)
+    argv = grab_command(
+        tools.ffmpeg,
+        source.input_of(camera.url),
+        size,
+        settings.sample_seconds,
+        settings.keyframes_only,
+        transport=source.transport,
+    )
+    return split_frames(tools.runner(argv, settings.timeout), size)
+
+
+def judge_picture(
     camera: CameraConfig,
-    tools: Tools,
-    info: StreamInfo,
+    frames: list[Frame],
     settings: Settings,
     baseline: Baseline | None,
     report: CameraReport,
-) -> FrameStats | None:
-    """Step 3: decode a few frames and run the picture checks; keeps a snapshot."""
-    size = analysis_size(info.width, info.height)
-    argv = grab_command(
-        tools.ffmpeg, camera.url.reveal(), size, settings.sample_seconds, settings.keyframes_only
-    )
-    try:
-        frames = split_frames(tools.runner(argv, settings.timeout), size)
-    except ValidatorError as err:
-        reason = f"no picture decoded: {err}"
-        report.results.append(CheckResult(Check.BLACK, Status.FAIL, reason, {}, "no picture"))
-        return None
+) -> FrameStats:
+    """Step 3b: the picture checks on decoded frames; keeps the newest as the snapshot."""
     report.snapshot = frames[-1]
     gray = [np.asarray(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), dtype=np.uint8) for f in frames]
     results, stats = analyse(gray, baseline, camera.expect.ignore_regions, settings.sample_seconds)
@@ -156,19 +214,66 @@ def check_picture(
     return stats
 
 
-def check_camera(
-    camera: CameraConfig, tools: Tools, settings: Settings, baseline: Baseline | None
-) -> Outcome:
-    """Run the steps in order for one camera; never raises for a camera's fault."""
-    report = CameraReport(camera.id, now_ms())
-    outcome = Outcome(report)
+def check_live(
+    camera: CameraConfig,
+    tools: Tools,
+    settings: Settings,
+    baseline: Baseline | None,
+    source: Source,
+    outcome: Outcome,
+) -> None:
+    """A camera nobody records: DESCRIBE, ffprobe and ffmpeg over RTSP."""
+    report = outcome.report
     report.results.append(check_reachable(camera, tools, settings.timeout))
     if report.results[-1].status is Status.FAIL:
-        return outcome
-    stream, info = check_stream(camera, tools, settings.timeout)
+        return
+    stream, info = check_stream(camera, tools, source, settings.timeout)
     report.results.append(stream)
-    if info is None or stream.status is Status.FAIL:
-        return outcome
-    outcome.stats = check_picture(camera, tools, info, settings, baseline, report)
-    log.debug("camera=%s checked: %s", camera.id, report.status)
+    if info is None:
+        return
+    try:
+        frames = grab_picture(camera, tools, source, info, settings)
+    except ValidatorError as err:
+        report.results.append(unfinished("no picture decoded", err, source))
+        return
+    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
+
+
+def check_recorded(
+    camera: CameraConfig,
+    settings: Settings,
+    baseline: Baseline | None,
+    source: Source,
+    outcome: Outcome,
+) -> None:
+    """A camera being recorded: its last segment, read in-process; no camera session."""
+    report = outcome.report
+    report.results.append(recording_reachable(camera, source, report.checked_at_ms))
+    assert source.path is not None
+    try:
+        info, frames = read_segment(
+            source.path, settings.sample_seconds, settings.keyframes_only, settings.timeout
+        )
+    except ValidatorError as err:
+        report.results.append(unfinished("cannot read the recording", err, source))
+        return
+    report.results.append(compare_stream(camera, info))
+    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
+
+
+def check_camera(
+    camera: CameraConfig,
+    tools: Tools,
+    settings: Settings,
+    baseline: Baseline | None,
+    source: Source,
+) -> Outcome:
+    """Run the steps in order for one camera; never raises for a camera's fault."""
+    outcome = Outcome(CameraReport(camera.id, now_ms()))
+    if source.kind is SourceKind.RECORDING:
+        check_recorded(camera, settings, baseline, source, outcome)
+    else:
+        check_live(camera, tools, settings, baseline, source, outcome)
+    outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
+    log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

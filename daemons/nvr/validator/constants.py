@@ -50,6 +50,17 @@ FROZEN_TILE_DIFF = 1.5  # mean absolute difference (luma levels) for a tile to c
 FROZEN_MAX_CHANGED = 0.15  # an overlay (clock) may cover up to this share of the picture
 MIN_FRAMES_FOR_FREEZE = 2
 
+# -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------
+RECORDING_FRESH_MIN_SECONDS = 120  # a recorded camera's newest segment is at most this old
+RECHECK_SECONDS = 30.0  # a check the box could not finish, or waiting for a first segment
+# A tool that timed out while runnable threads outnumbered the cores by this much timed
+# out because of the box, not the camera.
+BUSY_LOAD_PER_CORE = 1.0
+# Of one core, averaged over a round: the recorder comes first. The target is 0.2 (issue
+# 17); the pacer aims lower because the cost of the next check is a guess (the mean so
+# far) and the rows of the last ones are written after it (tests/bench/results/validator.md).
+CPU_SHARE = 0.15
+
 # -- stream ------------------------------------------------------------------------------
 FPS_TOLERANCE = 0.1  # 10 %
 

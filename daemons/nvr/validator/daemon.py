@@ -1,8 +1,10 @@
 """nvr-validator: every camera checked on a schedule, a bounded number at a time.
 
 An APScheduler interval job starts a round; the round's checks run in a thread pool of
-`validation.workers`; finished checks go through a queue to the main loop, which alone
-writes the state file. See docs/design/validation.md.
+`validation.workers`, paced to a share of one core; finished checks go through a queue to
+the main loop, which alone writes the state file. A camera being recorded is checked from
+its last segment; a check the box could not finish is tried again soon.
+See docs/design/validation.md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import queue
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import (
@@ -21,16 +23,19 @@ from apscheduler.schedulers.background import (
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.service import Daemon
-from nvr.core.state import StateStore
+from nvr.core.state import StateStore, now_ms
 from nvr.core.uploads import images_target
 from nvr.validator import constants as c
-from nvr.validator.checker import Outcome
+from nvr.validator.checker import Outcome, Settings
 from nvr.validator.engine import Engine, default_tools, settings_of
+from nvr.validator.pacing import Pacer
 from nvr.validator.results import Status
+from nvr.validator.source import Source, SourceKind, pick_source
 
 log = logging.getLogger(__name__)
 
 ROUND_JOB = "round"
+RECHECK_JOB = "recheck"
 
 
 class ValidatorDaemon(Daemon):
@@ -56,7 +61,7 @@ class ValidatorDaemon(Daemon):
 
     def _schedule(self) -> None:
         self._scheduler.add_job(
-            self._round,
+            self.run_round,
             "interval",
             seconds=self.config.validation.interval_seconds,
             id=ROUND_JOB,
@@ -66,22 +71,68 @@ class ValidatorDaemon(Daemon):
             next_run_time=datetime.now(UTC),
         )
 
-    def _round(self) -> None:
+    def run_round(self) -> None:
         """Check every camera (in the pool) and wait for them; runs in a scheduler thread."""
-        cameras = list(self.config.enabled_cameras)
-        settings = settings_of(self.config)
-        futures = [self._pool.submit(self._check_one, cam, settings) for cam in cameras]
-        for future in futures:
-            future.result()
+        self._check_cameras(list(self.config.enabled_cameras))
         self.rounds += 1
 
-    def _check_one(self, camera: CameraConfig, settings: Any) -> None:
+    def _recheck(self, camera_id: str) -> None:
+        """Check one camera again (the box was busy, or its first segment was not closed)."""
+        camera = self.config.camera(camera_id)
+        if camera is not None and camera.enabled:
+            self._check_cameras([camera])
+
+    def _recheck_later(self, camera_id: str) -> None:
+        self._scheduler.add_job(
+            self._recheck,
+            "date",
+            run_date=datetime.now(UTC) + timedelta(seconds=c.RECHECK_SECONDS),
+            args=[camera_id],
+            id=f"{RECHECK_JOB}-{camera_id}",
+            replace_existing=True,
+        )
+
+    def _check_cameras(self, cameras: list[CameraConfig]) -> None:
+        """Pick each camera's source, check the ones ready, retry the others later.
+
+        Cameras read over RTSP go to the pool (they mostly wait on the network); cameras
+        checked from their recordings are CPU work, done one after the other in this
+        thread and paced, so the round stays within its share of a core (invariant 10).
+        """
+        settings = settings_of(self.config)
+        # Sources are read in this thread, on a connection of its own (sqlite3 rule).
+        with StateStore.open(self.config.storage.state_file) as store:
+            now = now_ms()
+            sources = {cam.id: pick_source(store.read(), self.config, cam, now) for cam in cameras}
+        live = [cam for cam in cameras if sources[cam.id].kind is SourceKind.CAMERA]
+        recorded = [cam for cam in cameras if sources[cam.id].kind is SourceKind.RECORDING]
+        for camera in cameras:
+            if sources[camera.id].kind is SourceKind.WAIT:
+                log.debug("camera=%s recording started, no segment yet; later", camera.id)
+                self._recheck_later(camera.id)
+        futures = [
+            self._pool.submit(self._check_one, cam, settings, sources[cam.id]) for cam in live
+        ]
+        pacer = Pacer(c.CPU_SHARE)
+        for camera in recorded:
+            pacer.wait(self.stop_event)
+            self._check_one(camera, settings, sources[camera.id])
+        for future in futures:
+            future.result()
+
+    def _check_one(self, camera: CameraConfig, settings: Settings, source: Source) -> None:
         if self.stop_event.is_set():
             return
         try:
-            self._done.put(self._engine.check(camera, settings))
+            outcome = self._engine.check(camera, settings, source)
         except Exception:
             log.exception("camera=%s: check failed unexpectedly", camera.id)
+            return
+        if self.stop_event.is_set():
+            return  # its tools may have been stopped mid-way: no verdict from that
+        self._done.put(outcome)
+        if outcome.retry:
+            self._recheck_later(camera.id)
 
     def tick(self) -> None:
         """Record the checks that finished since the last tick."""

@@ -14,6 +14,7 @@ from nvr.validator.checker import Outcome, Settings, Tools, check_camera
 from nvr.validator.media import ToolRunner, children_cpu_seconds
 from nvr.validator.picture import Baseline, learn
 from nvr.validator.results import CameraReport, Status
+from nvr.validator.source import Source
 from nvr.validator.store import (
     CameraState,
     load_baselines,
@@ -62,11 +63,11 @@ class Engine:
         self.baselines: dict[str, Baseline] = load_baselines(store)
         self.states: dict[str, CameraState] = load_states(store)
 
-    def check(self, camera: CameraConfig, settings: Settings) -> Outcome:
-        """Check one camera now (thread safe; writes nothing)."""
+    def check(self, camera: CameraConfig, settings: Settings, source: Source) -> Outcome:
+        """Check one camera now from `source` (thread safe; writes nothing)."""
         with self._lock:
             baseline = self.baselines.get(camera.id)
-        return check_camera(camera, self._tools, settings, baseline)
+        return check_camera(camera, self._tools, settings, baseline, source)
 
     def record(self, outcome: Outcome) -> CameraState:
         """Store the rows, the snapshot, the baseline; emit an event on a change of state."""

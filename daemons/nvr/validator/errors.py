@@ -13,6 +13,10 @@ class ToolFailed(ValidatorError):
     """ffprobe or ffmpeg exited with an error, timed out, or was stopped."""
 
 
+class ToolTimedOut(ToolFailed):
+    """ffprobe or ffmpeg did not finish within the check's timeout."""
+
+
 class NoFrames(ValidatorError):
     """The stream delivered no decodable picture."""
 

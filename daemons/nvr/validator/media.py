@@ -23,7 +23,7 @@ import numpy.typing as npt
 from nvr.core.notify import child_environment
 from nvr.core.redact import redact_text
 from nvr.validator import constants as c
-from nvr.validator.errors import NoFrames, ToolFailed
+from nvr.validator.errors import NoFrames, ToolFailed, ToolTimedOut
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,14 @@ class ToolRunner:
                 break
             except subprocess.TimeoutExpired:
                 waited += c.TOOL_POLL_SECONDS
-                if self._stop.is_set() or waited >= timeout:
+                if self._stop.is_set():
                     self._halt(proc)
-                    why = "stopping" if self._stop.is_set() else f"no answer in {timeout:.0f} s"
-                    raise ToolFailed(f"{os.path.basename(argv[0])}: {why}") from None
+                    raise ToolFailed(f"{os.path.basename(argv[0])}: stopping") from None
+                if waited >= timeout:
+                    self._halt(proc)
+                    raise ToolTimedOut(
+                        f"{os.path.basename(argv[0])}: no answer in {timeout:g} s"
+                    ) from None
         if proc.returncode != 0:
             raise ToolFailed(f"{os.path.basename(argv[0])}: {_tail(err)}")
         return out
@@ -109,11 +113,17 @@ def _is_rtsp(source: str) -> bool:
     return source.startswith(("rtsp://", "rtsps://"))
 
 
-def probe_command(ffprobe: str, source: str) -> list[str]:
-    """The ffprobe argv printing the streams of `source` as JSON."""
+def probe_command(ffprobe: str, source: str, transport: str = "") -> list[str]:
+    """The ffprobe argv printing the streams of `source` as JSON.
+
+    `transport` (tcp/udp) is the recorder's for this camera (nvr.core.camera_media);
+    without one, ffmpeg negotiates (UDP first, then TCP).
+    """
     argv = [ffprobe, "-v", "error", "-print_format", "json", "-show_streams"]
     if _is_rtsp(source):
-        argv += ["-rtsp_transport", "tcp", "-analyzeduration", str(c.PROBE_ANALYZE_US)]
+        argv += ["-analyzeduration", str(c.PROBE_ANALYZE_US)]
+        if transport:
+            argv += ["-rtsp_transport", transport]
     return [*argv, "-select_streams", "v:0", source]
 
 
@@ -147,13 +157,14 @@ def grab_command(
     seconds: float,
     keyframes_only: bool,
     start: float = 0.0,
+    transport: str = "",
 ) -> list[str]:
     """The ffmpeg argv writing frames of `source` as raw BGR at `size` to stdout."""
     input_args: dict[str, Any] = {"t": seconds}
     if start:
         input_args["ss"] = start
-    if _is_rtsp(source):
-        input_args["rtsp_transport"] = "tcp"
+    if _is_rtsp(source) and transport:
+        input_args["rtsp_transport"] = transport
     if keyframes_only:
         input_args["skip_frame"] = "nokey"
     stream = ffmpeg.input(source, **input_args).video

@@ -45,6 +45,13 @@ class CameraConfig(Section):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     record: bool = Field(default=True, description="recorded by nvr-backup")
     offsite_copy: bool = Field(default=False, description="copy segments to MinIO")
+    sessions: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description="RTSP sessions the camera serves at once; 1: live view goes through the"
+        " recorder's session (nvr-backup publishes the stream to mediamtx)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -68,6 +75,11 @@ class CameraConfig(Section):
         if not url.host:
             raise ValueError(f"has no host: {url.redacted}")
         return url
+
+    @property
+    def live_via_recorder(self) -> bool:
+        """Live view rides on the recorder's session: a recorded single-session camera."""
+        return self.sessions == 1 and self.record
 
     @property
     def label(self) -> str:

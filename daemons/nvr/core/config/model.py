@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nvr.core.config.base import Section
 from nvr.core.config.cameras import CameraConfig
@@ -48,6 +48,20 @@ class Config(Section):
     def enabled_cameras(self) -> tuple[CameraConfig, ...]:
         """Cameras with `enabled: true`, in file order."""
         return tuple(c for c in self.cameras if c.enabled)
+
+    @model_validator(mode="after")
+    def _shared_session_can_publish(self) -> Config:
+        # A single-session camera's live view is published by nvr-backup; without the
+        # publisher's credentials mediamtx would refuse it and live view would stay dark.
+        single = [c.id for c in self.cameras if c.live_via_recorder]
+        live = self.livestream
+        if single and (live.publisher is None or live.publisher_password is None):
+            raise ValueError(
+                f"cameras {', '.join(single)} have sessions: 1: set livestream.publisher"
+                " and livestream.publisher_password(_file) so nvr-backup can publish"
+                " their live view"
+            )
+        return self
 
     def camera(self, camera_id: str) -> CameraConfig | None:
         """The camera with this id, or None."""

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import SecretStr, Section, inline_secret_file
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.redact import Secret
 
 
 def _check_listen(value: str) -> str:
@@ -119,11 +120,30 @@ class LivestreamConfig(ServedSection):
         default=None,
         description="password of mediamtx's API for nvr-livestream; none: random per process",
     )
+    publisher_password: SecretStr | None = Field(
+        default=None,
+        description="the publisher's password, for nvr-backup to publish the stream of"
+        " single-session cameras (`sessions: 1`); or publisher_password_file",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _api_secret_file(cls, data: Any) -> Any:
         return inline_secret_file(data, "mediamtx_api_secret")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _publisher_password_file(cls, data: Any) -> Any:
+        return inline_secret_file(data, "publisher_password")
+
+    @field_validator("publisher_password")
+    @classmethod
+    def _no_colon(cls, password: Secret | None) -> Secret | None:
+        # ffmpeg 5.1's RTSP client fails a password with ':' even percent-encoded (401);
+        # every other character works encoded.
+        if password is not None and ":" in password.reveal():
+            raise ValueError("must not contain ':' (ffmpeg cannot send it over RTSP)")
+        return password
 
     @model_validator(mode="after")
     def _publisher_is_a_viewer(self) -> LivestreamConfig:

@@ -72,7 +72,9 @@ class RecordingConfig(Section):
     liveness_probe_seconds: float = Field(default=5.0, gt=0, le=300)
     backoff: BackoffConfig = BackoffConfig()
     record_when_invalid_picture: bool = Field(
-        default=True, description="keep recording black/frozen cameras"
+        default=True,
+        description="keep recording cameras whose picture is black or covered; false pauses"
+        " them until the validator sees a picture again (no other verdict stops recording)",
     )
 
 

@@ -1,8 +1,9 @@
 """`snapshot` {camera}: one frame from the camera's live stream, as a JPEG in MinIO.
 
-The frame comes from the camera itself (not from a recording), with ffmpeg over RTSP/TCP:
-the first keyframe decoded, so the picture is whole, within a deadline. The camera URL holds
-its password: it is revealed only in ffmpeg's argv, and ffmpeg's messages are redacted.
+The frame comes from the camera itself (not from a recording), with ffmpeg over RTSP with
+the transport the recorder uses (nvr.core.camera_media): the first keyframe decoded, so
+the picture is whole, within a deadline. The camera URL holds its password: it is revealed
+only in ffmpeg's argv, and ffmpeg's messages are redacted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from nvr.core.camera_media import reading_transport
 from nvr.core.durable import sync_file
 from nvr.core.notify import child_environment
 from nvr.core.recordings import file_sha256
@@ -75,7 +77,8 @@ def _grab_and_queue(store: StateStore, ctx: Context, stored: Stored, now_ms: int
         raise ActionFailed(f"camera {camera_id} was removed from the config")
     output = spool_path(ctx.state_file, SPOOL_SNAPSHOTS, camera_id, f"{stored.command.id}.jpg")
     output.parent.mkdir(parents=True, exist_ok=True)
-    grab_frame(camera.url.reveal(), output)
+    transport = reading_transport(store.read(), camera_id, str(ctx.config.recording.rtsp_transport))
+    grab_frame(camera.url.reveal(), output, transport)
     sync_file(output)
     sha256 = file_sha256(output)
     ref = ObjectRef(
@@ -100,12 +103,12 @@ def _grab_and_queue(store: StateStore, ctx: Context, stored: Stored, now_ms: int
         )
 
 
-def grab_frame(url: str, output: Path) -> Path:
+def grab_frame(url: str, output: Path, transport: str) -> Path:
     """Write the first whole frame of `url` as JPEG to `output`; ActionFailed otherwise."""
     partial = output.with_name(f".{output.name}.part")
     argv = [
         require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-rtsp_transport", "tcp", "-timeout", str(SNAPSHOT_TIMEOUT_SECONDS * 1_000_000),
+        "-rtsp_transport", transport, "-timeout", str(SNAPSHOT_TIMEOUT_SECONDS * 1_000_000),
         "-analyzeduration", str(SNAPSHOT_ANALYZE_US), "-skip_frame", "nokey", "-i", url,
         "-frames:v", "1", "-c:v", "mjpeg", "-q:v", str(SNAPSHOT_JPEG_QSCALE),
         "-f", "image2", str(partial),

@@ -1,0 +1,120 @@
+"""Reading a recorded segment in-process: its stream properties and its last pictures.
+
+A check from a recording needs no network and no child: PyAV (FFmpeg's libraries) opens
+the file, says codec, size and frame rate, seeks to the last `sample_seconds` and decodes
+keyframes only. Two ffmpeg/ffprobe children per camera cost ~0.13 CPU-s, mostly their
+start-up; this costs ~0.01 (tests/bench/results/validator.md).
+
+Recorded segments are evidence: the file is opened read-only and never written.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import av
+import numpy as np
+
+from nvr.validator import constants as c
+from nvr.validator.errors import NoFrames, ToolFailed, ToolTimedOut
+from nvr.validator.media import Frame, StreamInfo, analysis_size
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def read_segment(
+    path: Path, seconds: float, keyframes_only: bool, timeout: float
+) -> tuple[StreamInfo, list[Frame]]:
+    """The segment's video properties and up to MAX_FRAMES pictures of its last seconds.
+
+    ToolTimedOut past `timeout` (a stalled disk or a starved box), ToolFailed for a file
+    FFmpeg cannot read, NoFrames when nothing decodes.
+    """
+    return _within(timeout, lambda: _read(path, seconds, keyframes_only))
+
+
+def _within(timeout: float, work: Callable[[], T]) -> T:
+    """Run `work` with a deadline.
+
+    A read blocked in the kernel cannot be interrupted, so the thread is left to finish on
+    its own (a daemon thread: it never holds up a stop).
+    """
+    done: queue.Queue[tuple[bool, object]] = queue.Queue(1)
+
+    def run() -> None:
+        try:
+            done.put((True, work()))
+        except Exception as err:  # handed to the caller, who knows what it means
+            done.put((False, err))
+
+    threading.Thread(target=run, name="segment-read", daemon=True).start()
+    try:
+        ok, value = done.get(timeout=timeout)
+    except queue.Empty:
+        raise ToolTimedOut(f"reading the segment: no answer in {timeout:g} s") from None
+    if not ok:
+        assert isinstance(value, Exception)
+        raise value
+    return value  # type: ignore[return-value]  # the value `work` returned
+
+
+def _read(path: Path, seconds: float, keyframes_only: bool) -> tuple[StreamInfo, list[Frame]]:
+    try:
+        with av.open(str(path), mode="r") as container:
+            if not container.streams.video:
+                raise NoFrames("the recording has no video track")
+            stream = container.streams.video[0]
+            info = _info(container, stream)
+            frames = _last_frames(container, stream, info, seconds, keyframes_only)
+    except av.FFmpegError as err:
+        raise ToolFailed(f"segment unreadable: {err}") from err
+    if not frames:
+        raise NoFrames("no picture decoded from the recording")
+    return info, frames
+
+
+def _info(container: av.container.InputContainer, stream: av.VideoStream) -> StreamInfo:
+    codec = stream.codec_context
+    rate = stream.average_rate or stream.guessed_rate
+    fps = round(float(rate), 2) if rate else None
+    bitrate = codec.bit_rate or container.bit_rate or None
+    return StreamInfo(codec.name, codec.width, codec.height, fps, bitrate)
+
+
+def _last_frames(
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    info: StreamInfo,
+    seconds: float,
+    keyframes_only: bool,
+) -> list[Frame]:
+    """Decode from `seconds` before the end; keep the newest pictures of that window."""
+    if keyframes_only:
+        stream.codec_context.skip_frame = "NONKEY"
+    duration = container.duration / av.time_base if container.duration else None
+    if duration is not None and duration > seconds:
+        # Lands on the keyframe before that point: the window is decoded whole.
+        container.seek(int((duration - seconds) * av.time_base))
+    step = 0.0 if keyframes_only else 1.0 / c.SAMPLE_FPS
+    kept: deque[tuple[float, av.VideoFrame]] = deque(maxlen=c.MAX_FRAMES)
+    for frame in container.decode(stream):
+        at = float(frame.time or 0.0)
+        if not kept or at - kept[-1][0] >= step:
+            kept.append((at, frame))
+    if not kept:
+        return []
+    newest = kept[-1][0]
+    width, height = analysis_size(info.width, info.height)
+    return [
+        np.ascontiguousarray(f.to_ndarray(width=width, height=height, format="bgr24"))
+        for at, f in kept
+        if at >= newest - seconds
+    ]
