@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from nvr.core.config import Config, load_config
-from nvr.core.service import Lifecycle, write_heartbeat
+from nvr.core.service import CRASH_EVENT_KIND, Lifecycle, write_heartbeat
 from nvr.core.state import StateStore, now_ms
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
@@ -58,6 +58,15 @@ class Box:
                 conn.execute(
                     f"UPDATE heartbeats SET {column} = ? WHERE daemon = ?", (value, daemon)
                 )
+
+    def crash_event(self, daemon: str, at_ms: int) -> None:
+        """The event nvr.core.service appends when a daemon starts after a crash."""
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO events (created_at_ms, source, severity, kind, message)"
+                " VALUES (?, ?, 'warning', ?, 'crashed')",
+                (at_ms, daemon, CRASH_EVENT_KIND),
+            )
 
     def segment(self, camera: str, start_ms: int, seconds: int = 60) -> None:
         """An indexed segment, as nvr-backup's indexer inserts it."""

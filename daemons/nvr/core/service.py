@@ -32,6 +32,7 @@ import psutil
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.errors import ConfigError, NvrError, StateError
+from nvr.core.events import Severity, record_event
 from nvr.core.logsetup import configure_logging
 from nvr.core.notify import Notifier
 from nvr.core.redact import redact_text
@@ -281,6 +282,9 @@ def write_heartbeat(
         )
 
 
+# The event each crash leaves: nvr-health counts them to tell one crash from a crash loop.
+CRASH_EVENT_KIND = "daemon_crashed"
+
 # Readers call a heartbeat stale when it is older than this many promised intervals.
 STALE_HEARTBEAT_INTERVALS = 3
 
@@ -332,11 +336,16 @@ def previous_run_crashed(store: StateStore, daemon: str) -> int | None:
     )
     if row is None or row[1] == str(Lifecycle.STOPPED) or psutil.pid_exists(row[0]):
         return None
-    log.warning(
-        "%s: the previous run (pid %d) ended without stopping (state %s): killed or crashed",
-        daemon,
-        row[0],
-        row[1],
+    record_event(
+        store,
+        source=daemon,
+        severity=Severity.WARNING,
+        kind=CRASH_EVENT_KIND,
+        message=(
+            f"{daemon}: the previous run (pid {row[0]}) ended without stopping"
+            f" (state {row[1]}): killed or crashed"
+        ),
+        data={"daemon": daemon, "pid": row[0]},
     )
     return now_ms()
 

@@ -18,6 +18,7 @@ import psutil
 
 from nvr.core.config import Config
 from nvr.core.redact import redact_text
+from nvr.core.service import CRASH_EVENT_KIND
 from nvr.health.constants import UPLINK_DAEMON
 from nvr.health.probes import ProbeResults
 
@@ -84,6 +85,8 @@ class Facts:
     validations: dict[str, LastValidation | None]
     destinations: list[Destination]
     probes: ProbeResults
+    # Crashes per daemon within health.crash_loop_window_seconds (from daemon_crashed events).
+    crashes: dict[str, int]
 
     def detail(self, daemon: str) -> dict[str, Any]:
         """A daemon's heartbeat detail, empty when it never beat."""
@@ -184,6 +187,15 @@ def read_destinations(conn: sqlite3.Connection, uplink: dict[str, Any]) -> list[
     return result
 
 
+def recent_crashes(conn: sqlite3.Connection, since_ms: int) -> dict[str, int]:
+    """Crashes per daemon since `since_ms` (index events_time: the window is short)."""
+    rows = conn.execute(
+        "SELECT source, count(*) FROM events WHERE created_at_ms >= ? AND kind = ? GROUP BY source",
+        (since_ms, CRASH_EVENT_KIND),
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
 def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeResults) -> Facts:
     """Read every fact the checks need, each with one indexed query."""
     heartbeats = read_heartbeats(conn)
@@ -197,4 +209,5 @@ def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeR
         validations={camera: last_validation(conn, camera) for camera in cameras},
         destinations=read_destinations(conn, uplink.detail if uplink else {}),
         probes=probes,
+        crashes=recent_crashes(conn, now_ms - int(config.health.crash_loop_window_seconds * 1000)),
     )

@@ -101,8 +101,15 @@ class HealthConfig(ListenMixin):
         default=60.0,
         ge=0,
         le=3600,
-        description="a daemon restarted after a crash stays critical this long",
+        description="a daemon restarted after a crash is named as a warning this long",
     )
+    crash_loop_count: int = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="this many crashes of one daemon within crash_loop_window_seconds is critical",
+    )
+    crash_loop_window_seconds: float = Field(default=600.0, ge=10, le=86_400)
     disk_critical_percent: float = Field(
         default=95.0, gt=0, le=100, description="usage above disk.high_watermark_percent warns"
     )
