@@ -149,8 +149,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_box(tmp: Path, **health: Any) -> Box:
-    """A healthy box: every daemon beating, both cameras recording, disk half full."""
+def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -> Box:
+    """A healthy box: every daemon beating, both cameras recording, disk half full.
+
+    `sections` adds config sections (e.g. a small uplink outbox bound); `health` keys
+    go into the health section.
+    """
     (tmp / "recordings").mkdir(exist_ok=True)
     (tmp / "state").mkdir(exist_ok=True)
     data = {
@@ -162,6 +166,7 @@ def make_box(tmp: Path, **health: Any) -> Box:
         "livestream": {"mediamtx_api": f"http://127.0.0.1:{free_port()}"},
         "health": {"listen": f"127.0.0.1:{free_port()}", **health},
         "cameras": CAMERAS,
+        **(sections or {}),
     }
     config_path = tmp / "nvr.yaml"
     config_path.write_text(yaml.safe_dump(data))

@@ -1,11 +1,13 @@
-"""/health as the NOC's pager, run for real: nvr-health and a daemon killed with kill -9.
+"""/health as the NOC's pager, run for real: nvr-health, a daemon killed with kill -9, and
+an outbox filled as nvr-report fills it.
 
 A crash its supervisor repaired is a warning (200, named in /health and /metrics); three in
-ten minutes are a crash loop (503).
+ten minutes are a crash loop (503). An outbox over half full warns, from 90 % it is critical.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 
 from nvr.core.notify import child_environment
+from nvr.core.outbox import append_report
 from nvr.core.state import StateStore, now_ms
 from nvrtest import wait_until
 
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.timeout(180)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "core" / "sample_daemon.py"
 SAMPLE_NAME = "nvr-sample"
+OUTBOX_MAX_ROWS = 100
 
 
 class Children:
@@ -72,9 +76,10 @@ def keep_beating(box: Box, stop: threading.Event) -> None:
         store.close()
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[Box, Children, str]]:
-    box = make_box(tmp_path, daemons=[*DAEMONS, SAMPLE_NAME])
+@contextlib.contextmanager
+def running_site(tmp_path: Path, daemons: list[str]) -> Iterator[tuple[Box, Children, str]]:
+    """nvr-health for real on a simulated box whose `daemons` are required."""
+    box = make_box(tmp_path, {"uplink": {"outbox_max_rows": OUTBOX_MAX_ROWS}}, daemons=daemons)
     children = Children(tmp_path)
     base = f"http://{box.config.health.listen}"
     stop = threading.Event()
@@ -93,6 +98,18 @@ def site(tmp_path: Path) -> Iterator[tuple[Box, Children, str]]:
         beats.join(10)
         box.store.close()
     assert "Traceback" not in (tmp_path / "health.log").read_text()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[Box, Children, str]]:
+    with running_site(tmp_path, list(DAEMONS)) as running:
+        yield running
+
+
+@pytest.fixture
+def site_with_sample(tmp_path: Path) -> Iterator[tuple[Box, Children, str]]:
+    with running_site(tmp_path, [*DAEMONS, SAMPLE_NAME]) as running:
+        yield running
 
 
 def answers(url: str) -> bool:
@@ -127,8 +144,10 @@ def crash_and_restart(box: Box, children: Children, old: subprocess.Popen[bytes]
     return new
 
 
-def test_a_repaired_crash_warns_and_a_crash_loop_pages(site: tuple[Box, Children, str]) -> None:
-    box, children, base = site
+def test_a_repaired_crash_warns_and_a_crash_loop_pages(
+    site_with_sample: tuple[Box, Children, str],
+) -> None:
+    box, children, base = site_with_sample
     argv = [sys.executable, str(SAMPLE), "--config", str(box.config_path)]
     sample = children.start(argv, "sample")
     wait_until(lambda: heartbeat_pid(box) == sample.pid, 60, "the sample daemon's heartbeat")
@@ -156,3 +175,34 @@ def test_a_repaired_crash_warns_and_a_crash_loop_pages(site: tuple[Box, Children
     assert (
         f'nvr_daemon_status{{daemon="{SAMPLE_NAME}"}} 2.0' in fetch(f"{base}/metrics")[1].decode()
     )
+
+
+def outbox_check(base: str) -> tuple[int, dict[str, Any]]:
+    code, body = fetch(f"{base}/health")
+    return code, next(c for c in json.loads(body)["checks"] if c["name"] == "outbox")
+
+
+def fill_outbox(box: Box, reports: int) -> None:
+    """Status reports appended as nvr-report appends them, with no uplink taking them."""
+    for _ in range(reports):
+        append_report(box.store, "test-01", "status", {"cameras": {}, "note": "x" * 200})
+
+
+def test_a_filling_outbox_warns_and_a_full_one_is_critical(
+    site: tuple[Box, Children, str],
+) -> None:
+    box, _, base = site
+    assert outbox_check(base)[1]["status"] == "ok"
+    fill_outbox(box, 60)
+    code, check = wait_until(
+        lambda: (seen := outbox_check(base))[1]["status"] == "warning" and seen, 15, "a warning"
+    )
+    assert code == 200
+    assert check["reason"].startswith("outbox 60 % full (60 reports")
+    assert "nvr_outbox_fill_ratio 0.6" in fetch(f"{base}/metrics")[1].decode()
+    fill_outbox(box, 35)
+    code, check = wait_until(
+        lambda: (seen := outbox_check(base))[0] == 503 and seen, 15, "503 for a full outbox"
+    )
+    assert check["status"] == "critical" and "drops the least important" in check["reason"]
+    assert "nvr_outbox_fill_ratio 0.95" in fetch(f"{base}/metrics")[1].decode()

@@ -103,6 +103,19 @@ def uplink_metrics(facts: Facts) -> Iterator[Metric]:
         oldest.add_metric([dest.name], 0.0 if pending is None else (facts.now_ms - pending) / 1000)
         circuit.add_metric([dest.name], 1.0 if dest.health.startswith("circuit") else 0.0)
     yield from (queue, oldest, circuit)
+    yield from outbox_metrics(facts)
+
+
+def outbox_metrics(facts: Facts) -> Iterator[Metric]:
+    """The outbox against its bound: the alert rule NvrOutboxFilling reads the ratio."""
+    fill = facts.outbox
+    yield GaugeMetricFamily("nvr_outbox_reports", "Reports in the outbox", fill.rows)
+    yield GaugeMetricFamily("nvr_outbox_bytes", "Bytes of reports in the outbox", fill.bytes)
+    yield GaugeMetricFamily(
+        "nvr_outbox_fill_ratio",
+        "Outbox fill against uplink.outbox_max_rows/_mb, 1 when full",
+        fill.ratio,
+    )
 
 
 _SEVERITY = {Severity.OK: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}

@@ -110,6 +110,15 @@ class HealthConfig(ListenMixin):
         description="this many crashes of one daemon within crash_loop_window_seconds is critical",
     )
     crash_loop_window_seconds: float = Field(default=600.0, ge=10, le=86_400)
+    outbox_warning_percent: float = Field(
+        default=50.0, gt=0, le=100, description="an outbox fuller than this warns"
+    )
+    outbox_critical_percent: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="an outbox this full is critical: nvr-uplink trims it to 90 % by dropping",
+    )
     disk_critical_percent: float = Field(
         default=95.0, gt=0, le=100, description="usage above disk.high_watermark_percent warns"
     )

@@ -7,6 +7,7 @@ from nvr.health.checks.cameras import CamerasCheck
 from nvr.health.checks.daemons import DaemonsCheck
 from nvr.health.checks.disk import DiskCheck
 from nvr.health.checks.mediamtx import MediamtxCheck
+from nvr.health.checks.outbox import OutboxCheck
 from nvr.health.checks.uplink import UplinkCheck
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
@@ -16,6 +17,7 @@ CHECKS: tuple[HealthCheck, ...] = (
     CamerasCheck(),
     DiskCheck(),
     UplinkCheck(),
+    OutboxCheck(),
     MediamtxCheck(),
 )
 

@@ -1,4 +1,4 @@
-"""Daemons: heartbeat age against the promised interval, lifecycle state, systemd unit state."""
+"""Daemons: heartbeat age, lifecycle, systemd unit, crashes (docs/design/health.md, inv. 6)."""
 
 from __future__ import annotations
 
