@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nvr.backup.child import FfmpegChild
-from nvr.backup.guard import storage_problem
+from nvr.backup.guard import REMEDY, storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
     RECENT_DAYS,
@@ -160,7 +160,7 @@ class BackupDaemon(Daemon):
                 Severity.CRITICAL,
                 "recording_blocked",
                 f"recording stopped for all cameras: {problem} ({self._recordings_dir});"
-                " not recording onto the root filesystem",
+                f" {REMEDY[problem]}",
             )
         else:
             self._event_all(
