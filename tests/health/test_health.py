@@ -237,3 +237,15 @@ def test_no_secret_in_any_answer(box: Box) -> None:
         text = client.get(path).get_data(as_text=True)
         assert "cam01" in text
         assert PASSWORD not in text, path
+
+
+def test_a_waiting_recorder_is_named_once(box: Box) -> None:
+    """It read "recorder waiting (recorder waiting)" before issue 21."""
+    recorders = {
+        "cam01": {"state": "waiting", "reason": None, "failures": 0},
+        "cam02": {"state": "backoff", "reason": "camera offline", "failures": 2},
+    }
+    box.beat("nvr-backup", {"blocked": None, "index_backlog": 0, "cameras": recorders})
+    reasons = failing(get_health(box)[1])
+    assert reasons["camera:cam01"] == "cam01: recorder waiting"
+    assert reasons["camera:cam02"] == "cam02: recorder backoff (camera offline)"
