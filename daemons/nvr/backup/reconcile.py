@@ -69,20 +69,22 @@ def unindexed_files(
     camera: str,
     since_wall: float | None = None,
     reported: frozenset[str] | set[str] = frozenset(),
+    days: int = RECENT_DAYS,
 ) -> list[FinishedSegment]:
     """Segment files of a camera that have no row, oldest first.
 
-    Only the RECENT_DAYS newest day directories are read. since_wall limits the scan to
+    Only the `days` newest day directories are read (RECENT_DAYS; a state restore asks
+    for every day since its backup). since_wall limits the scan to
     files modified after a run started (the partial segment of a dead ffmpeg); `reported`
     are names already on their way to the indexer.
     """
     camera_dir = recordings_dir / camera
     if not camera_dir.is_dir():
         return []
-    days = sorted(p for p in camera_dir.iterdir() if p.is_dir())[-RECENT_DAYS:]
-    known = _indexed_paths(store, camera, [d.name for d in days])
+    day_dirs = sorted(p for p in camera_dir.iterdir() if p.is_dir())[-days:]
+    known = _indexed_paths(store, camera, [d.name for d in day_dirs])
     found = []
-    for day in days:
+    for day in day_dirs:
         for file in sorted(day.iterdir()):
             rel = f"{camera}/{day.name}/{file.name}"
             if rel in known or file.name in reported or not SEGMENT_NAME.match(file.name):

@@ -15,6 +15,7 @@ from nvr.cli import (
     protect_cmd,
     recordings_cmd,
     report_cmd,
+    state_cmd,
     status_cmd,
     streams_cmd,
     validate_cmd,
@@ -32,6 +33,7 @@ COMMANDS = (
     streams_cmd,
     report_cmd,
     outbox_cmd,
+    state_cmd,
     camsim_cmd,
 )
 
