@@ -35,7 +35,8 @@ def test_a_10_mb_file_is_refused_in_one_line(
     )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        f"nvrctl: error: {path}: config file larger than 256 KiB (10.0 MiB): is this the right file?"
+        f"nvrctl: error: {path}: config file larger than 256 KiB (10.0 MiB):"
+        " is this the right file?"
     ]
 
 

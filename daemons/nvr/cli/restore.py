@@ -50,15 +50,6 @@ log = logging.getLogger(__name__)
 # reports a day, events, alarms; a week of backups): far fewer than this.
 SEQ_RESTORE_JUMP = 100_000
 RESTORED_EVENT = "state_restored"
-DAEMONS = (
-    "nvr-backup",
-    "nvr-hddmon",
-    "nvr-validator",
-    "nvr-livestream",
-    "nvr-report",
-    "nvr-uplink",
-    "nvr-health",
-)
 _SIDE_FILES = ("", "-wal", "-shm")
 
 
@@ -76,17 +67,21 @@ class RestoreResult:
     rows_missing: int = 0
 
 
-def running_daemons() -> list[str]:
-    """`nvr-backup (pid 812)` for each NVR daemon process on this box."""
-    modules = {f"nvr.{name.removeprefix('nvr-')}.main": name for name in DAEMONS}
+def holders(state_file: Path) -> list[str]:
+    """`nvr-backup (pid 812)` for each process that has the state file (or its WAL) open.
+
+    Asking who holds the file, not which daemons run, is exact: it finds a daemon under
+    any supervisor, a stray sqlite3 shell, and ignores another box's daemons in a test.
+    """
+    names = {str(state_file.with_name(state_file.name + suffix)) for suffix in _SIDE_FILES}
     found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        argv = proc.info.get("cmdline") or []
-        for arg in argv[:3]:
-            name = modules.get(arg) or (Path(arg).name if Path(arg).name in DAEMONS else None)
-            if name:
-                found.append(f"{name} (pid {proc.info['pid']})")
-                break
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            files = proc.open_files()
+        except (psutil.AccessDenied, psutil.NoSuchProcess):
+            continue
+        if any(f.path in names for f in files):
+            found.append(f"{proc.info['name']} (pid {proc.info['pid']})")
     return found
 
 
@@ -218,13 +213,14 @@ def _settle_rows_without_files(store: StateStore, recordings: Path, result: Rest
 
 def restore(config: Config, named: Path | None) -> RestoreResult:
     """The whole procedure; raises StateBackupError with one line when it cannot proceed."""
-    running = running_daemons()
-    if running:
+    state_file = config.storage.state_file
+    using = holders(state_file)
+    if using:
         raise StateBackupError(
-            f"stop the daemons first (systemctl stop nvr.target): {', '.join(running)} running"
+            f"stop the daemons first (systemctl stop nvr.target): {', '.join(using)}"
+            f" has {state_file} open"
         )
     backup = choose_backup(config, named)
-    state_file = config.storage.state_file
     broken = readable_seqs(state_file)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result = RestoreResult(backup, move_aside(state_file, stamp))
