@@ -81,11 +81,11 @@ def take_backup(state_file: Path, directory: Path, keep: int, now: datetime) -> 
     The copy is written under a temporary name and renamed only once it passed the check
     and is on disk, so a kept copy is always a whole, checked one.
     """
-    directory.mkdir(exist_ok=True)
     final = directory / f"{_PREFIX}{now.strftime(_STAMP)}{_SUFFIX}"
     partial = directory / f".{final.name}.partial"
-    partial.unlink(missing_ok=True)
     try:
+        directory.mkdir(exist_ok=True)
+        partial.unlink(missing_ok=True)
         _copy(state_file, partial)
         problem = integrity_problem(partial)
         if problem is not None:
@@ -96,7 +96,8 @@ def take_backup(state_file: Path, directory: Path, keep: int, now: datetime) -> 
     except (OSError, sqlite3.Error) as err:
         raise StateBackupError(f"state backup {final}: {err}") from err
     finally:
-        partial.unlink(missing_ok=True)
+        if directory.is_dir():
+            partial.unlink(missing_ok=True)
     _prune(directory, keep)
     return Backup(final, now)
 
