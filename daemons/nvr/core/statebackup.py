@@ -79,13 +79,15 @@ def take_backup(state_file: Path, directory: Path, keep: int, now: datetime) -> 
     """Copy the live state file into `directory`, check the copy, keep the newest `keep`.
 
     The copy is written under a temporary name and renamed only once it passed the check
-    and is on disk, so a kept copy is always a whole, checked one.
+    and is on disk, so a kept copy is always a whole, checked one; a copy cut short (the
+    daemon stopped, the box lost power) leaves a temporary file the next backup removes.
     """
     final = directory / f"{_PREFIX}{now.strftime(_STAMP)}{_SUFFIX}"
     partial = directory / f".{final.name}.partial"
     try:
         directory.mkdir(exist_ok=True)
-        partial.unlink(missing_ok=True)
+        for stale in directory.glob(f".{_PREFIX}*.partial"):
+            stale.unlink()
         _copy(state_file, partial)
         problem = integrity_problem(partial)
         if problem is not None:
@@ -93,12 +95,9 @@ def take_backup(state_file: Path, directory: Path, keep: int, now: datetime) -> 
         sync_file(partial)
         os.replace(partial, final)
         fsync_directory(directory)
+        _prune(directory, keep)
     except (OSError, sqlite3.Error) as err:
         raise StateBackupError(f"state backup {final}: {err}") from err
-    finally:
-        if directory.is_dir():
-            partial.unlink(missing_ok=True)
-    _prune(directory, keep)
     return Backup(final, now)
 
 

@@ -72,7 +72,7 @@ class StateBackupJob:
     def _run(self, state_file: Path, target: Path, keep: int) -> None:
         try:
             self._outcome = take_backup(state_file, target, keep, self._now())
-        except StateBackupError as err:
+        except StateBackupError as err:  # every OSError and sqlite3.Error arrives as one
             self._outcome = err
 
     def _finish(self) -> Outcome | None:
