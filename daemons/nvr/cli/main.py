@@ -18,6 +18,7 @@ from nvr.cli import (
     state_cmd,
     status_cmd,
     streams_cmd,
+    support_cmd,
     validate_cmd,
 )
 from nvr.core.errors import NvrError
@@ -34,6 +35,7 @@ COMMANDS = (
     report_cmd,
     outbox_cmd,
     state_cmd,
+    support_cmd,
     camsim_cmd,
 )
 
