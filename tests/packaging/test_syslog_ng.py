@@ -264,11 +264,12 @@ def test_logrotate_config_parses_and_rotates_the_per_daemon_files(tmp_path: Path
     logs.mkdir()
     (logs / "nvr-backup.log").write_text("x\n")
     conf = tmp_path / "nvr"
-    text = LOGROTATE.read_text().replace("/var/log/nvr/", f"{logs}/")
+    text = LOGROTATE.read_text().replace("/var/log/nvr", str(logs))
     conf.write_text(text.replace("invoke-rc.d syslog-ng reload", "true"))
     done = subprocess.run(
         [tool("logrotate"), "--force", "--state", str(tmp_path / "state"), str(conf)],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
-    assert (logs / "nvr-backup.log.1").read_text() == "x\n"
+    (rotated,) = logs.glob("nvr-backup.log-*")  # dateext: -YYYYMMDD-<epoch seconds>
+    assert rotated.read_text() == "x\n"
