@@ -192,6 +192,12 @@ def kill_and_recover(e2e: E2E, name: str) -> dict[str, float]:
     old_pid = e2e.stack.kill(name)
     wait_until(lambda: crash_named(e2e, name), 30, f"/health naming kill -9 {name}")
     named_s = time.monotonic() - killed_at
+    if name != "nvr-health":
+        wait_until(
+            lambda: "crashed and restarted" in (daemon_check(e2e, name) or {}).get("reason", ""),
+            60,
+            f"/health warning that {name} crashed and was restarted",
+        )
     wait_until(
         lambda: e2e.stack.pid(name) not in (0, old_pid) and e2e.stack.health() == 200,
         120,
@@ -199,8 +205,6 @@ def kill_and_recover(e2e: E2E, name: str) -> dict[str, float]:
     )
     restarted_s = time.monotonic() - killed_at
     if name != "nvr-health":
-        check = daemon_check(e2e, name)
-        assert check is not None and "crashed and restarted" in check.get("reason", ""), check
         wait_until(
             lambda: (daemon_check(e2e, name) or {}).get("status") == "ok",
             60,
