@@ -206,4 +206,3 @@ def test_a_filling_outbox_warns_and_a_full_one_is_critical(
     )
     assert check["status"] == "critical" and "drops the least important" in check["reason"]
     assert "nvr_outbox_fill_ratio 0.95" in fetch(f"{base}/metrics")[1].decode()
-

@@ -249,3 +249,10 @@ def test_a_waiting_recorder_is_named_once(box: Box) -> None:
     reasons = failing(get_health(box)[1])
     assert reasons["camera:cam01"] == "cam01: recorder waiting"
     assert reasons["camera:cam02"] == "cam02: recorder backoff (camera offline)"
+
+
+def test_a_failed_state_backup_warns_under_disk(box: Box) -> None:
+    box.hddmon(50.0, state_backup={"last": None, "path": None, "error": "disk full"})
+    code, body = get_health(box)
+    assert (code, body["status"]) == (200, "degraded")
+    assert failing(body)["disk"] == "state-file backup failed: disk full"
