@@ -73,7 +73,8 @@ def holders(state_file: Path) -> list[str]:
     Asking who holds the file, not which daemons run, is exact: it finds a daemon under
     any supervisor, a stray sqlite3 shell, and ignores another box's daemons in a test.
     """
-    names = {str(state_file.with_name(state_file.name + suffix)) for suffix in _SIDE_FILES}
+    real = state_file.resolve()  # /proc/<pid>/fd names the real path
+    names = {str(real.with_name(real.name + suffix)) for suffix in _SIDE_FILES}
     found = []
     for proc in psutil.process_iter(["pid", "name"]):
         try:
