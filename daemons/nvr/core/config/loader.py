@@ -16,7 +16,7 @@ from nvr.core.redact import redact_text
 
 DEFAULT_PATH = Path("/etc/nvr/nvr.yaml")
 ENV_VAR = "NVR_CONFIG"
-# The example config, every key commented, is ~15 KiB; 64 cameras (the most) add ~10 KiB.
+# The example config, every key commented, is ~12 KiB; 64 cameras (the most) add ~10 KiB.
 # A file ten times that is the wrong file (a log, a dump). Parsing 10 MiB took 8-25 s with
 # the pure-Python loader (issue 21) while every daemon waits at start and reload. At the cap
 # the C loader takes ~90 ms, Python ~0.8 s (tests/bench/bench_config.py).
