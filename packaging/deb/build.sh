@@ -54,6 +54,8 @@ install_file 0644 "$REPO/etc/mediamtx/mediamtx.yml" /etc/mediamtx/mediamtx.yml
 install_file 0644 "$REPO/syslog-ng/conf.d/nvr.conf" /etc/syslog-ng/conf.d/nvr.conf
 install_file 0644 "$REPO/syslog-ng/nvr/site.conf" /etc/syslog-ng/nvr/site.conf
 install_file 0644 "$REPO/syslog-ng/logrotate.d/nvr" /etc/logrotate.d/nvr
+# logrotate hourly, so the size cap in /etc/logrotate.d/nvr cuts a log storm short.
+install_file 0644 "$REPO/syslog-ng/logrotate.timer.d/nvr-hourly.conf" /lib/systemd/system/logrotate.timer.d/nvr-hourly.conf
 install_file 0644 "$REPO/etc/prometheus/nvr-alerts.yml" /usr/share/nvr/prometheus/nvr-alerts.yml
 install_file 0644 "$HERE/make-venv.sh" /usr/share/nvr/make-venv.sh
 install_file 0644 "$REPO/docs/operator-guide.md" /usr/share/doc/nvr/operator-guide.md

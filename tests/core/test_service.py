@@ -204,7 +204,10 @@ def test_failing_tick_degrades_then_recovers(
 def test_under_journald_lines_carry_syslog_priority_and_no_password(
     write_config: WriteConfig,
 ) -> None:
-    proc = start_sample(write_config(), None, JOURNAL_STREAM="8:12345")
+    # Without journald's socket (a container): the prefixed stderr lines journald would read.
+    proc = start_sample(
+        write_config(), None, JOURNAL_STREAM="8:12345", NVR_JOURNAL_SOCKET="/nonexistent"
+    )
     time.sleep(1.0)
     returncode, stderr = stop(proc)
     assert returncode == 0

@@ -49,7 +49,9 @@ def write_config(tmp_path: Path, root: Path, **sections: Any) -> Path:
             "recordings_dir": str(root),
             "state_file": str(tmp_path / "state" / "state.db"),
         },
-        "disk": {"headroom_hours": 0, "check_interval_seconds": 0.05},
+        # The janitor tests measure this small disk to the byte: the daily state-file copy
+        # (written to it too) is off here and tested on its own in test_state_backup.py.
+        "disk": {"headroom_hours": 0, "check_interval_seconds": 0.05, "state_backup_hours": 0},
         "cameras": [
             {"id": "cam01", "name": "Gate", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam01"},
             {"id": "cam02", "name": "Yard", "url": "rtsp://127.0.0.1:8554/cam02"},

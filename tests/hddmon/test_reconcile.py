@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -66,6 +67,19 @@ def test_rows_and_files_are_reconciled(tmp_path: Path, recordings: Path) -> None
     daemon = make_daemon(env)
     settle(daemon)
     assert indexed(env.store)[lost] == "ok"
+
+
+def test_segments_being_written_are_no_warning_after_a_restart(
+    tmp_path: Path, recordings: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = make_env(tmp_path, recordings)
+    for camera in ("cam01", "cam02", "cam03"):  # each camera's open segment
+        write_file(recordings, segment_path(camera, now_ms()), 50_000)
+    with caplog.at_level(logging.DEBUG, logger="nvr.hddmon"):
+        settle(make_daemon(env))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [m for m in warnings if "without row" in m], warnings
+    assert sum("without row, recent" in r.getMessage() for r in caplog.records) == 3
 
 
 def test_an_unmounted_disk_pauses_the_janitor_and_marks_nothing_missing(

@@ -12,7 +12,7 @@ import yaml
 
 from nvr.core.config import Config, load_config
 from nvr.core.passwords import hash_password
-from nvr.core.service import Lifecycle, write_heartbeat
+from nvr.core.service import CRASH_EVENT_KIND, Lifecycle, write_heartbeat
 from nvr.core.state import StateStore, now_ms
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
@@ -66,6 +66,15 @@ class Box:
                 conn.execute(
                     f"UPDATE heartbeats SET {column} = ? WHERE daemon = ?", (value, daemon)
                 )
+
+    def crash_event(self, daemon: str, at_ms: int) -> None:
+        """The event nvr.core.service appends when a daemon starts after a crash."""
+        with self.store.write() as conn:
+            conn.execute(
+                "INSERT INTO events (created_at_ms, source, severity, kind, message)"
+                " VALUES (?, ?, 'warning', ?, 'crashed')",
+                (at_ms, daemon, CRASH_EVENT_KIND),
+            )
 
     def segment(self, camera: str, start_ms: int, seconds: int = 60) -> None:
         """An indexed segment, as nvr-backup's indexer inserts it."""
@@ -148,8 +157,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_box(tmp: Path, **health: Any) -> Box:
-    """A healthy box: every daemon beating, both cameras recording, disk half full."""
+def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -> Box:
+    """A healthy box: every daemon beating, both cameras recording, disk half full.
+
+    `sections` adds config sections (e.g. a small uplink outbox bound); `health` keys
+    go into the health section.
+    """
     (tmp / "recordings").mkdir(exist_ok=True)
     (tmp / "state").mkdir(exist_ok=True)
     data = {
@@ -161,6 +174,7 @@ def make_box(tmp: Path, **health: Any) -> Box:
         "livestream": {"mediamtx_api": f"http://127.0.0.1:{free_port()}", "viewers": VIEWERS},
         "health": {"listen": f"127.0.0.1:{free_port()}", **health},
         "cameras": CAMERAS,
+        **(sections or {}),
     }
     config_path = tmp / "nvr.yaml"
     config_path.write_text(yaml.safe_dump(data))

@@ -44,29 +44,65 @@ def test_stale_daemon_heartbeat_is_critical(box: Box) -> None:
     assert "heartbeat 60 s old, expected every 5 s" in failing(body)["daemon:nvr-uplink"]
 
 
-def test_killed_daemon_is_critical_before_its_heartbeat_goes_stale(box: Box) -> None:
-    """Under supervisord a killed daemon is back in seconds: the dead pid is the signal."""
+def test_killed_daemon_warns_until_it_stays_down(box: Box) -> None:
+    """Under supervisord a killed daemon is back in seconds: no page unless it stays down."""
     gone = subprocess.Popen(["true"])
     gone.wait()
     box.beat("nvr-report", pid=gone.pid)
     code, body = get_health(box)
-    assert (code, body["status"]) == (503, "unhealthy")
+    assert (code, body["status"]) == (200, "degraded")
     assert (
-        f"nvr-report (pid {gone.pid}) is gone: crashed or killed"
+        f"nvr-report (pid {gone.pid}) is gone: crashed or killed, waiting for its supervisor"
         in failing(body)["daemon:nvr-report"]
     )
+    box.beat("nvr-report", pid=gone.pid, updated_at_ms=box.now - 20_000)  # stale: 15 s
+    code, body = get_health(box)
+    assert (code, body["status"]) == (503, "unhealthy")
+    assert "is gone and did not come back for 20 s" in failing(body)["daemon:nvr-report"]
 
 
-def test_daemon_restarted_after_a_crash_is_critical_for_the_hold_time(box: Box) -> None:
-    box.beat("nvr-hddmon", crashed_at_ms=box.now - 5_000)
+def test_daemon_restarted_after_a_crash_is_a_warning_for_the_hold_time(box: Box) -> None:
+    box.beat("nvr-validator", crashed_at_ms=box.now - 5_000)
+    code, body = get_health(box)
+    assert (code, body["status"]) == (200, "degraded")
+    assert (
+        "nvr-validator was killed or crashed and restarted 5 s ago"
+        in failing(body)["daemon:nvr-validator"]
+    )
+    box.beat("nvr-validator", crashed_at_ms=box.now - 61_000)  # hold: 60 s by default
+    body = get_health(box)[1]
+    assert body["status"] == "healthy", body["failing"]
+
+
+def test_a_crash_loop_is_critical_until_the_window_holds_fewer_crashes(box: Box) -> None:
+    for ago_s in (500, 300, 10):
+        box.crash_event("nvr-uplink", box.now - ago_s * 1000)
+    box.beat("nvr-uplink", crashed_at_ms=box.now - 10_000)
     code, body = get_health(box)
     assert code == 503
     assert (
-        "nvr-hddmon was killed or crashed and restarted 5 s ago"
-        in failing(body)["daemon:nvr-hddmon"]
+        "nvr-uplink crash loop: crashed 3 times in the last 10 min"
+        in failing(body)["daemon:nvr-uplink"]
     )
-    box.beat("nvr-hddmon", crashed_at_ms=box.now - 61_000)  # hold: 60 s by default
-    assert get_health(box)[0] == 200
+    with box.store.write() as conn:  # the oldest crash leaves the 10-minute window
+        conn.execute(
+            "UPDATE events SET created_at_ms = ? WHERE created_at_ms = ?",
+            (box.now - 700_000, box.now - 500_000),
+        )
+    code, body = get_health(box)
+    assert (code, body["status"]) == (200, "degraded")
+
+
+def test_mediamtx_refusing_while_livestream_is_down_names_livestream(box: Box) -> None:
+    box.beat("nvr-livestream", updated_at_ms=box.now - 60_000)
+    board = ProbeBoard(get=lambda url, timeout: 401)
+    board.refresh(box.config, box.now, livestream_in_use=True)
+    reason = failing(get_health(box, board)[1])["mediamtx"]
+    assert "answered HTTP 401" in reason
+    assert "systemctl status nvr-livestream" in reason and "status mediamtx" not in reason
+    box.beat("nvr-livestream")
+    reason = failing(get_health(box, board)[1])["mediamtx"]
+    assert reason.endswith("(systemctl status mediamtx)")
 
 
 def test_daemon_that_never_started_is_critical(box: Box) -> None:
@@ -201,3 +237,22 @@ def test_no_secret_in_any_answer(box: Box) -> None:
         text = client.get(path, auth=(TECH, TECH_PW)).get_data(as_text=True)
         assert "cam01" in text
         assert PASSWORD not in text, path
+
+
+def test_a_waiting_recorder_is_named_once(box: Box) -> None:
+    """It read "recorder waiting (recorder waiting)" before issue 21."""
+    recorders = {
+        "cam01": {"state": "waiting", "reason": None, "failures": 0},
+        "cam02": {"state": "backoff", "reason": "camera offline", "failures": 2},
+    }
+    box.beat("nvr-backup", {"blocked": None, "index_backlog": 0, "cameras": recorders})
+    reasons = failing(get_health(box)[1])
+    assert reasons["camera:cam01"] == "cam01: recorder waiting"
+    assert reasons["camera:cam02"] == "cam02: recorder backoff (camera offline)"
+
+
+def test_a_failed_state_backup_warns_under_disk(box: Box) -> None:
+    box.hddmon(50.0, state_backup={"last": None, "path": None, "error": "disk full"})
+    code, body = get_health(box)
+    assert (code, body["status"]) == (200, "degraded")
+    assert failing(body)["disk"] == "state-file backup failed: disk full"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from nvr.health.app import create_app
 
@@ -56,4 +58,8 @@ def test_alert_rules_are_valid() -> None:
         timeout=30,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 6 rules found" in done.stdout
+    groups = yaml.safe_load(Path("etc/prometheus/nvr-alerts.yml").read_text())["groups"]
+    rules = sum(len(group["rules"]) for group in groups)
+    assert f"SUCCESS: {rules} rules found" in done.stdout
+    names = {rule["alert"] for group in groups for rule in group["rules"]}
+    assert {"NvrDaemonCrashed", "NvrDaemonDown", "NvrOutboxFilling", "NvrOutboxFull"} <= names

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 import yaml
-from nvr.livestream.passwords import hash_password
 
 from nvr.camsim import CameraSimulator
+from nvr.core.passwords import hash_password
 from nvrtest import Child, wait_until
 
 from .conftest import BITRATE, HEIGHT, WIDTH

@@ -137,6 +137,9 @@ def test_shipped_configs_are_the_repo_files(unpacked: Path) -> None:
         "etc/nvr/nvr.yaml": "etc/nvr/nvr.yaml",
         "etc/syslog-ng/conf.d/nvr.conf": "syslog-ng/conf.d/nvr.conf",
         "etc/logrotate.d/nvr": "syslog-ng/logrotate.d/nvr",
+        "lib/systemd/system/logrotate.timer.d/nvr-hourly.conf": (
+            "syslog-ng/logrotate.timer.d/nvr-hourly.conf"
+        ),
         "lib/systemd/system/nvr-health.service": "systemd/nvr-health.service",
     }
     for shipped, source in pairs.items():

@@ -12,6 +12,7 @@ deadline; nothing asserts on how long it took.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -159,6 +160,11 @@ class Pipeline:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.sendto(line.encode(), str(self.sock_path))
 
+    def send_journal(self, **fields: str) -> None:
+        """A line as journald hands it over, with its fields (nvr.core.logfields)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.sendto(json.dumps(fields).encode(), f"{self.sock_path}.journal")
+
     def start_collector(self) -> None:
         self.collector.start()
         listening(self.port, self.collector)
@@ -189,7 +195,14 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         "@version: 3.38\n"
         f'@define include-path "{etc}"\n'
         "options { stats_freq(0); };\n"
-        f'source s_src {{ unix-dgram("{sock_path}"); }};\n'
+        # The second driver plays journald: a JSON object of journal fields per datagram,
+        # mapped the way syslog-ng's systemd-journal() source maps them (.journald.*).
+        f'source s_src {{ unix-dgram("{sock_path}");\n'
+        f'  channel {{ source {{ unix-dgram("{sock_path}.journal"\n'
+        '    flags(no-parse) persist-name("journal-emulation")); };\n'
+        '    parser { json-parser(prefix(".journald.")); };\n'
+        '    rewrite { set("${.journald.SYSLOG_IDENTIFIER}" value("PROGRAM"));\n'
+        '              set("${.journald.MESSAGE}" value("MESSAGE")); }; }; };\n'
         f'@include "{NVR_CONF}"\n',
     )
     collected = tmp_path / "collector" / "all.log"
@@ -200,7 +213,8 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         f'source s_tls {{ syslog(ip("127.0.0.1") port({port}) transport("tls")\n'
         f'  tls(key-file("{pki / "server.key"}") cert-file("{pki / "server.crt"}")\n'
         f'      ca-file("{pki / "ca.crt"}") peer-verify(required-trusted))); }};\n'
-        f'destination d_all {{ file("{collected}" template("${{PROGRAM}}: ${{MSGONLY}}\\n")); }};\n'
+        f'destination d_all {{ file("{collected}"\n'
+        '  template("${PROGRAM}: ${MSGONLY} ${SDATA}\\n")); };\n'
         "log { source(s_tls); destination(d_all); };\n",
     )
     made = Pipeline(box, collector, port, sock_path, tmp_path / "var-log-nvr", collected)
@@ -246,6 +260,28 @@ def test_daemon_lines_reach_their_own_file_and_head_office(pipeline: Pipeline) -
     assert "sshd" not in collected
 
 
+def test_journal_fields_reach_head_office_as_structured_data(pipeline: Pipeline) -> None:
+    pipeline.start_collector()
+    start_box(pipeline)
+    pipeline.send_journal(
+        SYSLOG_IDENTIFIER="nvr-backup",
+        MESSAGE="event camera_offline: camera=cam03 not answering",
+        PRIORITY="4",
+        NVR_DAEMON="nvr-backup",
+        NVR_CAMERA="cam03",
+        NVR_EVENT="camera_offline",
+    )
+    pipeline.send_journal(
+        SYSLOG_IDENTIFIER="nvr-uplink", MESSAGE="delivered 3 reports", NVR_DAEMON="nvr-uplink"
+    )
+    collected = wait_for(pipeline.collected, "delivered 3 reports", pipeline.collector)
+    offline = next(line for line in collected.splitlines() if "cam03" in line)
+    assert '[nvr@32473 daemon="nvr-backup" camera="cam03" event="camera_offline"]' in offline
+    uplink = next(line for line in collected.splitlines() if "delivered 3" in line)
+    assert '[nvr@32473 daemon="nvr-uplink"]' in uplink and "camera=" not in uplink
+    wait_for(pipeline.log_dir / "nvr-backup.log", "camera=cam03 not answering", pipeline.box)
+
+
 def test_lines_written_while_head_office_is_down_arrive_when_it_returns(
     pipeline: Pipeline,
 ) -> None:
@@ -264,11 +300,12 @@ def test_logrotate_config_parses_and_rotates_the_per_daemon_files(tmp_path: Path
     logs.mkdir()
     (logs / "nvr-backup.log").write_text("x\n")
     conf = tmp_path / "nvr"
-    text = LOGROTATE.read_text().replace("/var/log/nvr/", f"{logs}/")
+    text = LOGROTATE.read_text().replace("/var/log/nvr", str(logs))
     conf.write_text(text.replace("invoke-rc.d syslog-ng reload", "true"))
     done = subprocess.run(
         [tool("logrotate"), "--force", "--state", str(tmp_path / "state"), str(conf)],
         capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
-    assert (logs / "nvr-backup.log.1").read_text() == "x\n"
+    (rotated,) = logs.glob("nvr-backup.log-*")  # dateext: -YYYYMMDD-<epoch seconds>
+    assert rotated.read_text() == "x\n"

@@ -14,7 +14,7 @@ from typing import Any
 
 from nvr.backup.child import FfmpegChild
 from nvr.backup.clockstep import ClockWatch
-from nvr.backup.guard import storage_problem
+from nvr.backup.guard import REMEDY, storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.liveshare import publish_url
 from nvr.backup.reconcile import (
@@ -170,7 +170,7 @@ class BackupDaemon(Daemon):
                 Severity.CRITICAL,
                 "recording_blocked",
                 f"recording stopped for all cameras: {problem} ({self._recordings_dir});"
-                " not recording onto the root filesystem",
+                f" {REMEDY[problem]}",
             )
         else:
             self._event_all(

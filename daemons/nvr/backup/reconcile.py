@@ -68,18 +68,20 @@ def unindexed_files(
     camera: str,
     run: str | None = None,
     reported: frozenset[str] | set[str] = frozenset(),
+    days: int = RECENT_DAYS,
 ) -> list[FinishedSegment]:
     """Segment files of a camera that have no row, oldest first.
 
     With `run`: the staged files of that ffmpeg run not yet reported (the partial segment
     of a dead ffmpeg). Without (start-up, no ffmpeg running): every staged file, then the
-    files without a row in the RECENT_DAYS newest day directories. A file's end is its
-    modification time (its last write); the indexer measures its duration.
+    files without a row in the `days` newest day directories (RECENT_DAYS; a state restore
+    asks for every day since its backup). A file's end is its modification time (its last
+    write); the indexer measures its duration.
     """
     staged = _staged_files(recordings_dir, camera, run, reported)
     if run is not None:
         return staged
-    return _unindexed_dated(store, recordings_dir, camera) + staged
+    return _unindexed_dated(store, recordings_dir, camera, days) + staged
 
 
 def _staged_files(
@@ -105,15 +107,17 @@ def _staged_files(
     return sorted(found, key=lambda segment: (segment.end_ms, segment.path))
 
 
-def _unindexed_dated(store: StateStore, recordings_dir: Path, camera: str) -> list[FinishedSegment]:
+def _unindexed_dated(
+    store: StateStore, recordings_dir: Path, camera: str, days: int
+) -> list[FinishedSegment]:
     camera_dir = recordings_dir / camera
     if not camera_dir.is_dir():
         return []
-    days = sorted(p for p in camera_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR)
-    days = days[-RECENT_DAYS:]
-    known = _indexed_paths(store, camera, [d.name for d in days])
+    day_dirs = sorted(p for p in camera_dir.iterdir() if p.is_dir() and p.name != STAGING_DIR)
+    day_dirs = day_dirs[-days:]
+    known = _indexed_paths(store, camera, [d.name for d in day_dirs])
     found = []
-    for day in days:
+    for day in day_dirs:
         for file in sorted(day.iterdir()):
             rel = f"{camera}/{day.name}/{file.name}"
             if rel not in known and SEGMENT_NAME.match(file.name):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -16,8 +17,10 @@ from nvr.cli import (
     recordings_cmd,
     report_cmd,
     secret_cmd,
+    state_cmd,
     status_cmd,
     streams_cmd,
+    support_cmd,
     tls_cmd,
     validate_cmd,
 )
@@ -36,6 +39,8 @@ COMMANDS = (
     report_cmd,
     outbox_cmd,
     secret_cmd,
+    state_cmd,
+    support_cmd,
     tls_cmd,
     camsim_cmd,
 )
@@ -63,6 +68,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return reader_went_away()
+
+
+# What a shell reports for a command killed by SIGPIPE (128 + 13), as `cat | head` does.
+EXIT_BROKEN_PIPE = 141
+
+
+def reader_went_away() -> int:
+    """`nvrctl ... | head`: the reader closed the pipe; stop quietly, no traceback.
+
+    stdout is pointed at /dev/null so the interpreter's final flush of what is still
+    buffered does not raise the same error again at exit (Python's documented recipe).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

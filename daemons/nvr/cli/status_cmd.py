@@ -165,11 +165,20 @@ def _uplink_line(result: CheckResult) -> str:
     )
 
 
+def _outbox_line(result: CheckResult) -> str:
+    data = result.data
+    return (
+        f"{data.get('reports', 0)} reports waiting, {int(data.get('bytes', 0)) / 1e6:.1f} MB,"
+        f" {data.get('fill_percent', 0)}% of the bound"
+    )
+
+
 _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
     ("DAEMONS", "daemon:", _daemon_line),
     ("CAMERAS", "camera:", _camera_line),
     ("DISK", "disk", _disk_line),
     ("UPLINK", "uplink:", _uplink_line),
+    ("OUTBOX", "outbox", _outbox_line),
     ("MEDIAMTX", "mediamtx", lambda r: r.reason or "API answers"),
     ("CLOCK", "clock", lambda r: r.reason or f"{r.data['state']} ({r.data['detail']})"),
 )

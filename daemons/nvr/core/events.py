@@ -41,7 +41,10 @@ def record_event(
     data: dict[str, Any] | None = None,
 ) -> int:
     """Append an event, log it once, and return its id."""
-    log.log(_LOG_LEVEL[severity], "event %s: %s", kind, message)
+    # The event and camera become journal fields (NVR_EVENT, NVR_CAMERA): nvr.core.logfields.
+    log.log(
+        _LOG_LEVEL[severity], "event %s: %s", kind, message, extra={"event": kind, "camera": camera}
+    )
     with store.write() as conn:
         cursor = conn.execute(
             "INSERT INTO events (created_at_ms, source, severity, kind, camera, message,"

@@ -36,6 +36,8 @@ class EndReason(StrEnum):
     SHUTDOWN = "shutdown"
     DISK_NOT_MOUNTED = "disk not mounted"
     DISK_READ_ONLY = "disk read-only"
+    DIRECTORY_MISSING = "recordings directory missing"
+    DIRECTORY_NOT_WRITABLE = "recordings directory not writable"
     DISK_FULL = "disk full"
     FFMPEG_ERROR = "ffmpeg error"
     # Only this verdict of nvr-validator stops recording: the operator asked for it

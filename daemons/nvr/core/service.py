@@ -31,8 +31,10 @@ import psutil
 
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.config.logs import LogFormat
 from nvr.core.errors import ConfigError, NvrError, StateError
-from nvr.core.logsetup import configure_logging
+from nvr.core.events import Severity, record_event
+from nvr.core.logfields import configure_daemon_logging
 from nvr.core.notify import Notifier
 from nvr.core.redact import redact_text
 from nvr.core.state import StateStore, now_ms
@@ -104,6 +106,11 @@ def build_arg_parser(name: str) -> argparse.ArgumentParser:
         "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
     )
     parser.add_argument("--log-level", default=os.environ.get("NVR_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--log-format",
+        choices=[str(f) for f in LogFormat],
+        help="text or json lines when not under journald (default: the config's logging.format)",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -281,6 +288,9 @@ def write_heartbeat(
         )
 
 
+# The event each crash leaves: nvr-health counts them to tell one crash from a crash loop.
+CRASH_EVENT_KIND = "daemon_crashed"
+
 # Readers call a heartbeat stale when it is older than this many promised intervals.
 STALE_HEARTBEAT_INTERVALS = 3
 
@@ -332,13 +342,29 @@ def previous_run_crashed(store: StateStore, daemon: str) -> int | None:
     )
     if row is None or row[1] == str(Lifecycle.STOPPED) or psutil.pid_exists(row[0]):
         return None
-    log.warning(
-        "%s: the previous run (pid %d) ended without stopping (state %s): killed or crashed",
-        daemon,
-        row[0],
-        row[1],
+    record_event(
+        store,
+        source=daemon,
+        severity=Severity.WARNING,
+        kind=CRASH_EVENT_KIND,
+        message=(
+            f"{daemon}: the previous run (pid {row[0]}) ended without stopping"
+            f" (state {row[1]}): killed or crashed"
+        ),
+        data={"daemon": daemon, "pid": row[0]},
     )
     return now_ms()
+
+
+def configured_format(config_path: str | None) -> LogFormat:
+    """The config's logging.format; text when the config does not load.
+
+    The runtime then loads it again and reports why it failed, in one line.
+    """
+    try:
+        return load_config(resolve_path(config_path)).logging.format
+    except ConfigError:
+        return LogFormat.TEXT
 
 
 def run_daemon(daemon_cls: type[Daemon], argv: Sequence[str] | None = None) -> int:
@@ -348,7 +374,8 @@ def run_daemon(daemon_cls: type[Daemon], argv: Sequence[str] | None = None) -> i
     and exit 1; a traceback means a bug.
     """
     args = build_arg_parser(daemon_cls.name).parse_args(argv)
-    configure_logging(args.log_level.upper())
+    log_format = LogFormat(args.log_format) if args.log_format else configured_format(args.config)
+    configure_daemon_logging(args.log_level.upper(), daemon_cls.name, log_format)
     try:
         return Runtime(daemon_cls, args.config).serve()
     except NvrError as err:

@@ -97,7 +97,7 @@ class StackOptions:
     require_mount: bool = False
     disk: dict[str, Any] = field(default_factory=dict)  # overrides of the disk section
     uplink_retry_max_seconds: float = 60.0
-    crash_hold_seconds: float = 60.0  # /health stays 503 this long after a kill -9
+    crash_hold_seconds: float = 60.0  # /health warns this long after a kill -9
     with_minio: bool = False
     ports: Ports = field(default_factory=Ports)
 

@@ -18,6 +18,7 @@ from nvr.core.config import Config
 from nvr.core.events import Severity, record_event
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore, now_ms
+from nvr.core.statebackup import StateBackupError
 from nvr.hddmon import health
 from nvr.hddmon.alerts import Alerts
 from nvr.hddmon.constants import (
@@ -47,6 +48,7 @@ from nvr.hddmon.policy import (
 )
 from nvr.hddmon.reconcile import Reconciler, ReconcileReport
 from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_command, smart_problems
+from nvr.hddmon.statebackup import FAILED_KIND, StateBackupJob
 from nvr.hddmon.usage import DiskUsage, UsageFn, disk_usage, format_bytes, same_filesystem
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class HddmonDaemon(Daemon):
         self.smart: dict[str, SmartReport] = {}
         self.probe: health.ProbeResult | None = None
         self._due = {"space": 0.0, "reconcile": 0.0, "health": 0.0, "smart": 0.0}
+        self.state_backup = StateBackupJob()
         self._build_workers()
 
     def _build_workers(self) -> None:
@@ -131,6 +134,7 @@ class HddmonDaemon(Daemon):
                 self._due["space"] = now + self.config.disk.check_interval_seconds
                 self._check_space()
             self._reconcile_step(now)
+            self._state_backup_step()
         if now >= self._due["smart"]:
             self._due["smart"] = now + SMART_INTERVAL_SECONDS
             self._check_smart()
@@ -332,6 +336,12 @@ class HddmonDaemon(Daemon):
             self._due["reconcile"] = now + RECONCILE_INTERVAL_SECONDS
             self._report_reconcile(self.reconciler.report)
 
+    def _state_backup_step(self) -> None:
+        """The daily copy of the state file; a failure is a warning event, once per try."""
+        outcome = self.state_backup.step(self.config)
+        if isinstance(outcome, StateBackupError):
+            self._event(Severity.WARNING, FAILED_KIND, str(outcome), {})
+
     def _report_reconcile(self, report: ReconcileReport) -> None:
         if report.repaired_anything:
             self._event(Severity.WARNING, "disk_reconcile", report.summary(), report.event_data())
@@ -440,6 +450,7 @@ class HddmonDaemon(Daemon):
             "db_seconds": round(self.janitor.db_seconds, 3),
             "smart": {device: report.as_dict() for device, report in self.smart.items()},
             "alerts": [message for _, message, _ in self.alerts.active(Severity.INFO)],
+            "state_backup": self.state_backup.detail(),
         }
         if self.usage is not None:
             detail.update(

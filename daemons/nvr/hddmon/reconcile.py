@@ -242,12 +242,11 @@ class Reconciler:
             return
         age_ms = self._clock_ms() - int(stat.st_mtime * 1000)
         if age_ms < self.orphan_min_age_ms:
-            self._log_some(
-                self.report.orphans_waiting,
-                "reconcile: file without row, recent (nvr-backup may still index it) path=%s",
-                relative,
-                once=True,
-            )
+            # Normally the segment nvr-backup is writing (indexed when it closes): every
+            # camera has one at any time, so this is no warning (it was one per segment
+            # after a restart). An orphan that outlives the grace period is.
+            self.report.orphans_waiting.append(relative)
+            log.debug("reconcile: file without row, recent (not indexed yet) path=%s", relative)
             return
         log.warning(
             "reconcile: orphan file without row camera=%s path=%s bytes=%d age_h=%.1f",

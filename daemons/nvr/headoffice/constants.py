@@ -27,6 +27,9 @@ EVENT_KINDS = (KIND_EVENT, KIND_ALARM)
 # An alarm with this event announces reports the site's full outbox dropped
 # (docs/design/outbox.md, invariant 5): their seqs are known losses, not lost reports.
 OVERFLOW_EVENT = "outbox_overflow"
+# An alarm with this event announces seqs a site skipped after restoring its state file
+# from a backup (`nvrctl state restore`): known gaps, not lost reports.
+STATE_RESTORED_EVENT = "state_restored"
 
 # A site's batch is at most 5,000 reports (uplink.batch_max_reports); a status report of
 # 32 cameras is about 20 KB. Larger bodies are refused with 413, and the uplink then

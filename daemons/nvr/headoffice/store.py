@@ -25,7 +25,13 @@ from nvr.core.manifest import Verdict
 from nvr.core.state import split_statements
 from nvr.core.timeutil import format_ms
 from nvr.headoffice import evidence
-from nvr.headoffice.constants import BUSY_TIMEOUT_MS, EVENT_KINDS, KIND_STATUS, OVERFLOW_EVENT
+from nvr.headoffice.constants import (
+    BUSY_TIMEOUT_MS,
+    EVENT_KINDS,
+    KIND_STATUS,
+    OVERFLOW_EVENT,
+    STATE_RESTORED_EVENT,
+)
 from nvr.headoffice.errors import DatabaseError
 from nvr.headoffice.verify import Envelope
 
@@ -402,12 +408,21 @@ def _place_seq(conn: sqlite3.Connection, site_id: str, seq: int, bounds: _Bounds
     return True
 
 
+# Alarm events announcing seqs that will never arrive, and the body key listing them.
+ANNOUNCED_RANGES = {OVERFLOW_EVENT: "dropped_seqs", STATE_RESTORED_EVENT: "skipped_seqs"}
+
+
 def _note_announced_drops(conn: sqlite3.Connection, envelope: Envelope) -> None:
-    """Remember the seq ranges an `outbox_overflow` alarm says were dropped."""
+    """Remember seq ranges a site announced will never arrive.
+
+    An `outbox_overflow` alarm lists what it dropped; a `state_restored` one what it
+    skipped (a restored state file jumps its seq past any used since its backup).
+    """
     body = envelope.body
-    if envelope.kind not in EVENT_KINDS or body.get("event") != OVERFLOW_EVENT:
+    key = ANNOUNCED_RANGES.get(str(body.get("event")))
+    if envelope.kind not in EVENT_KINDS or key is None:
         return
-    ranges = body.get("dropped_seqs")
+    ranges = body.get(key)
     if not isinstance(ranges, list):
         return
     rows = [

@@ -18,6 +18,7 @@ import psutil
 
 from nvr.core.config import Config
 from nvr.core.redact import redact_text
+from nvr.core.service import CRASH_EVENT_KIND
 from nvr.health.constants import UPLINK_DAEMON
 from nvr.health.probes import ProbeResults
 
@@ -74,6 +75,21 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class OutboxFill:
+    """The whole outbox against nvr-uplink's bound (uplink.outbox_max_rows / _mb)."""
+
+    rows: int
+    bytes: int
+    max_rows: int
+    max_bytes: int
+
+    @property
+    def ratio(self) -> float:
+        """The fuller of the two bounds, 1.0 when full (nvr-uplink then drops reports)."""
+        return max(self.rows / self.max_rows, self.bytes / self.max_bytes)
+
+
+@dataclass(frozen=True)
 class Facts:
     """The inputs of every check, taken at `now_ms`."""
 
@@ -84,6 +100,9 @@ class Facts:
     validations: dict[str, LastValidation | None]
     destinations: list[Destination]
     probes: ProbeResults
+    # Crashes per daemon within health.crash_loop_window_seconds (from daemon_crashed events).
+    crashes: dict[str, int]
+    outbox: OutboxFill
 
     def detail(self, daemon: str) -> dict[str, Any]:
         """A daemon's heartbeat detail, empty when it never beat."""
@@ -184,6 +203,26 @@ def read_destinations(conn: sqlite3.Connection, uplink: dict[str, Any]) -> list[
     return result
 
 
+def recent_crashes(conn: sqlite3.Connection, since_ms: int) -> dict[str, int]:
+    """Crashes per daemon since `since_ms` (index events_time: the window is short)."""
+    rows = conn.execute(
+        "SELECT source, count(*) FROM events WHERE created_at_ms >= ? AND kind = ? GROUP BY source",
+        (since_ms, CRASH_EVENT_KIND),
+    ).fetchall()
+    return {str(row[0]): int(row[1]) for row in rows}
+
+
+def outbox_fill(conn: sqlite3.Connection, config: Config) -> OutboxFill:
+    """Rows and bytes in the outbox: a scan of the covering index outbox_priority.
+
+    About 17 ms at the default bound of 200,000 rows, under 1 ms at a normal backlog of a
+    few reports; at most once a second (docs/design/health.md, invariants 1 and 4).
+    """
+    rows, size = conn.execute("SELECT count(*), coalesce(sum(bytes), 0) FROM outbox").fetchone()
+    uplink = config.uplink
+    return OutboxFill(int(rows), int(size), uplink.outbox_max_rows, uplink.outbox_max_mb << 20)
+
+
 def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeResults) -> Facts:
     """Read every fact the checks need, each with one indexed query."""
     heartbeats = read_heartbeats(conn)
@@ -197,4 +236,6 @@ def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeR
         validations={camera: last_validation(conn, camera) for camera in cameras},
         destinations=read_destinations(conn, uplink.detail if uplink else {}),
         probes=probes,
+        outbox=outbox_fill(conn, config),
+        crashes=recent_crashes(conn, now_ms - int(config.health.crash_loop_window_seconds * 1000)),
     )

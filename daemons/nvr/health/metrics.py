@@ -16,11 +16,12 @@ from nvr import __version__
 from nvr.health.checks.cameras import stale_after_seconds
 from nvr.health.constants import BACKUP_DAEMON, HDDMON_DAEMON
 from nvr.health.facts import Facts
-from nvr.health.model import HealthReport, Overall
+from nvr.health.model import HealthReport, Overall, Severity
 from nvr.health.sources import Totals
 
 Metric = GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily
 
+_DAEMON_PREFIX = "daemon:"
 _OVERALL = {Overall.HEALTHY: 0, Overall.DEGRADED: 1, Overall.UNHEALTHY: 2}
 
 
@@ -102,6 +103,43 @@ def uplink_metrics(facts: Facts) -> Iterator[Metric]:
         oldest.add_metric([dest.name], 0.0 if pending is None else (facts.now_ms - pending) / 1000)
         circuit.add_metric([dest.name], 1.0 if dest.health.startswith("circuit") else 0.0)
     yield from (queue, oldest, circuit)
+    yield from outbox_metrics(facts)
+
+
+def outbox_metrics(facts: Facts) -> Iterator[Metric]:
+    """The outbox against its bound: the alert rule NvrOutboxFilling reads the ratio."""
+    fill = facts.outbox
+    yield GaugeMetricFamily("nvr_outbox_reports", "Reports in the outbox", fill.rows)
+    yield GaugeMetricFamily("nvr_outbox_bytes", "Bytes of reports in the outbox", fill.bytes)
+    yield GaugeMetricFamily(
+        "nvr_outbox_fill_ratio",
+        "Outbox fill against uplink.outbox_max_rows/_mb, 1 when full",
+        fill.ratio,
+    )
+
+
+_SEVERITY = {Severity.OK: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+
+
+def crash_metrics(facts: Facts, report: HealthReport) -> Iterator[Metric]:
+    """Crashes within the crash-loop window and each daemon check's verdict.
+
+    A crash its supervisor repaired shows here (and as a warning in /health) without
+    paging: alert on nvr_daemon_status == 2, look at the crash count on a dashboard.
+    """
+    crashes = _gauge(
+        "nvr_daemon_recent_crashes",
+        "Crashes within health.crash_loop_window_seconds",
+        ["daemon"],
+    )
+    for name in sorted(set(facts.heartbeats) | set(facts.crashes)):
+        crashes.add_metric([name], facts.crashes.get(name, 0))
+    yield crashes
+    status = _gauge("nvr_daemon_status", "Daemon check: 0 ok, 1 warning, 2 critical", ["daemon"])
+    for result in report.results:
+        if result.name.startswith(_DAEMON_PREFIX):
+            status.add_metric([result.name[len(_DAEMON_PREFIX) :]], _SEVERITY[result.severity])
+    yield status
 
 
 def daemon_metrics(facts: Facts, report: HealthReport) -> Iterator[Metric]:
@@ -112,6 +150,7 @@ def daemon_metrics(facts: Facts, report: HealthReport) -> Iterator[Metric]:
     for name, beat in sorted(facts.heartbeats.items()):
         ages.add_metric([name], max(0.0, (facts.now_ms - beat.updated_at_ms) / 1000))
     yield ages
+    yield from crash_metrics(facts, report)
     yield GaugeMetricFamily(
         "nvr_health_status",
         "Overall /health verdict: 0 healthy, 1 degraded, 2 unhealthy",

@@ -24,6 +24,8 @@ GAP_COLOURS = {
     "disk not mounted": "#2c3e50",
     "disk read-only": "#2c3e50",
     "disk full": "#2c3e50",
+    "recordings directory missing": "#2c3e50",
+    "recordings directory not writable": "#2c3e50",
     "ffmpeg error": "#e67e22",
     "nvr-backup stopped unexpectedly": "#c0392b",
     "segment in progress": "#bdc3c7",

@@ -16,6 +16,13 @@ from nvr.core.redact import redact_text
 
 DEFAULT_PATH = Path("/etc/nvr/nvr.yaml")
 ENV_VAR = "NVR_CONFIG"
+# The example config, every key commented, is ~12 KiB; 64 cameras (the most) add ~10 KiB.
+# A file ten times that is the wrong file (a log, a dump). Parsing 10 MiB took 8-25 s with
+# the pure-Python loader (issue 21) while every daemon waits at start and reload. At the cap
+# the C loader takes ~90 ms, Python ~0.8 s (tests/bench/bench_config.py).
+MAX_CONFIG_BYTES = 256 << 10
+# libyaml's parser, ~10x faster; the pure-Python one where PyYAML was built without it.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def resolve_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -64,16 +71,29 @@ def _first_error(path: Path, err: ValidationError) -> str:
     return redact_text(line)
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, refused past MAX_CONFIG_BYTES before anything is parsed."""
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: config file larger than {MAX_CONFIG_BYTES >> 10} KiB"
+            f" ({path.stat().st_size / (1 << 20):.1f} MiB): is this the right file?"
+        )
+    return raw.decode("utf-8")
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as err:
         reason = getattr(err, "strerror", None) or str(err)
         raise ConfigError(f"{path}: cannot read config file: {reason}") from None
     try:
-        return yaml.safe_load(text)
+        # _LOADER is a SafeLoader (C or Python): plain data only, never arbitrary objects.
+        return yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "YAML"

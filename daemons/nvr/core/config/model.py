@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from nvr.core.config.base import Section
 from nvr.core.config.cameras import CameraConfig
+from nvr.core.config.logs import LoggingConfig
 from nvr.core.config.services import (
     HealthConfig,
     LivestreamConfig,
@@ -29,6 +30,7 @@ class Config(Section):
     health: HealthConfig = HealthConfig()
     report: ReportConfig = ReportConfig()
     uplink: UplinkConfig = UplinkConfig()
+    logging: LoggingConfig = LoggingConfig()
     cameras: tuple[CameraConfig, ...] = Field(default=(), max_length=64)
 
     def duplicate_camera(self) -> tuple[int, int] | None:

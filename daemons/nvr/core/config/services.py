@@ -193,7 +193,23 @@ class HealthConfig(ServedSection):
         default=60.0,
         ge=0,
         le=3600,
-        description="a daemon restarted after a crash stays critical this long",
+        description="a daemon restarted after a crash is named as a warning this long",
+    )
+    crash_loop_count: int = Field(
+        default=3,
+        ge=2,
+        le=100,
+        description="this many crashes of one daemon within crash_loop_window_seconds is critical",
+    )
+    crash_loop_window_seconds: float = Field(default=600.0, ge=10, le=86_400)
+    outbox_warning_percent: float = Field(
+        default=50.0, gt=0, le=100, description="an outbox fuller than this warns"
+    )
+    outbox_critical_percent: float = Field(
+        default=90.0,
+        gt=0,
+        le=100,
+        description="an outbox this full is critical: nvr-uplink trims it to 90 % by dropping",
     )
     disk_critical_percent: float = Field(
         default=95.0, gt=0, le=100, description="usage above disk.high_watermark_percent warns"

@@ -88,6 +88,13 @@ class DiskConfig(Section):
     state_min_free_mb: int = Field(default=512, ge=0)
     check_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
     smart_devices: tuple[str, ...] = ()
+    state_backup_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=168,
+        description="copy the state file to the recordings disk this often (0: never)",
+    )
+    state_backups_kept: int = Field(default=7, ge=1, le=90)
 
     @model_validator(mode="after")
     def _watermarks_ordered(self) -> DiskConfig:

@@ -8,6 +8,7 @@ from nvr.health.checks.clock import ClockCheck
 from nvr.health.checks.daemons import DaemonsCheck
 from nvr.health.checks.disk import DiskCheck
 from nvr.health.checks.mediamtx import MediamtxCheck
+from nvr.health.checks.outbox import OutboxCheck
 from nvr.health.checks.uplink import UplinkCheck
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
@@ -17,6 +18,7 @@ CHECKS: tuple[HealthCheck, ...] = (
     CamerasCheck(),
     DiskCheck(),
     UplinkCheck(),
+    OutboxCheck(),
     MediamtxCheck(),
     ClockCheck(),
 )

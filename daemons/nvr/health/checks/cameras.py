@@ -40,7 +40,8 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
             f" stalled or nvr-backup down; check the camera and `journalctl -u {BACKUP_DAEMON}`",
         )
     if state not in ("recording", "unknown"):
-        return Severity.WARNING, f"{camera}: recorder {state} ({cause})"
+        because = f" ({recorder['reason']})" if recorder.get("reason") else ""
+        return Severity.WARNING, f"{camera}: recorder {state}{because}"
     return Severity.OK, ""
 
 

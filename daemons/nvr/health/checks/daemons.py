@@ -1,4 +1,4 @@
-"""Daemons: heartbeat age against the promised interval, lifecycle state, systemd unit state."""
+"""Daemons: heartbeat age, lifecycle, systemd unit, crashes (docs/design/health.md, inv. 6)."""
 
 from __future__ import annotations
 
@@ -19,31 +19,67 @@ def _missing(name: str, required: bool) -> CheckResult:
     return CheckResult(f"daemon:{name}", severity, reason, {"state": "missing"})
 
 
-def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> str:
-    """Why a daemon is not healthy, or "" when it is."""
+Problem = tuple[Severity, str]
+
+
+def _crash_loop(beat: Heartbeat, facts: Facts) -> Problem | None:
+    """Critical once a daemon crashed `crash_loop_count` times within the window."""
+    health = facts.config.health
+    crashes = facts.crashes.get(beat.daemon, 0)
+    if crashes < health.crash_loop_count:
+        return None
+    minutes = health.crash_loop_window_seconds / 60
+    return Severity.CRITICAL, (
+        f"{beat.daemon} crash loop: crashed {crashes} times in the last {minutes:g} min"
+        f" (journalctl -u {beat.daemon})"
+    )
+
+
+def _gone(beat: Heartbeat, age: float, limit: float) -> Problem:
+    """A vanished process is a warning while its supervisor may still bring it back."""
+    if age > limit:
+        return Severity.CRITICAL, (
+            f"{beat.daemon} (pid {beat.pid}) is gone and did not come back for {age:.0f} s:"
+            f" crashed or killed (journalctl -u {beat.daemon}, or supervisorctl status)"
+        )
+    return Severity.WARNING, (
+        f"{beat.daemon} (pid {beat.pid}) is gone: crashed or killed, waiting for its"
+        f" supervisor to restart it (journalctl -u {beat.daemon})"
+    )
+
+
+def _recent_crash(beat: Heartbeat, facts: Facts) -> Problem | None:
+    """A crash its supervisor already repaired: worth a look, not a page."""
+    hold = facts.config.health.crash_hold_seconds
+    if beat.crashed_at_ms is None or age_seconds(facts, beat.crashed_at_ms) >= hold:
+        return None
+    ago = age_seconds(facts, beat.crashed_at_ms)
+    return Severity.WARNING, (
+        f"{beat.daemon} was killed or crashed and restarted {ago:.0f} s ago"
+        f" (journalctl -u {beat.daemon})"
+    )
+
+
+def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> Problem | None:
+    """How bad and why a daemon is not healthy, or None when it is (worst first)."""
     limit = beat.interval_ms / 1000 * facts.config.health.heartbeat_stale_factor
     if beat.state in _STOPPED:
-        return f"{beat.daemon} is {beat.state} (systemctl start {beat.daemon})"
+        return Severity.CRITICAL, f"{beat.daemon} is {beat.state} (systemctl start {beat.daemon})"
+    loop = _crash_loop(beat, facts)
+    if loop is not None:
+        return loop
     if not beat.alive:
-        return (
-            f"{beat.daemon} (pid {beat.pid}) is gone: crashed or killed"
-            f" (journalctl -u {beat.daemon}, or supervisorctl status)"
-        )
-    hold = facts.config.health.crash_hold_seconds
-    if beat.crashed_at_ms is not None and age_seconds(facts, beat.crashed_at_ms) < hold:
-        ago = age_seconds(facts, beat.crashed_at_ms)
-        return (
-            f"{beat.daemon} was killed or crashed and restarted {ago:.0f} s ago"
-            f" (journalctl -u {beat.daemon}; held critical for {hold:g} s)"
-        )
+        return _gone(beat, age, limit)
     if unit is not None and not unit.startswith("active"):
-        return f"systemd unit {beat.daemon}.service is {unit} (journalctl -u {beat.daemon})"
+        return Severity.CRITICAL, (
+            f"systemd unit {beat.daemon}.service is {unit} (journalctl -u {beat.daemon})"
+        )
     if age > limit:
-        return (
+        return Severity.CRITICAL, (
             f"heartbeat {age:.0f} s old, expected every {beat.interval_ms / 1000:g} s:"
             f" {beat.daemon} hung or crashed (journalctl -u {beat.daemon})"
         )
-    return ""
+    return _recent_crash(beat, facts)
 
 
 def _check(beat: Heartbeat, facts: Facts, required: bool) -> CheckResult:
@@ -54,17 +90,17 @@ def _check(beat: Heartbeat, facts: Facts, required: bool) -> CheckResult:
         "status_line": beat.status,
         "heartbeat_age_s": round(age, 1),
         "interval_s": beat.interval_ms / 1000,
+        "recent_crashes": facts.crashes.get(beat.daemon, 0),
     }
     if unit is not None:
         data["systemd"] = unit
     problem = _problem(beat, facts, age, unit)
-    if problem:
-        return CheckResult(
-            f"daemon:{beat.daemon}",
-            Severity.CRITICAL if required else Severity.WARNING,
-            problem,
-            data,
-        )
+    if problem is not None:
+        severity, reason = problem
+        # A daemon the box can do without never pages (health.daemons lists the others).
+        if not required:
+            severity = Severity.WARNING
+        return CheckResult(f"daemon:{beat.daemon}", severity, reason, data)
     if beat.state == "degraded":
         reason = f"{beat.daemon} degraded: {beat.status or 'see its log'}"
         return CheckResult(f"daemon:{beat.daemon}", Severity.WARNING, reason, data)

@@ -69,6 +69,15 @@ def _mount_and_block(facts: Facts, data: dict[str, Any]) -> list[Finding]:
     return findings
 
 
+def _state_backup(detail: dict[str, Any], data: dict[str, Any]) -> list[Finding]:
+    """The daily state-file copy nvr-hddmon takes (docs/design/state.md, "Backups")."""
+    backup: dict[str, Any] = detail.get("state_backup") or {}
+    data["state_backup"] = backup.get("last")
+    if backup.get("error"):
+        return [(Severity.WARNING, f"state-file backup failed: {backup['error']}")]
+    return []
+
+
 class DiskCheck:
     """The recordings disk as nvr-hddmon and nvr-backup last reported it."""
 
@@ -87,6 +96,7 @@ class DiskCheck:
             *_headroom(facts, detail, data),
             *_smart(detail, data),
             *_mount_and_block(facts, data),
+            *_state_backup(detail, data),
         ]
         severity = worst([s for s, _ in findings])
         return [CheckResult("disk", severity, "; ".join(t for _, t in findings), data)]
