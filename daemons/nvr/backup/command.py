@@ -49,11 +49,13 @@ def build_command(
     recording: RecordingConfig,
     recordings_dir: Path,
     audio: str,
+    transport: str,
 ) -> RecordCommand:
-    """Assemble the recording command of one camera."""
+    """Assemble the recording command of one camera; `transport` is tcp or udp."""
     source = ffmpeg.input(
+        # Credentials percent-encoded once (SecretUrl); ffmpeg decodes them itself.
         camera.url.reveal(),
-        rtsp_transport=str(recording.rtsp_transport),
+        rtsp_transport=transport,
         timeout=int(recording.socket_timeout_seconds * 1_000_000),  # microseconds
     )
     streams = [source["v"]] if audio == AudioMode.DROP else [source["v"], source["a?"]]

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Protocol
 
 from nvr.backup.command import audio_mode, build_command
-from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit
+from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit, transport_refused
 from nvr.backup.paths import ensure_day_directories, relative_path, segment_start
 from nvr.core.backoff import Backoff
-from nvr.core.config import CameraConfig, RecordingConfig
+from nvr.core.camera_media import CameraMedia
+from nvr.core.config import CameraConfig, RecordingConfig, RtspTransport
 from nvr.core.events import Severity
 from nvr.core.recordings import EndReason
 from nvr.core.redact import SecretUrl
@@ -93,6 +94,12 @@ class Hooks(Protocol):
     def recover_partial(self, camera: str, since_wall: float, reported: set[str]) -> None:
         """Index the segment a dead ffmpeg left unreported."""
 
+    def learned_transport(self, camera: str, transport: str) -> None:
+        """Remember the RTSP transport that carried the stream (auto mode)."""
+
+    def learned_audio_refusal(self, camera: str, codec: str) -> None:
+        """Remember the audio codec the container refused."""
+
 
 SpawnFn = Callable[[list[str], Callable[[str, float, float], None]], Child]
 ProbeFn = Callable[[SecretUrl], ProbeAnswer]
@@ -111,6 +118,7 @@ class CameraRecorder:
         spawn: SpawnFn,
         probe: ProbeFn,
         probe_pool: Executor,
+        learned: CameraMedia | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera = camera
@@ -133,7 +141,22 @@ class CameraRecorder:
         self._reported: set[str] = set()
         self._ever_recorded = False
         self._alerted: Severity | None = None
-        self._audio_refused = False
+        self._learned = learned or CameraMedia(camera.id, None, None)
+        # What the state file remembers spares a failed run (and its seconds of video).
+        self._audio_refused = self._learned.audio_refused_codec is not None
+        if self._audio_refused:
+            log.info(
+                "camera=%s audio codec %s was refused by the container before; recording with"
+                " audio %s",
+                camera.id,
+                self._learned.audio_refused_codec,
+                recording.audio,
+            )
+        self._auto_transport = (camera.rtsp_transport or recording.rtsp_transport) is (
+            RtspTransport.AUTO
+        )
+        self._transport = self._first_transport(camera, recording)
+        self._transports_refused: set[str] = set()
         self._probe_future: Future[ProbeAnswer] | None = None
         self._probe_next_at = 0.0
         self._probe_saw_down = False
@@ -188,6 +211,12 @@ class CameraRecorder:
             self.next_attempt_at = self._clock()
 
     # -- starting ----------------------------------------------------------------------
+    def _first_transport(self, camera: CameraConfig, recording: RecordingConfig) -> str:
+        """The configured transport; under auto, what worked last time, else TCP first."""
+        if not self._auto_transport:
+            return str(camera.rtsp_transport or recording.rtsp_transport)
+        return self._learned.rtsp_transport or str(RtspTransport.TCP)
+
     def _ready_to_start(self, now: float) -> bool:
         if self._hold is not None:
             self.reason = self._hold
@@ -202,14 +231,19 @@ class CameraRecorder:
         ensure_day_directories(self._recordings_dir, self.camera.id, datetime.now(UTC))
         audio = audio_mode(self.recording.audio, self._audio_refused)
         command = build_command(
-            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio
+            self._ffmpeg, self.camera, self.recording, self._recordings_dir, audio, self._transport
         )
         self._reported = set()
         self._child_wall_start = time.time()
         self._run_id = self._hooks.start_run(self.camera.id)
         self._child = self._spawn(command.argv, self._on_segment)
         self.state = CameraState.STARTING
-        log.debug("camera=%s ffmpeg started (audio %s)", self.camera.id, audio)
+        log.debug(
+            "camera=%s ffmpeg started (audio %s, rtsp over %s)",
+            self.camera.id,
+            audio,
+            self._transport,
+        )
 
     # -- watching ----------------------------------------------------------------------
     def _watch_child(self, now: float) -> None:
@@ -246,18 +280,18 @@ class CameraRecorder:
         self._alerted = None
         self._backoff.succeeded()
         self.reason = None
+        self._transports_refused.clear()
+        if self._auto_transport and self._transport != self._learned.rtsp_transport:
+            self._hooks.learned_transport(self.camera.id, self._transport)
+            self._learned = CameraMedia(
+                self.camera.id, self._transport, self._learned.audio_refused_codec
+            )
 
     def _on_exit(self, child: Child) -> None:
         child.join_readers()
         lines = child.last_lines()
-        if not self._audio_refused and audio_refused(lines):
-            # Audio must never cost video: retry at once without copying the audio.
-            log.warning(
-                "camera=%s audio codec not supported by the container; recording with audio %s",
-                self.camera.id,
-                self.recording.audio,
-            )
-            self._audio_refused = True
+        if self._retry_without_audio(lines) or self._retry_other_transport(lines):
+            # Neither audio nor the transport may cost video: try again at once.
             self._finish_run(EndReason.FFMPEG_ERROR)
             self.state = CameraState.WAITING
             self.next_attempt_at = self._clock()
@@ -272,6 +306,38 @@ class CameraRecorder:
                 " | ".join(lines[-3:]) or "(none)",
             )
         self._after_failure(reason, recorded=recorded)
+
+    def _retry_without_audio(self, lines: list[str]) -> bool:
+        """True when the container refused the audio codec and the policy now applies."""
+        codec = None if self._audio_refused else audio_refused(lines)
+        if codec is None:
+            return False
+        log.warning(
+            "camera=%s audio codec %s not supported by the container; recording with audio %s",
+            self.camera.id,
+            codec,
+            self.recording.audio,
+        )
+        self._audio_refused = True
+        self._hooks.learned_audio_refusal(self.camera.id, codec)
+        return True
+
+    def _retry_other_transport(self, lines: list[str]) -> bool:
+        """Under auto, True when the camera refused this transport and the other is untried."""
+        if not (self._auto_transport and transport_refused(lines)):
+            return False
+        self._transports_refused.add(self._transport)
+        untried = {str(RtspTransport.TCP), str(RtspTransport.UDP)} - self._transports_refused
+        if not untried:
+            return False
+        log.warning(
+            "camera=%s refuses RTSP over %s (461 Unsupported Transport); trying %s",
+            self.camera.id,
+            self._transport,
+            *untried,
+        )
+        self._transport = untried.pop()
+        return True
 
     def _after_failure(self, reason: EndReason, recorded: bool) -> None:
         """End the run, index what ffmpeg left behind, schedule the next attempt."""
@@ -386,4 +452,5 @@ class CameraRecorder:
             "reason": str(self.reason) if self.reason else None,
             "failures": self._backoff.failures,
             "last_segment_at_s": int(self.last_segment_wall) if self.last_segment_wall else None,
+            "rtsp_transport": self._transport,
         }

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import Identifier, SecretUrlStr, Section, read_secret_file
+from nvr.core.config.storage import RtspTransport
 from nvr.core.redact import SecretUrl
 
 
@@ -45,11 +46,15 @@ class CameraConfig(Section):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     record: bool = Field(default=True, description="recorded by nvr-backup")
     offsite_copy: bool = Field(default=False, description="copy segments to MinIO")
+    rtsp_transport: RtspTransport | None = Field(
+        default=None, description="overrides recording.rtsp_transport for this camera"
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _password_from_file(cls, data: Any) -> Any:
-        # `password_file` keeps the password out of nvr.yaml; it replaces the URL's password.
+        # `password_file` keeps the password out of nvr.yaml; it replaces the URL's password
+        # and is taken literally (any character; SecretUrl encodes it for the URL).
         if not isinstance(data, dict) or "password_file" not in data:
             return data
         data = dict(data)
