@@ -56,4 +56,4 @@ def test_alert_rules_are_valid() -> None:
         timeout=30,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 6 rules found" in done.stdout
+    assert "SUCCESS: 9 rules found" in done.stdout

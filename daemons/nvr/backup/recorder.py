@@ -9,6 +9,7 @@ See docs/design/recording.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from nvr.backup.camera_health import CameraHealth
 from nvr.backup.command import audio_mode, build_command
 from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit, transport_refused
 from nvr.backup.paths import ensure_day_directories, relative_path, segment_start
@@ -35,6 +37,17 @@ log = logging.getLogger(__name__)
 # A new ffmpeg never starts in the same wall-clock second as the previous one ended:
 # segment names have one-second resolution, and a same-named file would be overwritten.
 RESTART_SPACING_SECONDS = 1.1
+# Run ends that count as reconnects: the camera or ffmpeg failed, not us.
+FAILURES = frozenset(
+    {
+        EndReason.CAMERA_OFFLINE,
+        EndReason.AUTH_FAILED,
+        EndReason.NOT_FOUND,
+        EndReason.STALLED,
+        EndReason.FFMPEG_ERROR,
+        EndReason.TRANSPORT_REFUSED,
+    }
+)
 
 
 class CameraState(StrEnum):
@@ -74,6 +87,9 @@ class Child(Protocol):
 
     def join_readers(self) -> None:
         """Wait until the pipes are drained."""
+
+    def fps(self) -> float | None:
+        """Frames per second written lately, None before it is known."""
 
 
 class Hooks(Protocol):
@@ -163,6 +179,7 @@ class CameraRecorder:
         self._last_exit_wall = 0.0
         self.last_segment_wall: float | None = None
         self._hold: EndReason | None = None
+        self.health = CameraHealth()
 
     # -- the main loop's entry point -------------------------------------------------
     def step(self) -> None:
@@ -266,6 +283,7 @@ class CameraRecorder:
 
     def _on_recording(self) -> None:
         self.state = CameraState.RECORDING
+        self.health.recording(self._clock())
         self._ever_recorded = True
         if self._alerted is not None:
             self._hooks.event(
@@ -359,6 +377,7 @@ class CameraRecorder:
         self._maybe_alert(reason, delay)
 
     def _finish_run(self, reason: EndReason) -> None:
+        self.health.ended(self._clock(), failed=reason in FAILURES)
         self._child = None
         self._last_exit_wall = time.time()
         if self._run_id is not None:
@@ -416,6 +435,9 @@ class CameraRecorder:
         self._reported.add(name)
         self.last_segment_wall = closed_at.timestamp()
         duration_ms = round((end - start) * 1000)
+        path = relative_path(self.camera.id, started, name)
+        with contextlib.suppress(OSError):  # gone already: only the bitrate waits
+            self.health.segment((self._recordings_dir / path).stat().st_size, duration_ms)
         # Anchor on the close: ffmpeg reports a segment as the next one opens, which is when
         # its last frame arrived. The name (second resolution, taken when the file opened)
         # can be late by the GOP a camera sends on connect; the close time is not.
@@ -423,7 +445,7 @@ class CameraRecorder:
         self._hooks.segment_closed(
             FinishedSegment(
                 camera=self.camera.id,
-                path=relative_path(self.camera.id, started, name),
+                path=path,
                 start_ms=closed_ms - duration_ms,
                 duration_ms=duration_ms,
             )
@@ -453,4 +475,5 @@ class CameraRecorder:
             "failures": self._backoff.failures,
             "last_segment_at_s": int(self.last_segment_wall) if self.last_segment_wall else None,
             "rtsp_transport": self._transport,
+            **self.health.snapshot(self._clock(), self._child.fps() if self._child else None),
         }
