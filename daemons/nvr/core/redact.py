@@ -154,6 +154,11 @@ class SecretUrl:
         return urlsplit(self._url).hostname or ""
 
     @property
+    def has_fragment(self) -> bool:
+        """True when the URL has a `#...` part (never meant for a camera)."""
+        return bool(urlsplit(self._url).fragment)
+
+    @property
     def port(self) -> int | None:
         """Explicit port, if any."""
         return urlsplit(self._url).port

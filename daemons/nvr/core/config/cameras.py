@@ -11,6 +11,14 @@ from nvr.core.config.storage import RtspTransport
 from nvr.core.redact import SecretUrl
 
 
+def _bad_port(url: SecretUrl) -> bool:
+    try:
+        url.port  # noqa: B018 -- parsing the port is the check
+    except ValueError:
+        return True
+    return False
+
+
 class CameraExpect(Section):
     """What the camera is supposed to send; the validator compares the stream to it."""
 
@@ -70,6 +78,13 @@ class CameraConfig(Section):
     def _rtsp_url(cls, url: SecretUrl) -> SecretUrl:
         if url.scheme not in ("rtsp", "rtsps"):
             raise ValueError(f"must be an rtsp:// or rtsps:// URL, got {url.redacted}")
+        # A raw '#', '?' or '/' in a password cuts the URL before the host (the rest becomes
+        # a fragment, a query or a path): say how to write it instead of failing later.
+        if url.has_fragment or _bad_port(url):
+            raise ValueError(
+                "cannot be parsed: percent-encode the password (%23 for #, %3F for ?,"
+                " %2F for /) or put it in password_file"
+            )
         if not url.host:
             raise ValueError(f"has no host: {url.redacted}")
         return url
