@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import yaml
 
 from nvr.camsim import CameraSimulator
 from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import load_config
 from nvr.core.rtsp import ProbeResult, probe
-from nvrtest import wait_until
+from nvrtest import Child, wait_until
 
 from .harness import Backup
 
@@ -165,3 +168,52 @@ def test_tcp_forced_on_a_udp_only_camera_says_what_to_change(
         assert "ffmpeg error" not in state
     finally:
         backup.stop()
+
+
+def test_the_validator_reaches_cameras_with_odd_passwords(
+    odd_sim: CameraSimulator, tmp_path: Path
+) -> None:
+    # Not recorded here: the validator opens its own session (probe and ffprobe).
+    state_file = tmp_path / "state" / "state.db"
+    state_file.parent.mkdir()
+    config = tmp_path / "nvr.yaml"
+    cameras = [{"id": c, "url": odd_sim.camera_url(c)} for c in ODD_PASSWORDS]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "site": {"id": "test-01"},
+                "storage": {"recordings_dir": str(tmp_path), "state_file": str(state_file)},
+                "validation": {"interval_seconds": 10, "workers": 2},
+                "cameras": cameras,
+            }
+        )
+    )
+    validator = Child(tmp_path, "validator")
+    validator.spawn([sys.executable, "-m", "nvr.validator.main", "--config", str(config)])
+    try:
+        checked = wait_until(
+            lambda: _reachable(state_file) if len(_reachable(state_file)) == 2 else None,
+            90,
+            "a reachability verdict for both cameras",
+        )
+        assert checked == {("odd01", "ok"), ("odd02", "ok")}
+        assert validator.stop() == 0
+    finally:
+        if validator.proc is not None:
+            validator.kill()
+    _assert_no_password(validator.log())
+
+
+def _reachable(state_file: Path) -> set[tuple[str, str]]:
+    if not state_file.exists():
+        return set()
+    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
+    try:
+        rows = conn.execute(
+            "SELECT camera, status FROM validations WHERE check_name = 'reachable'"
+        ).fetchall()
+    except sqlite3.OperationalError:
+        return set()  # no schema yet
+    finally:
+        conn.close()
+    return {(row[0], row[1]) for row in rows}

@@ -308,9 +308,10 @@ class CameraRecorder:
     def _on_exit(self, child: Child) -> None:
         child.join_readers()
         lines = child.last_lines()
-        if self._retry_without_audio(lines) or self._retry_other_transport(lines):
+        retry = self._retry_at_once(lines)
+        if retry is not None:
             # Neither audio nor the transport may cost video: try again at once.
-            self._finish_run(EndReason.FFMPEG_ERROR)
+            self._finish_run(retry)
             self.state = CameraState.WAITING
             self.next_attempt_at = self._clock()
             return
@@ -324,6 +325,14 @@ class CameraRecorder:
                 " | ".join(lines[-3:]) or "(none)",
             )
         self._after_failure(reason, recorded=recorded)
+
+    def _retry_at_once(self, lines: list[str]) -> EndReason | None:
+        """The reason of a run that failed on something the next run does differently."""
+        if self._retry_without_audio(lines):
+            return EndReason.FFMPEG_ERROR
+        if self._retry_other_transport(lines):
+            return EndReason.TRANSPORT_REFUSED
+        return None
 
     def _retry_without_audio(self, lines: list[str]) -> bool:
         """True when the container refused the audio codec and the policy now applies."""
