@@ -28,9 +28,12 @@ class ProcessUsage:
 def _memory_max(pid: int) -> int | None:
     """The cgroup v2 `memory.max` of `pid`, None when unlimited or not readable."""
     try:
-        line = Path(f"/proc/{pid}/cgroup").read_text().splitlines()[0]
-        value = (CGROUP_ROOT / line.split("::", 1)[1].lstrip("/") / "memory.max").read_text()
-    except (OSError, IndexError):
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        # The unified hierarchy's line is "0::/system.slice/nvr-backup.service" (the only
+        # line on Debian 12; a hybrid host lists the v1 controllers first).
+        group = next(line[3:] for line in lines if line.startswith("0::"))
+        value = (CGROUP_ROOT / group.lstrip("/") / "memory.max").read_text()
+    except (OSError, StopIteration):
         return None
     value = value.strip()
     return int(value) if value.isdigit() else None
