@@ -356,6 +356,9 @@ class CameraRecorder:
         self._transports_refused.add(self._transport)
         untried = {str(RtspTransport.TCP), str(RtspTransport.UDP)} - self._transports_refused
         if not untried:
+            # Both refused: back off as for any failure, then try both again (a camera
+            # being reconfigured may accept one of them by then).
+            self._transports_refused.clear()
             return False
         log.warning(
             "camera=%s refuses RTSP over %s (461 Unsupported Transport); trying %s",
