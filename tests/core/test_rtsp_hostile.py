@@ -95,14 +95,6 @@ class FakeCamera:
                 if self.hang_up:
                     return
 
-    def authorizations(self) -> list[str]:
-        return [
-            line.split(b":", 1)[1].strip().decode()
-            for request in self.requests
-            for line in request.split(b"\r\n")
-            if line.lower().startswith(b"authorization:")
-        ]
-
 
 @pytest.fixture
 def camera_factory() -> Iterator[Callable[..., FakeCamera]]:
