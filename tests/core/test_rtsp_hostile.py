@@ -182,6 +182,8 @@ HOSTILE_ANSWERS = [
     b"RTSP/1.0 200 OK\r\nContent-Length: abc\r\n\r\n",
     b"RTSP/1.0 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
     b"RTSP/1.0 200 OK\r\nContent-Length: \xff\xfe\r\n\r\n",
+    b"RTSP/1.0 200 OK\r\nContent-Length: \xb2\r\n\r\n",  # a superscript two
+    b"RTSP/1.0 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n",
     b'RTSP/1.0 401 Unauthorized\r\nWWW-Authenticate: Digest realm="\r\nx", nonce\r\n\r\n',
     b"RTSP/1.0 401 Unauthorized\r\nWWW-Authenticate: \r\n\r\n",
     b"RTSP/1.0 401 Unauthorized\r\nWWW-Authenticate: Digest\x00\xff\r\n\r\n",
@@ -225,14 +227,17 @@ def test_hostile_answers_never_raise(camera_factory: Callable[..., FakeCamera]) 
     camera = camera_factory(lambda request: current[0] or None, hang_up=True)
     url = SecretUrl(camera.url("pw-hostile"))
     results: set[ProbeResult] = set()
+    details: set[str] = set()
     for answer in answers:
         current[0] = answer
         result = probe(url, PROBE_TIMEOUT)  # raising here fails the test with the case
         assert isinstance(result, ProbeAnswer), answer[:80]
         assert "pw-hostile" not in result.detail
         results.add(result.result)
+        details.add(result.detail)
     # The probe told garbage apart from a camera that is down.
     assert ProbeResult.ERROR in results
+    assert not any("bad address" in detail for detail in details), "a parse error escaped"
 
 
 def test_a_camera_dripping_its_answer_cannot_hold_the_probe() -> None:

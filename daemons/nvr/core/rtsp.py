@@ -87,7 +87,11 @@ def _parse_head(raw_head: bytes) -> tuple[int, dict[str, str]]:
 def _content_length(headers: dict[str, str]) -> int:
     """The announced body length; a hostile value (negative, huge, not a number) is refused."""
     value = headers.get("content-length", "0").strip() or "0"
-    if not value.isdigit() or int(value) > _MAX_RESPONSE_BYTES:
+    # ASCII digits only ("²" is a digit to str.isdigit), and few of them: int() refuses
+    # strings over 4300 digits with a ValueError of its own.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise MalformedAnswer("bad Content-Length")
+    if int(value) > _MAX_RESPONSE_BYTES:
         raise MalformedAnswer("bad Content-Length")
     return int(value)
 
