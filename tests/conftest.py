@@ -18,7 +18,7 @@ import yaml
 from nvr.camsim import CameraSimulator
 from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, base_config
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx", "minio", "mosquitto", "supervisord")
 
@@ -34,24 +34,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(
             "required tools missing (run `make test`, which installs them): " + "; ".join(missing)
         )
-
-
-def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    """A valid config dict rooted in tmp_path; sections in `overrides` replace defaults."""
-    data: dict[str, Any] = {
-        "site": {"id": "test-01", "name": "Test site"},
-        "storage": {
-            "recordings_dir": str(tmp_path / "recordings"),
-            "state_file": str(tmp_path / "state" / "state.db"),
-        },
-        "cameras": [
-            {"id": "cam01", "name": "Gate", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam01"}
-        ],
-    }
-    data.update(overrides)
-    (tmp_path / "recordings").mkdir(exist_ok=True)
-    (tmp_path / "state").mkdir(exist_ok=True)
-    return data
 
 
 @pytest.fixture

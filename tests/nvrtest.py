@@ -76,6 +76,24 @@ class NotifySocket:
         return sum(1 for t, m in pairs if t >= since and m == text)
 
 
+def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
+    """A valid config dict rooted in tmp_path; sections in `overrides` replace defaults."""
+    data: dict[str, Any] = {
+        "site": {"id": "test-01", "name": "Test site"},
+        "storage": {
+            "recordings_dir": str(tmp_path / "recordings"),
+            "state_file": str(tmp_path / "state" / "state.db"),
+        },
+        "cameras": [
+            {"id": "cam01", "name": "Gate", "url": "rtsp://admin:s3cr3t-pw@127.0.0.1:8554/cam01"}
+        ],
+    }
+    data.update(overrides)
+    (tmp_path / "recordings").mkdir(exist_ok=True)
+    (tmp_path / "state").mkdir(exist_ok=True)
+    return data
+
+
 def query_state(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
     """Rows of a read-only query, or [] while the daemons have not created the file or schema.
 

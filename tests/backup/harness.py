@@ -27,6 +27,7 @@ class Backup(Child):
         self.recording: dict[str, Any] = {"segment_seconds": 10, **recording}
         self.storage: dict[str, Any] = {}
         self.urls: dict[str, str] = {}  # cameras not from the simulator
+        self.camera_keys: dict[str, dict[str, Any]] = {}  # more keys of a camera's entry
         self.write_config(cameras)
 
     def write_config(self, cameras: list[str]) -> None:
@@ -43,6 +44,7 @@ class Backup(Child):
                     "id": cid,
                     "name": f"Camera {cid}",
                     "url": self.urls.get(cid) or self.sim.camera_url(cid),
+                    **self.camera_keys.get(cid, {}),
                 }
                 for cid in cameras
             ],

@@ -68,4 +68,28 @@ def test_g711_audio_is_transcoded_or_dropped(
     segments = wait_until(lambda: backup.segments("door")[1:], 60, "segments with video")
     backup.stop()
     assert streams(backup.recordings / segments[0][0]) == expected
-    assert "audio codec not supported by the container" in backup.log()
+    assert "audio codec pcm_mulaw not supported by the container" in backup.log()
+
+
+def test_a_refused_audio_codec_is_remembered_across_restarts(
+    backup_factory: MakeBackup, sim: CameraSimulator, g711_camera: str
+) -> None:
+    backup = backup_factory([], segment_seconds=4, audio="drop")
+    backup.urls = {"door": g711_camera}
+    backup.write_config(["door"])
+    backup.start()
+    wait_until(lambda: backup.segments("door"), 60, "segments with video")
+    backup.stop()
+    learned = backup.query("SELECT audio_refused_codec FROM camera_media WHERE camera = 'door'")
+    assert learned == [("pcm_mulaw",)]
+    runs_before = len(backup.query("SELECT id FROM recording_runs"))
+
+    backup.start()
+    wait_until(lambda: backup.camera_state("door").get("state") == "recording", 60, "recording")
+    backup.stop()
+    # No failed run spent on learning it again (it cost an empty file and ~5 s of video).
+    runs = backup.query("SELECT end_reason FROM recording_runs ORDER BY id")[runs_before:]
+    assert runs == [("shutdown",)]
+    log = backup.logs[-1].read_text()
+    assert "audio codec pcm_mulaw was refused by the container before" in log
+    assert "not supported by the container" not in log

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from nvr.backup.clockstep import ClockWatch
-from nvr.backup.failure import audio_refused, classify_exit
+from nvr.backup.failure import audio_refused, classify_exit, transport_refused
 from nvr.backup.paths import SEGMENT_NAME, STAGING_DIR, place_segment
 from nvr.backup.reconcile import unindexed_files
 from nvr.core.recordings import EndReason, coverage
@@ -106,9 +106,17 @@ def test_failure_reasons_from_ffmpeg_output() -> None:
     assert classify_exit([], was_recording=False) is EndReason.FFMPEG_ERROR
 
 
-def test_g711_refused_by_mp4_is_recognised() -> None:
-    assert audio_refused(["[mp4 @ 0x1] Could not find tag for codec pcm_mulaw in stream #1"])
-    assert not audio_refused(["Connection refused"])
+def test_g711_refused_by_mp4_is_recognised_with_its_codec() -> None:
+    line = "[mp4 @ 0x1] Could not find tag for codec pcm_mulaw in stream #1"
+    assert audio_refused([line]) == "pcm_mulaw"
+    assert audio_refused(["Connection refused"]) is None
+
+
+def test_a_refused_transport_says_what_to_change() -> None:
+    lines = ["[rtsp @ 0x5] method SETUP failed: 461 Unsupported Transport"]
+    assert transport_refused(lines)
+    reason = classify_exit(lines, was_recording=False)
+    assert reason is EndReason.TRANSPORT_REFUSED and "rtsp_transport: auto" in reason
 
 
 def _seed(store: StateStore) -> None:

@@ -55,3 +55,28 @@ def test_log_lines_and_tracebacks_are_redacted() -> None:
     assert "Tr0ub4dor" not in output
     assert output.count("rtsp://admin:***@10.0.0.9/live") == 2  # message and exception
     configure_logging(logging.WARNING)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "rtsp://admin:p@ss@10.0.0.1/s1",  # a raw '@': the host starts after the last one
+        "rtsp://admin:p%40ss@10.0.0.1/s1",  # the same password, encoded
+    ],
+)
+def test_credentials_have_one_spelling_encoded_once(url: str) -> None:
+    secret_url = SecretUrl(url)
+    assert secret_url.reveal() == "rtsp://admin:p%40ss@10.0.0.1/s1"  # for ffmpeg, mediamtx
+    assert secret_url.password is not None and secret_url.password.reveal() == "p@ss"
+    assert SecretUrl(secret_url.reveal()) == secret_url  # encoding twice changes nothing
+    assert secret_url.without_credentials == "rtsp://10.0.0.1/s1"
+
+
+def test_password_file_value_is_taken_literally_and_never_printed() -> None:
+    odd = "a:b@c/d#e?f g%41"
+    url = SecretUrl("rtsp://ad%40min:x@[fe80::1]:554/s1").with_password(odd)
+    assert url.reveal() == "rtsp://ad%40min:a%3Ab%40c%2Fd%23e%3Ff%20g%2541@[fe80::1]:554/s1"
+    assert url.username == "ad@min"
+    assert url.password is not None and url.password.reveal() == odd
+    for shown in (str(url), repr(url), redact_text(f"failed: {url.reveal()} and {odd}")):
+        assert odd not in shown and "a%3Ab" not in shown

@@ -22,7 +22,6 @@ from typing import Any
 
 import yaml
 
-from conftest import base_config
 from fuzz.hammer import Decorate
 from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
 from health.box import TECH, TECH_PW, make_box
@@ -30,7 +29,7 @@ from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature
-from nvrtest import Child, wait_until
+from nvrtest import Child, base_config, wait_until
 
 VIEWER, VIEWER_PW = "fuzzy", "fuzzy-watches-all-0d"
 

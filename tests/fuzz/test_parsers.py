@@ -18,7 +18,6 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import base_config
 from nvr.core.config import Config, load_config
 from nvr.core.errors import ConfigError
 from nvr.core.redact import Secret
@@ -32,6 +31,7 @@ from nvr.uplink.commands.wire import (
     read_object,
     signature,
 )
+from nvrtest import base_config
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 SITE = "test-01"

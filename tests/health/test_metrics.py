@@ -62,4 +62,12 @@ def test_alert_rules_are_valid() -> None:
     rules = sum(len(group["rules"]) for group in groups)
     assert f"SUCCESS: {rules} rules found" in done.stdout
     names = {rule["alert"] for group in groups for rule in group["rules"]}
-    assert {"NvrDaemonCrashed", "NvrDaemonDown", "NvrOutboxFilling", "NvrOutboxFull"} <= names
+    assert {
+        "NvrCameraLowFPS",
+        "NvrHighCPU",
+        "NvrHighMemory",
+        "NvrDaemonCrashed",
+        "NvrDaemonDown",
+        "NvrOutboxFilling",
+        "NvrOutboxFull",
+    } <= names

@@ -70,7 +70,8 @@ def write_site_rows(store: StateStore, now: int) -> None:
                 " VALUES ('cam01', 'resolution', ?, 'x', ?)",
                 (status, at),
             )
-        cameras = {"cam01": {"state": "waiting", "reason": "camera offline"}}
+        measured = {"fps": 0.0, "bitrate_bps": 2_000_000, "uptime_s": 0, "reconnects_per_hour": 4}
+        cameras = {"cam01": {"state": "waiting", "reason": "camera offline", **measured}}
         hddmon = {
             "percent": 71.5,
             "free_bytes": 10,
@@ -112,6 +113,9 @@ def test_report_now_enqueues_a_status_report_with_everything_head_office_needs(
     body = envelope["body"]
     cam01, cam02 = body["cameras"]
     assert cam01["recording"]["state"] == "waiting"
+    # Camera health as nvr-backup measured it (docs/design/cameras.md, invariant 8).
+    assert cam01["recording"]["reconnects_per_hour"] == 4
+    assert cam01["recording"]["bitrate_bps"] == 2_000_000
     assert 9.9 <= cam01["coverage"]["recorded_minutes"] <= 10.1
     assert cam01["coverage"]["expected_minutes"] == 15
     assert [g["reason"] for g in cam01["coverage"]["gaps"]] == ["camera offline"]

@@ -25,6 +25,8 @@ from nvr.core.redact import redact_text
 log = logging.getLogger(__name__)
 
 STDERR_RING_LINES = 40
+# Progress blocks come once a second: 11 samples measure the frame rate over 10 s of video.
+FPS_SAMPLES = 11
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -53,6 +55,8 @@ class FfmpegChild:
         self.last_progress_at = self.started_at
         self.progressed = False
         self._out_time_us = -1
+        self._frame = -1
+        self._frames: deque[tuple[int, int]] = deque(maxlen=FPS_SAMPLES)  # (out_time_us, frame)
         env = child_environment()
         env["TZ"] = "UTC"  # strftime file names and clock-aligned cuts in UTC
         self._proc = subprocess.Popen(
@@ -101,6 +105,8 @@ class FfmpegChild:
             key, sep, value = line.partition("=")
             if sep and key == "out_time_us":
                 self._note_progress(value)
+            elif sep and key == "frame" and value.isdigit():
+                self._frame = int(value)  # comes before out_time_us in each block
             elif sep and key.isidentifier() and " " not in line:
                 continue  # the rest of a progress block
             elif line:
@@ -111,6 +117,20 @@ class FfmpegChild:
             self._out_time_us = int(value)
             self.last_progress_at = self._clock()
             self.progressed = self._out_time_us > 0 or self.progressed
+            if self._frame >= 0:
+                self._frames.append((self._out_time_us, self._frame))
+
+    def fps(self) -> float | None:
+        """Video frames per second of video time over the last ~10 s; None before known.
+
+        Measured against the stream's own clock (out_time), so a camera sending 12 of its
+        25 frames shows 12, whatever the load on the box; a stream that stops shows in
+        the stall rule and the camera's uptime, not here.
+        """
+        if len(self._frames) < 2:
+            return None
+        (t0, f0), (t1, f1) = self._frames[0], self._frames[-1]
+        return (f1 - f0) * 1_000_000 / (t1 - t0)
 
     def stop(self, grace_seconds: float) -> int:
         """SIGTERM (ffmpeg closes its segment), wait, then SIGKILL. Returns the exit code."""
@@ -119,6 +139,14 @@ class FfmpegChild:
         return code
 
     def join_readers(self) -> None:
-        """Wait until both pipes are drained, so every closed segment was reported."""
+        """Wait until both pipes are drained, so every closed segment was reported.
+
+        Then close them: a camera restarting all night must not leak two descriptors per
+        run until the garbage collector happens by.
+        """
         for reader in self._readers:
             reader.join(timeout=5)
+        if not any(reader.is_alive() for reader in self._readers):
+            for pipe in (self._proc.stdout, self._proc.stderr):
+                if pipe is not None:
+                    pipe.close()

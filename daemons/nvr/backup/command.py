@@ -51,16 +51,19 @@ def build_command(
     recordings_dir: Path,
     audio: str,
     run: str,
+    transport: str,
     live_url: str | None = None,
 ) -> RecordCommand:
-    """Assemble the recording command of one camera; `run` makes its file names unique.
+    """Assemble the recording command of one camera.
 
-    With `live_url` (a single-session camera), the same session also feeds live view
-    through the tee muxer (backup/liveshare.py).
+    `run` makes its file names unique; `transport` is tcp or udp. With `live_url` (a
+    single-session camera), the same session also feeds live view through the tee muxer
+    (backup/liveshare.py).
     """
     source = ffmpeg.input(
+        # Credentials percent-encoded once (SecretUrl); ffmpeg decodes them itself.
         camera.url.reveal(),
-        rtsp_transport=str(recording.rtsp_transport),
+        rtsp_transport=transport,
         timeout=int(recording.socket_timeout_seconds * 1_000_000),  # microseconds
     )
     streams = [source["v"]] if audio == AudioMode.DROP else [source["v"], source["a?"]]

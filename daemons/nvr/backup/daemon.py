@@ -27,6 +27,7 @@ from nvr.backup.reconcile import (
 )
 from nvr.backup.recorder import CameraRecorder, CameraState, FinishedSegment
 from nvr.backup.verdicts import fetch_verdicts
+from nvr.core.camera_media import read_camera_media, remember_audio_refusal, remember_transport
 from nvr.core.config import CameraConfig, Config
 from nvr.core.events import Severity, record_event
 from nvr.core.recordings import EndReason
@@ -136,6 +137,7 @@ class BackupDaemon(Daemon):
             probe=probe,
             probe_pool=self._probe_pool,
             live_url=publish_url(self.config.livestream, camera),
+            learned=read_camera_media(self.store.read(), camera.id),
         )
 
     def _reconcile(self) -> None:
@@ -254,6 +256,14 @@ class BackupDaemon(Daemon):
         ):
             log.info("camera=%s indexing partial segment %s", camera, segment.path)
             self._indexer.submit(segment)
+
+    def learned_transport(self, camera: str, transport: str) -> None:
+        """Remember the transport that worked, for the next start and the validator."""
+        remember_transport(self.store, camera, transport)
+
+    def learned_audio_refusal(self, camera: str, codec: str) -> None:
+        """Remember the refused audio codec, so the next start does not lose video on it."""
+        remember_audio_refusal(self.store, camera, codec)
 
     # -- reporting -----------------------------------------------------------------------
     def status_line(self) -> str:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from nvr.core.recordings import EndReason
 from nvr.core.rtsp import ProbeResult
+
+# ffmpeg's words when a camera will not send RTP the way ffmpeg asked (TCP to a UDP-only one).
+_TRANSPORT_REFUSED = ("461 unsupported transport",)
 
 # Substrings of ffmpeg's messages, most specific first.
 _PATTERNS: tuple[tuple[tuple[str, ...], EndReason], ...] = (
     (("401 unauthorized", "403 forbidden"), EndReason.AUTH_FAILED),
+    (_TRANSPORT_REFUSED, EndReason.TRANSPORT_REFUSED),
     (("no space left on device",), EndReason.DISK_FULL),
     (("read-only file system",), EndReason.DISK_READ_ONLY),
     (("404 not found",), EndReason.NOT_FOUND),
@@ -33,6 +39,9 @@ _AUDIO_REFUSED = (
     "could not find tag for codec",
     "codec not currently supported",
 )
+# "[mp4 @ 0x1] Could not find tag for codec pcm_mulaw in stream #1, codec not currently ..."
+_REFUSED_CODEC = re.compile(r"codec (\w+) in stream", re.IGNORECASE)
+UNKNOWN_CODEC = "unknown"
 
 PROBE_REASONS = {
     ProbeResult.OFFLINE: EndReason.CAMERA_OFFLINE,
@@ -57,7 +66,16 @@ def classify_exit(lines: list[str], was_recording: bool) -> EndReason:
     return EndReason.CAMERA_OFFLINE if was_recording else EndReason.FFMPEG_ERROR
 
 
-def audio_refused(lines: list[str]) -> bool:
-    """True when ffmpeg failed because the container cannot hold the audio codec."""
+def audio_refused(lines: list[str]) -> str | None:
+    """The audio codec the container refused (`pcm_mulaw`), or None when it refused none."""
+    text = "\n".join(lines)
+    if not any(needle in text.lower() for needle in _AUDIO_REFUSED):
+        return None
+    match = _REFUSED_CODEC.search(text)
+    return match.group(1).lower() if match else UNKNOWN_CODEC
+
+
+def transport_refused(lines: list[str]) -> bool:
+    """True when the camera refused the RTSP transport ffmpeg asked for (RTSP 461)."""
     text = "\n".join(lines).lower()
-    return any(needle in text for needle in _AUDIO_REFUSED)
+    return any(needle in text for needle in _TRANSPORT_REFUSED)

@@ -9,6 +9,7 @@ See docs/design/recording.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -20,18 +21,32 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from nvr.backup.camera_health import CameraHealth
 from nvr.backup.clockstep import ClockStep
 from nvr.backup.command import audio_mode, build_command
-from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit
+from nvr.backup.failure import PROBE_REASONS, audio_refused, classify_exit, transport_refused
 from nvr.backup.paths import ensure_staging_directory, staged_relative
 from nvr.core.backoff import Backoff
-from nvr.core.config import CameraConfig, RecordingConfig
+from nvr.core.camera_media import CameraMedia
+from nvr.core.config import CameraConfig, RecordingConfig, RtspTransport
 from nvr.core.events import Severity
 from nvr.core.recordings import EndReason
 from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeAnswer, ProbeResult
 
 log = logging.getLogger(__name__)
+
+# Run ends that count as reconnects: the camera or ffmpeg failed, not us.
+FAILURES = frozenset(
+    {
+        EndReason.CAMERA_OFFLINE,
+        EndReason.AUTH_FAILED,
+        EndReason.NOT_FOUND,
+        EndReason.STALLED,
+        EndReason.FFMPEG_ERROR,
+        EndReason.TRANSPORT_REFUSED,
+    }
+)
 
 
 class CameraState(StrEnum):
@@ -74,6 +89,9 @@ class Child(Protocol):
     def join_readers(self) -> None:
         """Wait until the pipes are drained."""
 
+    def fps(self) -> float | None:
+        """Frames per second written lately, None before it is known."""
+
 
 class Hooks(Protocol):
     """How the recorder talks to the rest of the daemon (state file, indexer, probes)."""
@@ -93,6 +111,12 @@ class Hooks(Protocol):
     def recover_partial(self, camera: str, run: str, reported: set[str]) -> None:
         """Index the segment a dead ffmpeg of run `run` left unreported."""
 
+    def learned_transport(self, camera: str, transport: str) -> None:
+        """Remember the RTSP transport that carried the stream (auto mode)."""
+
+    def learned_audio_refusal(self, camera: str, codec: str) -> None:
+        """Remember the audio codec the container refused."""
+
 
 SpawnFn = Callable[[list[str], Callable[[str, float, float], None]], Child]
 ProbeFn = Callable[[SecretUrl], ProbeAnswer]
@@ -111,6 +135,7 @@ class CameraRecorder:
         spawn: SpawnFn,
         probe: ProbeFn,
         probe_pool: Executor,
+        learned: CameraMedia | None = None,
         clock: Callable[[], float] = time.monotonic,
         live_url: str | None = None,
     ) -> None:
@@ -135,12 +160,28 @@ class CameraRecorder:
         self._reported: set[str] = set()
         self._ever_recorded = False
         self._alerted: Severity | None = None
-        self._audio_refused = False
+        self._learned = learned or CameraMedia(camera.id, None, None)
+        # What the state file remembers spares a failed run (and its seconds of video).
+        self._audio_refused = self._learned.audio_refused_codec is not None
+        if self._audio_refused:
+            log.info(
+                "camera=%s audio codec %s was refused by the container before; recording with"
+                " audio %s",
+                camera.id,
+                self._learned.audio_refused_codec,
+                recording.audio,
+            )
+        self._auto_transport = (camera.rtsp_transport or recording.rtsp_transport) is (
+            RtspTransport.AUTO
+        )
+        self._transport = self._first_transport(camera, recording)
+        self._transports_refused: set[str] = set()
         self._probe_future: Future[ProbeAnswer] | None = None
         self._probe_next_at = 0.0
         self._probe_saw_down = False
         self.last_segment_wall: float | None = None
         self._hold: EndReason | None = None
+        self.health = CameraHealth()
 
     # -- the main loop's entry point -------------------------------------------------
     def step(self) -> None:
@@ -210,6 +251,12 @@ class CameraRecorder:
             self.next_attempt_at = self._clock()
 
     # -- starting ----------------------------------------------------------------------
+    def _first_transport(self, camera: CameraConfig, recording: RecordingConfig) -> str:
+        """The configured transport; under auto, what worked last time, else TCP first."""
+        if not self._auto_transport:
+            return str(camera.rtsp_transport or recording.rtsp_transport)
+        return self._learned.rtsp_transport or str(RtspTransport.TCP)
+
     def _ready_to_start(self, now: float) -> bool:
         if self._hold is not None:
             self.reason = self._hold
@@ -230,13 +277,19 @@ class CameraRecorder:
             self._recordings_dir,
             audio,
             self._run_token,
+            self._transport,
             self._live_url,
         )
         self._reported = set()
         self._run_id = self._hooks.start_run(self.camera.id)
         self._child = self._spawn(command.argv, self._on_segment)
         self.state = CameraState.STARTING
-        log.debug("camera=%s ffmpeg started (audio %s)", self.camera.id, audio)
+        log.debug(
+            "camera=%s ffmpeg started (audio %s, rtsp over %s)",
+            self.camera.id,
+            audio,
+            self._transport,
+        )
 
     # -- watching ----------------------------------------------------------------------
     def _watch_child(self, now: float) -> None:
@@ -259,6 +312,7 @@ class CameraRecorder:
 
     def _on_recording(self) -> None:
         self.state = CameraState.RECORDING
+        self.health.recording(self._clock())
         self._ever_recorded = True
         if self._alerted is not None:
             self._hooks.event(
@@ -273,19 +327,20 @@ class CameraRecorder:
         self._alerted = None
         self._backoff.succeeded()
         self.reason = None
+        self._transports_refused.clear()
+        if self._auto_transport and self._transport != self._learned.rtsp_transport:
+            self._hooks.learned_transport(self.camera.id, self._transport)
+            self._learned = CameraMedia(
+                self.camera.id, self._transport, self._learned.audio_refused_codec
+            )
 
     def _on_exit(self, child: Child) -> None:
         child.join_readers()
         lines = child.last_lines()
-        if not self._audio_refused and audio_refused(lines):
-            # Audio must never cost video: retry at once without copying the audio.
-            log.warning(
-                "camera=%s audio codec not supported by the container; recording with audio %s",
-                self.camera.id,
-                self.recording.audio,
-            )
-            self._audio_refused = True
-            self._finish_run(EndReason.FFMPEG_ERROR)
+        retry = self._retry_at_once(lines)
+        if retry is not None:
+            # Neither audio nor the transport may cost video: try again at once.
+            self._finish_run(retry)
             self.state = CameraState.WAITING
             self.next_attempt_at = self._clock()
             return
@@ -299,6 +354,49 @@ class CameraRecorder:
                 " | ".join(lines[-3:]) or "(none)",
             )
         self._after_failure(reason, recorded=recorded)
+
+    def _retry_at_once(self, lines: list[str]) -> EndReason | None:
+        """The reason of a run that failed on something the next run does differently."""
+        if self._retry_without_audio(lines):
+            return EndReason.FFMPEG_ERROR
+        if self._retry_other_transport(lines):
+            return EndReason.TRANSPORT_REFUSED
+        return None
+
+    def _retry_without_audio(self, lines: list[str]) -> bool:
+        """True when the container refused the audio codec and the policy now applies."""
+        codec = None if self._audio_refused else audio_refused(lines)
+        if codec is None:
+            return False
+        log.warning(
+            "camera=%s audio codec %s not supported by the container; recording with audio %s",
+            self.camera.id,
+            codec,
+            self.recording.audio,
+        )
+        self._audio_refused = True
+        self._hooks.learned_audio_refusal(self.camera.id, codec)
+        return True
+
+    def _retry_other_transport(self, lines: list[str]) -> bool:
+        """Under auto, True when the camera refused this transport and the other is untried."""
+        if not (self._auto_transport and transport_refused(lines)):
+            return False
+        self._transports_refused.add(self._transport)
+        untried = {str(RtspTransport.TCP), str(RtspTransport.UDP)} - self._transports_refused
+        if not untried:
+            # Both refused: back off as for any failure, then try both again (a camera
+            # being reconfigured may accept one of them by then).
+            self._transports_refused.clear()
+            return False
+        log.warning(
+            "camera=%s refuses RTSP over %s (461 Unsupported Transport); trying %s",
+            self.camera.id,
+            self._transport,
+            *untried,
+        )
+        self._transport = untried.pop()
+        return True
 
     def _after_failure(self, reason: EndReason, recorded: bool) -> None:
         """End the run, index what ffmpeg left behind, schedule the next attempt."""
@@ -320,6 +418,7 @@ class CameraRecorder:
         self._maybe_alert(reason, delay)
 
     def _finish_run(self, reason: EndReason) -> None:
+        self.health.ended(self._clock(), failed=reason in FAILURES)
         self._child = None
         if self._run_id is not None:
             self._hooks.end_run(self._run_id, reason)
@@ -370,15 +469,19 @@ class CameraRecorder:
         first_of_run = not self._reported
         self._reported.add(name)
         self.last_segment_wall = closed_at.timestamp()
+        duration_ms = round((end - start) * 1000)
+        path = staged_relative(self.camera.id, name)
+        with contextlib.suppress(OSError):  # gone already: only the bitrate waits
+            self.health.segment((self._recordings_dir / path).stat().st_size, duration_ms)
         # Anchor on the close: ffmpeg reports a segment as the next one opens, which is when
         # its last frame arrived. The first segment's listed range starts before the
         # camera's first keyframe arrived, so its duration is measured from the file.
         self._hooks.segment_closed(
             FinishedSegment(
                 camera=self.camera.id,
-                path=staged_relative(self.camera.id, name),
+                path=path,
                 end_ms=int(closed_at.timestamp() * 1000),
-                duration_ms=None if first_of_run else round((end - start) * 1000),
+                duration_ms=None if first_of_run else duration_ms,
             )
         )
 
@@ -405,4 +508,6 @@ class CameraRecorder:
             "reason": str(self.reason) if self.reason else None,
             "failures": self._backoff.failures,
             "last_segment_at_s": int(self.last_segment_wall) if self.last_segment_wall else None,
+            "rtsp_transport": self._transport,
+            **self.health.snapshot(self._clock(), self._child.fps() if self._child else None),
         }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from nvr.core.config import CameraConfig, RecordingConfig, RtspTransport
 from nvr.core.state import StateStore, now_ms
 
 
@@ -57,19 +58,18 @@ def remember_audio_refusal(store: StateStore, camera: str, codec: str) -> None:
         )
 
 
-# What a reader uses when nothing was learned and the configured mode names no single
-# transport (`auto` tries TCP first, as nvr-backup does).
-FIRST_TRANSPORT = "tcp"
-_TRANSPORTS = ("tcp", "udp")
-
-
-def reading_transport(conn: sqlite3.Connection, camera: str, configured: str) -> str:
+def reading_transport(
+    conn: sqlite3.Connection, camera: CameraConfig, recording: RecordingConfig
+) -> str:
     """The RTSP transport our other readers (validator, snapshot) use for `camera`.
 
-    The same as the recorder's: what nvr-backup learned worked, else the configured one,
-    so a UDP-only camera is not probed over TCP and reported as broken.
+    The recorder's (docs/design/cameras.md): a fixed transport (the camera's own
+    `rtsp_transport`, else `recording.rtsp_transport`) as configured; under `auto`, what
+    nvr-backup learned worked, else TCP, which it tries first. So a UDP-only camera is not
+    probed over TCP and reported as broken, and ffmpeg never sees the word "auto".
     """
-    learned = read_camera_media(conn, camera).rtsp_transport
-    if learned in _TRANSPORTS:
-        return str(learned)
-    return configured if configured in _TRANSPORTS else FIRST_TRANSPORT
+    configured = camera.rtsp_transport or recording.rtsp_transport
+    if configured is not RtspTransport.AUTO:
+        return str(configured)
+    learned = read_camera_media(conn, camera.id).rtsp_transport
+    return learned if learned in (RtspTransport.TCP, RtspTransport.UDP) else str(RtspTransport.TCP)

@@ -29,6 +29,8 @@ class EndReason(StrEnum):
 
     CAMERA_OFFLINE = "camera offline"
     AUTH_FAILED = "auth failed"
+    # Says what to change: a UDP-only camera answers RTSP 461 to ffmpeg's TCP request.
+    TRANSPORT_REFUSED = "camera refused the RTSP transport (set rtsp_transport: auto)"
     NOT_FOUND = "stream not found"
     STALLED = "stalled"
     CONFIG_CHANGED = "config changed"

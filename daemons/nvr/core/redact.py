@@ -4,13 +4,19 @@ Camera URLs usually carry a password (`rtsp://admin:secret@host/...`). The confi
 the real value in a `Secret`/`SecretUrl`, whose str() and repr() are redacted; code that
 really needs the value (ffmpeg's argv) calls `reveal()`. As a second line of defence the
 log filter in `nvr.core.logsetup` passes every line through `redact_text`.
+
+Credentials in a URL have one spelling: percent-encoded (RFC 3986 userinfo). `SecretUrl`
+encodes once, when it is built, so ffmpeg, ffprobe and mediamtx (which all decode userinfo)
+get the password with any character (`@ : / # ?`, space); `username`/`password` decode it for
+our own RTSP probe, which sends it in an Authorization header. See docs/design/cameras.md,
+invariant 1.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -46,23 +52,47 @@ def redact_text(text: str) -> str:
     return text
 
 
-def _with_password(url: str, password: str) -> str:
-    """Rebuild `url` with `password` in place of its current one."""
+def _encode(value: str) -> str:
+    """Percent-encode a user name or password for a URL's userinfo (every reserved char)."""
+    return quote(value, safe="")
+
+
+def _with_userinfo(url: str, user: str | None, password: str | None) -> str:
+    """Rebuild `url` with userinfo `user:password` (both already encoded)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # IPv6 literal
         host = f"[{host}]"
-    netloc = f"{parts.username or ''}:{password}@{host}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
+    netloc = host if parts.port is None else f"{host}:{parts.port}"
+    if user is not None or password is not None:
+        userinfo = user or ""
+        if password is not None:
+            userinfo += f":{password}"
+        netloc = f"{userinfo}@{netloc}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _canonical(url: str) -> str:
+    """`url` with its userinfo percent-encoded exactly once.
+
+    A URL may come with a raw `@` in its password (`admin:p@ss@host`: the host starts after
+    the last `@`) or already encoded (`p%40ss`); both become `p%40ss`. Raw `/ # ?` cannot be
+    told from the path, so such a password must be encoded or given by `password_file`.
+    """
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    user = _encode(unquote(parts.username or ""))
+    password = None if parts.password is None else _encode(unquote(parts.password))
+    return _with_userinfo(url, user, password)
 
 
 def redact_url(url: str) -> str:
     """Return `url` with its password (if any) replaced by `***`."""
-    if urlsplit(url).password is None:
+    parts = urlsplit(url)
+    if parts.password is None:
         return url
-    return _with_password(url, MASK)
+    return _with_userinfo(url, parts.username or "", MASK)
 
 
 class Secret:
@@ -97,13 +127,15 @@ class SecretUrl:
     __slots__ = ("_url",)
 
     def __init__(self, url: str) -> None:
-        self._url = url
-        password = urlsplit(url).password
+        self._url = _canonical(url)
+        password = urlsplit(self._url).password
         if password:
+            # Both spellings: ffmpeg prints the encoded URL, our probe the decoded value.
             register_secret(password)
+            register_secret(unquote(password))
 
     def reveal(self) -> str:
-        """Return the URL with its password, for the process that must connect."""
+        """Return the URL with its (encoded) password, for the process that must connect."""
         return self._url
 
     @property
@@ -122,24 +154,36 @@ class SecretUrl:
         return urlsplit(self._url).hostname or ""
 
     @property
+    def has_fragment(self) -> bool:
+        """True when the URL has a `#...` part (never meant for a camera)."""
+        return bool(urlsplit(self._url).fragment)
+
+    @property
     def port(self) -> int | None:
         """Explicit port, if any."""
         return urlsplit(self._url).port
 
     @property
     def username(self) -> str | None:
-        """User name, if any."""
-        return urlsplit(self._url).username
+        """User name, if any, decoded."""
+        user = urlsplit(self._url).username
+        return None if user is None else unquote(user)
 
     @property
     def password(self) -> Secret | None:
-        """Password, wrapped so it cannot leak by accident."""
+        """Password, decoded and wrapped so it cannot leak by accident."""
         pw = urlsplit(self._url).password
-        return Secret(pw) if pw else None
+        return Secret(unquote(pw)) if pw else None
 
     def with_password(self, password: str) -> SecretUrl:
-        """Return a copy whose password is replaced (used by `password_file`)."""
-        return SecretUrl(_with_password(self._url, password))
+        """Return a copy whose password is `password`, taken literally (`password_file`)."""
+        user = urlsplit(self._url).username or ""
+        return SecretUrl(_with_userinfo(self._url, user, _encode(password)))
+
+    @property
+    def without_credentials(self) -> str:
+        """The URL with no userinfo at all: the request URI our RTSP probe sends."""
+        return _with_userinfo(self._url, None, None)
 
     def __str__(self) -> str:
         return self.redacted

@@ -11,9 +11,9 @@ import base64
 import hashlib
 import re
 import socket
+import time
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit, urlunsplit
 
 from nvr.core.redact import SecretUrl
 
@@ -41,28 +41,38 @@ class ProbeAnswer:
     detail: str = ""
 
 
-def _url_without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+class MalformedAnswer(ValueError):
+    """The peer's answer is not RTSP we can read (garbage, a hostile or broken camera)."""
 
 
-def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
+def _recv(sock: socket.socket, size: int, deadline: float) -> bytes:
+    """One recv that ends by `deadline`: a camera dripping a byte a second cannot hold us."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("answer too slow")
+    sock.settimeout(remaining)
+    return sock.recv(size)
+
+
+def _read_head(sock: socket.socket, deadline: float) -> tuple[bytes, bytes]:
+    """Read up to the blank line that ends the headers; return (head, start of body)."""
     data = b""
-    while b"\r\n\r\n" not in data and len(data) < _MAX_RESPONSE_BYTES:
-        chunk = sock.recv(4096)
+    while b"\r\n\r\n" not in data:
+        if len(data) > _MAX_RESPONSE_BYTES:
+            raise MalformedAnswer("headers too long")
+        chunk = _recv(sock, 4096, deadline)
         if not chunk:
             break
         data += chunk
-    raw_head, _, body = data.partition(b"\r\n\r\n")
-    head = raw_head.decode("latin-1")
-    lines = head.split("\r\n")
-    match = re.match(r"RTSP/1\.\d (\d{3})", lines[0]) if lines else None
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def _parse_head(raw_head: bytes) -> tuple[int, dict[str, str]]:
+    lines = raw_head.decode("latin-1").split("\r\n")
+    match = re.match(r"RTSP/1\.\d (\d{3})\b", lines[0])
     if match is None:
-        raise ConnectionError("not an RTSP answer")
+        raise MalformedAnswer("not an RTSP answer")
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, _, value = line.partition(":")
@@ -71,19 +81,38 @@ def _read_response(sock: socket.socket) -> tuple[int, dict[str, str]]:
         if key in headers and key == "www-authenticate" and "digest" not in value.lower():
             continue
         headers[key] = value.strip()
-    # Consume the body (an SDP, or an error page) so a second request on this connection
-    # starts reading at its own answer.
-    remaining = int(headers.get("content-length", "0") or 0) - len(body)
-    while 0 < remaining <= _MAX_RESPONSE_BYTES:
-        chunk = sock.recv(min(remaining, 4096))
-        if not chunk:
-            break
-        remaining -= len(chunk)
     return int(match.group(1)), headers
 
 
+def _content_length(headers: dict[str, str]) -> int:
+    """The announced body length; a hostile value (negative, huge, not a number) is refused."""
+    value = headers.get("content-length", "0").strip() or "0"
+    # ASCII digits only ("²" is a digit to str.isdigit), and few of them: int() refuses
+    # strings over 4300 digits with a ValueError of its own.
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise MalformedAnswer("bad Content-Length")
+    if int(value) > _MAX_RESPONSE_BYTES:
+        raise MalformedAnswer("bad Content-Length")
+    return int(value)
+
+
+def _read_response(sock: socket.socket, deadline: float) -> tuple[int, dict[str, str]]:
+    raw_head, body = _read_head(sock, deadline)
+    status, headers = _parse_head(raw_head)
+    # Consume the body (an SDP, or an error page) so a second request on this connection
+    # starts reading at its own answer.
+    remaining = _content_length(headers) - len(body)
+    while remaining > 0:
+        chunk = _recv(sock, min(remaining, 4096), deadline)
+        if not chunk:
+            break
+        remaining -= len(chunk)
+    return status, headers
+
+
 def _digest(header: str, user: str, password: str, uri: str) -> str:
-    fields = dict(re.findall(r'(\w+)="?([^",]*)"?', header))
+    # Control characters from a hostile challenge must not split our request into two.
+    fields = dict(re.findall(r'(\w+)="?([^",\x00-\x1f\x7f]*)"?', header))
     realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
     ha1 = hashlib.md5(f"{user}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
     ha2 = hashlib.md5(f"DESCRIBE:{uri}".encode(), usedforsecurity=False).hexdigest()
@@ -110,7 +139,7 @@ def _describe(sock: socket.socket, uri: str, cseq: int, auth: str | None) -> Non
     request += "User-Agent: nvr-probe\r\n"
     if auth:
         request += f"Authorization: {auth}\r\n"
-    sock.sendall((request + "\r\n").encode("latin-1"))
+    sock.sendall((request + "\r\n").encode())
 
 
 def _classify(status: int) -> ProbeAnswer:
@@ -124,20 +153,34 @@ def _classify(status: int) -> ProbeAnswer:
 
 
 def probe(url: SecretUrl, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> ProbeAnswer:
-    """DESCRIBE the stream; never raises, never includes the password in its answer."""
-    uri = _url_without_credentials(url.reveal())
+    """DESCRIBE the stream; never raises, never includes the password in its answer.
+
+    Each of the (at most two) answers must arrive within `timeout` of the first request
+    (the second gets one more `timeout`: mediamtx delays a wrong password by up to 4 s).
+
+    The credentials are sent decoded (the URL holds them percent-encoded). DESCRIBE does
+    not depend on the RTP transport, so one probe serves TCP and UDP cameras alike.
+    Whatever a hostile or broken camera answers, the caller gets a ProbeAnswer, so one
+    camera cannot abort a daemon's tick for the others (docs/design/cameras.md, invariant 3).
+    """
+    uri = url.without_credentials
+    deadline = time.monotonic() + timeout
     try:
         with socket.create_connection((url.host, url.port or DEFAULT_PORT), timeout) as sock:
             sock.settimeout(timeout)
             _describe(sock, uri, 1, None)
-            status, headers = _read_response(sock)
+            status, headers = _read_response(sock, deadline)
             challenge = headers.get("www-authenticate")
             if status == 401 and challenge:
                 auth = _authorization(challenge, url, uri)
                 if auth is None:
                     return ProbeAnswer(ProbeResult.AUTH_FAILED, "credentials required")
                 _describe(sock, uri, 2, auth)
-                status, _ = _read_response(sock)
+                status, _ = _read_response(sock, deadline + timeout)
             return _classify(status)
-    except (OSError, ConnectionError) as err:
+    except MalformedAnswer as err:
+        return ProbeAnswer(ProbeResult.ERROR, f"malformed answer: {err}")
+    except OSError as err:
         return ProbeAnswer(ProbeResult.OFFLINE, type(err).__name__)
+    except ValueError as err:  # a port out of range, a name the resolver cannot encode
+        return ProbeAnswer(ProbeResult.ERROR, f"bad address: {type(err).__name__}")

@@ -17,6 +17,7 @@ from nvr.health.checks.cameras import stale_after_seconds
 from nvr.health.constants import BACKUP_DAEMON, HDDMON_DAEMON
 from nvr.health.facts import Facts
 from nvr.health.model import HealthReport, Overall, Severity
+from nvr.health.processes import process_usage
 from nvr.health.sources import Totals
 
 Metric = GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily
@@ -50,6 +51,51 @@ def camera_metrics(facts: Facts) -> Iterator[Metric]:
         check = facts.validations.get(camera.id)
         valid.add_metric([camera.id], 0.0 if check and check.status == "fail" else 1.0)
     yield from (up, recording, last, valid)
+
+
+# Heartbeat detail key of nvr-backup's per-camera measurement -> metric name and help.
+_CAMERA_HEALTH = {
+    "fps": ("nvr_camera_fps", "Video frames per second recorded (last ~10 s)"),
+    "bitrate_bps": ("nvr_camera_bitrate_bits_per_second", "Bitrate of the last segment"),
+    "uptime_s": ("nvr_camera_uptime_seconds", "Seconds since the current run began recording"),
+    "reconnects_per_hour": (
+        "nvr_camera_reconnects_per_hour",
+        "Recording runs that failed in the last hour",
+    ),
+}
+
+
+def camera_health_metrics(facts: Facts) -> Iterator[Metric]:
+    """What nvr-backup measured of each camera, and the fps the operator expects."""
+    recorders = facts.detail(BACKUP_DAEMON).get("cameras", {})
+    families = {key: _gauge(name, doc, ["camera"]) for key, (name, doc) in _CAMERA_HEALTH.items()}
+    expected = _gauge("nvr_camera_expected_fps", "Frame rate set in expect.fps", ["camera"])
+    for camera in facts.config.enabled_cameras:
+        measured = recorders.get(camera.id, {})
+        for key, family in families.items():
+            if isinstance(measured.get(key), int | float):
+                family.add_metric([camera.id], float(measured[key]))
+        if camera.expect.fps is not None:
+            expected.add_metric([camera.id], camera.expect.fps)
+    yield from (*families.values(), expected)
+
+
+def process_metrics(facts: Facts) -> Iterator[Metric]:
+    """CPU seconds and memory of each live daemon's process tree (with its children)."""
+    cpu = CounterMetricFamily(
+        "nvr_daemon_cpu_seconds", "CPU time of the daemon and its children", labels=["daemon"]
+    )
+    memory = _gauge("nvr_daemon_memory_bytes", "Resident memory with children", ["daemon"])
+    ceiling = _gauge("nvr_daemon_memory_max_bytes", "The unit's MemoryMax=", ["daemon"])
+    for name, beat in sorted(facts.heartbeats.items()):
+        usage = process_usage(beat.pid) if beat.alive else None
+        if usage is None:
+            continue
+        cpu.add_metric([name], usage.cpu_seconds)
+        memory.add_metric([name], usage.memory_bytes)
+        if usage.memory_max_bytes is not None:
+            ceiling.add_metric([name], usage.memory_max_bytes)
+    yield from (cpu, memory, ceiling)
 
 
 def total_metrics(totals: Totals) -> Iterator[Metric]:
@@ -169,6 +215,8 @@ class _Snapshot(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from camera_metrics(self._facts)
+        yield from camera_health_metrics(self._facts)
+        yield from process_metrics(self._facts)
         yield from total_metrics(self._totals)
         yield from disk_metrics(self._facts)
         yield from uplink_metrics(self._facts)

@@ -72,7 +72,7 @@ def pick_source(conn: sqlite3.Connection, config: Config, camera: CameraConfig, 
 
 def camera_source(conn: sqlite3.Connection, config: Config, camera: CameraConfig) -> Source:
     """The camera over RTSP, with the transport the recorder uses (invariant 8)."""
-    transport = reading_transport(conn, camera.id, str(config.recording.rtsp_transport))
+    transport = reading_transport(conn, camera, config.recording)
     return Source(SourceKind.CAMERA, transport=transport)
 
 

@@ -7,7 +7,16 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import Identifier, SecretUrlStr, Section, read_secret_file
+from nvr.core.config.storage import RtspTransport
 from nvr.core.redact import SecretUrl
+
+
+def _bad_port(url: SecretUrl) -> bool:
+    try:
+        url.port  # noqa: B018 -- parsing the port is the check
+    except ValueError:
+        return True
+    return False
 
 
 class CameraExpect(Section):
@@ -52,11 +61,15 @@ class CameraConfig(Section):
         description="RTSP sessions the camera serves at once; 1: live view goes through the"
         " recorder's session (nvr-backup publishes the stream to mediamtx)",
     )
+    rtsp_transport: RtspTransport | None = Field(
+        default=None, description="overrides recording.rtsp_transport for this camera"
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _password_from_file(cls, data: Any) -> Any:
-        # `password_file` keeps the password out of nvr.yaml; it replaces the URL's password.
+        # `password_file` keeps the password out of nvr.yaml; it replaces the URL's password
+        # and is taken literally (any character; SecretUrl encodes it for the URL).
         if not isinstance(data, dict) or "password_file" not in data:
             return data
         data = dict(data)
@@ -72,6 +85,13 @@ class CameraConfig(Section):
     def _rtsp_url(cls, url: SecretUrl) -> SecretUrl:
         if url.scheme not in ("rtsp", "rtsps"):
             raise ValueError(f"must be an rtsp:// or rtsps:// URL, got {url.redacted}")
+        # A raw '#', '?' or '/' in a password cuts the URL before the host (the rest becomes
+        # a fragment, a query or a path): say how to write it instead of failing later.
+        if url.has_fragment or _bad_port(url):
+            raise ValueError(
+                "cannot be parsed: percent-encode the password (%23 for #, %3F for ?,"
+                " %2F for /) or put it in password_file"
+            )
         if not url.host:
             raise ValueError(f"has no host: {url.redacted}")
         return url

@@ -35,8 +35,14 @@ class AudioPolicy(StrEnum):
 
 
 class RtspTransport(StrEnum):
-    """RTSP transport; TCP survives lossy site networks without smeared pictures."""
+    """RTSP transport; TCP survives lossy site networks without smeared pictures.
 
+    `auto` tries TCP, then UDP when the camera refuses TCP (RTSP 461), and remembers what
+    worked per camera in the state file (nvr.core.camera_media), so a restart does not
+    pay for the failed attempt again.
+    """
+
+    AUTO = "auto"
     TCP = "tcp"
     UDP = "udp"
 
@@ -65,7 +71,9 @@ class RecordingConfig(Section):
     segment_seconds: int = Field(default=60, ge=2, le=3600)
     container: Container = Container.FMP4
     audio: AudioPolicy = AudioPolicy.TRANSCODE
-    rtsp_transport: RtspTransport = RtspTransport.TCP
+    rtsp_transport: RtspTransport = Field(
+        default=RtspTransport.AUTO, description="auto: TCP, else UDP; remembered per camera"
+    )
     socket_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     stall_seconds: float = Field(default=30.0, gt=0, le=3600, description="no progress → restart")
     stop_grace_seconds: float = Field(default=5.0, gt=0, le=120)

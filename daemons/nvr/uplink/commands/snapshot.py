@@ -77,7 +77,7 @@ def _grab_and_queue(store: StateStore, ctx: Context, stored: Stored, now_ms: int
         raise ActionFailed(f"camera {camera_id} was removed from the config")
     output = spool_path(ctx.state_file, SPOOL_SNAPSHOTS, camera_id, f"{stored.command.id}.jpg")
     output.parent.mkdir(parents=True, exist_ok=True)
-    transport = reading_transport(store.read(), camera_id, str(ctx.config.recording.rtsp_transport))
+    transport = reading_transport(store.read(), camera, ctx.config.recording)
     grab_frame(camera.url.reveal(), output, transport)
     sync_file(output)
     sha256 = file_sha256(output)
