@@ -21,6 +21,8 @@ PACKAGES=(
     supervisor          # supervisord: the container deployment's process manager
     dpkg-dev            # dpkg-architecture and friends for the .deb build
     python3-venv        # the .deb build creates a throwaway venv to check the wheelhouse
+    mmdebstrap          # Debian 12 trees for the appliance tests (packaging/dev/build-rootfs.sh)
+    systemd-container   # systemd-nspawn boots that tree with systemd as PID 1 (tests/appliance)
 )
 
 missing=()
