@@ -16,7 +16,8 @@ CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 VERSION="$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("'"$REPO"'/pyproject.toml", "rb"))["project"]["version"])')"
-DEB_VERSION="$VERSION-1"
+# NVR_DEB_REVISION: a newer build of the same code (the upgrade tests install one over another).
+DEB_VERSION="$VERSION-${NVR_DEB_REVISION:-1}"
 ARCH="$(dpkg --print-architecture)"
 
 WORK="$(mktemp -d)"
