@@ -54,6 +54,9 @@ install_file 0644 "$REPO/etc/nvr/nvr.yaml" /etc/nvr/nvr.yaml
 install_file 0644 "$REPO/etc/mediamtx/mediamtx.yml" /etc/mediamtx/mediamtx.yml
 install_file 0644 "$REPO/syslog-ng/conf.d/nvr.conf" /etc/syslog-ng/conf.d/nvr.conf
 install_file 0644 "$REPO/syslog-ng/nvr/site.conf" /etc/syslog-ng/nvr/site.conf
+install_file 0644 "$REPO/syslog-ng/headoffice.conf" /usr/share/nvr/syslog-ng/headoffice.conf
+# Where the operator links the forwards to enable (conf.d/nvr.conf includes nvr/forward/*.conf).
+install -d -m 0755 "$ROOT/etc/syslog-ng/nvr/forward"
 install_file 0644 "$REPO/syslog-ng/logrotate.d/nvr" /etc/logrotate.d/nvr
 install_file 0644 "$REPO/etc/prometheus/nvr-alerts.yml" /usr/share/nvr/prometheus/nvr-alerts.yml
 install_file 0644 "$HERE/make-venv.sh" /usr/share/nvr/make-venv.sh
