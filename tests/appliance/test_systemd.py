@@ -244,9 +244,12 @@ def test_sigkill_is_followed_by_a_restart(box: Appliance) -> None:
 def test_stopping_the_target_stops_everything_cleanly(box: Appliance) -> None:
     started = time.monotonic()
     box.systemctl("stop", "nvr.target", timeout=300)
+    # The target is ordered after its units (it Wants= them), so on stop it goes first and
+    # `systemctl stop nvr.target` can return while they are still deactivating.
+    for unit in UNITS:
+        box.guest.wait_unit(unit, "inactive", timeout=UNIT_STOP_TIMEOUT_S * 2)
     took = time.monotonic() - started
     for unit in UNITS:
-        assert box.guest.unit_property(unit, "ActiveState") == "inactive", unit
         # "timeout" would mean systemd had to SIGKILL it after TimeoutStopSec.
         assert box.guest.unit_property(unit, "Result") == "success", unit
     assert box.guest.run("pgrep", "-x", "ffmpeg", check=False).returncode == 1
