@@ -9,6 +9,8 @@ running on this machine. Cameras are the host's simulator (its URLs are on 127.0
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -59,6 +61,19 @@ def camera(camera_id: str, url: str) -> dict[str, Any]:
         "url": url,
         "expect": {"codec": "h264", "width": SIM_WIDTH, "height": SIM_HEIGHT},
     }
+
+
+def build_deb(out: Path, revision: int = 1) -> Path:
+    """packaging/deb/build.sh into `out`; `revision` makes a newer build of the same code."""
+    result = subprocess.run(
+        ["bash", str(REPO / "packaging" / "deb" / "build.sh"), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NVR_DEB_REVISION": str(revision)},
+    )
+    assert result.returncode == 0, f"make deb failed:\n{result.stdout}\n{result.stderr}"
+    return Path(result.stdout.strip().splitlines()[-1])
 
 
 class Appliance:
