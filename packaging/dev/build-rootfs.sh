@@ -36,7 +36,10 @@ mkdir -p "$CACHE/rootfs"
 exec 9>"$dest.lock"
 flock 9
 if [[ ! -f "$dest/.complete" ]]; then
-    rm -rf "$dest" "$dest.tmp"
+    # An interrupted mmdebstrap can leave /proc, /sys and /dev mounts in its tree: unmount
+    # them before deleting, and never delete across a mount.
+    { grep -o " $dest.tmp/[^ ]*" /proc/mounts || true; } | sort -r | xargs -r -n1 umount -l
+    rm -rf --one-file-system "$dest" "$dest.tmp"
     start=$SECONDS
     echo "rootfs $NAME: building with mmdebstrap (packages: $packages)" >&2
     # No man pages or translations: a test tree, kept small so copies and overlays are cheap.

@@ -129,7 +129,9 @@ class Appliance:
 
     def segments(self, camera_id: str) -> int:
         return int(
-            self.sql(f"SELECT count(*) FROM segments WHERE camera = '{camera_id}' AND status = 'ok'")
+            self.sql(
+                f"SELECT count(*) FROM segments WHERE camera = '{camera_id}' AND status = 'ok'"
+            )
         )
 
     def wait_segments(self, camera_id: str, more_than: int, timeout: float = 90.0) -> int:

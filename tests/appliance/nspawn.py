@@ -70,7 +70,9 @@ class Guest:
         """Mount the overlay, start systemd-nspawn and wait until systemd says running."""
         for sub in ("upper", "work", "merged"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        options = f"lowerdir={self.rootfs},upperdir={self.work / 'upper'},workdir={self.work / 'work'}"
+        options = (
+            f"lowerdir={self.rootfs},upperdir={self.work / 'upper'},workdir={self.work / 'work'}"
+        )
         subprocess.run(
             [tool("mount", "mount"), "-t", "overlay", "overlay", "-o", options, str(self.root)],
             check=True,
@@ -155,8 +157,9 @@ class Guest:
             env=env,
         )
         if check:
+            command = " ".join(argv)
             assert result.returncode == 0, (
-                f"in guest: {' '.join(argv)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
+                f"in guest: {command} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
             )
         return result
 

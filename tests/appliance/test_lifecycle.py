@@ -98,7 +98,9 @@ def queue_status_report(box: Appliance) -> None:
 
 
 def latest_end_ms(box: Appliance, camera_id: str) -> int:
-    return int(box.sql(f"SELECT coalesce(max(end_ms), 0) FROM segments WHERE camera = '{camera_id}'"))
+    return int(
+        box.sql(f"SELECT coalesce(max(end_ms), 0) FROM segments WHERE camera = '{camera_id}'")
+    )
 
 
 def test_upgrade_over_a_running_install_keeps_everything_and_records_again(

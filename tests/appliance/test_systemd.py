@@ -103,6 +103,7 @@ def test_recording_under_the_hardened_unit(box: Appliance) -> None:
     for cam, pid in box.ffmpeg_pids().items():
         status = proc_status(box, pid)
         assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "1", cam
+
     # nvr-health, reached from the host on the shared loopback, says so too.
     def camera_checks() -> dict[str, set[str]]:
         checks: dict[str, set[str]] = {}
@@ -113,7 +114,9 @@ def test_recording_under_the_hardened_unit(box: Appliance) -> None:
         return checks
 
     wait_until(
-        lambda: (c := camera_checks()).get("cam01") == {"ok"} and "ok" not in c.get("cam09", {"ok"}),
+        lambda: (
+            (c := camera_checks()).get("cam01") == {"ok"} and "ok" not in c.get("cam09", {"ok"})
+        ),
         60,
         f"/health: cam01 ok, cam09 not: {box.health()}",
     )
@@ -167,9 +170,7 @@ def test_syslog_ng_writes_one_file_per_daemon(box: Appliance) -> None:
     assert re.search(r"nvr-backup\[\d+\]: <info> .*camera=cam01 recording", text)
     assert "dead-pw" not in text
     for daemon in ("nvr-hddmon", "nvr-health"):
-        wait_until(
-            box.guest.path(f"/var/log/nvr/{daemon}.log").exists, 30, f"{daemon}.log written"
-        )
+        wait_until(box.guest.path(f"/var/log/nvr/{daemon}.log").exists, 30, f"{daemon}.log written")
 
 
 def test_log_directory_is_root_owned_and_closed_to_nvr(box: Appliance) -> None:
