@@ -24,7 +24,6 @@ PACKAGES=(
     mmdebstrap          # Debian 12 trees for the appliance tests (packaging/dev/build-rootfs.sh)
     systemd-container   # systemd-nspawn boots that tree with systemd as PID 1 (tests/appliance)
     podman              # builds and runs the container image (packaging/container)
-    podman-compose      # runs packaging/container/compose.yaml
     runc                # podman's OCI runtime here: crun refuses hybrid cgroups
 )
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,8 @@ from nvrtest import wait_until
 pytestmark = pytest.mark.timeout(600)
 
 CONTAINER_DIR = REPO / "packaging" / "container"
+# From the dev extra of pyproject.toml, next to this interpreter.
+PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
 CACHE = Path(os.environ.get("NVR_DEV_CACHE", Path.home() / ".cache" / "nvr-dev"))
 SERVICES = (
     "nvr-backup",
@@ -93,7 +96,7 @@ class Stack:
     def compose(self, *args: str) -> str:
         return run(
             [
-                tool("podman-compose", "podman-compose"),
+                PODMAN_COMPOSE,
                 "-p",
                 self.name,
                 "-f",
@@ -107,7 +110,15 @@ class Stack:
         return run([tool("podman", "podman"), *args], self.env)
 
     def container(self, service: str) -> str:
-        return f"{self.name}_{service}_1"
+        return self.podman(
+            "ps",
+            "--filter",
+            f"label=io.podman.compose.project={self.name}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+            "--format",
+            "{{.Names}}",
+        ).split()[0]
 
     def volume(self, name: str) -> Path:
         return Path(
@@ -185,7 +196,7 @@ def stack(
     finally:
         subprocess.run(
             [
-                tool("podman-compose", "podman-compose"),
+                PODMAN_COMPOSE,
                 "-p",
                 made.name,
                 "-f",
@@ -206,7 +217,11 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
     stack: tuple[Stack, Ports], headoffice: HeadOffice
 ) -> None:
     made, ports = stack
-    wait_until(lambda: made.running() == set(SERVICES), 120, "every service running")
+    wait_until(
+        lambda: made.running() == set(SERVICES),
+        120,
+        f"every service running:\n{made.podman('ps', '-a')}",
+    )
     state = made.volume("nvr-state") / "state.db"
 
     def recorded() -> bool:
