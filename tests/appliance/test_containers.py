@@ -81,9 +81,12 @@ def run(argv: list[str], env: dict[str, str], timeout: float = 600) -> str:
 @pytest.fixture(scope="module")
 def image(deb: Path, podman_env: dict[str, str]) -> str:
     tool("podman", "podman")
-    return run(
+    tag = run(
         ["bash", str(CONTAINER_DIR / "build.sh"), str(deb), "localhost/nvr:test"], podman_env
     ).strip()
+    # The previous build of the tag is left untagged in the cached storage: drop it.
+    run([tool("podman", "podman"), "image", "prune", "--force"], podman_env)
+    return tag
 
 
 class Stack:
