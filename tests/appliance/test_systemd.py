@@ -68,6 +68,10 @@ def proc_status(box: Appliance, pid: int) -> dict[str, str]:
     return {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
 
 
+def restarts(box: Appliance, unit: str) -> int:
+    return int(box.guest.unit_property(unit, "NRestarts"))
+
+
 def root_mount_options(box: Appliance, pid: int) -> list[str]:
     """Mount options of / as the process sees it (ProtectSystem=strict makes it ro)."""
     for line in box.guest.out("cat", f"/proc/{pid}/mountinfo").splitlines():
@@ -208,11 +212,11 @@ def test_reload_adds_a_camera_without_touching_the_others(
 
 
 def test_watchdog_restarts_a_frozen_daemon(box: Appliance) -> None:
-    restarts = int(box.guest.unit_property("nvr-backup", "NRestarts"))
+    before = restarts(box, "nvr-backup")
     frozen = box.main_pid("nvr-backup")
     box.systemctl("kill", "--kill-who=main", "-s", "STOP", "nvr-backup")
     wait_until(
-        lambda: int(box.guest.unit_property("nvr-backup", "NRestarts")) > restarts,
+        lambda: restarts(box, "nvr-backup") > before,
         TEST_WATCHDOG_S * 6,
         "systemd restarted the frozen nvr-backup",
     )
@@ -228,18 +232,14 @@ def test_watchdog_restarts_a_frozen_daemon(box: Appliance) -> None:
     )
 
 
-def test_sigkill_is_followed_by_a_restart(box: Appliance) -> None:
-    for unit in ("nvr-uplink", "nvr-health"):
-        restarts = int(box.guest.unit_property(unit, "NRestarts"))
-        killed = box.main_pid(unit)
-        box.systemctl("kill", "-s", "KILL", unit)
-        wait_until(
-            lambda u=unit, r=restarts: int(box.guest.unit_property(u, "NRestarts")) > r,
-            60,
-            f"{unit} restarted after SIGKILL",
-        )
-        box.guest.wait_unit(unit, "active")
-        assert box.main_pid(unit) != killed
+@pytest.mark.parametrize("unit", ["nvr-uplink", "nvr-health"])
+def test_sigkill_is_followed_by_a_restart(box: Appliance, unit: str) -> None:
+    before = restarts(box, unit)
+    killed = box.main_pid(unit)
+    box.systemctl("kill", "-s", "KILL", unit)
+    wait_until(lambda: restarts(box, unit) > before, 60, f"{unit} restarted after SIGKILL")
+    box.guest.wait_unit(unit, "active")
+    assert box.main_pid(unit) != killed
 
 
 def test_stopping_the_target_stops_everything_cleanly(box: Appliance) -> None:
