@@ -24,8 +24,10 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 dpkg-deb -x "$DEB" "$WORK/deb"
 mkdir "$WORK/context"
-cp -r "$WORK/deb/opt/nvr/wheels" "$WORK/context/wheels"
-cp "$REPO/packaging/deb/make-venv.sh" "$HERE/Containerfile" "$WORK/context/"
+mkdir -p "$WORK/context/wheels/deps" "$WORK/context/wheels/nvr"
+mv "$WORK/deb/opt/nvr/wheels"/nvr-*.whl "$WORK/context/wheels/nvr/"
+mv "$WORK/deb/opt/nvr/wheels"/*.whl "$WORK/context/wheels/deps/"
+cp "$HERE/Containerfile" "$WORK/context/"
 cp "$MEDIAMTX" "$WORK/context/mediamtx"
 cp "$REPO/etc/nvr/nvr.yaml" "$REPO/etc/mediamtx/mediamtx.yml" "$WORK/context/"
 # chroot isolation: RUN steps need no OCI runtime (nor cgroups) at build time.

@@ -98,6 +98,13 @@ def test_every_unit_active_with_its_hardening_in_force(box: Appliance) -> None:
     hddmon = proc_status(box, box.main_pid("nvr-hddmon"))
     cap_sys_rawio = 1 << 17
     assert int(hddmon["CapBnd"], 16) == cap_sys_rawio
+    # Nothing in any daemon's journal says the sandbox got in its way. (ffmpeg's "Warning:
+    # using insecure memory!" from libgcrypt is the guest's, not the units': a plain
+    # `systemd-run -p User=nvr ffmpeg` in the guest prints it too, the host does not.)
+    for unit in UNITS:
+        journal = box.guest.journal(unit)
+        for sign in ("Traceback", "UserWarning", "Permission denied", "Operation not permitted"):
+            assert sign not in journal, f"{unit}: {sign}\n{journal}"
 
 
 def test_recording_under_the_hardened_unit(box: Appliance) -> None:
@@ -107,6 +114,16 @@ def test_recording_under_the_hardened_unit(box: Appliance) -> None:
     for cam, pid in box.ffmpeg_pids().items():
         status = proc_status(box, pid)
         assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "1", cam
+
+    # The validator's checks (ffprobe, OpenCV) run under the same hardening.
+    wait_until(
+        lambda: (
+            box.sql("SELECT count(*) FROM validations WHERE camera = 'cam01' AND status = 'ok'")
+            != "0"
+        ),
+        120,
+        f"a passed validation of cam01:\n{box.guest.journal('nvr-validator')}",
+    )
 
     # nvr-health, reached from the host on the shared loopback, says so too.
     def camera_checks() -> dict[str, set[str]]:
