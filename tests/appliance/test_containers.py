@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -130,6 +130,26 @@ class Stack:
             ).strip()
         )
 
+    def diagnose(self) -> str:
+        """`podman ps -a` and the last lines of every container's log, for a failure."""
+        lines = [
+            self.podman("ps", "-a", "--filter", f"label=io.podman.compose.project={self.name}")
+        ]
+        for service in SERVICES:
+            try:
+                logs = self.podman("logs", "--tail", "15", self.container(service))
+            except (AssertionError, IndexError):
+                logs = "(no container)"
+            lines.append(f"--- {service}\n{logs}")
+        return "\n".join(lines)
+
+    def wait(self, predicate: Callable[[], object], timeout: float, what: str) -> object:
+        """wait_until, and on a timeout say what every container was doing."""
+        try:
+            return wait_until(predicate, timeout, what)
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{self.diagnose()}") from err
+
     def running(self) -> set[str]:
         out = self.podman(
             "ps", "--filter", f"label=io.podman.compose.project={self.name}", "--format", "json"
@@ -220,11 +240,7 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
     stack: tuple[Stack, Ports], headoffice: HeadOffice
 ) -> None:
     made, ports = stack
-    wait_until(
-        lambda: made.running() == set(SERVICES),
-        120,
-        f"every service running:\n{made.podman('ps', '-a')}",
-    )
+    made.wait(lambda: made.running() == set(SERVICES), 120, "every service running")
     state = made.volume("nvr-state") / "state.db"
 
     def recorded() -> bool:
@@ -236,7 +252,7 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
             ).fetchall()
         return {camera for camera, _ in rows} >= {"cam01", "cam02"}
 
-    wait_until(recorded, 120, "both cameras recorded into the shared volumes")
+    made.wait(recorded, 120, "both cameras recorded into the shared volumes")
     recordings = made.volume("nvr-recordings")
     assert list((recordings / "cam01").rglob("*.mp4")), "no cam01 segment in the volume"
 
@@ -248,11 +264,11 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
         body: dict[str, object] = answer.json()
         return body if answer.status_code == 200 else None
 
-    body = wait_until(health, 120, "/health answers 200 (every daemon beating, cameras ok)")
-    assert body["site"] == SITE
+    body = made.wait(health, 240, "/health answers 200 (every daemon beating, cameras ok)")
+    assert isinstance(body, dict) and body["site"] == SITE
 
     made.podman("exec", made.container("nvr-report"), "nvrctl", "report", "now")
-    wait_until(
+    made.wait(
         lambda: any(r["kind"] == "status" for r in headoffice.reports()),
         120,
         "a status report at head office",
