@@ -47,6 +47,11 @@ SERVICES = (
 )
 
 
+PROCESS_WAITS = (
+    'for p in /proc/[0-9]*; do echo "$p $(tr "\\0" " " < $p/cmdline) wchan=$(cat $p/wchan)"; done'
+)
+
+
 def tool(name: str, package: str) -> str:
     path = shutil.which(name)
     assert path, f"{name} not found (Debian package {package}; run `make apt`)"
@@ -137,7 +142,10 @@ class Stack:
         ]
         for service in SERVICES:
             try:
-                logs = self.podman("logs", "--tail", "15", self.container(service))
+                name = self.container(service)
+                logs = self.podman("logs", "--tail", "15", name)
+                # Where each process of the container waits (pipe_write, futex, ...).
+                logs += self.podman("exec", name, "sh", "-c", PROCESS_WAITS)
             except (AssertionError, IndexError):
                 logs = "(no container)"
             lines.append(f"--- {service}\n{logs}")
