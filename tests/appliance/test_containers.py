@@ -264,15 +264,22 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
     recordings = made.volume("nvr-recordings")
     assert list((recordings / "cam01").rglob("*.mp4")), "no cam01 segment in the volume"
 
+    last_answer: list[str] = ["(none)"]
+
     def health() -> dict[str, object] | None:
         try:
             answer = requests.get(f"http://127.0.0.1:{ports.health}/health", timeout=5)
-        except requests.ConnectionError:
+        except requests.ConnectionError as err:
+            last_answer[0] = f"not answering: {err}"
             return None
+        last_answer[0] = f"{answer.status_code} {answer.text[:3000]}"
         body: dict[str, object] = answer.json()
         return body if answer.status_code == 200 else None
 
-    body = made.wait(health, 240, "/health answers 200 (every daemon beating, cameras ok)")
+    try:
+        body = made.wait(health, 240, "/health answers 200 (every daemon beating, cameras ok)")
+    except AssertionError as err:
+        raise AssertionError(f"last /health answer: {last_answer[0]}\n{err}") from err
     assert isinstance(body, dict) and body["site"] == SITE
 
     made.podman("exec", made.container("nvr-report"), "nvrctl", "report", "now")
