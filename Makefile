@@ -15,7 +15,7 @@ export NVR_MEDIAMTX_BIN := $(MEDIAMTX)
 export NVR_MINIO_BIN := $(MINIO)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all deps apt mediamtx minio venv test lint format demo bench clean
+.PHONY: all deps apt mediamtx minio venv rootfs test lint format demo bench clean
 
 all: test
 
@@ -42,7 +42,13 @@ $(VENV_STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 	@echo "virtualenv: $(VENV) ready"
 
-test: deps
+# The Debian 12 trees of tests/appliance/: the guest systemd-nspawn boots and the container
+# image's base (each 1.5-2.5 min cold, a stat when cached in $(CACHE)/rootfs/).
+rootfs: apt
+	@NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-rootfs.sh appliance >/dev/null
+	@NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-rootfs.sh container >/dev/null
+
+test: deps rootfs
 	@set +e; $(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [[ $$rc -eq 5 ]]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 

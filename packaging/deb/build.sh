@@ -16,7 +16,8 @@ CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 VERSION="$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("'"$REPO"'/pyproject.toml", "rb"))["project"]["version"])')"
-DEB_VERSION="$VERSION-1"
+# NVR_DEB_REVISION: a newer build of the same code (the upgrade tests install one over another).
+DEB_VERSION="$VERSION-${NVR_DEB_REVISION:-1}"
 ARCH="$(dpkg --print-architecture)"
 
 WORK="$(mktemp -d)"
@@ -53,6 +54,9 @@ install_file 0644 "$REPO/etc/nvr/nvr.yaml" /etc/nvr/nvr.yaml
 install_file 0644 "$REPO/etc/mediamtx/mediamtx.yml" /etc/mediamtx/mediamtx.yml
 install_file 0644 "$REPO/syslog-ng/conf.d/nvr.conf" /etc/syslog-ng/conf.d/nvr.conf
 install_file 0644 "$REPO/syslog-ng/nvr/site.conf" /etc/syslog-ng/nvr/site.conf
+install_file 0644 "$REPO/syslog-ng/headoffice.conf" /usr/share/nvr/syslog-ng/headoffice.conf
+# Where the operator links the forwards to enable (conf.d/nvr.conf includes nvr/forward/*.conf).
+install -d -m 0755 "$ROOT/etc/syslog-ng/nvr/forward"
 install_file 0644 "$REPO/syslog-ng/logrotate.d/nvr" /etc/logrotate.d/nvr
 # logrotate hourly, so the size cap in /etc/logrotate.d/nvr cuts a log storm short.
 install_file 0644 "$REPO/syslog-ng/logrotate.timer.d/nvr-hourly.conf" /lib/systemd/system/logrotate.timer.d/nvr-hourly.conf

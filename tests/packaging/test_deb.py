@@ -181,6 +181,8 @@ STUBS = (
     "dpkg-statoverride",
     "rm",
     "rmdir",
+    "chown",
+    "chmod",
 )
 
 
@@ -219,6 +221,9 @@ def test_maintainer_scripts_create_user_venv_and_enable_target_and_keep_recordin
     assert calls[1].startswith("adduser --system --group --home /var/lib/nvr")
     assert "dpkg-statoverride --update --add root nvr 0640 /etc/nvr/nvr.yaml" in calls
     assert "install -d -o nvr -g nvr -m 0750 /srv/nvr/recordings" in calls
+    # Issue 18: the logs directory is root's; nothing hands it to nvr.
+    assert "install -d -o root -g adm -m 0750 /var/log/nvr" in calls
+    assert not any("nvr" in c.split()[1:-1] and c.endswith("/var/log/nvr") for c in calls)
     assert f"sh /usr/share/nvr/make-venv.sh /opt/nvr/venv /opt/nvr/wheels {VERSION}" in calls
     assert "deb-systemd-helper enable nvr.target" in calls
     assert not any(c.startswith(("systemctl", "deb-systemd-invoke")) for c in calls)

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[2]
 NVR_CONF = REPO / "syslog-ng" / "conf.d" / "nvr.conf"
 SITE_CONF = REPO / "syslog-ng" / "nvr" / "site.conf"
+HEADOFFICE_CONF = REPO / "syslog-ng" / "headoffice.conf"
 LOGROTATE = REPO / "syslog-ng" / "logrotate.d" / "nvr"
 DEADLINE_SECONDS = 20.0
 
@@ -190,6 +191,9 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
         },
     )
     (tmp_path / "buffer").mkdir()
+    # The forward to head office, enabled as the operator guide says (a link in nvr/forward/).
+    (etc / "nvr" / "forward").mkdir()
+    (etc / "nvr" / "forward" / "headoffice.conf").symlink_to(HEADOFFICE_CONF)
     box = SyslogNg(
         tmp_path / "box",
         "@version: 3.38\n"

@@ -1,0 +1,168 @@
+"""The nvr .deb installed in a booted guest (nspawn.Guest), configured for the simulator.
+
+The guest shares the host's network, so every port the appliance listens on (nvr-health,
+the viewer API, mediamtx's RTSP/HLS/WebRTC/API/metrics) is picked free on the host and
+written into the guest's nvr.yaml and mediamtx.yml: nothing collides with the other tests
+running on this machine. Cameras are the host's simulator (its URLs are on 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from appliance.nspawn import REPO, Guest
+from nvr.camsim.mediamtx import free_port
+from nvrtest import SIM_HEIGHT, SIM_WIDTH, wait_until
+
+DAEMONS = (
+    "nvr-backup",
+    "nvr-hddmon",
+    "nvr-validator",
+    "nvr-livestream",
+    "nvr-report",
+    "nvr-health",
+    "nvr-uplink",
+)
+UNITS = (*DAEMONS, "mediamtx")
+# Short segments so a test sees a finished one quickly.
+SEGMENT_SECONDS = 6
+GUEST_DEB = "/root/nvr.deb"
+STATE_DB = "/var/lib/nvr/state.db"
+RECORDINGS = "/srv/nvr/recordings"
+
+
+@dataclass
+class Ports:
+    """Free host ports for everything the appliance listens on."""
+
+    health: int = field(default_factory=free_port)
+    viewer: int = field(default_factory=free_port)
+    rtsp: int = field(default_factory=free_port)
+    hls: int = field(default_factory=free_port)
+    webrtc: int = field(default_factory=free_port)
+    webrtc_udp: int = field(default_factory=free_port)
+    api: int = field(default_factory=free_port)
+    metrics: int = field(default_factory=free_port)
+
+
+def camera(camera_id: str, url: str) -> dict[str, Any]:
+    return {
+        "id": camera_id,
+        "name": camera_id,
+        "url": url,
+        "expect": {"codec": "h264", "width": SIM_WIDTH, "height": SIM_HEIGHT},
+    }
+
+
+def build_deb(out: Path, revision: int = 1) -> Path:
+    """packaging/deb/build.sh into `out`; `revision` makes a newer build of the same code."""
+    result = subprocess.run(
+        ["bash", str(REPO / "packaging" / "deb" / "build.sh"), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "NVR_DEB_REVISION": str(revision)},
+    )
+    assert result.returncode == 0, f"make deb failed:\n{result.stdout}\n{result.stderr}"
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+class Appliance:
+    """What a technician does on a site, from the host: install, configure, systemctl."""
+
+    def __init__(self, guest: Guest, mediamtx: Path) -> None:
+        self.guest = guest
+        self.ports = Ports()
+        guest.install_file(mediamtx, "/usr/local/bin/mediamtx", 0o755)
+
+    def install(self, deb: Path) -> str:
+        """`dpkg -i` a .deb copied into the guest; returns dpkg's output."""
+        self.guest.install_file(deb, GUEST_DEB)
+        result = self.guest.run("dpkg", "-i", GUEST_DEB, timeout=300)
+        return result.stdout + result.stderr
+
+    def configure(self, cameras: list[dict[str, Any]], **sections: dict[str, Any]) -> None:
+        """The shipped example config with this site's cameras and free ports."""
+        config = yaml.safe_load((REPO / "etc" / "nvr" / "nvr.yaml").read_text())
+        config["recording"]["segment_seconds"] = SEGMENT_SECONDS
+        config["livestream"].update(
+            listen=f"127.0.0.1:{self.ports.viewer}",
+            mediamtx_api=f"http://127.0.0.1:{self.ports.api}",
+            rtsp_port=self.ports.rtsp,
+            hls_port=self.ports.hls,
+            webrtc_port=self.ports.webrtc,
+        )
+        config["health"]["listen"] = f"127.0.0.1:{self.ports.health}"
+        config["cameras"] = cameras
+        for name, values in sections.items():
+            config[name].update(values)
+        self.guest.path("/etc/nvr/nvr.yaml").write_text(yaml.safe_dump(config))
+        mediamtx = yaml.safe_load((REPO / "etc" / "mediamtx" / "mediamtx.yml").read_text())
+        mediamtx.update(
+            authHTTPAddress=f"http://127.0.0.1:{self.ports.viewer}/mediamtx/auth",
+            apiAddress=f"127.0.0.1:{self.ports.api}",
+            metricsAddress=f"127.0.0.1:{self.ports.metrics}",
+            rtspAddress=f"127.0.0.1:{self.ports.rtsp}",
+            hlsAddress=f"127.0.0.1:{self.ports.hls}",
+            webrtcAddress=f"127.0.0.1:{self.ports.webrtc}",
+            webrtcLocalUDPAddress=f"127.0.0.1:{self.ports.webrtc_udp}",
+        )
+        self.guest.path("/etc/mediamtx/mediamtx.yml").write_text(yaml.safe_dump(mediamtx))
+
+    def systemctl(self, *args: str, timeout: float = 180.0) -> str:
+        return self.guest.out("systemctl", *args, timeout=timeout)
+
+    def main_pid(self, unit: str) -> int:
+        return int(self.guest.unit_property(unit, "MainPID"))
+
+    def sql(self, query: str) -> str:
+        return self.guest.out("sqlite3", "-cmd", ".timeout 5000", STATE_DB, query).strip()
+
+    def segments(self, camera_id: str) -> int:
+        return int(
+            self.sql(
+                f"SELECT count(*) FROM segments WHERE camera = '{camera_id}' AND status = 'ok'"
+            )
+        )
+
+    def wait_segments(self, camera_id: str, more_than: int, timeout: float = 90.0) -> int:
+        """Wait until the index holds more than `more_than` segments of the camera."""
+        return int(
+            wait_until(
+                lambda: (n := self.segments(camera_id)) > more_than and n,
+                timeout,
+                f"{camera_id}: more than {more_than} segments indexed in the guest:\n"
+                + self.guest.journal("nvr-backup.service"),
+            )
+        )
+
+    def ffmpeg_pids(self) -> dict[str, int]:
+        """nvr-backup's ffmpeg children by camera id (the camera is in the output path)."""
+        out = self.guest.out("ps", "-o", "pid=,args=", "--ppid", str(self.main_pid("nvr-backup")))
+        pids = {}
+        for line in out.splitlines():
+            pid, _, args = line.strip().partition(" ")
+            if "ffmpeg" in args:
+                for word in args.split():
+                    if word.startswith(RECORDINGS + "/"):
+                        pids[word.split("/")[4]] = int(pid)
+        return pids
+
+    def health(self) -> dict[str, Any]:
+        """nvr-health's /health answer (200 or 503, JSON either way)."""
+        url = f"http://127.0.0.1:{self.ports.health}/health"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                body = answer.read()
+        except urllib.error.HTTPError as err:
+            body = err.read()
+        return dict(json.loads(body))
