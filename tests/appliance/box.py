@@ -128,11 +128,13 @@ class Appliance:
         return self.guest.out("sqlite3", "-cmd", ".timeout 5000", STATE_DB, query).strip()
 
     def segments(self, camera_id: str) -> int:
-        return int(
-            self.sql(
-                f"SELECT count(*) FROM segments WHERE camera = '{camera_id}' AND status = 'ok'"
-            )
-        )
+        """Indexed segments of the camera; 0 while no daemon has created the schema yet."""
+        query = f"SELECT count(*) FROM segments WHERE camera = '{camera_id}' AND status = 'ok'"
+        result = self.guest.run("sqlite3", "-cmd", ".timeout 5000", STATE_DB, query, check=False)
+        if result.returncode != 0 and "no such table" in result.stderr:
+            return 0  # the daemons are starting (a busy box can take a while)
+        assert result.returncode == 0, f"in guest: {query}: {result.stderr}"
+        return int(result.stdout.strip())
 
     def wait_segments(self, camera_id: str, more_than: int, timeout: float = 90.0) -> int:
         """Wait until the index holds more than `more_than` segments of the camera."""
