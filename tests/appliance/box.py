@@ -76,6 +76,18 @@ def build_deb(out: Path, revision: int = 1) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def shipped_file(path: str, release: str | None) -> str:
+    """A file of the repo as the working tree has it, or as commit `release` had it."""
+    if release is None:
+        return (REPO / path).read_text()
+    return subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{release}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 class Appliance:
     """What a technician does on a site, from the host: install, configure, systemctl."""
 
@@ -84,15 +96,21 @@ class Appliance:
         self.ports = Ports()
         guest.install_file(mediamtx, "/usr/local/bin/mediamtx", 0o755)
 
-    def install(self, deb: Path) -> str:
+    def install(self, deb: Path, *dpkg_options: str) -> str:
         """`dpkg -i` a .deb copied into the guest; returns dpkg's output."""
         self.guest.install_file(deb, GUEST_DEB)
-        result = self.guest.run("dpkg", "-i", GUEST_DEB, timeout=300)
+        result = self.guest.run("dpkg", *dpkg_options, "-i", GUEST_DEB, timeout=300)
         return result.stdout + result.stderr
 
-    def configure(self, cameras: list[dict[str, Any]], **sections: dict[str, Any]) -> None:
-        """The shipped example config with this site's cameras and free ports."""
-        config = yaml.safe_load((REPO / "etc" / "nvr" / "nvr.yaml").read_text())
+    def configure(
+        self, cameras: list[dict[str, Any]], release: str | None = None, **sections: dict[str, Any]
+    ) -> None:
+        """The shipped example config with this site's cameras and free ports.
+
+        `release`: a commit whose example configs to start from (an older release installed
+        for the upgrade test reads only the keys it knew); the working tree's by default.
+        """
+        config = yaml.safe_load(shipped_file("etc/nvr/nvr.yaml", release))
         config["recording"]["segment_seconds"] = SEGMENT_SECONDS
         config["livestream"].update(
             listen=f"127.0.0.1:{self.ports.viewer}",
@@ -106,7 +124,7 @@ class Appliance:
         for name, values in sections.items():
             config[name].update(values)
         self.guest.path("/etc/nvr/nvr.yaml").write_text(yaml.safe_dump(config))
-        mediamtx = yaml.safe_load((REPO / "etc" / "mediamtx" / "mediamtx.yml").read_text())
+        mediamtx = yaml.safe_load(shipped_file("etc/mediamtx/mediamtx.yml", release))
         mediamtx.update(
             authHTTPAddress=f"http://127.0.0.1:{self.ports.viewer}/mediamtx/auth",
             apiAddress=f"127.0.0.1:{self.ports.api}",

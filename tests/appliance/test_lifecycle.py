@@ -79,7 +79,8 @@ def box(
     with Guest(rootfs, work, f"nvr-lifecycle-{work.name[-6:]}") as guest:
         box = Appliance(guest, mediamtx)
         box.install(old_deb)
-        box.configure([camera(c, simulator.camera_url(c)) for c in ("cam01", "cam02")])
+        cameras = [camera(c, simulator.camera_url(c)) for c in ("cam01", "cam02")]
+        box.configure(cameras, release=OLD_RELEASE)
         box.systemctl("start", "nvr.target")
         yield box
 
@@ -115,7 +116,9 @@ def test_upgrade_over_a_running_install_keeps_everything_and_records_again(
     before = sha256_of_segments(box)
     last_end = latest_end_ms(box, "cam01")
 
-    box.install(build_deb(tmp_path, revision=2))
+    # The example config changed between the releases and the site edited its copy: dpkg
+    # would ask; an unattended upgrade keeps the site's (apt's Dpkg::Options --force-confold).
+    box.install(build_deb(tmp_path, revision=2), "--force-confold")
 
     assert box.guest.out("dpkg-query", "-W", "-f", "${Version}", "nvr").endswith("-2")
     assert box.guest.path("/etc/nvr/nvr.yaml").read_text() == config
