@@ -21,6 +21,8 @@ PACKAGES=(
     supervisor          # supervisord: the container deployment's process manager
     dpkg-dev            # dpkg-architecture and friends for the .deb build
     python3-venv        # the .deb build creates a throwaway venv to check the wheelhouse
+    mmdebstrap          # the Debian 12 guest image of the power-cut tests (build-vm-image.sh)
+    qemu-system-x86     # boots that guest; SIGKILL to qemu is the power cut
 )
 
 missing=()

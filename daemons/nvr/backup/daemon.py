@@ -18,6 +18,7 @@ from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
     RECENT_DAYS,
     camera_directories,
+    boot_time_ms,
     close_open_runs,
     mark_missing,
     stop_stale_ffmpeg,
@@ -137,7 +138,7 @@ class BackupDaemon(Daemon):
                 orphans += 1
         # After the orphans: a dead run ends where its partial last segment ends, so the
         # coverage gap that follows carries the run's reason ("stopped unexpectedly").
-        closed = close_open_runs(self.store)
+        closed = close_open_runs(self.store, boot_time_ms())
         since_ms = now_ms() - RECENT_DAYS * 86_400_000
         missing = mark_missing(self.store, self._recordings_dir, since_ms)
         log.info(

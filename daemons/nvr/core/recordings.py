@@ -41,6 +41,8 @@ class EndReason(StrEnum):
     INVALID_STREAM = "invalid stream (validator)"
     INVALID_PICTURE = "invalid picture (validator)"
     CRASHED = "nvr-backup stopped unexpectedly"
+    # A run still open when the box boots: the box lost power or was reset (powercut.md).
+    POWER_LOSS = "power loss (unclean shutdown)"
 
 
 # Reasons given to gaps that no run explains.

@@ -1,0 +1,50 @@
+"""Runs left open at boot: a power loss when they began before this boot, else a crash.
+
+The whole story (a real power cut in a VM) is tests/appliance/test_powercut.py; this is
+the rule itself on a real state file (docs/design/powercut.md, invariant 1).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nvr.backup.reconcile import close_open_runs
+from nvr.core.recordings import EndReason, coverage
+from nvr.core.state import StateStore
+
+BOOT_MS = 1_800_000_000_000
+
+
+def add_run(store: StateStore, camera: str, started_ms: int, segments: int) -> None:
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO recording_runs (camera, started_at_ms) VALUES (?, ?)",
+            (camera, started_ms),
+        )
+        for n in range(segments):
+            start = started_ms + n * 10_000
+            conn.execute(
+                "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, created_at_ms)"
+                " VALUES (?, ?, ?, ?, 1000, ?)",
+                (camera, f"{camera}/{n}.mp4", start, start + 10_000, start + 10_000),
+            )
+
+
+def test_a_run_from_before_the_boot_ends_as_power_loss_and_names_the_gap(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path / "state.db")
+    add_run(store, "cam01", BOOT_MS - 120_000, 3)  # died with the box
+    add_run(store, "cam02", BOOT_MS + 60_000, 2)  # nvr-backup killed after this boot
+
+    assert close_open_runs(store, BOOT_MS) == 2
+
+    rows = store.read().execute(
+        "SELECT camera, end_reason, ended_at_ms FROM recording_runs ORDER BY camera"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("cam01", str(EndReason.POWER_LOSS), BOOT_MS - 90_000),
+        ("cam02", str(EndReason.CRASHED), BOOT_MS + 80_000),
+    ]
+    # What `nvrctl coverage` shows for the time the box was off.
+    gaps = coverage(store.read(), "cam01", BOOT_MS - 120_000, BOOT_MS + 30_000).gaps
+    assert [g.reason for g in gaps] == [str(EndReason.POWER_LOSS)]
+
