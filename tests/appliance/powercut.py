@@ -14,14 +14,18 @@ See docs/design/powercut.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +99,26 @@ def make_deb(out: Path) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def deb_content_key(deb: Path) -> str:
+    """A hash of what the .deb installs and runs, blind to build timestamps.
+
+    Wheels are zip files whose entries carry the build's mtimes: hash their entries' names
+    and contents instead of their bytes.
+    """
+    digest = hashlib.sha256()
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["dpkg-deb", "-R", str(deb), tmp], check=True)
+        for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(tmp)).encode())
+            if path.suffix == ".whl":
+                with zipfile.ZipFile(path) as wheel:
+                    for entry in sorted(wheel.namelist()):
+                        digest.update(entry.encode() + wheel.read(entry))
+            else:
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def put_file(disk: Path, source: Path, dest_dir: str, name: str) -> None:
     """Copy a host file into the (not running) guest's ext4 image, no mount needed."""
     commands = f"cd {dest_dir}\nwrite {source} {name}\n"
@@ -161,8 +185,10 @@ class PowercutRig:
         self.headoffice: HeadOffice | None = None
         self.vm: VirtualMachine | None = None
         self.clock_offset_ms = 0  # guest clock minus host clock, measured each boot
-        self.install_s = 0.0
+        self.install_s = 0.0  # 0 when the installed image came from the cache
         self.first_boot_s = 0.0
+        self._snapshot: dict[str, Any] = {}
+        self._since_ms = 0
 
     # -- set-up ----------------------------------------------------------------------------
     def __enter__(self) -> PowercutRig:
@@ -179,41 +205,68 @@ class PowercutRig:
     def _set_up(self) -> None:
         started = time.monotonic()
         image = build_image()
-        log.info("VM image ready after %.1f s: %s", time.monotonic() - started, image)
         deb = make_deb(self.root / "dist")
-        log.info("make deb done after %.1f s", time.monotonic() - started)
+        log.info("VM image and .deb ready after %.1f s", time.monotonic() - started)
+        installed = self._installed_image(image, deb)
         self.sim = CameraSimulator(
             self.root / "camsim", list(CAMERAS), width=SIM_WIDTH, height=SIM_HEIGHT,
             bitrate=SIM_BITRATE,
         )  # fmt: skip
         self.sim.start()
         self.headoffice = HeadOffice(self.root, write_sites(self.root))
-        self.vm = VirtualMachine.fresh(image, self.root / "vm")
-        put_file(self.vm.disk, deb, "/root", "nvr.deb")
-        put_file(self.vm.disk, Path(__file__).with_name("powercut_guest.py"), "/root",
-                 "powercut_guest.py")  # fmt: skip
+        self.vm = VirtualMachine.fresh(image, self.root / "vm", installed)
         self.first_boot_s = self.vm.power_on()
         log.info("first boot %.1f s (kvm: %s)", self.first_boot_s, self.vm.kvm)
         self._measure_clock()
-        self._install()
-        log.info("installed in the guest in %.1f s; set-up %.1f s", self.install_s,
-                 time.monotonic() - started)  # fmt: skip
+        self._configure()
+        log.info("set-up %.1f s", time.monotonic() - started)
 
-    def _install(self) -> None:
-        """dpkg -i the .deb in the guest, write its config, start nvr.target."""
+    def _installed_image(self, image: Path, deb: Path) -> Path:
+        """The image with this .deb installed by `dpkg -i` in the guest, cached by content.
+
+        Installing under TCG takes minutes (pip builds the venv from the wheels on an
+        emulated CPU), so the installed disk is kept beside the image, keyed by what the
+        .deb contains; a changed product installs again. nvr.target is left disabled in
+        the cached disk: it must not start with the example config before ours is written.
+        """
+        cached = image / f"installed-{deb_content_key(deb)}.ext4"
+        if cached.exists():
+            log.info("installed image from cache: %s", cached.name)
+            return cached
+        vm = VirtualMachine.fresh(image, self.root / "install")
+        put_file(vm.disk, deb, "/root", "nvr.deb")
+        try:
+            vm.power_on()
+            started = time.monotonic()
+            vm.agent.run(["/usr/bin/dpkg", "-i", "/root/nvr.deb"], timeout=900)
+            self.install_s = time.monotonic() - started
+            log.info("dpkg -i in the guest took %.1f s", self.install_s)
+            vm.agent.run(["/bin/rm", "/root/nvr.deb"])
+            vm.agent.run(["/bin/systemctl", "disable", "nvr.target"])
+            vm.shutdown()
+        finally:
+            if vm.proc is not None and vm.proc.poll() is None:
+                vm.power_cut()
+        for old in image.glob("installed-*.ext4"):
+            old.unlink()  # an older product's install: dead weight of a few hundred MB
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+        shutil.move(vm.disk, partial)
+        partial.replace(cached)
+        return cached
+
+    def _configure(self) -> None:
+        """Write the box's config, then enable and start nvr.target as a technician would."""
         assert self.vm is not None and self.sim is not None and self.headoffice is not None
         agent = self.vm.agent
-        started = time.monotonic()
-        agent.run(["/usr/bin/dpkg", "-i", "/root/nvr.deb"], timeout=600)
-        self.install_s = time.monotonic() - started
+        agent.write_file(GUEST_CHECK, Path(__file__).with_name("powercut_guest.py").read_bytes())
         config = yaml.safe_dump(guest_config(self.sim, self.headoffice.port))
         agent.write_file("/etc/nvr/nvr.yaml", config.encode())
         agent.write_file("/etc/nvr/headoffice.key", (SECRET + "\n").encode())
         agent.run(["/bin/chgrp", "nvr", "/etc/nvr/headoffice.key"])
         agent.run(["/bin/chmod", "0640", "/etc/nvr/headoffice.key"])
         agent.run(["/bin/systemctl", "mask", *MASKED_UNITS])
-        # postinst enabled nvr.target: after every power-on the box records by itself.
-        agent.run(["/bin/systemctl", "start", "--no-block", "nvr.target"])
+        # Enabled: after every power-on the box records by itself.
+        agent.run(["/bin/systemctl", "enable", "--now", "--no-block", "nvr.target"])
         agent.run(["/bin/sync"])
 
     def close(self) -> None:
@@ -286,16 +339,16 @@ class PowercutRig:
         return result.stdout[-6000:]
 
     # -- the rounds ------------------------------------------------------------------------
-    def start_recording(self) -> dict[str, Any]:
-        """After installation: wait until both cameras record; returns the first snapshot."""
+    def start_recording(self) -> None:
+        """After set-up: wait until both cameras record and take the first snapshot."""
         assert self.vm is not None
         firsts = self.wait_recording(self.guest_ms(self.vm.powered_on_at))
-        return self.check(max(firsts.values()))
+        self._since_ms = max(firsts.values())
+        self._snapshot = self.check(self._since_ms)
 
-    def cut_round(self, number: int, before: dict[str, Any], min_s: float, max_s: float) -> tuple[Round, dict[str, Any]]:
-        """Cut power at a random moment, boot, and judge; returns the round and the new snapshot."""
+    def cut_round(self, number: int, min_s: float, max_s: float) -> Round:
+        """Cut power at a random moment, boot, wait for recording, and judge the box."""
         assert self.vm is not None
-        since_ms = max(int(v) for v in before["first_segment_start_ms"].values() if v)
         cut_after = self.rng.uniform(min_s, max_s)
         time.sleep(cut_after)
         cut_host_s = time.time()
@@ -306,13 +359,22 @@ class PowercutRig:
         self._measure_clock()
         power_on_ms = self.guest_ms(self.vm.powered_on_at)
         firsts = self.wait_recording(power_on_ms)
-        after = self.check(since_ms)
-        round_ = judge(number, before, after, self.guest_ms(cut_host_s), power_on_ms)
+        after = self.check(self._since_ms)
+        round_ = judge(number, self._snapshot, after, self.guest_ms(cut_host_s), power_on_ms)
         round_.cut_after_s = round(cut_after, 1)
         round_.boot_s = round(boot_s, 1)
         round_.gap_s = round((max(firsts.values()) - power_on_ms) / 1000, 1)
-        # The next round's snapshot: taken when both cameras record in this boot.
-        return round_, self.check(max(firsts.values()))
+        # The next round compares with this check and looks from this boot's recording on.
+        self._snapshot, self._since_ms = after, max(firsts.values())
+        return round_
+
+    def nvrctl_coverage(self, camera: str, since: str) -> str:
+        """`nvrctl coverage` in the guest, as a technician on the box would run it."""
+        assert self.vm is not None
+        return self.vm.agent.run(
+            ["/opt/nvr/venv/bin/nvrctl", "coverage", "--config", "/etc/nvr/nvr.yaml",
+             "--camera", camera, f"--from={since}", "--to=now"],
+        )  # fmt: skip
 
     def drain_reports(self) -> Reports:
         """Wait until head office holds the guest's last seq, then read its seq accounting."""
@@ -331,7 +393,8 @@ class PowercutRig:
             received=int(summary.get("reports", 0)),
             first_seq=summary.get("first_seq"),
             last_seq=summary.get("last_seq"),
-            missing=int(summary.get("missing", 0)) - int(summary.get("announced_dropped", 0))
+            missing=int(summary.get("missing", 0))
+            - int(summary.get("announced_dropped", 0))
             + max(0, (guest_last or 0) - int(summary.get("last_seq") or 0)),
             seq_reused=int(summary.get("seq_reused", 0)),
             duplicates_deduped=int(summary.get("duplicates", 0)),
@@ -349,6 +412,9 @@ def judge(
         path for path, sha in before["segments"]["ok_sha256"].items() if now_ok.get(path) != sha
     ]
     lost += [bad["path"] for bad in segments["ok_bad"] if bad["path"] not in lost]
+    # Rows indexed after the snapshot whose file the boot's reconcile found gone.
+    newly_missing = set(segments["missing"]) - set(before["segments"]["missing"])
+    lost += sorted(newly_missing - set(lost))
     problems += [f"indexed segment lost or altered: {path}" for path in lost]
     # Files no row names, older than this boot: the reconcile should have indexed them.
     silent = [

@@ -62,11 +62,14 @@ def check_segments(conn: sqlite3.Connection, recordings: Path) -> dict[str, Any]
         "counts": counts,
         "ok_bad": ok_bad,
         "ok_sha256": ok_sha,
+        "missing": [path for _c, path, status, _h in rows if status == "missing"],
         "unindexed_files": [p for p in on_disk if p not in indexed],
     }
 
 
-def boundary_segments(conn: sqlite3.Connection, recordings: Path, since_ms: int) -> list[dict[str, Any]]:
+def boundary_segments(
+    conn: sqlite3.Connection, recordings: Path, since_ms: int
+) -> list[dict[str, Any]]:
     """The last segments of each run that ended since since_ms, probed with ffprobe."""
     checked = []
     runs = conn.execute(

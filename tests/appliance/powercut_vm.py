@@ -12,6 +12,7 @@ See docs/design/powercut.md.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -107,7 +108,11 @@ class GuestAgent:
         self._buffer = b""
         token = int(time.monotonic() * 1000) % 2_000_000_000
         # 0xff makes the agent drop any half-read command left by an earlier client.
-        sock.sendall(b"\xff" + json.dumps({"execute": "guest-sync", "arguments": {"id": token}}).encode() + b"\n")
+        sock.sendall(
+            b"\xff"
+            + json.dumps({"execute": "guest-sync", "arguments": {"id": token}}).encode()
+            + b"\n"
+        )
         while True:
             reply = self._read_reply(timeout)
             if reply.get("return") == token:
@@ -180,7 +185,11 @@ class GuestAgent:
         try:
             for offset in range(0, len(data), AGENT_CHUNK_BYTES) or [0]:
                 chunk = data[offset : offset + AGENT_CHUNK_BYTES]
-                self.command("guest-file-write", handle=handle, **{"buf-b64": base64.b64encode(chunk).decode()})
+                self.command(
+                    "guest-file-write",
+                    handle=handle,
+                    **{"buf-b64": base64.b64encode(chunk).decode()},
+                )
         finally:
             self.command("guest-file-close", handle=handle)
 
@@ -216,13 +225,15 @@ class VirtualMachine:
         self.powered_on_at = 0.0
 
     @classmethod
-    def fresh(cls, image_dir: Path, run_dir: Path) -> VirtualMachine:
-        """A VM on a private copy of the cached image (sparse: a second or two)."""
+    def fresh(
+        cls, image_dir: Path, run_dir: Path, disk_source: Path | None = None
+    ) -> VirtualMachine:
+        """A VM on a private copy of `disk_source` (default: the image's pristine root
+        filesystem); the copy is sparse, the cached original is never written."""
         run_dir.mkdir(parents=True, exist_ok=True)
         disk = run_dir / "disk.img"
-        subprocess.run(
-            ["cp", "--sparse=always", str(image_dir / "rootfs.ext4"), str(disk)], check=True
-        )
+        source = disk_source or image_dir / "rootfs.ext4"
+        subprocess.run(["cp", "--sparse=always", str(source), str(disk)], check=True)
         return cls(image_dir, disk, run_dir)
 
     def argv(self) -> list[str]:
@@ -296,10 +307,9 @@ class VirtualMachine:
         """A clean poweroff through the agent; SIGKILL if the guest does not stop in time."""
         if self.proc is None or self.proc.poll() is not None:
             return
-        try:
+        # The guest may drop the connection as it goes down.
+        with contextlib.suppress(OSError, GuestError, TimeoutError):
             self.agent.command("guest-shutdown", mode="powerdown")
-        except (OSError, GuestError, TimeoutError):
-            pass  # the guest may drop the connection as it goes down
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

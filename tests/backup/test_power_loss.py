@@ -47,4 +47,3 @@ def test_a_run_from_before_the_boot_ends_as_power_loss_and_names_the_gap(tmp_pat
     # What `nvrctl coverage` shows for the time the box was off.
     gaps = coverage(store.read(), "cam01", BOOT_MS - 120_000, BOOT_MS + 30_000).gaps
     assert [g.reason for g in gaps] == [str(EndReason.POWER_LOSS)]
-

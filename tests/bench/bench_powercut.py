@@ -50,12 +50,17 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=20, help="power cuts (default 20)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
-    parser.add_argument("--min-cut", type=float, default=2.0, help="earliest cut, s after recording")
+    parser.add_argument(
+        "--min-cut", type=float, default=2.0, help="earliest cut, s after recording"
+    )
     parser.add_argument("--max-cut", type=float, default=25.0, help="latest cut, s after recording")
     return parser.parse_args()
 
 
-def summarise(rounds: list[Round], reports: Reports, rig: PowercutRig, args: argparse.Namespace) -> dict[str, Any]:
+def summarise(
+    rounds: list[Round], reports: Reports | None, rig: PowercutRig, args: argparse.Namespace
+) -> dict[str, Any]:
+    """The results; `reports` is None until the outbox was drained after the last round."""
     return {
         "benchmark": "powercut",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -67,8 +72,9 @@ def summarise(rounds: list[Round], reports: Reports, rig: PowercutRig, args: arg
         "indexed_segments_lost": sum(r.indexed_segments_lost for r in rounds),
         "unplayable_unquarantined": sum(r.unplayable_unquarantined for r in rounds),
         "db_corrupt": sum(1 for r in rounds if r.db_corrupt),
-        "reports_lost": reports.missing,
-        "reports_duplicated_at_receiver_after_dedupe": reports.seq_reused,
+        "complete": reports is not None and len(rounds) == args.rounds,
+        "reports_lost": reports.missing if reports else None,
+        "reports_duplicated_at_receiver_after_dedupe": reports.seq_reused if reports else None,
         "max_gap_seconds": max((r.gap_s for r in rounds), default=None),
         "median_gap_seconds": sorted(r.gap_s for r in rounds)[len(rounds) // 2] if rounds else None,
         "max_boot_seconds": max((r.boot_s for r in rounds), default=None),
@@ -88,10 +94,8 @@ def summarise(rounds: list[Round], reports: Reports, rig: PowercutRig, args: arg
         },
         "first_boot_seconds": round(rig.first_boot_s, 1),
         "install_seconds": round(rig.install_s, 1),
-        "reports": asdict(reports),
-        "per_round": [
-            {k: v for k, v in asdict(r).items() if k != "boundary"} for r in rounds
-        ],
+        "reports": asdict(reports) if reports else None,
+        "per_round": [{k: v for k, v in asdict(r).items() if k != "boundary"} for r in rounds],
     }
 
 
@@ -102,8 +106,10 @@ def markdown(result: dict[str, Any]) -> str:
         ("unplayable and not quarantined", result["unplayable_unquarantined"]),
         ("rounds with a corrupt state file", result["db_corrupt"]),
         ("reports lost", result["reports_lost"]),
-        ("reports duplicated at head office after dedupe",
-         result["reports_duplicated_at_receiver_after_dedupe"]),  # fmt: skip
+        (
+            "reports duplicated at head office after dedupe",
+            result["reports_duplicated_at_receiver_after_dedupe"],
+        ),
         ("max gap, power-on to recording again (s)", result["max_gap_seconds"]),
         ("median gap (s)", result["median_gap_seconds"]),
         ("max boot to guest agent (s)", result["max_boot_seconds"]),
@@ -114,6 +120,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Power cuts in a VM",
         "",
+        ""
+        if result["complete"]
+        else "**Incomplete run**: stopped before the last round or before the outbox drained.\n",
         f"{result['date']}, {result['accelerator']}, seed {result['seed']}, cut "
         f"{result['cut_window_seconds'][0]}-{result['cut_window_seconds'][1]} s after both "
         "cameras record. Written by tests/bench/bench_powercut.py.",
@@ -126,29 +135,39 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def write_results(result: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "powercut.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "powercut.md").write_text(markdown(result))
+
+
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rounds: list[Round] = []
-    with tempfile.TemporaryDirectory(prefix="bench-powercut-") as tmp:
-        with PowercutRig(Path(tmp), seed) as rig:
-            snapshot = rig.start_recording()
-            for number in range(1, args.rounds + 1):
-                started = time.monotonic()
-                round_, snapshot = rig.cut_round(number, snapshot, args.min_cut, args.max_cut)
-                rounds.append(round_)
-                log.info(
-                    "round %d in %.0f s: gap %.1f s, lost %d, unplayable %d, problems %s",
-                    number, time.monotonic() - started, round_.gap_s,
-                    round_.indexed_segments_lost, round_.unplayable_unquarantined,
-                    round_.problems,
-                )  # fmt: skip
-            reports = rig.drain_reports()
-            result = summarise(rounds, reports, rig, args)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "powercut.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "powercut.md").write_text(markdown(result))
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-powercut-") as tmp,
+        PowercutRig(Path(tmp), seed) as rig,
+    ):
+        rig.start_recording()
+        for number in range(1, args.rounds + 1):
+            started = time.monotonic()
+            round_ = rig.cut_round(number, args.min_cut, args.max_cut)
+            rounds.append(round_)
+            log.info(
+                "round %d in %.0f s: gap %.1f s, lost %d, unplayable %d, problems %s",
+                number,
+                time.monotonic() - started,
+                round_.gap_s,
+                round_.indexed_segments_lost,
+                round_.unplayable_unquarantined,
+                round_.problems,
+            )
+            # Written after every round: a run stopped early still leaves its numbers.
+            write_results(summarise(rounds, None, rig, args))
+        result = summarise(rounds, rig.drain_reports(), rig, args)
+    write_results(result)
     print(markdown(result))
     return 0
 

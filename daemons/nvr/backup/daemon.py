@@ -17,8 +17,8 @@ from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
     RECENT_DAYS,
-    camera_directories,
     boot_time_ms,
+    camera_directories,
     close_open_runs,
     mark_missing,
     stop_stale_ffmpeg,
