@@ -68,6 +68,9 @@ class Round:
     unplayable_unquarantined: int
     db_corrupt: bool
     cut_gap_reasons: dict[str, str | None]
+    # Video before the cut that is not in the index after the boot: from the end of the
+    # last segment the box kept (recovered partial ones included) to the cut, worst camera.
+    video_lost_s: float = 0.0
     boundary: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -401,6 +404,15 @@ class PowercutRig:
         )
 
 
+def kept_until(after: dict[str, Any], cut_ms: int) -> dict[str, int]:
+    """Per camera, where the run the cut ended now ends: its last segment kept in the index."""
+    ends: dict[str, int] = {}
+    for camera, _started, ended, _reason in after["runs"]:
+        if ended is not None and ended <= cut_ms + 5000:
+            ends[camera] = max(ends.get(camera, ended), ended)
+    return ends
+
+
 def judge(
     number: int, before: dict[str, Any], after: dict[str, Any], cut_ms: int, power_on_ms: int
 ) -> Round:
@@ -434,7 +446,9 @@ def judge(
         reasons[camera] = spanning[0]["reason"] if spanning else None
         if reasons[camera] != str(EndReason.POWER_LOSS):
             problems.append(f"{camera}: gap over the cut has reason {reasons[camera]!r}")
+    video_lost_ms = max((cut_ms - end for end in kept_until(after, cut_ms).values()), default=0)
     return Round(
+        video_lost_s=round(max(0, video_lost_ms) / 1000, 1),
         number=number,
         cut_after_s=0.0,
         boot_s=0.0,

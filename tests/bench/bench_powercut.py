@@ -78,6 +78,10 @@ def summarise(
         "max_gap_seconds": max((r.gap_s for r in rounds), default=None),
         "median_gap_seconds": sorted(r.gap_s for r in rounds)[len(rounds) // 2] if rounds else None,
         "max_boot_seconds": max((r.boot_s for r in rounds), default=None),
+        "max_video_lost_at_cut_seconds": max((r.video_lost_s for r in rounds), default=None),
+        "median_video_lost_at_cut_seconds": (
+            sorted(r.video_lost_s for r in rounds)[len(rounds) // 2] if rounds else None
+        ),
         "gap_reasons_power_loss": sum(
             1
             for r in rounds
@@ -113,6 +117,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("max gap, power-on to recording again (s)", result["max_gap_seconds"]),
         ("median gap (s)", result["median_gap_seconds"]),
         ("max boot to guest agent (s)", result["max_boot_seconds"]),
+        ("max video lost before the cut (s)", result["max_video_lost_at_cut_seconds"]),
+        ("median video lost before the cut (s)", result["median_video_lost_at_cut_seconds"]),
         ("gaps named as power loss", result["gap_reasons_power_loss"]),
         ("boundary segments indexed and playable", result["partial_segments"]["indexed_playable"]),
         ("boundary segments quarantined", result["partial_segments"]["quarantined"]),
