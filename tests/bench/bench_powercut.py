@@ -28,6 +28,7 @@ import json
 import logging
 import platform
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -149,6 +150,9 @@ def write_results(result: dict[str, Any]) -> None:
 
 def main() -> int:
     args = parse_args()
+    # SIGTERM unwinds like Ctrl-C: the rig kills its VM, cameras and head office, and the
+    # rounds done so far are already written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rounds: list[Round] = []

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nvr.backup.child import FfmpegChild
+from nvr.backup.flush import InProgressSync
 from nvr.backup.guard import storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.reconcile import (
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 PROBE_WORKERS = 8
 VERDICT_REFRESH_SECONDS = 10.0
+# The in-progress sync loop ends within one fsync once the stop event is set.
+STOP_JOIN_SECONDS = 5.0
 
 
 class BackupDaemon(Daemon):
@@ -59,6 +62,10 @@ class BackupDaemon(Daemon):
         self._reconciled = False
         self._clock = time.monotonic
         self._verdicts_at = float("-inf")
+        self._in_progress_sync = InProgressSync(
+            config.storage.recordings_dir, lambda: [c.id for c in self._wanted(self.config)],
+            stop_event,
+        )  # fmt: skip
 
     @property
     def _recordings_dir(self) -> Path:
@@ -68,6 +75,7 @@ class BackupDaemon(Daemon):
     def start(self) -> None:
         """Start the indexer and a recorder per camera (they start ffmpeg on the first tick)."""
         self._indexer.start()
+        self._in_progress_sync.start()
         for camera in self._wanted(self.config):
             self._add(camera)
 
@@ -91,6 +99,7 @@ class BackupDaemon(Daemon):
         for recorder in self._recorders.values():
             recorder.stop(EndReason.SHUTDOWN)
         self._indexer.close()
+        self._in_progress_sync.join(STOP_JOIN_SECONDS)
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         log.info("all cameras stopped; %d segments indexed this run", self._indexer.indexed)
 
