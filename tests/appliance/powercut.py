@@ -106,12 +106,16 @@ def deb_content_key(deb: Path) -> str:
     """A hash of what the .deb installs and runs, blind to build timestamps.
 
     Wheels are zip files whose entries carry the build's mtimes: hash their entries' names
-    and contents instead of their bytes.
+    and contents instead of their bytes. Documentation does not run: a changed design
+    note keeps the cached install.
     """
     digest = hashlib.sha256()
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["dpkg-deb", "-R", str(deb), tmp], check=True)
+        docs = Path(tmp) / "usr" / "share" / "doc"
         for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
+            if path.is_relative_to(docs):
+                continue
             digest.update(str(path.relative_to(tmp)).encode())
             if path.suffix == ".whl":
                 with zipfile.ZipFile(path) as wheel:
