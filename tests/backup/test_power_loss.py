@@ -1,13 +1,17 @@
-"""Runs left open at boot: a power loss when they began before this boot, else a crash.
+"""Power cuts, the rules on a real disk (docs/design/powercut.md, invariants 1 and 4).
 
-The whole story (a real power cut in a VM) is tests/appliance/test_powercut.py; this is
-the rule itself on a real state file (docs/design/powercut.md, invariant 1).
+Runs left open at boot end as a power loss when they began before this boot, else as a
+crash; the file in progress is the one the 5-second sync flushes. The whole story (a real
+power cut in a VM) is tests/appliance/test_powercut.py.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
+from nvr.backup.flush import InProgressSync, newest_file
 from nvr.backup.reconcile import close_open_runs
 from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
@@ -47,3 +51,23 @@ def test_a_run_from_before_the_boot_ends_as_power_loss_and_names_the_gap(tmp_pat
     # What `nvrctl coverage` shows for the time the box was off.
     gaps = coverage(store.read(), "cam01", BOOT_MS - 120_000, BOOT_MS + 30_000).gaps
     assert [g.reason for g in gaps] == [str(EndReason.POWER_LOSS)]
+
+
+def test_the_file_in_progress_is_the_newest_of_the_newest_day(tmp_path: Path) -> None:
+    """What the 5-second sync flushes (powercut.md, invariant 4), and it alters nothing."""
+    camera = tmp_path / "cam01"
+    for day, names in (
+        ("2026-11-29", ["23-59-50.mp4"]),
+        ("2026-11-30", ["00-00-00.mp4", "00-00-10.mp4"]),
+    ):
+        (camera / day).mkdir(parents=True)
+        for n, name in enumerate(names):
+            (camera / day / name).write_bytes(b"x" * 2048)
+            os.utime(camera / day / name, ns=(n * 10**9 + 10**18, n * 10**9 + 10**18))
+    newest = camera / "2026-11-30" / "00-00-10.mp4"
+    assert newest_file(camera) == newest
+    assert newest_file(tmp_path / "cam02") is None  # a camera that never recorded
+
+    sync = InProgressSync(tmp_path, lambda: ["cam01", "cam02"], threading.Event())
+    sync.sync_once()
+    assert newest.read_bytes() == b"x" * 2048
