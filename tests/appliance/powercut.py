@@ -48,8 +48,12 @@ GUEST_CHECK = "/root/powercut_guest.py"
 GUEST_PYTHON = "/opt/nvr/venv/bin/python"
 # Units of the .deb this rig does not need: they would only compete for an emulated CPU
 # (the validator decodes video; live view needs mediamtx, which the .deb does not ship).
-MASKED_UNITS = ("nvr-validator.service", "nvr-livestream.service", "nvr-health.service",
-                "mediamtx.service")  # fmt: skip
+MASKED_UNITS = (
+    "nvr-validator.service",
+    "nvr-livestream.service",
+    "nvr-health.service",
+    "mediamtx.service",
+)
 RECORDING_TIMEOUT_S = 240.0
 DRAIN_TIMEOUT_S = 180.0
 log = logging.getLogger(__name__)
@@ -216,9 +220,12 @@ class PowercutRig:
         log.info("VM image and .deb ready after %.1f s", time.monotonic() - started)
         installed = self._installed_image(image, deb)
         self.sim = CameraSimulator(
-            self.root / "camsim", list(CAMERAS), width=SIM_WIDTH, height=SIM_HEIGHT,
+            self.root / "camsim",
+            list(CAMERAS),
+            width=SIM_WIDTH,
+            height=SIM_HEIGHT,
             bitrate=SIM_BITRATE,
-        )  # fmt: skip
+        )
         self.sim.start()
         self.headoffice = HeadOffice(self.root, write_sites(self.root))
         self.vm = VirtualMachine.fresh(image, self.root / "vm", installed)

@@ -269,9 +269,12 @@ class VirtualMachine:
         self.powered_on_at = time.time()
         with (self.run_dir / "qemu.log").open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                self.argv(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         self.boots += 1
         started = time.monotonic()
         deadline = started + boot_timeout

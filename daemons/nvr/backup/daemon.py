@@ -63,9 +63,10 @@ class BackupDaemon(Daemon):
         self._clock = time.monotonic
         self._verdicts_at = float("-inf")
         self._in_progress_sync = InProgressSync(
-            config.storage.recordings_dir, lambda: [c.id for c in self._wanted(self.config)],
+            config.storage.recordings_dir,
+            lambda: [c.id for c in self._wanted(self.config)],
             stop_event,
-        )  # fmt: skip
+        )
 
     @property
     def _recordings_dir(self) -> Path:
