@@ -365,7 +365,9 @@ class PowercutRig:
         assert self.vm is not None
         cut_after = self.rng.uniform(min_s, max_s)
         time.sleep(cut_after)
-        cut_host_s = time.time()
+        # The cut on the clock of the boot that dies (each boot reads the RTC to the second).
+        self._measure_clock()
+        cut_ms = self.guest_ms(time.time())
         self.vm.power_cut()
         log.info("round %d: power cut after %.1f s", number, cut_after)
         boot_s = self.vm.power_on()
@@ -374,7 +376,7 @@ class PowercutRig:
         power_on_ms = self.guest_ms(self.vm.powered_on_at)
         firsts = self.wait_recording(power_on_ms)
         after = self.check(self._since_ms)
-        round_ = judge(number, self._snapshot, after, self.guest_ms(cut_host_s), power_on_ms)
+        round_ = judge(number, self._snapshot, after, cut_ms, power_on_ms)
         round_.cut_after_s = round(cut_after, 1)
         round_.boot_s = round(boot_s, 1)
         round_.gap_s = round((max(firsts.values()) - power_on_ms) / 1000, 1)
