@@ -64,6 +64,7 @@ def test_the_file_in_progress_is_the_newest_of_the_newest_day(tmp_path: Path) ->
         for n, name in enumerate(names):
             (camera / day / name).write_bytes(b"x" * 2048)
             os.utime(camera / day / name, ns=(n * 10**9 + 10**18, n * 10**9 + 10**18))
+    (camera / "2026-12-01").mkdir()  # tomorrow's, made ahead of midnight by the recorder
     newest = camera / "2026-11-30" / "00-00-10.mp4"
     assert newest_file(camera) == newest
     assert newest_file(tmp_path / "cam02") is None  # a camera that never recorded

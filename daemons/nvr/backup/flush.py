@@ -21,15 +21,18 @@ from nvr.core.durable import fsync_directory
 log = logging.getLogger(__name__)
 
 IN_PROGRESS_SYNC_SECONDS = 5.0
+SEARCH_DAYS = 2
 
 
 def newest_file(camera_dir: Path) -> Path | None:
-    """The most recently modified file in the camera's newest day directory."""
+    """The most recently modified file of the camera's newest day directories.
+
+    Tomorrow's directory exists (empty) before midnight: the recorder creates it ahead of
+    ffmpeg, so the two newest days are searched, not just the newest.
+    """
     try:
-        days = sorted(e.path for e in os.scandir(camera_dir) if e.is_dir())
-        if not days:
-            return None
-        files = [e for e in os.scandir(days[-1]) if e.is_file()]
+        days = sorted(e.path for e in os.scandir(camera_dir) if e.is_dir())[-SEARCH_DAYS:]
+        files = [e for day in days for e in os.scandir(day) if e.is_file()]
     except FileNotFoundError:
         return None
     if not files:
