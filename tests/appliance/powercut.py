@@ -118,10 +118,14 @@ def deb_content_key(deb: Path) -> str:
         subprocess.run(["dpkg-deb", "-R", str(deb), tmp], check=True)
         docs = Path(tmp) / "usr" / "share" / "doc"
         for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
-            if path.is_relative_to(docs):
+            # md5sums and Installed-Size only restate the files, documentation included.
+            if path.is_relative_to(docs) or path.name == "md5sums":
                 continue
             digest.update(str(path.relative_to(tmp)).encode())
-            if path.suffix == ".whl":
+            if path.name == "control":
+                lines = path.read_text().splitlines()
+                digest.update("\n".join(x for x in lines if "Installed-Size" not in x).encode())
+            elif path.suffix == ".whl":
                 with zipfile.ZipFile(path) as wheel:
                     for entry in sorted(wheel.namelist()):
                         digest.update(entry.encode() + wheel.read(entry))
