@@ -15,11 +15,11 @@ export NVR_MEDIAMTX_BIN := $(MEDIAMTX)
 export NVR_MINIO_BIN := $(MINIO)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: all deps apt mediamtx minio venv rootfs test lint format demo bench clean
+.PHONY: all deps apt mediamtx minio venv rootfs vm-image test lint format demo bench clean
 
 all: test
 
-deps: apt mediamtx minio venv
+deps: apt mediamtx minio venv vm-image
 
 apt:
 	@bash packaging/dev/install-deps.sh
@@ -33,6 +33,11 @@ minio: $(MINIO)
 
 $(MINIO):
 	@MINIO_VERSION=$(MINIO_VERSION) NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-minio.sh
+
+# The Debian 12 VM image of the power-cut tests (tests/appliance/test_powercut.py), cached
+# under $(CACHE)/vm/ by its package list and build script.
+vm-image: apt
+	@NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-vm-image.sh powercut >/dev/null
 
 venv: $(VENV_STAMP)
 

@@ -24,10 +24,11 @@ PACKAGES=(
     faketime            # libfaketime: the clock-step tests make nvr-backup and ffmpeg see a jumping clock
     gcc                 # builds the small clock_nanosleep fix preloaded with libfaketime
     libc6-dev           # its headers
-    mmdebstrap          # Debian 12 trees for the appliance tests (packaging/dev/build-rootfs.sh)
+    mmdebstrap          # Debian 12 trees: appliance tests (build-rootfs.sh), power-cut VM (build-vm-image.sh)
     systemd-container   # systemd-nspawn boots that tree with systemd as PID 1 (tests/appliance)
     podman              # builds and runs the container image (packaging/container)
     runc                # podman's OCI runtime here: crun refuses hybrid cgroups
+    qemu-system-x86     # boots the power-cut guest; SIGKILL to qemu is the power cut
 )
 
 missing=()

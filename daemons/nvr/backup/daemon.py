@@ -14,11 +14,13 @@ from typing import Any
 
 from nvr.backup.child import FfmpegChild
 from nvr.backup.clockstep import ClockWatch
+from nvr.backup.flush import InProgressSync
 from nvr.backup.guard import REMEDY, storage_problem
 from nvr.backup.indexer import Indexer
 from nvr.backup.liveshare import publish_url
 from nvr.backup.reconcile import (
     RECENT_DAYS,
+    boot_time_ms,
     camera_directories,
     close_open_runs,
     mark_missing,
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 
 PROBE_WORKERS = 8
 VERDICT_REFRESH_SECONDS = 10.0
+# The in-progress sync loop ends within one fsync once the stop event is set.
+STOP_JOIN_SECONDS = 5.0
 
 
 class BackupDaemon(Daemon):
@@ -62,6 +66,11 @@ class BackupDaemon(Daemon):
         self._clock = time.monotonic
         self._verdicts_at = float("-inf")
         self._clock_watch = ClockWatch()
+        self._in_progress_sync = InProgressSync(
+            config.storage.recordings_dir,
+            lambda: [c.id for c in self._wanted(self.config)],
+            stop_event,
+        )
 
     @property
     def _recordings_dir(self) -> Path:
@@ -71,6 +80,7 @@ class BackupDaemon(Daemon):
     def start(self) -> None:
         """Start the indexer and a recorder per camera (they start ffmpeg on the first tick)."""
         self._indexer.start()
+        self._in_progress_sync.start()
         for camera in self._wanted(self.config):
             self._add(camera)
 
@@ -95,6 +105,7 @@ class BackupDaemon(Daemon):
         for recorder in self._recorders.values():
             recorder.stop(EndReason.SHUTDOWN)
         self._indexer.close()
+        self._in_progress_sync.join(STOP_JOIN_SECONDS)
         self._probe_pool.shutdown(wait=False, cancel_futures=True)
         log.info("all cameras stopped; %d segments indexed this run", self._indexer.indexed)
 
@@ -149,7 +160,7 @@ class BackupDaemon(Daemon):
                 orphans += 1
         # After the orphans: a dead run ends where its partial last segment ends, so the
         # coverage gap that follows carries the run's reason ("stopped unexpectedly").
-        closed = close_open_runs(self.store)
+        closed = close_open_runs(self.store, boot_time_ms())
         since_ms = now_ms() - RECENT_DAYS * 86_400_000
         missing = mark_missing(self.store, self._recordings_dir, since_ms)
         log.info(

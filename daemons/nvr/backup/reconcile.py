@@ -1,7 +1,8 @@
 """Making the index true of the disk again after a crash (docs/design/recording.md §5).
 
 At start-up: stray ffmpeg processes from a killed predecessor are stopped, runs left open
-are closed with reason "nvr-backup stopped unexpectedly", recent files without a row are
+are closed with reason "nvr-backup stopped unexpectedly" (or "power loss (unclean
+shutdown)" when they started before this boot), recent files without a row are
 indexed (or quarantined when unreadable), and recent rows whose file is gone are marked
 missing. After an ffmpeg dies, the same file scan, limited to that camera's staging
 directory and that run's files, finds the partial segment it was writing.
@@ -49,17 +50,28 @@ def stop_stale_ffmpeg(recordings_dir: Path) -> int:
     return len(stale)
 
 
-def close_open_runs(store: StateStore) -> int:
-    """Runs without an end belong to a predecessor that died: end them at their last segment."""
+def close_open_runs(store: StateStore, boot_ms: int) -> int:
+    """Runs without an end belong to a predecessor that died: end them at their last segment.
+
+    A run that started before this boot died with the box (power cut, reset, kernel
+    panic): a clean shutdown ends every run with "shutdown" first. See
+    docs/design/powercut.md, invariant 1.
+    """
     with store.write() as conn:
         cursor = conn.execute(
-            "UPDATE recording_runs SET end_reason = ?, ended_at_ms = max(started_at_ms,"
+            "UPDATE recording_runs SET end_reason = CASE WHEN started_at_ms < ? THEN ? ELSE ? END,"
+            " ended_at_ms = max(started_at_ms,"
             " coalesce((SELECT max(end_ms) FROM segments s WHERE s.camera = recording_runs.camera"
             " AND s.start_ms >= recording_runs.started_at_ms - 2000), started_at_ms))"
             " WHERE ended_at_ms IS NULL",
-            (str(EndReason.CRASHED),),
+            (boot_ms, str(EndReason.POWER_LOSS), str(EndReason.CRASHED)),
         )
     return cursor.rowcount
+
+
+def boot_time_ms() -> int:
+    """When this machine booted, UTC milliseconds (from the kernel's uptime)."""
+    return int(psutil.boot_time() * 1000)
 
 
 def unindexed_files(

@@ -29,7 +29,12 @@ from pathlib import Path
 import psutil
 
 from nvr.backup.indexer import Indexer
-from nvr.backup.reconcile import camera_directories, close_open_runs, unindexed_files
+from nvr.backup.reconcile import (
+    boot_time_ms,
+    camera_directories,
+    close_open_runs,
+    unindexed_files,
+)
 from nvr.core.config import Config
 from nvr.core.durable import fsync_directory, sync_file
 from nvr.core.events import Severity, record_event
@@ -185,7 +190,7 @@ def reconcile(store: StateStore, config: Config, backup: Backup, result: Restore
         for segment in unindexed_files(store, recordings, camera, days=days):
             indexer.index(store, segment)
             result.indexed += 1
-    result.runs_closed = close_open_runs(store)
+    result.runs_closed = close_open_runs(store, boot_time_ms())
     _settle_rows_without_files(store, recordings, result)
 
 

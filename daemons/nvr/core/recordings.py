@@ -49,6 +49,8 @@ class EndReason(StrEnum):
     # Not an end of recording: the run is split where the wall clock jumped, so coverage
     # shows the jump (a hole after a step forwards) with its cause.
     CLOCK_STEP = "clock step"
+    # A run still open when the box boots: the box lost power or was reset (powercut.md).
+    POWER_LOSS = "power loss (unclean shutdown)"
 
 
 # Reasons given to gaps that no run explains.

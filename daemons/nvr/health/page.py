@@ -28,6 +28,7 @@ GAP_COLOURS = {
     "recordings directory not writable": "#2c3e50",
     "ffmpeg error": "#e67e22",
     "nvr-backup stopped unexpectedly": "#c0392b",
+    "power loss (unclean shutdown)": "#c0392b",
     "segment in progress": "#bdc3c7",
     "not recording": "#7f8c8d",
 }
