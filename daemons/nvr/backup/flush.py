@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from nvr.backup.paths import STAGING_DIR
-from nvr.core.durable import fsync_directory
+from nvr.core.durable import fsync_data, fsync_directory
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,6 @@ def newest_file(camera_dir: Path) -> Path | None:
     if not files:
         return None
     return Path(max(files, key=lambda e: e.stat().st_mtime_ns).path)
-
-
-def sync_data(path: Path) -> None:
-    """Flush a file someone else is writing (a read-only descriptor is enough on Linux)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class InProgressSync:
@@ -82,7 +73,7 @@ class InProgressSync:
             if path is None:
                 continue
             try:
-                sync_data(path)
+                fsync_data(path)
             except FileNotFoundError:
                 continue  # deleted between the listing and the sync
             if self._synced.get(camera) != path:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import yaml
 from nvr.core.config import load_config
 from nvr.core.config.loader import resolve_path
 from nvr.core.config.uplink import PREVIOUS_SUFFIX
-from nvr.core.durable import fsync_directory
+from nvr.core.durable import write_atomically
 from nvr.core.errors import ConfigError
 
 NEW_SECRET_BYTES = 32
@@ -62,19 +61,7 @@ def _secret_file(config_path: Path) -> Path:
 
 def _replace(path: Path, text: str, like: os.stat_result) -> None:
     """Write `text` over `path` atomically, with the owner and mode of `like`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, like.st_mode & 0o777)
-        os.fchown(fd, like.st_uid, like.st_gid)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_directory(path.parent)
+    write_atomically(path, (text + "\n").encode(), like=like)
 
 
 def rotate_secret(args: argparse.Namespace) -> int:

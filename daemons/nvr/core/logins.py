@@ -21,11 +21,14 @@ import collections
 import hashlib
 import hmac
 import logging
+import math
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from flask import Response, jsonify
 
 from nvr.core.config.viewers import ViewerAccount
 from nvr.core.passwords import decoy_hash, verify_password
@@ -192,3 +195,19 @@ class Verifier:
             if len(self._verified) >= VERIFIED_MAX_ENTRIES:
                 self._verified.clear()
             self._verified[token] = self._clock() + VERIFIED_TTL_SECONDS
+
+
+def login_challenge(realm: str, message: str) -> Response:
+    """401 asking for HTTP Basic credentials (the viewer API and nvr-health answer alike)."""
+    response = jsonify(error=message)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = f'Basic realm="{realm}"'
+    return response
+
+
+def too_many_logins(wait_seconds: float) -> Response:
+    """429 for a client or account past the throttle, with when to try again."""
+    response = jsonify(error="too many failed logins: wait before trying again")
+    response.status_code = 429
+    response.headers["Retry-After"] = str(math.ceil(wait_seconds))
+    return response

@@ -12,7 +12,6 @@ checks them (nvr.core.logins).
 from __future__ import annotations
 
 import hmac
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from flask import Request, Response, jsonify
 
 from nvr.core.config import Config
 from nvr.core.config.viewers import ALL_CAMERAS, ViewerAccount
-from nvr.core.logins import LoginThrottle, Verifier
+from nvr.core.logins import LoginThrottle, Verifier, login_challenge, too_many_logins
 
 REALM = "nvr-health"
 
@@ -59,7 +58,7 @@ class Access:
         account = self._current(config).check(credentials.username, credentials.password, client)
         if account is None:
             wait = self._throttle.wait_seconds(client, credentials.username)
-            return _too_many(wait) if wait > 0 else _challenge()
+            return too_many_logins(wait) if wait > 0 else _challenge()
         allowed = ALL_CAMERAS in account.cameras if camera is None else account.may_watch(camera)
         if allowed:
             return None
@@ -78,14 +77,4 @@ class Access:
 
 
 def _challenge() -> Response:
-    response = jsonify(error="log in with a viewer account (technicians: `cameras: all`)")
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
-    return response
-
-
-def _too_many(wait_seconds: float) -> Response:
-    response = jsonify(error="too many failed logins: wait before trying again")
-    response.status_code = 429
-    response.headers["Retry-After"] = str(math.ceil(wait_seconds))
-    return response
+    return login_challenge(REALM, "log in with a viewer account (technicians: `cameras: all`)")

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from flask import Flask, Response, jsonify, request
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.logins import login_challenge, too_many_logins
 from nvr.core.netaddr import primary_address
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
@@ -92,21 +92,11 @@ def _login(shared: Shared) -> ViewerAccount | Response:
     if viewer is not None:
         return viewer
     wait = verifier.throttle.wait_seconds(client, credentials.username)
-    return _too_many(wait) if wait > 0 else _challenge()
+    return too_many_logins(wait) if wait > 0 else _challenge()
 
 
 def _challenge() -> Response:
-    response = jsonify(error="log in with a viewer account")
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = f'Basic realm="{REALM}"'
-    return response
-
-
-def _too_many(wait_seconds: float) -> Response:
-    response = jsonify(error="too many failed logins: wait before trying again")
-    response.status_code = 429
-    response.headers["Retry-After"] = str(math.ceil(wait_seconds))
-    return response
+    return login_challenge(REALM, "log in with a viewer account")
 
 
 def _answer_mediamtx(shared: Shared) -> Response:
