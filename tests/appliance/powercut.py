@@ -446,10 +446,11 @@ def judge(
     lost += sorted(newly_missing - set(lost))
     problems += [f"indexed segment lost or altered: {path}" for path in lost]
     # Files no row names, older than this boot: the reconcile should have indexed them.
+    # Dated files by their name; staged ones (no time in the name) by their last write.
     silent = [
         path
-        for path in segments["unindexed_files"]
-        if (name_time_ms(path) or 0) < power_on_ms - 2000
+        for path, mtime_ms in segments["unindexed_files"].items()
+        if (name_time_ms(path) or mtime_ms) < power_on_ms - 2000
     ]
     unplayable = [b["path"] for b in after["boundary"] if b["status"] == "ok" and not b["playable"]]
     problems += [f"file on disk but not indexed: {path}" for path in silent]

@@ -55,15 +55,20 @@ def check_segments(conn: sqlite3.Connection, recordings: Path) -> dict[str, Any]
         elif file_sha256(file) != sha:
             ok_bad.append({"path": path, "problem": "sha256 differs"})
     indexed = {path for _c, path, _s, _h in rows}
-    on_disk = sorted(
-        str(f.relative_to(recordings)) for f in recordings.glob("*/*/*") if f.is_file()
-    )
+    # Dated names and the staging directory (<camera>/.incoming/) alike, with their mtime:
+    # a staged file is either the segment being written now or a leftover the boot's
+    # reconcile should have indexed (the host tells them apart by the time of the boot).
+    on_disk = {
+        str(f.relative_to(recordings)): f.stat().st_mtime_ns // 1_000_000
+        for f in sorted(recordings.glob("*/*/*"))
+        if f.is_file()
+    }
     return {
         "counts": counts,
         "ok_bad": ok_bad,
         "ok_sha256": ok_sha,
         "missing": [path for _c, path, status, _h in rows if status == "missing"],
-        "unindexed_files": [p for p in on_disk if p not in indexed],
+        "unindexed_files": {p: mtime for p, mtime in on_disk.items() if p not in indexed},
     }
 
 
