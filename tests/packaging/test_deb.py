@@ -126,7 +126,7 @@ def test_conffiles_and_maintainer_scripts(deb: Path, tmp_path: Path) -> None:
     assert "/srv/nvr/recordings" in postinst
     assert "deb-systemd-invoke stop nvr.target" in (control / "prerm").read_text()
     postrm = (control / "postrm").read_text()
-    assert "rm -rf /var/lib/nvr /var/log/nvr" in postrm
+    assert "rm -rf /var/lib/nvr /var/log/nvr /etc/nvr/tls" in postrm
     assert "/srv" not in postrm.split("set -e", 1)[1], "purge must never delete recordings"
     for script in ("postinst", "prerm", "postrm"):
         run("sh", "-n", str(control / script))
@@ -231,6 +231,6 @@ def test_maintainer_scripts_create_user_venv_and_enable_target_and_keep_recordin
     assert "rm -rf /opt/nvr/venv" in run_script(control, tmp_path, "prerm", "remove")
     assert not any(c.startswith("rm") for c in run_script(control, tmp_path, "prerm", "upgrade"))
     purge = run_script(control, tmp_path, "postrm", "purge")
-    assert "rm -rf /var/lib/nvr /var/log/nvr" in purge
+    assert "rm -rf /var/lib/nvr /var/log/nvr /etc/nvr/tls" in purge
     assert "deb-systemd-helper purge nvr.target" in purge
     assert not any("/srv" in c or c.startswith("deluser") for c in purge)
