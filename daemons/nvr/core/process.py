@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,3 +24,21 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
             log.warning("pid=%d ignored SIGTERM for %.0f s: killing it", proc.pid, timeout)
             proc.kill()
     return proc.wait()
+
+
+# A local status command (systemctl, timedatectl, chronyc) answers in milliseconds; two
+# seconds means it hangs, and a probe must not hold its caller's tick.
+SHORT_COMMAND_TIMEOUT_SECONDS = 2.0
+
+
+def run_command(argv: Sequence[str]) -> str:
+    """Run a short local command (stdin from /dev/null) and return its stdout; raises on failure."""
+    done = subprocess.run(
+        list(argv),
+        capture_output=True,
+        text=True,
+        timeout=SHORT_COMMAND_TIMEOUT_SECONDS,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return done.stdout

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from nvr.core.process import run_command
+
 # Both commands answer from memory in milliseconds; a hung D-Bus must not hold a tick.
-PROBE_TIMEOUT_SECONDS = 2.0
 TIMEDATECTL = ("timedatectl", "show")
 CHRONYC = ("chronyc", "-n", "tracking")
 
@@ -43,19 +44,6 @@ class TimeSync:
     def to_json(self) -> dict[str, Any]:
         """JSON for /health, the status report and nvrctl."""
         return {"state": str(self.state), "source": self.source, "detail": self.detail}
-
-
-def run_command(argv: Sequence[str]) -> str:
-    """Run a short command and return its stdout."""
-    done = subprocess.run(
-        list(argv),
-        capture_output=True,
-        text=True,
-        timeout=PROBE_TIMEOUT_SECONDS,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return done.stdout
 
 
 def _fields(text: str, separator: str) -> dict[str, str]:

@@ -19,7 +19,6 @@ VALIDATION_STALE_FACTOR = 3
 PROBE_EVERY_TICKS = 5
 MEDIAMTX_TIMEOUT_SECONDS = 0.5
 MEDIAMTX_PATHS = "/v3/paths/list"
-SYSTEMD_TIMEOUT_SECONDS = 2.0
 SYSTEMD_RUN_DIR = "/run/systemd/system"
 # A probe result older than this is shown as unknown rather than trusted.
 PROBE_MAX_AGE_SECONDS = 30.0

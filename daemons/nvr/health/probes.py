@@ -18,12 +18,12 @@ import requests
 
 from nvr.core.config import Config
 from nvr.core.config.services import MediamtxCheck
+from nvr.core.process import run_command
 from nvr.core.timesync import TimeSync, probe_time_sync
 from nvr.health.constants import (
     MEDIAMTX_PATHS,
     MEDIAMTX_TIMEOUT_SECONDS,
     SYSTEMD_RUN_DIR,
-    SYSTEMD_TIMEOUT_SECONDS,
     TIME_SYNC_MS,
 )
 
@@ -58,19 +58,6 @@ class ProbeResults:
 def http_get(url: str, timeout: float) -> int:
     """GET `url`, returning the status code (the body is not needed)."""
     return requests.get(url, timeout=timeout).status_code
-
-
-def run_command(argv: Sequence[str]) -> str:
-    """Run a short command and return its stdout."""
-    done = subprocess.run(
-        list(argv),
-        capture_output=True,
-        text=True,
-        timeout=SYSTEMD_TIMEOUT_SECONDS,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    return done.stdout
 
 
 def probe_mediamtx(api: str, get: HttpGet, now_ms: int) -> MediamtxResult:
