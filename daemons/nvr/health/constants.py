@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 DAEMON_NAME = "nvr-health"
-LIVESTREAM_DAEMON = "nvr-livestream"
 BACKUP_DAEMON = "nvr-backup"
 HDDMON_DAEMON = "nvr-hddmon"
 UPLINK_DAEMON = "nvr-uplink"

@@ -7,16 +7,12 @@ import threading
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.heartbeats import livestream_in_use
 from nvr.core.httpserve import HttpServers, ServeError, endpoints
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
 from nvr.health.app import create_app
-from nvr.health.constants import (
-    DAEMON_NAME,
-    LIVESTREAM_DAEMON,
-    PROBE_EVERY_TICKS,
-    SERVER_THREADS,
-)
+from nvr.health.constants import DAEMON_NAME, PROBE_EVERY_TICKS, SERVER_THREADS
 from nvr.health.errors import ListenError
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
@@ -58,12 +54,8 @@ class HealthDaemon(Daemon):
             self._probe()
 
     def _probe(self) -> None:
-        livestream = (
-            self.store.read()
-            .execute("SELECT 1 FROM heartbeats WHERE daemon = ?", (LIVESTREAM_DAEMON,))
-            .fetchone()
-        )
-        self.probes.refresh(self.config, now_ms(), livestream_in_use=livestream is not None)
+        in_use = livestream_in_use(self.store.read())
+        self.probes.refresh(self.config, now_ms(), livestream_in_use=in_use)
 
     def apply_config(self, new: Config) -> None:
         """New thresholds apply to the next request; health.listen needs a restart."""
