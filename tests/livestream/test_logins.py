@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from nvr.camsim.mediamtx import free_port
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS, LoginThrottle, Verifier
 from nvr.core.notify import child_environment
 from nvr.livestream.auth import AuthQuestion, Gatekeeper

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from nvr.core.config import load_config
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.livestream.api import stream_urls
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.errors import LivestreamError

@@ -3,7 +3,7 @@
 See docs/design/security.md.
 
 - `listen`: waitress, plain HTTP. The config refuses a non-loopback address there unless the
-  operator wrote `plain_http_anywhere: true` (nvr.core.config.services, ServedSection).
+  operator wrote `plain_http_anywhere: true` (nvr.core.config.served, ServedSection).
 - `tls_listen`: cheroot with the configured certificate and key (waitress has no TLS).
   cheroot's own adapter shakes hands inside its accept loop, where one client that connects
   and says nothing stalls every other client for the socket timeout; ours defers the
@@ -31,7 +31,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 # No stubs for waitress; the calls are exercised by the daemon tests.
 from waitress.server import create_server
 
-from nvr.core.config.services import ServedSection
+from nvr.core.config.served import ServedSection
 from nvr.core.errors import NvrError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from nvr.core.config import Config
-from nvr.core.config.services import MediamtxCheck
+from nvr.core.config.health import MediamtxCheck
 from nvr.core.process import run_command
 from nvr.core.timesync import TimeSync, probe_time_sync
 from nvr.health.constants import (

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.redact import Secret, redact_text
 from nvr.livestream.constants import API_TIMEOUT_SECONDS, ITEMS_PER_PAGE, MEDIAMTX_API_USER
 from nvr.livestream.errors import MediamtxRefused, MediamtxUnreachable
