@@ -145,7 +145,7 @@ class ProbeBoard:
 
     def _systemd(self, config: Config) -> dict[str, str]:
         # systemd is PID 1 only when this directory exists; under supervisord the
-        # heartbeats are the only liveness signal (design §11).
+        # heartbeats are the only liveness signal (docs/design/health.md, invariant 2).
         if not self._systemd_dir.is_dir():
             return {}
         return probe_systemd(config.health.daemons, self._run)

@@ -1,7 +1,7 @@
 """Destination adapters: each turns outbox rows into requests in its receiver's vocabulary.
 
 Head office takes the envelopes as they are (an array when batching); the central HSE
-API takes a heartbeat, its video source list and alarms. See docs/design/outbox.md §HSE.
+API takes a heartbeat, its video source list and alarms. See docs/design/outbox.md, "Wire protocol".
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class RtspTransport(StrEnum):
 
 
 class BackoffConfig(Section):
-    """Reconnect back-off of a failing camera (docs/design/recording.md, invariant 6)."""
+    """Reconnect back-off of a failing camera (docs/design/recording.md, invariant 11)."""
 
     initial_seconds: float = Field(
         default=30.0, gt=0, le=3600, description="first retry after this many seconds"
