@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,10 +21,9 @@ import pytest
 from nvr.core.notify import child_environment
 from nvr.core.state import now_ms
 from nvr.report.status import status_body
-from nvrtest import wait_until
 
 from .box import PASSWORD, Box, make_box
-from .test_daemon import fetch
+from .test_daemon import Notifications, fetch, running  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,44 +34,18 @@ _MOMENT_KEYS = re.compile(r"(^checked_at_ms$|_age_s$|^age_seconds$)")
 
 
 @pytest.fixture
-def stale_box(tmp_path: Path) -> Iterator[Box]:
-    """Healthy but for nvr-report (600 s silent: stale) and nvr-uplink (30 s: not stale)."""
-    box = make_box(tmp_path, heartbeat_stale_factor=STALE_FACTOR)
+def box(tmp_path: Path) -> Iterator[Box]:
+    """Healthy but for nvr-report (600 s silent: stale) and nvr-uplink (30 s: not stale).
+
+    Overrides the package's `box`, so test_daemon's `running` serves this one.
+    """
+    made = make_box(tmp_path, heartbeat_stale_factor=STALE_FACTOR)
     leaky = f"retrying rtsp://admin:{PASSWORD}@10.0.0.7/stream"
-    box.beat("nvr-validator", status=leaky)
-    box.beat("nvr-report", updated_at_ms=box.now - 600_000)
-    box.beat("nvr-uplink", updated_at_ms=box.now - 30_000)
-    yield box
-    box.store.close()
-
-
-@pytest.fixture
-def health_url(stale_box: Box, tmp_path: Path) -> Iterator[str]:
-    """nvr-health running for real on the box's config, until the test ends."""
-    log = (tmp_path / "health.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nvr.health.main", "--config", str(stale_box.config_path)],
-        env=child_environment(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://{stale_box.config.health.listen}"
-    try:
-        wait_until(lambda: _answers(f"{base}/health/live"), 60, "nvr-health listening")
-        yield base
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return fetch(url)[0] == 200
-    except OSError:
-        return False
+    made.beat("nvr-validator", status=leaky)
+    made.beat("nvr-report", updated_at_ms=made.now - 600_000)
+    made.beat("nvr-uplink", updated_at_ms=made.now - 30_000)
+    yield made
+    made.store.close()
 
 
 def _timeless(value: Any, key: str = "") -> Any:
@@ -89,7 +61,10 @@ def _timeless(value: Any, key: str = "") -> Any:
     return value
 
 
-def test_nvrctl_status_json_is_the_health_body(stale_box: Box, health_url: str) -> None:
+def test_nvrctl_status_json_is_the_health_body(
+    running: tuple[Box, str, Notifications],  # noqa: F811 (the imported fixture)
+) -> None:
+    stale_box, health_url, _ = running
     code, raw = fetch(f"{health_url}/health")
     cli = subprocess.run(
         [sys.executable, "-m", "nvr.cli.main", "status", "--json"],
