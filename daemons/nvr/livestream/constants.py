@@ -10,8 +10,6 @@ API_TIMEOUT_SECONDS = 3.0
 ITEMS_PER_PAGE = 500
 # The API tested against; another version is used but logged once as untested.
 TESTED_MEDIAMTX_VERSION = "v1.20.1"
-# How cameras are pulled: TCP survives lossy site networks without smeared pictures.
-CAMERA_RTSP_TRANSPORT = "tcp"
 # mediamtx path names that are not cameras and that we never touch.
 RESERVED_PATHS = frozenset({"all", "all_others"})
 # The auth callback, on the API's listen address but answered for loopback callers only.

@@ -94,6 +94,14 @@ class ValidationConfig(Section):
     )
 
 
+class MediaTls(StrEnum):
+    """Whether mediamtx serves viewers over TLS (HLS and WebRTC over HTTPS, RTSPS)."""
+
+    AUTO = "auto"  # on when the certificate and key exist (the installer makes them)
+    ON = "on"
+    OFF = "off"
+
+
 class LivestreamConfig(ServedSection):
     """mediamtx control and the viewer API."""
 
@@ -106,6 +114,14 @@ class LivestreamConfig(ServedSection):
     rtsp_port: int = Field(default=8554, gt=0, lt=65536)
     hls_port: int = Field(default=8888, gt=0, lt=65536)
     webrtc_port: int = Field(default=8889, gt=0, lt=65536)
+    rtsps_port: int = Field(
+        default=8322, gt=0, lt=65536, description="mediamtx's RTSPS (RTSP over TLS) port"
+    )
+    media_tls: MediaTls = Field(
+        default=MediaTls.AUTO,
+        description="TLS for viewers on mediamtx (HTTPS for HLS/WebRTC, RTSPS; plain RTSP on"
+        " loopback only) with tls_cert_file/tls_key_file; auto: on when both exist",
+    )
     on_demand: bool = True
     reconcile_seconds: float = Field(
         default=10.0, ge=1, le=600, description="compare mediamtx's paths to the cameras"
