@@ -138,11 +138,11 @@ def test_nvrctl_mediamtx_config_turns_tls_on_when_systemd_loaded_the_pair(
         assert rendered[f"{server}ServerKey"] == str(loaded / KEY_CREDENTIAL)
     assert rendered["paths"] == shipped["paths"] and rendered["authMethod"] == "http"
 
-    # systemd's SetCredential= fallback: empty files when /etc/nvr/tls has no pair.
+    # systemd's SetCredential= fallback when /etc/nvr/tls has no pair.
     empty = tmp_path / "empty"
     empty.mkdir()
     for name in (CERT_CREDENTIAL, KEY_CREDENTIAL):
-        (empty / name).write_text("")
+        (empty / name).write_text("absent")
     assert _render(tmp_path, "auto", empty) == shipped
     assert _render(tmp_path, "off", loaded) == shipped
 

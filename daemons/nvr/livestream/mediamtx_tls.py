@@ -27,14 +27,16 @@ from nvr.livestream.errors import LivestreamError
 CERT_CREDENTIAL = "nvr.crt"
 KEY_CREDENTIAL = "nvr.key"
 LOOPBACK_HOST = "127.0.0.1"
+PEM_START = b"-----BEGIN "
 # The keys of mediamtx's running config that say whether it encrypts (`served_tls`).
 TLS_KEYS = ("hlsEncryption", "webrtcEncryption", "rtspEncryption")
 
 
 def _usable(path: Path) -> bool:
-    # The unit's SetCredential= fallback leaves an empty file when the pair is missing.
+    # A PEM file: the unit's SetCredential= fallback (`absent`) stands in for a missing one.
     try:
-        return path.stat().st_size > 0
+        with path.open("rb") as handle:
+            return handle.read(len(PEM_START)) == PEM_START
     except OSError:
         return False
 
