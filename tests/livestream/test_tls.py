@@ -20,6 +20,7 @@ from nvr.cli.main import main
 from nvr.core.camera_media import remember_transport
 from nvr.core.state import StateStore
 from nvr.core.tools import require_tool
+from nvr.livestream.constants import AUTH_ROUTE, MAX_REQUEST_BODY_BYTES
 from nvr.livestream.mediamtx_tls import CERT_CREDENTIAL, KEY_CREDENTIAL
 from nvrtest import relay_camera
 
@@ -93,6 +94,12 @@ def test_viewers_get_https_and_rtsps_and_a_udp_camera_is_pulled_over_udp(
         udp_url_tls = f"rtsps://{ALICE}:{ALICE_PW}@{host}:{ls.ports.rtsps}/udpcam"
         udp = _ffprobe_codecs(udp_url_tls)
         assert udp.stdout.split() == ["h264"], udp.stderr
+
+        # The auth callback reads mediamtx's small JSON question: a larger body is 413.
+        callback = f"http://{host}:{ls.ports.listen}{AUTH_ROUTE}"
+        big = b"{" + b" " * MAX_REQUEST_BODY_BYTES + b"}"
+        assert requests.post(callback, data=big, timeout=10).status_code == 413
+        assert requests.post(callback, data=b"{}", timeout=10).status_code == 401
 
         log = ls.log()
         assert "mediamtx serves viewers" not in log  # TLS as promised: no mismatch

@@ -7,13 +7,14 @@ import threading
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
 from nvr.health.app import create_app
 from nvr.health.constants import (
     DAEMON_NAME,
     LIVESTREAM_DAEMON,
+    MAX_REQUEST_BODY_BYTES,
     PROBE_EVERY_TICKS,
     SERVER_THREADS,
 )
@@ -41,7 +42,9 @@ class HealthDaemon(Daemon):
         """Bind health.listen (and tls_listen) and serve from threads (before READY=1)."""
         self._probe()
         servers = HttpServers(
-            create_app(self.sources), endpoints(self.config.health, "health"), SERVER_THREADS
+            create_app(self.sources),
+            endpoints(self.config.health, "health"),
+            Limits(SERVER_THREADS, MAX_REQUEST_BODY_BYTES),
         )
         try:
             servers.start()

@@ -19,3 +19,6 @@ AUTH_ROUTE = "/mediamtx/auth"
 MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 WSGI_THREADS = 8
+# The largest body is mediamtx's auth question (a few hundred bytes of JSON, with the
+# viewer's query string and token); the viewer API takes GETs. More is answered 413.
+MAX_REQUEST_BODY_BYTES = 64 * 1024

@@ -14,13 +14,18 @@ from collections.abc import Callable
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
 from nvr.livestream.api import Shared, create_app, public_host
 from nvr.livestream.auth import Gatekeeper
-from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
+from nvr.livestream.constants import (
+    MAX_REQUEST_BODY_BYTES,
+    TESTED_MEDIAMTX_VERSION,
+    TICK_SECONDS,
+    WSGI_THREADS,
+)
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import ApiCredentials, MediamtxClient
@@ -48,7 +53,7 @@ class LivestreamDaemon(Daemon):
         self._web = HttpServers(
             create_app(lambda: self._shared),
             endpoints(config.livestream, "livestream"),
-            WSGI_THREADS,
+            Limits(WSGI_THREADS, MAX_REQUEST_BODY_BYTES),
         )
         self._down_reason: str | None = None
         self._sync_problem: str | None = None
