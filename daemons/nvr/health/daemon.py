@@ -8,8 +8,10 @@ from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
+from nvr.core.login_journal import FailureJournal
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
+from nvr.health.access import Access
 from nvr.health.app import create_app
 from nvr.health.constants import (
     DAEMON_NAME,
@@ -42,7 +44,11 @@ class HealthDaemon(Daemon):
         """Bind health.listen (and tls_listen) and serve from threads (before READY=1)."""
         self._probe()
         servers = HttpServers(
-            create_app(self.sources),
+            # Failed logins on the page outlive a restart (security.md, invariant 1).
+            create_app(
+                self.sources,
+                Access(journal=FailureJournal(self.config.storage.state_file, DAEMON_NAME)),
+            ),
             endpoints(self.config.health, "health"),
             Limits(SERVER_THREADS, MAX_REQUEST_BODY_BYTES),
         )

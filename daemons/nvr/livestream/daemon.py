@@ -15,6 +15,7 @@ from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
+from nvr.core.login_journal import FailureJournal
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
@@ -44,7 +45,9 @@ class LivestreamDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self._clock: Callable[[], float] = time.monotonic
-        self._throttle = LoginThrottle(self._clock)
+        # Failed logins outlive a restart (security.md, invariant 1): kept in the state file.
+        journal = FailureJournal(config.storage.state_file, self.name)
+        self._throttle = LoginThrottle(self._clock, journal=journal)
         # One set per process: the callback asks mediamtx's API callers for exactly these.
         self._api = ApiCredentials.for_config(config.livestream)
         self._client = MediamtxClient(config.livestream.mediamtx_api, self._api)
