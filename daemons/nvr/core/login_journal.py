@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr.core.state import StateError, StateStore, now_ms
+from nvr.core.errors import StateError
+from nvr.core.state import StateStore, now_ms
 
 log = logging.getLogger(__name__)
 
