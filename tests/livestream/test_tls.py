@@ -105,6 +105,17 @@ def test_viewers_get_https_and_rtsps_and_a_udp_camera_is_pulled_over_udp(
         assert "mediamtx serves viewers" not in log  # TLS as promised: no mismatch
         assert "path=udpcam: ['rtspTransport'] changed" in log
 
+        # A mediamtx started without its unit's rendering (plain) is named in the log.
+        ls.proxy.stop()
+        wait_until(lambda: ls.heartbeat().get("mediamtx") == "down", 30, "mediamtx seen down")
+        ls.proxy.render = None
+        ls.proxy.start()
+        wait_until(
+            lambda: "mediamtx serves viewers without TLS but livestream.media_tls" in ls.log(),
+            30,
+            "the TLS mismatch named",
+        )
+
 
 def _nvr_yaml(tmp_path: Path, media_tls: str) -> Path:
     path = tmp_path / "nvr.yaml"
