@@ -41,16 +41,20 @@ def _usable(path: Path) -> bool:
         return False
 
 
-def tls_wanted(section: LivestreamConfig, cert: Path, key: Path) -> bool:
+def tls_wanted(section: LivestreamConfig, pair_present: bool) -> bool:
     """`media_tls` resolved: `auto` is on when the certificate and key are there."""
     if section.media_tls is MediaTls.AUTO:
-        return _usable(cert) and _usable(key)
+        return pair_present
     return section.media_tls is MediaTls.ON
 
 
 def viewer_tls(section: LivestreamConfig) -> bool:
-    """Whether viewer URLs are https:// and rtsps:// (the box's pair, as nvr-livestream sees it)."""
-    return tls_wanted(section, section.tls_cert_file, section.tls_key_file)
+    """Whether viewer URLs are https:// and rtsps:// (the box's pair, as nvr-livestream sees it).
+
+    The key only has to exist: an operator's own key may be root's alone, which mediamtx
+    still gets through systemd.
+    """
+    return tls_wanted(section, _usable(section.tls_cert_file) and section.tls_key_file.exists())
 
 
 def _host(address: str) -> str:
@@ -88,9 +92,10 @@ def render(base: Mapping[str, Any], section: LivestreamConfig, credentials: Path
     LivestreamError when `media_tls: on` and the unit handed mediamtx no certificate.
     """
     cert, key = credentials / CERT_CREDENTIAL, credentials / KEY_CREDENTIAL
+    loaded = _usable(cert) and _usable(key)
     config = dict(base)
-    if tls_wanted(section, cert, key):
-        if not (_usable(cert) and _usable(key)):
+    if tls_wanted(section, loaded):
+        if not loaded:
             raise LivestreamError(
                 f"livestream.media_tls is on but mediamtx got no certificate and key in"
                 f" {credentials} (from /etc/nvr/tls): make them with `nvrctl tls self-signed`"
