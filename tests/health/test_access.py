@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from nvr.core.httpserve import MAX_HEADER_BYTES
+from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS
 from nvr.core.notify import child_environment
 from nvr.health.constants import MAX_REQUEST_BODY_BYTES
 from nvrtest import Child, wait_until
@@ -156,3 +157,23 @@ def test_a_body_larger_than_health_needs_is_refused_413_on_both_listeners(
         413,
         431,
     )
+
+
+def test_a_page_guesser_stays_throttled_across_a_restart_of_nvr_health(tmp_path: Path) -> None:
+    box = make_box(tmp_path)
+    page = f"http://{box.config.health.listen}/"
+    health = Health(box)
+    answers = [
+        requests.get(page, auth=(TECH, f"guess-{n}"), timeout=10).status_code
+        for n in range(CLIENT_FAILURES)
+    ]
+    assert answers == [401] * (CLIENT_FAILURES - 1) + [429]
+    assert health.stop() == 0
+
+    restarted = Health(box)
+    # The technician's right password from the guesser's address: still throttled.
+    answer = requests.get(page, auth=(TECH, TECH_PW), timeout=10)
+    assert answer.status_code == 429 and 0 < int(answer.headers["Retry-After"]) <= WINDOW_SECONDS
+    assert restarted.stop() == 0
+    assert TECH_PW not in restarted.log()
+    box.store.close()
