@@ -60,7 +60,7 @@ def exec_paths(unit: str) -> list[str]:
         return []
     return [
         parser.get("Service", key).split()[0].lstrip("-@+!:")
-        for key in ("ExecStart", "ExecReload")
+        for key in ("ExecStartPre", "ExecStart", "ExecReload")
         if parser.has_option("Service", key)
     ]
 

@@ -319,6 +319,18 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE id = NEW.id;
     END;
     """,
+    # (security) failed viewer logins, so a restart of nvr-livestream or nvr-health does
+    # not reset a guesser's budget (docs/design/security.md, invariant 1;
+    # nvr.core.login_journal). Rows older than the throttle's window are deleted.
+    """
+    CREATE TABLE login_failures (
+        service TEXT    NOT NULL,                -- the daemon that counted it (reads its own)
+        kind    TEXT    NOT NULL,                -- client / account
+        key     TEXT    NOT NULL,                -- digest of the address or user name tried
+        at_ms   INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_service_at ON login_failures (service, at_ms);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

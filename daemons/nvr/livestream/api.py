@@ -24,6 +24,7 @@ from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
 from nvr.livestream.errors import LivestreamError
 from nvr.livestream.live import LiveSnapshot, PathState
+from nvr.livestream.mediamtx_tls import viewer_tls
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,14 @@ def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
     host = public_host(config)
     if ":" in host:
         host = f"[{host}]"  # IPv6 literal
+    if viewer_tls(section):  # security.md, invariant 9: plain RTSP is loopback only then
+        rtsp, web = f"rtsps://{host}:{section.rtsps_port}", "https"
+    else:
+        rtsp, web = f"rtsp://{host}:{section.rtsp_port}", "http"
     return {
-        "rtsp": f"rtsp://{host}:{section.rtsp_port}/{camera_id}",
-        "hls": f"http://{host}:{section.hls_port}/{camera_id}/index.m3u8",
-        "webrtc": f"http://{host}:{section.webrtc_port}/{camera_id}/",
+        "rtsp": f"{rtsp}/{camera_id}",
+        "hls": f"{web}://{host}:{section.hls_port}/{camera_id}/index.m3u8",
+        "webrtc": f"{web}://{host}:{section.webrtc_port}/{camera_id}/",
     }
 
 
