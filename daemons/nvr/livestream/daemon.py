@@ -18,7 +18,8 @@ from nvr.core.httpserve import HttpServers, ServeError, endpoints
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
-from nvr.livestream.api import Shared, create_app, public_host
+from nvr.core.viewer_urls import public_host
+from nvr.livestream.api import Shared, create_app
 from nvr.livestream.auth import Gatekeeper
 from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable

@@ -6,6 +6,7 @@ from pydantic import Field, model_validator
 
 from nvr.core.config.base import Section
 from nvr.core.config.cameras import CameraConfig
+from nvr.core.config.hse import HseConfig
 from nvr.core.config.logs import LoggingConfig
 from nvr.core.config.services import (
     HealthConfig,
@@ -30,6 +31,7 @@ class Config(Section):
     health: HealthConfig = HealthConfig()
     report: ReportConfig = ReportConfig()
     uplink: UplinkConfig = UplinkConfig()
+    hse: HseConfig | None = None
     logging: LoggingConfig = LoggingConfig()
     cameras: tuple[CameraConfig, ...] = Field(default=(), max_length=64)
 

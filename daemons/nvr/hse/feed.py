@@ -1,0 +1,122 @@
+"""The alarm feed: new events become alarm messages in `hse_alarms`, in event order.
+
+Runs on nvr-hse's tick. Its position in the events table is a row of `hse_cursors`,
+saved in the transaction that stores the messages, so a kill -9 at any point neither
+loses an alarm nor sends one twice (docs/design/hse.md, invariant 2): an event posted to
+the ingest API is in the events table before its 2xx, and becomes an alarm on the next
+tick after any restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any
+
+from nvr.core import alarms
+from nvr.core.config import Config
+from nvr.core.state import StateStore, now_ms
+from nvr.hse.constants import FEED_BATCH, FEED_CURSOR, FEED_FIRST_START_MS, IMAGES
+from nvr.hse.snapshot import take_picture
+
+log = logging.getLogger(__name__)
+
+
+def image_base(config: Config) -> str:
+    """Where the centre fetches alarm pictures: hse.public_url, else the listen address."""
+    assert config.hse is not None
+    if config.hse.public_url:
+        return config.hse.public_url.rstrip("/")
+    return f"http://{config.hse.listen}"
+
+
+class AlarmFeed:
+    """Turns events into alarm messages; one pass per tick."""
+
+    def __init__(self, config: Config, store: StateStore) -> None:
+        self.config = config
+        self.store = store
+        self.sent = 0
+
+    def start_position(self) -> int:
+        """The saved cursor; on a first start, the events of the last hour are still news."""
+        conn = self.store.read()
+        saved = alarms.read_cursor(conn, FEED_CURSOR)
+        if saved is not None:
+            return saved
+        row = conn.execute(
+            "SELECT coalesce(max(id), 0) FROM events WHERE created_at_ms < ?",
+            (now_ms() - FEED_FIRST_START_MS,),
+        ).fetchone()
+        return int(row[0])
+
+    def run_once(self) -> int:
+        """Turn the next batch of events into messages; returns how many were stored."""
+        after = self.start_position()
+        rows = (
+            self.store.read()
+            .execute(
+                f"SELECT {alarms.EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                (after, FEED_BATCH),
+            )
+            .fetchall()
+        )
+        stored = 0
+        for row in rows:
+            event = alarms.event_row(tuple(row))
+            # One transaction per event: the picture (slow) is taken before it opens.
+            body, alarm_id = self._message(event)
+            with self.store.write() as conn:
+                if body is not None:
+                    alarms.insert_message(conn, event.id, alarm_id, now_ms(), body)
+                    stored += 1
+                alarms.save_cursor(conn, FEED_CURSOR, event.id)
+        self.sent += stored
+        return stored
+
+    def _message(self, event: alarms.EventRow) -> tuple[dict[str, Any] | None, int | None]:
+        """The message for `event` and the alarm it follows up, or (None, None)."""
+        if event.kind == alarms.CLIP_KIND:
+            return self._follow_up(event)
+        kind = alarms.alarm_type(event.kind, event.severity, event.data)
+        if kind is None:
+            return None, None
+        image_url, minio_path = self._picture(event)
+        camera = self.config.camera(event.camera) if event.camera else None
+        name = camera.name if camera is not None and camera.name else event.camera
+        body = alarms.alarm_message(event, kind, name, image_url)
+        if body["minio_image_path"] is None:
+            body["minio_image_path"] = minio_path
+        return body, None
+
+    def _follow_up(self, event: alarms.EventRow) -> tuple[dict[str, Any] | None, int | None]:
+        source = event.data.get("alarm_event_id")
+        if not isinstance(source, int):
+            return None, None
+        alarm_id = alarms.alarm_id_of_event(self.store.read(), source)
+        if alarm_id is None:
+            log.info("clip of event %d: no alarm was sent for it", source)
+            return None, None
+        return alarms.clip_message(event, alarm_id), alarm_id
+
+    def _picture(self, event: alarms.EventRow) -> tuple[str | None, str | None]:
+        """(image_url, minio_image_path) for alarms that show a camera: posted, bad picture."""
+        wanted = event.kind in (alarms.EXTERNAL_KIND, alarms.PICTURE_INVALID)
+        if not wanted or event.camera is None:
+            return None, None
+        try:
+            picture = take_picture(
+                self.store,
+                self.config,
+                event.camera,
+                event.id,
+                event.created_at_ms,
+                from_validator=event.kind == alarms.PICTURE_INVALID,
+            )
+        except (OSError, sqlite3.Error) as err:
+            log.warning("camera=%s: alarm picture failed: %s", event.camera, err)
+            return None, None
+        if picture is None:
+            return None, None
+        minio_path = picture.object_ref.path if picture.object_ref is not None else None
+        return f"{image_base(self.config)}{IMAGES}{picture.name}", minio_path
