@@ -43,12 +43,6 @@ class HseConfig(ListenMixin):
     ingest_burst: int = Field(
         default=10, ge=1, le=1_000, description="requests a client may send at once"
     )
-    recording_interval_seconds: float = Field(
-        default=60.0,
-        ge=1,
-        le=3_600,
-        description="MQTT recording/<site> is re-published this often besides on change",
-    )
 
     @model_validator(mode="before")
     @classmethod
