@@ -17,6 +17,8 @@ PUSH_POLL_SECONDS = 0.5
 WS_HEARTBEAT_SECONDS = 20.0
 # Events examined per tick of the feed (a backlog after downtime drains over a few ticks).
 FEED_BATCH = 200
+# The feed stops taking pictures after this long in one tick (the watchdog wants pings).
+FEED_TICK_BUDGET_SECONDS = 5.0
 # On the very first start, events older than this are not turned into alarms.
 FEED_FIRST_START_MS = 3_600_000
 # hse_cursors name of the feed's position in the events table.

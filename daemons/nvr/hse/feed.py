@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from typing import Any
 
 from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.state import StateStore, now_ms
-from nvr.hse.constants import FEED_BATCH, FEED_CURSOR, FEED_FIRST_START_MS, IMAGES
+from nvr.hse.constants import (
+    FEED_BATCH,
+    FEED_CURSOR,
+    FEED_FIRST_START_MS,
+    FEED_TICK_BUDGET_SECONDS,
+    IMAGES,
+)
 from nvr.hse.snapshot import take_picture
 
 log = logging.getLogger(__name__)
@@ -62,7 +69,10 @@ class AlarmFeed:
             .fetchall()
         )
         stored = 0
+        deadline = time.monotonic() + FEED_TICK_BUDGET_SECONDS
         for row in rows:
+            if time.monotonic() > deadline:
+                break  # pictures take time: the rest waits for the next tick (the watchdog)
             event = alarms.event_row(tuple(row))
             # One transaction per event: the picture (slow) is taken before it opens.
             body, alarm_id = self._message(event)
@@ -112,6 +122,7 @@ class AlarmFeed:
                 event.id,
                 event.created_at_ms,
                 from_validator=event.kind == alarms.PICTURE_INVALID,
+                upload="minio_image_path" not in event.data,  # the validator queued its own
             )
         except (OSError, sqlite3.Error) as err:
             log.warning("camera=%s: alarm picture failed: %s", event.camera, err)

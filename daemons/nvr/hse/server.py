@@ -164,7 +164,8 @@ class HseServer:
                 web.get("/webrtc/{camera}", self._webrtc),
             ]
         )
-        # No access log: a `?token=` in a request line must never reach a log file.
+        # No access log: a `?token=` in a request line must never reach a log file
+        # (docs/design/hse.md, invariant 4).
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         host, port = split_listen(self.settings.listen)

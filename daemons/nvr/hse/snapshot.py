@@ -58,9 +58,19 @@ def picture_name(event_id: int) -> str:
 
 
 def take_picture(
-    store: StateStore, config: Config, camera: str, event_id: int, at_ms: int, from_validator: bool
+    store: StateStore,
+    config: Config,
+    camera: str,
+    event_id: int,
+    at_ms: int,
+    *,
+    from_validator: bool,
+    upload: bool,
 ) -> Picture | None:
-    """Store a picture for the alarm of `event_id`; None when there is nothing to show."""
+    """Store a picture for the alarm of `event_id` (queued for MinIO when `upload`).
+
+    None when there is nothing to show.
+    """
     state_file = config.storage.state_file
     output = images_dir(state_file) / picture_name(event_id)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -73,7 +83,8 @@ def take_picture(
         log.info("camera=%s: alarm %d without a picture: %s", camera, event_id, err)
         return None
     sync_file(output)
-    return Picture(output.name, _queue_upload(store, config, camera, at_ms, output))
+    ref = _queue_upload(store, config, camera, at_ms, output) if upload else None
+    return Picture(output.name, ref)
 
 
 def _copy_validator_picture(state_file: Path, camera: str, output: Path) -> None:
