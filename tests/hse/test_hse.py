@@ -255,6 +255,7 @@ def write_config(
             "retry_initial_seconds": 0.2,
             "retry_max_seconds": 1.0,
         },
+        "validation": {"interval_seconds": 10, "sample_seconds": 1, "timeout_seconds": 30},
         "hse": {
             "listen": f"127.0.0.1:{port}",
             "token": TOKEN,
@@ -283,11 +284,12 @@ def stack(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) 
         cleanup.callback(watcher.close)
         daemons = {
             name: Daemon(f"nvr.{name}.main", config)
-            for name in ("backup", "report", "uplink", "livestream", "hse")
+            for name in ("backup", "report", "uplink", "livestream", "hse", "validator")
         }
-        for daemon in daemons.values():
-            daemon.start()
+        for name, daemon in daemons.items():
             cleanup.callback(daemon.kill)
+            if name != "validator":  # started by the test that needs it (CPU on 2 cores)
+                daemon.start()
         proxy = ProxyMediamtx(root / "proxy", ports)
         proxy.api_auth = (MEDIAMTX_API_USER, API_SECRET)  # as nvr-livestream reads it
         cleanup.callback(proxy.stop)
@@ -491,3 +493,25 @@ def _object(client: Minio, bucket: str, key: str) -> bytes | None:
     finally:
         response.close()
         response.release_conn()
+
+
+def test_a_black_picture_is_an_alarm_with_the_validators_picture(stack: Stack) -> None:
+    backend = stack.backend()
+    try:
+        wait_until(lambda: backend.connects, 30, "the backend connected")
+        stack.sim.set_fault("cam02", Fault.BLACK)
+        stack.daemons["validator"].start()
+        alarm = wait_until(
+            lambda: backend.alarms(alarm_type="PictureBlack", camera_id="cam02"),
+            90,
+            "a PictureBlack alarm",
+        )[0]
+        picture = requests.get(alarm["image_url"], timeout=10)
+        assert picture.status_code == 200 and picture.content[:2] == b"\xff\xd8"
+        # The validator queued its own copy for MinIO; the alarm names that one.
+        assert alarm["minio_image_path"].startswith("alarm-images/")
+        assert "/cam02/" in alarm["minio_image_path"]
+    finally:
+        stack.daemons["validator"].kill()
+        stack.sim.set_fault("cam02", None)
+        backend.close()
