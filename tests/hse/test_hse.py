@@ -321,6 +321,8 @@ def test_backend_registers_the_box_and_hears_a_camera_go_and_come_back(stack: St
     # Refused without the token: the API with 401, the WebSocket at its upgrade.
     assert stack.get("/api/cameras", token=None).status_code == 401
     assert stack.get("/api/health", token="wrong").status_code == 401
+    # A client that can only set a URL puts the token in it (never logged: see teardown).
+    assert stack.get(f"/api/health?token={TOKEN}", token=None).status_code == 200
     intruder = stack.backend(token=None)
     wait_until(lambda: intruder.refusals, 30, "the WebSocket refusing a client without token")
     intruder.close()
