@@ -380,12 +380,17 @@ def test_backend_registers_the_box_and_hears_a_camera_go_and_come_back(stack: St
         stack.sim.set_fault("cam02", None)
         backend.close()
     # The same alarms on MQTT, as JSON like the WebSocket's.
+    wanted = {offline["id"]: offline, back["id"]: back}
     on_mqtt = wait_until(
-        lambda: [m for m in stack.mqtt.on(f"alarm/{SITE}") if m["camera_id"] == "cam02"],
+        lambda: (
+            [m for m in stack.mqtt.on(f"alarm/{SITE}") if m["id"] in wanted]
+            if len({m["id"] for m in stack.mqtt.on(f"alarm/{SITE}")} & set(wanted)) == 2
+            else None
+        ),
         30,
-        "the camera's alarms on alarm/<site>",
+        "both of the camera's alarms on alarm/<site>",
     )
-    assert {"CameraOffline", "CameraOnline"} <= {m["alarm_type"] for m in on_mqtt}
+    assert all(m == wanted[m["id"]] for m in on_mqtt), "the same JSON as on the WebSocket"
     recording = wait_until(lambda: stack.mqtt.on(f"recording/{SITE}"), 30, "recording/<site>")
     assert set(recording[-1]["cameras"]) == set(CAMERAS)
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "packaging" / "supervisord" / "nvr.conf"
-DAEMONS = ("backup", "hddmon", "validator", "livestream", "report", "health", "uplink")
+DAEMONS = ("backup", "hddmon", "validator", "livestream", "report", "health", "uplink", "hse")
 UNDER_TEST = ("nvr-report", "nvr-health")
 VENV_BIN = Path(sys.executable).parent
 

@@ -10,8 +10,9 @@ tick after any restart.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from nvr.core import alarms
@@ -24,7 +25,7 @@ from nvr.hse.constants import (
     FEED_TICK_BUDGET_SECONDS,
     IMAGES,
 )
-from nvr.hse.snapshot import take_picture
+from nvr.hse.snapshot import Upload, take_picture, upload_for
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,15 @@ def image_base(config: Config) -> str:
     if config.hse.public_url:
         return config.hse.public_url.rstrip("/")
     return f"http://{config.hse.listen}"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message to store: its body, the alarm it follows up, the picture to upload."""
+
+    body: dict[str, Any]
+    alarm_id: int | None
+    upload: Upload | None
 
 
 class AlarmFeed:
@@ -69,65 +79,73 @@ class AlarmFeed:
             .fetchall()
         )
         stored = 0
+        saved = passed = after  # the cursor as saved; the last event looked at
         deadline = time.monotonic() + FEED_TICK_BUDGET_SECONDS
         for row in rows:
             if time.monotonic() > deadline:
                 break  # pictures take time: the rest waits for the next tick (the watchdog)
             event = alarms.event_row(tuple(row))
-            # One transaction per event: the picture (slow) is taken before it opens.
-            body, alarm_id = self._message(event)
+            outgoing = self._message(event)  # the picture (slow) is taken outside the write
+            if outgoing is None:
+                passed = event.id
+                continue
+            # The message, its picture's upload and the cursor commit together (invariant 2).
             with self.store.write() as conn:
-                if body is not None:
-                    alarms.insert_message(conn, event.id, alarm_id, now_ms(), body)
-                    stored += 1
+                if outgoing.upload is not None:
+                    outgoing.upload.enqueue(conn)
+                alarms.insert_message(conn, event.id, outgoing.alarm_id, now_ms(), outgoing.body)
                 alarms.save_cursor(conn, FEED_CURSOR, event.id)
+            stored += 1
+            saved = passed = event.id
+        if passed > saved:  # events that are not alarms: one write for the lot
+            with self.store.write() as conn:
+                alarms.save_cursor(conn, FEED_CURSOR, passed)
         self.sent += stored
         return stored
 
-    def _message(self, event: alarms.EventRow) -> tuple[dict[str, Any] | None, int | None]:
-        """The message for `event` and the alarm it follows up, or (None, None)."""
+    def _message(self, event: alarms.EventRow) -> Outgoing | None:
+        """The message `event` becomes, or None when it is not an alarm or a follow-up."""
         if event.kind == alarms.CLIP_KIND:
             return self._follow_up(event)
         kind = alarms.alarm_type(event.kind, event.severity, event.data)
         if kind is None:
-            return None, None
-        image_url, minio_path = self._picture(event)
+            return None
+        picture = self._picture(event)
         camera = self.config.camera(event.camera) if event.camera else None
         name = camera.name if camera is not None and camera.name else event.camera
+        image_url = None if picture is None else f"{image_base(self.config)}{IMAGES}{picture.name}"
         body = alarms.alarm_message(event, kind, name, image_url)
-        if body["minio_image_path"] is None:
-            body["minio_image_path"] = minio_path
-        return body, None
+        upload = None
+        if picture is not None and body["minio_image_path"] is None:
+            # The validator queued its own copy of a bad picture; ours go up otherwise.
+            upload = upload_for(self.config, str(event.camera), event.created_at_ms, picture)
+            body["minio_image_path"] = None if upload is None else upload.ref.path
+        return Outgoing(body, None, upload)
 
-    def _follow_up(self, event: alarms.EventRow) -> tuple[dict[str, Any] | None, int | None]:
+    def _follow_up(self, event: alarms.EventRow) -> Outgoing | None:
         source = event.data.get("alarm_event_id")
         if not isinstance(source, int):
-            return None, None
+            return None
         alarm_id = alarms.alarm_id_of_event(self.store.read(), source)
         if alarm_id is None:
             log.info("clip of event %d: no alarm was sent for it", source)
-            return None, None
-        return alarms.clip_message(event, alarm_id), alarm_id
+            return None
+        return Outgoing(alarms.clip_message(event, alarm_id), alarm_id, None)
 
-    def _picture(self, event: alarms.EventRow) -> tuple[str | None, str | None]:
-        """(image_url, minio_image_path) for alarms that show a camera: posted, bad picture."""
+    def _picture(self, event: alarms.EventRow) -> Path | None:
+        """A picture for alarms that show a camera: posted ones and bad pictures."""
         wanted = event.kind in (alarms.EXTERNAL_KIND, alarms.PICTURE_INVALID)
         if not wanted or event.camera is None:
-            return None, None
+            return None
         try:
-            picture = take_picture(
+            return take_picture(
                 self.store,
                 self.config,
                 event.camera,
                 event.id,
                 event.created_at_ms,
                 from_validator=event.kind == alarms.PICTURE_INVALID,
-                upload="minio_image_path" not in event.data,  # the validator queued its own
             )
-        except (OSError, sqlite3.Error) as err:
+        except OSError as err:
             log.warning("camera=%s: alarm picture failed: %s", event.camera, err)
-            return None, None
-        if picture is None:
-            return None, None
-        minio_path = picture.object_ref.path if picture.object_ref is not None else None
-        return f"{image_base(self.config)}{IMAGES}{picture.name}", minio_path
+            return None

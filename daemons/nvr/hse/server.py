@@ -176,9 +176,7 @@ class HseServer:
             await runner.cleanup()
             raise
         self._runner = runner
-        sockets = getattr(site._server, "sockets", None) or []  # the port actually bound
-        bound = sockets[0].getsockname()[1] if sockets else port
-        return f"{host}:{bound}"
+        return f"{host}:{port}"  # the config refuses port 0: this is the port bound
 
     async def _unbind(self) -> None:
         for ws in list(self._sockets):
@@ -198,10 +196,11 @@ class HseServer:
         return token_ok(token_of(request), self.settings.token)
 
     def _site_system(self, request: web.Request) -> bool:
+        """The ingest token, or the centre's (it may post too)."""
         section = self.settings
-        expected = section.ingest_token or section.token
         given = token_of(request)
-        return token_ok(given, expected) or token_ok(given, section.token)
+        accepted = (section.token, section.ingest_token)
+        return any(token_ok(given, token) for token in accepted if token is not None)
 
     # -- handlers ------------------------------------------------------------------------
     async def _health(self, request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import shutil
+import sqlite3
 import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,14 +37,6 @@ IMAGES_DIR = "alarm-images"
 VALIDATOR_BAD_PICTURE = ("snapshots", "last_bad.jpg")
 
 
-@dataclass(frozen=True)
-class Picture:
-    """A stored alarm picture: its name under the images dir, and its MinIO object if any."""
-
-    name: str
-    object_ref: ObjectRef | None
-
-
 def images_dir(state_file: Path) -> Path:
     """`<state dir>/alarm-images`: the pictures nvr-hse serves at /alarm-images/<name>."""
     return state_file.parent / IMAGES_DIR
@@ -58,33 +51,54 @@ def picture_name(event_id: int) -> str:
 
 
 def take_picture(
-    store: StateStore,
-    config: Config,
-    camera: str,
-    event_id: int,
-    at_ms: int,
-    *,
-    from_validator: bool,
-    upload: bool,
-) -> Picture | None:
-    """Store a picture for the alarm of `event_id` (queued for MinIO when `upload`).
-
-    None when there is nothing to show.
-    """
-    state_file = config.storage.state_file
-    output = images_dir(state_file) / picture_name(event_id)
+    store: StateStore, config: Config, camera: str, event_id: int, at_ms: int, from_validator: bool
+) -> Path | None:
+    """Store (and sync) a picture for the alarm of `event_id`; None when there is none."""
+    output = images_dir(config.storage.state_file) / picture_name(event_id)
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         if from_validator:
-            _copy_validator_picture(state_file, camera, output)
+            _copy_validator_picture(config.storage.state_file, camera, output)
         else:
             _frame_of_newest_segment(store, config, camera, at_ms, output)
     except SnapshotError as err:
-        log.info("camera=%s: alarm %d without a picture: %s", camera, event_id, err)
+        log.info("camera=%s: alarm of event %d without a picture: %s", camera, event_id, err)
         return None
     sync_file(output)
-    ref = _queue_upload(store, config, camera, at_ms, output) if upload else None
-    return Picture(output.name, ref)
+    return output
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A picture bound for the images bucket: its object is fixed before it is queued."""
+
+    ref: ObjectRef
+    path: Path
+    camera: str
+    at_ms: int
+
+    def enqueue(self, conn: sqlite3.Connection) -> None:
+        """Queue it, in the caller's transaction (the one that stores its alarm)."""
+        # Not owned: nvr-hse serves the file and prunes it; nvr-uplink only copies it.
+        enqueue(
+            conn,
+            self.ref,
+            self.path,
+            UploadKind.SNAPSHOT,
+            camera=self.camera,
+            sha256=file_sha256(self.path),
+            owned=False,
+            start_ms=self.at_ms,
+            end_ms=self.at_ms,
+        )
+
+
+def upload_for(config: Config, camera: str, at_ms: int, path: Path) -> Upload | None:
+    """Where the picture goes in MinIO (`alarm-images/YYYY/MM/DD/...`); None without MinIO."""
+    target = images_target(config)
+    if target is None:
+        return None
+    return Upload(target.ref(camera, at_ms, path.name), path, camera, at_ms)
 
 
 def _copy_validator_picture(state_file: Path, camera: str, output: Path) -> None:
@@ -129,30 +143,6 @@ def _frame_of_newest_segment(
         last = (result.stderr.strip().splitlines() or ["no frame decoded"])[-1]
         raise SnapshotError(f"{segment.path}: {last}")
     partial.replace(output)
-
-
-def _queue_upload(
-    store: StateStore, config: Config, camera: str, at_ms: int, path: Path
-) -> ObjectRef | None:
-    """Queue the picture for the images bucket; the key is fixed now (objects.md)."""
-    target = images_target(config)
-    if target is None:
-        return None
-    ref = target.ref(camera, at_ms, path.name)
-    with store.write() as conn:
-        # Not owned: nvr-hse serves the file and prunes it; nvr-uplink only copies it.
-        enqueue(
-            conn,
-            ref,
-            path,
-            UploadKind.SNAPSHOT,
-            camera=camera,
-            sha256=file_sha256(path),
-            owned=False,
-            start_ms=at_ms,
-            end_ms=at_ms,
-        )
-    return ref
 
 
 def prune_pictures(state_file: Path, older_than_ms: int) -> int:
