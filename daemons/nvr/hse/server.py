@@ -313,7 +313,7 @@ class HseServer:
 
     async def _send_loop(self, ws: web.WebSocketResponse, since: int | None) -> None:
         """Replay from `since` (or the centre's saved cursor), then push as messages arrive."""
-        cursor = since if since is not None else await self._db.run(_saved_ws_cursor)
+        cursor = await self._db.run(functools.partial(_start_cursor, since=since))
         while not ws.closed:
             messages = await self._db.run(functools.partial(self._replay, after_id=cursor))
             for message in messages:
@@ -324,14 +324,17 @@ class HseServer:
             await asyncio.sleep(PUSH_POLL_SECONDS)
 
 
-def _saved_ws_cursor(store: StateStore) -> int:
-    """Where connections without `?since=` resume: after the last message sent to one.
+def _start_cursor(store: StateStore, since: int | None) -> int:
+    """Where a connection starts: after `since`, else after the last message sent to one.
 
-    A first connection starts at the newest message (it gets what happens from now on).
+    A first connection without `since` starts at the newest message (it gets what happens
+    from now on). A cursor beyond the newest message (the state file was restored from a
+    backup: ids went back) starts at the newest, or the client would hear nothing.
     """
     conn = store.read()
-    saved = alarms.read_cursor(conn, WS_CURSOR)
-    return saved if saved is not None else alarms.last_message_id(conn)
+    newest = alarms.last_message_id(conn)
+    wanted = since if since is not None else alarms.read_cursor(conn, WS_CURSOR)
+    return newest if wanted is None else min(wanted, newest)
 
 
 def _save_ws_cursor(store: StateStore, last_id: int) -> None:
