@@ -11,17 +11,15 @@ import logging
 import secrets
 import shutil
 import sqlite3
-import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nvr.core.config import Config
 from nvr.core.durable import sync_file
-from nvr.core.notify import child_environment
 from nvr.core.recordings import file_sha256, latest_segment
 from nvr.core.state import StateStore
-from nvr.core.tools import require_tool
+from nvr.core.stills import StillError, write_jpeg
 from nvr.core.uploads import ObjectRef, UploadKind, enqueue, images_target
 from nvr.hse.constants import (
     SNAPSHOT_JPEG_QSCALE,
@@ -117,32 +115,12 @@ def _frame_of_newest_segment(
     if segment is None or segment.end_ms < at_ms - recent_ms:
         raise SnapshotError("no recent recording")
     source = config.storage.recordings_dir / segment.path
-    partial = output.with_name(f".{output.name}.part")
-    # The last keyframe of the segment: nearest to the alarm time of what was recorded.
-    argv = [
-        require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-sseof", "-2", "-i", str(source), "-frames:v", "1", "-c:v", "mjpeg",
-        "-q:v", str(SNAPSHOT_JPEG_QSCALE), "-f", "image2", str(partial),
-    ]  # fmt: skip
+    # The last keyframe of the segment: the nearest to the alarm of what was recorded.
+    seek = ["-sseof", "-2", "-i", str(source)]
     try:
-        result = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=SNAPSHOT_TIMEOUT_SECONDS,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        partial.unlink(missing_ok=True)
-        raise SnapshotError(f"ffmpeg took over {SNAPSHOT_TIMEOUT_SECONDS} s") from None
-    if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
-        partial.unlink(missing_ok=True)
-        last = (result.stderr.strip().splitlines() or ["no frame decoded"])[-1]
-        raise SnapshotError(f"{segment.path}: {last}")
-    partial.replace(output)
+        write_jpeg(seek, output, SNAPSHOT_JPEG_QSCALE, SNAPSHOT_TIMEOUT_SECONDS)
+    except StillError as err:
+        raise SnapshotError(f"{segment.path}: {err}") from None
 
 
 def prune_pictures(state_file: Path, older_than_ms: int) -> int:
