@@ -23,7 +23,8 @@ def test_alarm_types_in_the_hse_platforms_words() -> None:
     assert name("camera_invalid", "critical", problem="black") == "PictureBlack"
     assert name("recording_blocked", "critical") == "RecordingStopped"
     assert name("disk_smart_reallocated_sectors", "critical") == "DiskFailing"
-    assert name("disk_high_watermark", "warning") == "DiskFull"
+    assert name("disk_headroom_low", "warning") == "DiskFull"
+    assert name("disk_high_watermark", "warning") is None  # the janitor at work, not an alarm
     assert name("disk_only_protected_left", "critical") == "EvidenceAtRisk"
     assert name("external_alarm", "critical", alarm_type="NoHelmet") == "NoHelmet"
     assert name("state_restored", "critical") == "StateRestored"  # any other critical event

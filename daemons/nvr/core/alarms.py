@@ -19,6 +19,8 @@ from nvr.core.timeutil import format_ms
 # Event kinds that are alarms whatever their severity, with the HSE platform's alarm_type.
 # A "back" kind names the alarm it clears (the backend shows both; a camera that comes
 # back is news to a control room that saw it go).
+# Not disk_high_watermark: the janitor deleting down to the low watermark is the disk
+# working as designed; a disk is full when nothing more can be deleted (headroom, reserve).
 _BY_KIND: dict[str, tuple[str, str | None]] = {
     "camera_not_recording": ("CameraOffline", None),
     "camera_recovered": ("CameraOnline", "CameraOffline"),
@@ -26,7 +28,6 @@ _BY_KIND: dict[str, tuple[str, str | None]] = {
     "recording_unblocked": ("RecordingResumed", "RecordingStopped"),
     "disk_not_mounted": ("RecordingStopped", None),
     "disk_mounted": ("RecordingResumed", "RecordingStopped"),
-    "disk_high_watermark": ("DiskFull", None),
     "disk_headroom_low": ("DiskFull", None),
     "disk_state_reserve_low": ("DiskFull", None),
     "disk_read_only": ("DiskFailing", None),
