@@ -31,6 +31,7 @@ DAEMONS = (
     "nvr-report",
     "nvr-health",
     "nvr-uplink",
+    "nvr-hse",
 )
 UNITS = (*DAEMONS, "mediamtx")
 # Short segments so a test sees a finished one quickly.

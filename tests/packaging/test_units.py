@@ -31,6 +31,7 @@ DAEMONS = (
     "nvr-report",
     "nvr-health",
     "nvr-uplink",
+    "nvr-hse",
 )
 UNITS = tuple(f"{d}.service" for d in DAEMONS)
 ALL_UNITS = (*UNITS, "nvr.target", "mediamtx.service")

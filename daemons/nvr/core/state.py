@@ -331,6 +331,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX login_failures_service_at ON login_failures (service, at_ms);
     """,
+    # (hse-box) the alarm messages nvr-hse sends the HSE backend (WebSocket) and nvr-uplink
+    # publishes on MQTT, numbered for replay; and where each reader of them has got to.
+    # See docs/design/hse.md.
+    """
+    CREATE TABLE hse_alarms (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- the replay cursor; never reused
+        event_id      INTEGER NOT NULL UNIQUE,   -- the events row it was made from
+        alarm_id      INTEGER,                   -- a follow-up (clip): the alarm's id
+        created_at_ms INTEGER NOT NULL,
+        message_json  TEXT    NOT NULL           -- the message as sent, without its id
+    );
+    CREATE INDEX hse_alarms_time ON hse_alarms (created_at_ms);
+    CREATE TABLE hse_cursors (
+        name          TEXT    PRIMARY KEY,       -- events (nvr-hse), mqtt (nvr-uplink)
+        last_id       INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,8 @@ from nvr.core.login_journal import FailureJournal
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
-from nvr.livestream.api import Shared, create_app, public_host
+from nvr.core.viewer_urls import public_host, viewer_tls
+from nvr.livestream.api import Shared, create_app
 from nvr.livestream.auth import Gatekeeper
 from nvr.livestream.constants import (
     MAX_REQUEST_BODY_BYTES,
@@ -30,7 +31,7 @@ from nvr.livestream.constants import (
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import ApiCredentials, MediamtxClient
-from nvr.livestream.mediamtx_tls import TLS_KEYS, served_tls, viewer_tls
+from nvr.livestream.mediamtx_tls import TLS_KEYS, served_tls
 from nvr.livestream.sync import reconcile
 
 log = logging.getLogger(__name__)

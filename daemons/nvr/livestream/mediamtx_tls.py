@@ -20,41 +20,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nvr.core.config.livestream import LivestreamConfig, MediaTls
+from nvr.core.config.livestream import LivestreamConfig
+from nvr.core.viewer_urls import pem_usable, tls_wanted
 from nvr.livestream.errors import LivestreamError
 
 # The credential names in mediamtx.service (LoadCredential=nvr.crt:/etc/nvr/tls/nvr.crt).
 CERT_CREDENTIAL = "nvr.crt"
 KEY_CREDENTIAL = "nvr.key"
 LOOPBACK_HOST = "127.0.0.1"
-PEM_START = b"-----BEGIN "
 # The keys of mediamtx's running config that say whether it encrypts (`served_tls`).
 TLS_KEYS = ("hlsEncryption", "webrtcEncryption", "rtspEncryption")
-
-
-def _usable(path: Path) -> bool:
-    # A PEM file: the unit's SetCredential= fallback (`absent`) stands in for a missing one.
-    try:
-        with path.open("rb") as handle:
-            return handle.read(len(PEM_START)) == PEM_START
-    except OSError:
-        return False
-
-
-def tls_wanted(section: LivestreamConfig, pair_present: bool) -> bool:
-    """`media_tls` resolved: `auto` is on when the certificate and key are there."""
-    if section.media_tls is MediaTls.AUTO:
-        return pair_present
-    return section.media_tls is MediaTls.ON
-
-
-def viewer_tls(section: LivestreamConfig) -> bool:
-    """Whether viewer URLs are https:// and rtsps:// (the box's pair, as nvr-livestream sees it).
-
-    The key only has to exist: an operator's own key may be root's alone, which mediamtx
-    still gets through systemd.
-    """
-    return tls_wanted(section, _usable(section.tls_cert_file) and section.tls_key_file.exists())
 
 
 def _host(address: str) -> str:
@@ -92,7 +67,7 @@ def render(base: Mapping[str, Any], section: LivestreamConfig, credentials: Path
     LivestreamError when `media_tls: on` and the unit handed mediamtx no certificate.
     """
     cert, key = credentials / CERT_CREDENTIAL, credentials / KEY_CREDENTIAL
-    loaded = _usable(cert) and _usable(key)
+    loaded = pem_usable(cert) and pem_usable(key)
     config = dict(base)
     if tls_wanted(section, loaded):
         if not loaded:
