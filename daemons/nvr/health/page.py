@@ -9,30 +9,12 @@ from typing import Any
 
 from flask import render_template_string
 
+from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR
 from nvr.core.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.health.constants import HDDMON_DAEMON, TIMELINE_HOURS
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
-
-# Gap colours by reason; anything else is grey. Names match nvr.core.recordings.EndReason.
-GAP_COLOURS = {
-    "camera offline": "#d9534f",
-    "auth failed": "#8e44ad",
-    "stream not found": "#8e44ad",
-    "stalled": "#e67e22",
-    "disk not mounted": "#2c3e50",
-    "disk read-only": "#2c3e50",
-    "disk full": "#2c3e50",
-    "recordings directory missing": "#2c3e50",
-    "recordings directory not writable": "#2c3e50",
-    "ffmpeg error": "#e67e22",
-    "nvr-backup stopped unexpectedly": "#c0392b",
-    "power loss (unclean shutdown)": "#c0392b",
-    "segment in progress": "#bdc3c7",
-    "not recording": "#7f8c8d",
-}
-OTHER_GAP_COLOUR = "#95a5a6"
 
 
 @dataclass(frozen=True)

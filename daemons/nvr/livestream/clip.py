@@ -1,0 +1,158 @@
+"""A time range of recorded video as one stream-copied file, sent while ffmpeg writes it.
+
+ffmpeg's concat demuxer reads the indexed segments (and the one being written), seeks to
+the keyframe at or before the start, and copies packets into fragmented MP4 on a pipe, so
+the first bytes leave within milliseconds of the request (docs/design/playback.md,
+invariants 1 and 2). Plain MP4 needs its index written after the media: it is made in a
+private temporary file first, then sent and removed. Nothing is re-encoded and nothing is
+written into the recordings tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nvr.core.export import recorded_ms
+from nvr.core.recordings import Segment
+from nvr.core.tools import require_tool
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 64 * 1024
+FMP4_MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
+STOP_TIMEOUT_SECONDS = 5.0
+MP4_TIMEOUT_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """What to join: the segments, where to start in the first, how long to copy."""
+
+    camera: str
+    segments: tuple[Segment, ...]
+    offset_ms: int
+    duration_ms: int
+
+
+def plan_clip(camera: str, segments: list[Segment], from_ms: int, to_ms: int) -> ClipPlan:
+    """The plan for [from_ms, to_ms) over `segments` (oldest first, non-empty).
+
+    Gaps are left out, as in `nvrctl export`: the concat demuxer joins the segments with
+    continuous timestamps, so the clip lasts the recorded time, not the wall-clock range.
+    """
+    offset = max(0, from_ms - segments[0].start_ms)
+    return ClipPlan(camera, tuple(segments), offset, recorded_ms(segments, from_ms, to_ms))
+
+
+def concat_list(recordings_dir: Path, plan: ClipPlan) -> bytes:
+    """The ffconcat script, given to ffmpeg on stdin (no temporary file)."""
+    lines = ["ffconcat version 1.0"]
+    for seg in plan.segments:
+        path = str(recordings_dir / seg.path).replace("'", "'\\''")
+        lines.append(f"file '{path}'")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def ffmpeg_argv(plan: ClipPlan, output: str, fragmented: bool) -> list[str]:
+    """Stream copy of the plan into `output` (`pipe:1` or a file)."""
+    movflags = FMP4_MOVFLAGS if fragmented else "+faststart"
+    return [
+        require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-protocol_whitelist", "file,pipe", "-f", "concat", "-safe", "0",
+        "-ss", f"{plan.offset_ms / 1000:.3f}", "-i", "pipe:0",
+        "-t", f"{plan.duration_ms / 1000:.3f}", "-map", "0:v", "-map", "0:a?", "-c", "copy",
+        "-movflags", movflags, "-f", "mp4", output,
+    ]  # fmt: skip
+
+
+def _start(argv: list[str], listing: bytes) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # our SIGTERM is for the daemon, not its children
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(listing)
+    proc.stdin.close()
+    return proc
+
+
+def _finish(proc: subprocess.Popen[bytes], plan: ClipPlan, complete: bool) -> None:
+    """Reap ffmpeg; one log line when it failed (a segment deleted meanwhile, say)."""
+    if proc.poll() is None:
+        proc.kill()  # the client went away: stop copying
+    proc.wait(STOP_TIMEOUT_SECONDS)
+    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0 and complete:
+        last = (stderr.strip().splitlines() or ["(no output)"])[-1]
+        log.warning(
+            "playback camera=%s: ffmpeg ended early (%s): a segment deleted by retention"
+            " while being played, or a damaged file; the clip is cut short",
+            plan.camera,
+            last,
+        )
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+class FragmentedClip:
+    """ffmpeg writing fMP4 to a pipe; iterate to get the bytes. Started by `open()`.
+
+    `first` is read before any header is sent: an ffmpeg that writes nothing (every file
+    gone) becomes a 404 instead of an empty 200.
+    """
+
+    def __init__(self, recordings_dir: Path, plan: ClipPlan) -> None:
+        self.plan = plan
+        self._proc = _start(ffmpeg_argv(plan, "pipe:1", True), concat_list(recordings_dir, plan))
+        assert self._proc.stdout is not None
+        self.first = self._proc.stdout.read1(CHUNK_BYTES)  # type: ignore[attr-defined]
+        if not self.first:
+            _finish(self._proc, plan, complete=False)
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The bytes as ffmpeg writes them; ffmpeg is reaped however the iteration ends."""
+        proc = self._proc
+        assert proc.stdout is not None
+        complete = False
+        try:
+            yield self.first
+            while chunk := proc.stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
+                yield chunk
+            complete = True
+        finally:
+            _finish(proc, self.plan, complete)
+
+
+def mp4_file(recordings_dir: Path, plan: ClipPlan) -> Path | None:
+    """Plain MP4 of the plan in a private temporary file (the caller removes it)."""
+    handle, name = tempfile.mkstemp(prefix="nvr-playback-", suffix=".mp4")
+    os.close(handle)
+    proc = _start(ffmpeg_argv(plan, name, False), concat_list(recordings_dir, plan))
+    try:
+        proc.wait(MP4_TIMEOUT_SECONDS)
+    finally:
+        _finish(proc, plan, complete=True)
+    if proc.returncode != 0 or os.path.getsize(name) == 0:
+        os.unlink(name)
+        return None
+    return Path(name)
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes; the file is removed when the iteration ends, however it ends."""
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                yield chunk
+    finally:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,386 @@
+"""Recorded video by time: the playback API, HLS over the recorded files, the camera page.
+
+In the shape of mediamtx's playback server (docs/design/playback.md says where we differ):
+- `GET /list?path=<camera>&start=&end=`: the recorded spans (`start`, `duration`, `url`);
+  with `&gaps=true` an object `{"spans": [...], "gaps": [...]}` with each gap's reason;
+- `GET /get?path=<camera>&start=<RFC 3339>&duration=<s>&format=fmp4|mp4`: one
+  stream-copied file of the range;
+- `GET /hls/<camera>/index.m3u8?start=&duration=`: a VOD playlist pointing by byte range
+  into the recorded files (`GET /hls/<camera>/<segment id>.mp4`, range requests);
+- `GET /view/<camera>?at=`: the page with the timeline and the player;
+- `POST /protect`: keep the shown range as evidence (viewers with `may_protect`).
+
+Same viewer accounts, login throttle and TLS as the viewer API; a viewer not permitted the
+camera gets 403 everywhere (invariant 4); a range without recording 404 with its gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from flask import Flask, Response, jsonify, request, send_file
+
+from nvr.core.config import Config
+from nvr.core.config.viewers import ViewerAccount
+from nvr.core.protections import insert_protection
+from nvr.core.recordings import Segment, coverage
+from nvr.core.state import StateStore, now_ms
+from nvr.core.timeutil import format_ms
+from nvr.livestream.clip import FragmentedClip, file_chunks, mp4_file, plan_clip
+from nvr.livestream.fmp4 import Fmp4Error, FragmentIndex, index_fragments
+from nvr.livestream.page import render_camera_page
+from nvr.livestream.recorded import playable_segments, segment_by_id
+
+log = logging.getLogger(__name__)
+
+MAX_RANGE_SECONDS = 24 * 3600
+DEFAULT_LIST_SECONDS = 24 * 3600
+FRAGMENT_INDEX_CACHE = 4096  # files are never rewritten (evidence): a parse is kept
+MAX_REASON_CHARS = 200
+
+
+class HasConfig(Protocol):
+    """What playback needs of the viewer API's shared state."""
+
+    @property
+    def config(self) -> Config:
+        """The daemon's current config."""
+
+
+Login = Callable[[Any], ViewerAccount | Response]
+
+
+class BadRequest(ValueError):
+    """A query parameter is missing or malformed; the message names it."""
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    response = jsonify(error=message, **extra)
+    response.status_code = status
+    return response
+
+
+def parse_rfc3339(name: str, text: str | None) -> int:
+    """UTC milliseconds of an RFC 3339 time with an offset (`2026-11-21T08:00:00Z`)."""
+    if not text:
+        raise BadRequest(f"missing {name} (RFC 3339, e.g. 2026-11-21T08:00:00Z)")
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError:
+        raise BadRequest(f"{name}={text!r} is not an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise BadRequest(f"{name}={text!r} has no offset: add Z or +01:00")
+    return int(parsed.timestamp() * 1000)
+
+
+def parse_seconds(name: str, text: str | None) -> int:
+    """Milliseconds of a duration in seconds, within (0, 24 h]."""
+    try:
+        seconds = float(text or "")
+    except ValueError:
+        raise BadRequest(f"{name}={text!r} is not a number of seconds") from None
+    if not 0 < seconds <= MAX_RANGE_SECONDS:
+        raise BadRequest(f"{name} must be between 0 and {MAX_RANGE_SECONDS} seconds")
+    return int(seconds * 1000)
+
+
+class _Stores(threading.local):
+    """One state store per server thread (sqlite connections stay in their thread)."""
+
+    store: StateStore | None = None
+
+
+_stores = _Stores()
+
+
+def _conn(config: Config) -> Any:
+    store = _stores.store
+    if store is None or store.path != config.storage.state_file:
+        store = StateStore.open(config.storage.state_file)
+        _stores.store = store
+    return store.read()
+
+
+@lru_cache(maxsize=FRAGMENT_INDEX_CACHE)
+def _fragments(path: Path) -> FragmentIndex:
+    return index_fragments(path)
+
+
+def _gaps(config: Config, camera: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
+    return [g.to_json() for g in coverage(_conn(config), camera, from_ms, to_ms).gaps]
+
+
+def _no_recording(config: Config, camera: str, from_ms: int, to_ms: int) -> Response:
+    return _error(
+        404,
+        f"no recording of {camera} between {format_ms(from_ms)} and {format_ms(to_ms)}",
+        gaps=_gaps(config, camera, from_ms, to_ms),
+    )
+
+
+class Playback:
+    """The routes, bound to the daemon's current config and login."""
+
+    def __init__(self, current: Callable[[], HasConfig], login: Login) -> None:
+        self._current = current
+        self._login = login
+
+    # -- access ------------------------------------------------------------------------
+    def _viewer_for(self, camera: str) -> tuple[Config, ViewerAccount] | Response:
+        """The config and the viewer permitted `camera`, or the answer: 401/429, 403, 404.
+
+        403 comes before 404 so a viewer cannot learn which camera ids exist.
+        """
+        shared = self._current()
+        viewer = self._login(shared)
+        if isinstance(viewer, Response):
+            return viewer
+        if not viewer.may_watch(camera):
+            log.info("playback refused user=%s camera=%s: not permitted", viewer.user, camera)
+            return _error(403, f"viewer {viewer.user} may not watch {camera!r}")
+        if shared.config.camera(camera) is None:
+            return _error(404, f"no camera {camera!r}")
+        return shared.config, viewer
+
+    # -- routes --------------------------------------------------------------------------
+    def list_spans(self) -> Response:
+        """`/list`: recorded spans (mediamtx's shape), gaps with `gaps=true`."""
+        camera = request.args.get("path", "")
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config = access[0]
+        end = request.args.get("end")
+        to_ms = parse_rfc3339("end", end) if end else now_ms()
+        start = request.args.get("start")
+        from_ms = parse_rfc3339("start", start) if start else to_ms - DEFAULT_LIST_SECONDS * 1000
+        result = coverage(_conn(config), camera, from_ms, to_ms)
+        spans = _spans(camera, from_ms, to_ms, [(g.start_ms, g.end_ms) for g in result.gaps])
+        gaps = [g.to_json() for g in result.gaps]
+        if not spans:
+            return _error(404, f"no recording of {camera} in this range", gaps=gaps)
+        if request.args.get("gaps") == "true":
+            return jsonify(spans=spans, gaps=gaps)
+        return jsonify(spans)
+
+    def get_clip(self) -> Response:
+        """`/get`: the range as one stream-copied file, fMP4 streamed or plain MP4."""
+        camera = request.args.get("path", "")
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config = access[0]
+        from_ms = parse_rfc3339("start", request.args.get("start"))
+        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        kind = request.args.get("format", "fmp4")
+        if kind not in ("fmp4", "mp4"):
+            raise BadRequest(f"format={kind!r}: use fmp4 or mp4")
+        recordings = config.storage.recordings_dir
+        segments = playable_segments(_conn(config), recordings, camera, from_ms, to_ms)
+        if not segments:
+            return _no_recording(config, camera, from_ms, to_ms)
+        plan = plan_clip(camera, segments, from_ms, to_ms)
+        name = f"{camera}-{format_ms(from_ms).replace(':', '-')}.mp4"
+        headers = {
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Recorded-Seconds": f"{plan.duration_ms / 1000:.3f}",
+        }
+        if kind == "mp4":
+            made = mp4_file(recordings, plan)
+            if made is None:
+                return _no_recording(config, camera, from_ms, to_ms)
+            return Response(file_chunks(made), mimetype="video/mp4", headers=headers)
+        clip = FragmentedClip(recordings, plan)
+        if not clip.first:
+            return _no_recording(config, camera, from_ms, to_ms)
+        return Response(clip, mimetype="video/mp4", headers=headers)
+
+    def hls_playlist(self, camera: str) -> Response:
+        """A VOD playlist of the range over the recorded files, by byte range."""
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config = access[0]
+        from_ms = parse_rfc3339("start", request.args.get("start"))
+        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        conn = _conn(config)
+        segments = [
+            s
+            for s in playable_segments(conn, config.storage.recordings_dir, camera, from_ms, to_ms)
+            if s.id  # the open segment grows: a VOD playlist lists closed files only
+        ]
+        text = playlist(config.storage.recordings_dir, segments, from_ms, to_ms)
+        if text is None:
+            return _no_recording(config, camera, from_ms, to_ms)
+        return Response(text, mimetype="application/vnd.apple.mpegurl")
+
+    def hls_file(self, camera: str, segment_id: int) -> Response:
+        """One recorded file, for the playlist's byte ranges (Range requests answered)."""
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config = access[0]
+        seg = segment_by_id(_conn(config), camera, segment_id)
+        path = config.storage.recordings_dir / seg.path if seg else None
+        if path is None or not path.is_file():
+            log.info(
+                "playback camera=%s segment=%d: gone (deleted by retention meanwhile)",
+                camera,
+                segment_id,
+            )
+            return _error(404, f"segment {segment_id} of {camera} is no longer recorded")
+        kind = "video/mp2t" if path.suffix == ".ts" else "video/mp4"
+        return send_file(path, mimetype=kind, conditional=True, max_age=3600)
+
+    def camera_page(self, camera: str) -> Response | str:
+        """The page: timeline, player at `at`, protect and download buttons."""
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config, viewer = access
+        now = now_ms()
+        at = request.args.get("at")
+        at_ms = parse_rfc3339("at", at) if at else now - 3_600_000
+        return render_camera_page(_conn(config), config, viewer, camera, at_ms, now)
+
+    def protect(self) -> Response:
+        """Keep [start, end] of a camera as evidence, as `nvrctl protect` does."""
+        form = request.get_json(silent=True) or request.form
+        camera = str(form.get("path", ""))
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config, viewer = access
+        if not viewer.may_protect:
+            log.info("protect refused user=%s camera=%s: no may_protect", viewer.user, camera)
+            return _error(403, f"viewer {viewer.user} may not protect recordings")
+        from_ms = parse_rfc3339("start", str(form.get("start", "")))
+        to_ms = parse_rfc3339("end", str(form.get("end", "")))
+        reason = str(form.get("reason", "")).strip()[:MAX_REASON_CHARS]
+        if to_ms <= from_ms or not reason:
+            raise BadRequest("protect needs start before end and a reason")
+        store = StateStore.open(config.storage.state_file)
+        try:
+            with store.write() as conn:
+                protection_id, _ = insert_protection(
+                    conn,
+                    camera=camera,
+                    from_ms=from_ms,
+                    to_ms=to_ms,
+                    reason=f"{reason} (by viewer {viewer.user}, playback page)",
+                )
+        finally:
+            store.close()
+        log.info(
+            "protected #%d camera=%s %s .. %s by viewer user=%s",
+            protection_id,
+            camera,
+            format_ms(from_ms),
+            format_ms(to_ms),
+            viewer.user,
+        )
+        return jsonify(id=protection_id, camera=camera, start=format_ms(from_ms),
+                       end=format_ms(to_ms))  # fmt: skip
+
+
+def _spans(
+    camera: str, from_ms: int, to_ms: int, gaps: list[tuple[int, int]]
+) -> list[dict[str, Any]]:
+    """The recorded stretches of [from_ms, to_ms): the complement of the gaps."""
+    spans: list[dict[str, Any]] = []
+    cursor = from_ms
+    for gap_start, gap_end in [*gaps, (to_ms, to_ms)]:
+        if gap_start > cursor:
+            seconds = (gap_start - cursor) / 1000
+            start = format_ms(cursor)
+            spans.append(
+                {
+                    "start": start,
+                    "duration": seconds,
+                    "url": f"/get?path={camera}&start={start}&duration={seconds:.3f}",
+                }
+            )
+        cursor = max(cursor, gap_end)
+    return spans
+
+
+def playlist(recordings_dir: Path, segments: list[Segment], from_ms: int, to_ms: int) -> str | None:
+    """The m3u8 text: each file after a discontinuity (its timestamps restart at 0).
+
+    Fragments wholly outside [from_ms, to_ms) are left out; None when nothing is left.
+    """
+    lines: list[str] = []
+    longest = 1.0
+    for seg in segments:
+        if seg.path.endswith(".ts"):  # MPEG-TS: each file is one whole HLS segment
+            seconds = (seg.end_ms - seg.start_ms) / 1000
+            lines += [*(["#EXT-X-DISCONTINUITY"] if lines else []), f"#EXTINF:{seconds:.3f},",
+                      f"{seg.id}.ts"]  # fmt: skip
+            longest = max(longest, seconds)
+            continue
+        try:
+            index = _fragments(recordings_dir / seg.path)
+        except (OSError, Fmp4Error) as err:
+            log.warning("playback: %s left out of a playlist: %s", seg.path, err)
+            continue
+        body, longest = _file_entries(seg, index, from_ms, to_ms, longest)
+        if body:
+            lines += (["#EXT-X-DISCONTINUITY"] if lines else []) + body
+    if not lines:
+        return None
+    header = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        f"#EXT-X-TARGETDURATION:{int(longest + 0.999)}",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    return "\n".join([*header, *lines, "#EXT-X-ENDLIST", ""])
+
+
+def _file_entries(
+    seg: Segment, index: FragmentIndex, from_ms: int, to_ms: int, longest: float
+) -> tuple[list[str], float]:
+    uri = f"{seg.id}.mp4"
+    entries: list[str] = []
+    position_ms = float(seg.start_ms)
+    for fragment in index.fragments:
+        begins, position_ms = position_ms, position_ms + fragment.seconds * 1000
+        if position_ms <= from_ms or begins >= to_ms or fragment.seconds <= 0:
+            continue
+        if not entries:
+            entries += [
+                f"#EXT-X-PROGRAM-DATE-TIME:{format_ms(int(begins))}",
+                f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"',
+            ]
+        entries += [
+            f"#EXTINF:{fragment.seconds:.3f},",
+            f"#EXT-X-BYTERANGE:{fragment.size}@{fragment.offset}",
+            uri,
+        ]
+        longest = max(longest, fragment.seconds)
+    return entries, longest
+
+
+def register_playback(app: Flask, current: Callable[[], HasConfig], login: Login) -> None:
+    """Add the playback routes to the viewer API's app."""
+    routes = Playback(current, login)
+
+    @app.errorhandler(BadRequest)
+    def bad_request(err: BadRequest) -> Response:
+        return _error(400, str(err))
+
+    app.add_url_rule("/list", "playback_list", routes.list_spans)
+    app.add_url_rule("/get", "playback_get", routes.get_clip)
+    app.add_url_rule("/hls/<camera>/index.m3u8", "playback_hls", routes.hls_playlist)
+    app.add_url_rule("/hls/<camera>/<int:segment_id>.mp4", "playback_file", routes.hls_file)
+    app.add_url_rule("/hls/<camera>/<int:segment_id>.ts", "playback_ts", routes.hls_file)
+    app.add_url_rule("/view/<camera>", "playback_page", routes.camera_page)
+    app.add_url_rule("/protect", "playback_protect", routes.protect, methods=["POST"])
