@@ -55,7 +55,8 @@ def concat_list(recordings_dir: Path, plan: ClipPlan) -> bytes:
     lines = ["ffconcat version 1.0"]
     for seg in plan.segments:
         path = str(recordings_dir / seg.path).replace("'", "'\\''")
-        lines.append(f"file '{path}'")
+        # `file:` explicitly: read from pipe:0, a bare path would be taken as pipe:<path>.
+        lines.append(f"file 'file:{path}'")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -91,7 +92,9 @@ def _finish(proc: subprocess.Popen[bytes], plan: ClipPlan, complete: bool) -> No
         proc.kill()  # the client went away: stop copying
     proc.wait(STOP_TIMEOUT_SECONDS)
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0 and complete:
+    # ffmpeg 5.1 exits 0 when the concat demuxer cannot open a later file: its error
+    # line (loglevel error) is the sign.
+    if complete and (proc.returncode != 0 or stderr.strip()):
         last = (stderr.strip().splitlines() or ["(no output)"])[-1]
         log.warning(
             "playback camera=%s: ffmpeg ended early (%s): a segment deleted by retention"
@@ -121,6 +124,8 @@ class FragmentedClip:
 
     def __iter__(self) -> Iterator[bytes]:
         """The bytes as ffmpeg writes them; ffmpeg is reaped however the iteration ends."""
+        if not self.first:
+            return  # ffmpeg wrote nothing and is reaped already
         proc = self._proc
         assert proc.stdout is not None
         complete = False
