@@ -87,7 +87,10 @@ def _start(argv: list[str], listing: bytes) -> subprocess.Popen[bytes]:
 
 
 def _finish(proc: subprocess.Popen[bytes], plan: ClipPlan, complete: bool) -> None:
-    """Reap ffmpeg; one log line when it failed (a segment deleted meanwhile, say)."""
+    """Reap ffmpeg; one log line when it failed (a segment deleted meanwhile, say).
+
+    See docs/design/playback.md, invariant 5.
+    """
     if proc.poll() is None:
         proc.kill()  # the client went away: stop copying
     proc.wait(STOP_TIMEOUT_SECONDS)

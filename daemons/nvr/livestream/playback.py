@@ -11,7 +11,8 @@ In the shape of mediamtx's playback server (docs/design/playback.md says where w
 - `POST /protect`: keep the shown range as evidence (viewers with `may_protect`).
 
 Same viewer accounts, login throttle and TLS as the viewer API; a viewer not permitted the
-camera gets 403 everywhere (invariant 4); a range without recording 404 with its gaps.
+camera gets 403 everywhere (docs/design/playback.md, invariant 4); a range without
+recording 404 with its gaps.
 """
 
 from __future__ import annotations

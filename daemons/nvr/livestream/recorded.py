@@ -13,7 +13,7 @@ from nvr.core.recordings import Segment, latest_segment
 
 # No segment is longer than storage.segment_seconds allows (3600 s) plus a GOP: bounding
 # start_ms from below lets SQLite walk only the range's rows of the (camera, start_ms)
-# index, whatever the index holds (1 million rows: docs/design/playback.md, "Numbers").
+# index, whatever the index holds (docs/design/playback.md, invariant 7).
 LONGEST_SEGMENT_MS = 3_660_000
 STAGING_DIR = ".incoming"  # nvr-backup's staging directory (backup/paths.py)
 OPEN_STATUS = "open"
