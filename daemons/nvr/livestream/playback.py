@@ -44,6 +44,8 @@ MAX_RANGE_SECONDS = 24 * 3600
 DEFAULT_LIST_SECONDS = 24 * 3600
 FRAGMENT_INDEX_CACHE = 4096  # files are never rewritten (evidence): a parse is kept
 MAX_REASON_CHARS = 200
+# Times outside these years are typing errors, and past 9999 not even printable.
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 
 
 class HasConfig(Protocol):
@@ -77,6 +79,8 @@ def parse_rfc3339(name: str, text: str | None) -> int:
         raise BadRequest(f"{name}={text!r} is not an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise BadRequest(f"{name}={text!r} has no offset: add Z or +01:00")
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise BadRequest(f"{name}={text!r} is out of range ({EARLIEST_YEAR}-{LATEST_YEAR})")
     return int(parsed.timestamp() * 1000)
 
 
@@ -252,7 +256,8 @@ class Playback:
 
     def protect(self) -> Response:
         """Keep [start, end] of a camera as evidence, as `nvrctl protect` does."""
-        form = request.get_json(silent=True) or request.form
+        body = request.get_json(silent=True)
+        form = body if isinstance(body, dict) else request.form
         camera = str(form.get("path", ""))
         access = self._viewer_for(camera)
         if isinstance(access, Response):
