@@ -7,11 +7,14 @@ deletes files, as retention would.
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
 import os
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,8 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
+from nvr.core.identity import signature_valid
+from nvr.core.manifest import MANIFEST_SUFFIX, canonical
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvrtest import query_state, wait_until
@@ -213,6 +218,35 @@ def test_nvrctl_play_prints_the_url(recorded: Recorded) -> None:
     bad = subprocess.run([nvrctl, "play", "--camera", "cam09", "--config",
                           str(recorded.config_path)], capture_output=True, text=True)  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "cam09" in bad.stderr
+
+
+def test_download_with_signed_manifests(recorded: Recorded, tmp_path: Path) -> None:
+    """The page's evidence link: one clip per run, each with a manifest the box signed."""
+    first_end, second_start = recorded.gap
+    start = first_end - 3_000
+    seconds = (second_start - first_end) / 1000 + 6
+    page = recorded.get(f"/view/cam01?at={format_ms(start)}").text
+    assert 'id="evidence" href="../export?path=cam01' in page
+    answer = recorded.get(f"/export?path=cam01&start={format_ms(start)}&duration={seconds}")
+    assert answer.status_code == 200, answer.text
+    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    names = sorted(archive.namelist())
+    clips = [n for n in names if n.endswith(".mp4")]
+    assert len(clips) == 2 and len(names) == 4, names  # the gap splits the range in two
+    for clip in clips:
+        data = archive.read(clip)
+        manifest = json.loads(archive.read(clip + MANIFEST_SUFFIX))
+        assert manifest["clip"]["sha256"] == hashlib.sha256(data).hexdigest()
+        key = manifest["key"]["public_key"]
+        assert signature_valid(key, manifest["signature"], canonical(manifest))
+        assert probe(data, tmp_path)["streams"][0]["codec_name"] == "h264"
+    assert not list(recorded.recordings.rglob("*.manifest.json"))  # nothing in the tree
+    assert (
+        recorded.get(
+            f"/export?path=cam01&start={format_ms(start)}&duration=5", auth=(BOB, BOB_PW)
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.timeout(120)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from nvr.core.export import recorded_ms
 from nvr.core.recordings import Segment
 from nvr.core.tools import require_tool
+from nvr.livestream.errors import LivestreamError
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,24 @@ CHUNK_BYTES = 64 * 1024
 FMP4_MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 STOP_TIMEOUT_SECONDS = 5.0
 MP4_TIMEOUT_SECONDS = 600.0
+# Temporary copies live in /tmp (PrivateTmp: the root filesystem, shared with the state
+# file): leave this much free after them.
+TEMP_RESERVE_BYTES = 1 << 30
+
+
+class TempSpaceError(LivestreamError):
+    """Not enough room in the temporary directory for a copy of the range."""
+
+
+def ensure_temp_space(needed_bytes: int) -> None:
+    """TempSpaceError unless `needed_bytes` fit in /tmp with TEMP_RESERVE_BYTES to spare."""
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if free - needed_bytes < TEMP_RESERVE_BYTES:
+        raise TempSpaceError(
+            f"a temporary copy of {needed_bytes >> 20} MiB does not fit beside the state file"
+            f" ({free >> 20} MiB free): ask for a shorter range, use format=fmp4, or run"
+            " `nvrctl export`"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +163,7 @@ class FragmentedClip:
 
 def mp4_file(recordings_dir: Path, plan: ClipPlan) -> Path | None:
     """Plain MP4 of the plan in a private temporary file (the caller removes it)."""
+    ensure_temp_space(sum(seg.bytes for seg in plan.segments))
     handle, name = tempfile.mkstemp(prefix="nvr-playback-", suffix=".mp4")
     os.close(handle)
     proc = _start(ffmpeg_argv(plan, name, False), concat_list(recordings_dir, plan))

@@ -111,8 +111,10 @@ video{width:100%;max-width:960px;background:#000}
 <video id="player" controls muted playsinline></video>
 <p id="status">shown: {{ start }} to {{ end }} (UTC)</p>
 <p><a id="download"
- href="../get?path={{ camera }}&start={{ start }}&duration={{ seconds }}&format=mp4"
->download this hour (MP4)</a>
+ href="../get?path={{ camera }}&start={{ start }}&duration={{ seconds }}"
+>download this hour (MP4)</a> ·
+<a id="evidence" href="../export?path={{ camera }}&start={{ start }}&duration={{ seconds }}"
+>download as evidence (clips with signed manifests, zip)</a>
 {% if may_protect %} <button id="protect">protect this hour</button>{% endif %}</p>
 <script src="../static/hls.light.min.js"></script>
 <script>

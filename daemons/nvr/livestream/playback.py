@@ -8,6 +8,7 @@ In the shape of mediamtx's playback server (docs/design/playback.md says where w
 - `GET /hls/<camera>/index.m3u8?start=&duration=`: a VOD playlist pointing by byte range
   into the recorded files (`GET /hls/<camera>/<segment id>.mp4`, range requests);
 - `GET /view/<camera>?at=`: the page with the timeline and the player;
+- `GET /export?path=&start=&duration=`: the range as clips with signed manifests (zip);
 - `POST /protect`: keep the shown range as evidence (viewers with `may_protect`).
 
 Same viewer accounts, login throttle and TLS as the viewer API; a viewer not permitted the
@@ -29,11 +30,20 @@ from flask import Flask, Response, jsonify, request, send_file
 
 from nvr.core.config import Config
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.errors import NvrError
+from nvr.core.identity import IdentityError
 from nvr.core.protections import insert_protection
 from nvr.core.recordings import Segment, coverage
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
-from nvr.livestream.clip import FragmentedClip, file_chunks, mp4_file, plan_clip
+from nvr.livestream.clip import (
+    FragmentedClip,
+    TempSpaceError,
+    file_chunks,
+    mp4_file,
+    plan_clip,
+)
+from nvr.livestream.evidence import evidence_zip
 from nvr.livestream.fmp4 import Fmp4Error, FragmentIndex, index_fragments
 from nvr.livestream.page import render_camera_page
 from nvr.livestream.recorded import playable_segments, segment_by_id
@@ -197,7 +207,7 @@ class Playback:
             "X-Recorded-Seconds": f"{plan.duration_ms / 1000:.3f}",
         }
         if kind == "mp4":
-            made = mp4_file(recordings, plan)
+            made = mp4_file(recordings, plan)  # TempSpaceError: 507
             if made is None:
                 return _no_recording(config, camera, from_ms, to_ms)
             return Response(file_chunks(made), mimetype="video/mp4", headers=headers)
@@ -205,6 +215,29 @@ class Playback:
         if not clip.first:
             return _no_recording(config, camera, from_ms, to_ms)
         return Response(clip, mimetype="video/mp4", headers=headers)
+
+    def export_evidence(self) -> Response:
+        """`/export`: the range as clips with their signed manifests, in one zip."""
+        camera = request.args.get("path", "")
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        config = access[0]
+        from_ms = parse_rfc3339("start", request.args.get("start"))
+        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        try:
+            archive = evidence_zip(config, camera, from_ms, to_ms)
+        except TempSpaceError:
+            raise  # 507, by the app's handler
+        except IdentityError as err:
+            log.error("evidence download camera=%s: %s", camera, err)
+            return _error(503, str(err))
+        except NvrError as err:  # nothing recorded, or ffmpeg could not export
+            log.warning("evidence download camera=%s refused: %s", camera, err)
+            return _error(404, str(err), gaps=_gaps(config, camera, from_ms, to_ms))
+        name = f"{camera}-{format_ms(from_ms).replace(':', '-')}-evidence.zip"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(file_chunks(archive), mimetype="application/zip", headers=headers)
 
     def hls_playlist(self, camera: str) -> Response:
         """A VOD playlist of the range over the recorded files, by byte range."""
@@ -383,8 +416,14 @@ def register_playback(app: Flask, current: Callable[[], HasConfig], login: Login
     def bad_request(err: BadRequest) -> Response:
         return _error(400, str(err))
 
+    @app.errorhandler(TempSpaceError)
+    def no_room(err: TempSpaceError) -> Response:
+        log.warning("playback: %s", err)
+        return _error(507, str(err))
+
     app.add_url_rule("/list", "playback_list", routes.list_spans)
     app.add_url_rule("/get", "playback_get", routes.get_clip)
+    app.add_url_rule("/export", "playback_export", routes.export_evidence)
     app.add_url_rule("/hls/<camera>/index.m3u8", "playback_hls", routes.hls_playlist)
     app.add_url_rule("/hls/<camera>/<int:segment_id>.mp4", "playback_file", routes.hls_file)
     app.add_url_rule("/hls/<camera>/<int:segment_id>.ts", "playback_ts", routes.hls_file)
