@@ -60,6 +60,8 @@ STREAM_BPS = 4_000_000
 TTFB_SAMPLES = 20
 RECORD_SEGMENT_SECONDS = 10
 WARMUP_RECORDING_SECONDS = 60
+# Bytes the clients received in the current phase: proof the streams really flowed.
+DELIVERED: list[int] = []
 
 
 def auth_header() -> dict[str, str]:
@@ -285,7 +287,9 @@ def hls_player(
                     "Range": f"bytes={offset}-{int(offset) + int(length) - 1}",
                 }
                 conn.request("GET", f"/hls/{camera}/{lines[i + 2]}", headers=ranged)
-                conn.getresponse().read()
+                answer = conn.getresponse()
+                body = answer.read()
+                DELIVERED.append(len(body) if answer.status == 206 else 0)
                 played += float(line[8:].rstrip(","))
         conn.close()
 
@@ -308,6 +312,7 @@ def paced_reader(
             if not chunk:
                 break
             got += len(chunk)
+            DELIVERED.append(len(chunk))
             wait = began + got * 8 / STREAM_BPS - time.monotonic()
             if wait > 0 and stop_event.wait(wait):
                 break
@@ -336,8 +341,12 @@ def bench_streams(root: Path, cameras: int, seconds: int) -> dict[str, Any]:
             played_from = began_ms + 5_000
             span = WARMUP_RECORDING_SECONDS - 15
             picks = [sim.camera_ids[i % cameras] for i in range(STREAMS)]
+            DELIVERED.clear()
             hls = cpu.over(seconds, _spread(hls_player, port, picks, played_from, span))
+            hls_mbps = sum(DELIVERED) * 8 / seconds / 1e6
+            DELIVERED.clear()
             get = cpu.over(seconds, _spread(paced_reader, port, picks, played_from, span))
+            get_mbps = sum(DELIVERED) * 8 / seconds / 1e6
             ended_ms = now_ms()
             gaps = _gaps(root / "state.db", sim.camera_ids, began_ms + 20_000, ended_ms)
         finally:
@@ -351,6 +360,8 @@ def bench_streams(root: Path, cameras: int, seconds: int) -> dict[str, Any]:
         "cpu_idle_percent_of_core": round(idle, 2),
         "cpu_hls_8_streams_percent_of_core": round(hls, 2),
         "cpu_get_8_streams_percent_of_core": round(get, 2),
+        "delivered_hls_mbit_per_s": round(hls_mbps, 1),
+        "delivered_get_mbit_per_s": round(get_mbps, 1),
         "target_cpu_percent_of_core": 10,
         "recording_gaps": gaps,
         "target_recording_gaps": 0,
@@ -419,6 +430,8 @@ def write_results(result: dict[str, Any]) -> None:
         f"| 8 HLS players | {streams['cpu_hls_8_streams_percent_of_core']} % of a core | < 10 % |",
         f"| 8 `/get` readers | {streams['cpu_get_8_streams_percent_of_core']} % of a core"
         " | < 10 % |",
+        f"| delivered, HLS / `/get` | {streams['delivered_hls_mbit_per_s']} /"
+        f" {streams['delivered_get_mbit_per_s']} Mbit/s | 8 x 4 = 32 |",
         f"| recording gaps | {streams['recording_gaps']} | 0 |",
         "",
     ]
