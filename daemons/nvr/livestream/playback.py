@@ -19,6 +19,7 @@ recording 404 with its gaps.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -114,16 +115,27 @@ class _Stores(threading.local):
 _stores = _Stores()
 
 
-def _conn(config: Config) -> Any:
+def _store(config: Config) -> StateStore:
     store = _stores.store
     if store is None or store.path != config.storage.state_file:
         store = StateStore.open(config.storage.state_file)
         _stores.store = store
-    return store.read()
+    return store
+
+
+def _conn(config: Config) -> sqlite3.Connection:
+    return _store(config).read()
+
+
+def _fragments(path: Path) -> FragmentIndex:
+    """The fragments of a recorded file, parsed once per file version."""
+    info = path.stat()
+    return _parsed(path, info.st_size, info.st_mtime_ns)
 
 
 @lru_cache(maxsize=FRAGMENT_INDEX_CACHE)
-def _fragments(path: Path) -> FragmentIndex:
+def _parsed(path: Path, size: int, mtime_ns: int) -> FragmentIndex:
+    # Size and mtime in the key: a name reused after retention is parsed anew.
     return index_fragments(path)
 
 
@@ -304,18 +316,14 @@ class Playback:
         reason = str(form.get("reason", "")).strip()[:MAX_REASON_CHARS]
         if to_ms <= from_ms or not reason:
             raise BadRequest("protect needs start before end and a reason")
-        store = StateStore.open(config.storage.state_file)
-        try:
-            with store.write() as conn:
-                protection_id, _ = insert_protection(
-                    conn,
-                    camera=camera,
-                    from_ms=from_ms,
-                    to_ms=to_ms,
-                    reason=f"{reason} (by viewer {viewer.user}, playback page)",
-                )
-        finally:
-            store.close()
+        with _store(config).write() as conn:
+            protection_id, _ = insert_protection(
+                conn,
+                camera=camera,
+                from_ms=from_ms,
+                to_ms=to_ms,
+                reason=f"{reason} (by viewer {viewer.user}, playback page)",
+            )
         log.info(
             "protected #%d camera=%s %s .. %s by viewer user=%s",
             protection_id,
