@@ -26,7 +26,8 @@ from nvr.livestream.errors import LivestreamError
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 64 * 1024
+# Bigger reads, fewer trips through Python per byte (measured: bench_playback, /get CPU).
+CHUNK_BYTES = 256 * 1024
 FMP4_MOVFLAGS = "+frag_keyframe+empty_moov+default_base_moof"
 STOP_TIMEOUT_SECONDS = 5.0
 MP4_TIMEOUT_SECONDS = 600.0
