@@ -24,11 +24,13 @@ import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 
 from nvr.core.identity import signature_valid
 from nvr.core.manifest import MANIFEST_SUFFIX, canonical
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
+from nvr.livestream.playback import parse_rfc3339
 from nvrtest import query_state, wait_until
 
 from .conftest import ALICE, ALICE_PW, BOB, BOB_PW, WIDTH, Recorded
@@ -177,7 +179,8 @@ def test_hls_plays_and_seeks_in_chromium(recorded: Recorded, tmp_path: Path) -> 
         token = _basic(ALICE, ALICE_PW)
         driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": token}})
         at = recorded.segments()[0][2]
-        driver.get(f"{recorded.base}/view/cam01?at={format_ms(at)}")
+        page = f"{recorded.base}/view/cam01?at={format_ms(at)}"
+        driver.get(page)
 
         def current() -> float:
             return float(
@@ -194,6 +197,15 @@ def test_hls_plays_and_seeks_in_chromium(recorded: Recorded, tmp_path: Path) -> 
         shot = driver.find_element("id", "player").screenshot_as_png
         picture = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_GRAYSCALE)
         assert picture is not None and float(picture.std()) > 20, "the player shows no picture"
+        # A click on the timeline's right end (now) reloads the page at that minute.
+        timeline = driver.find_element("id", "timeline")
+        ActionChains(driver).move_to_element_with_offset(
+            timeline, timeline.size["width"] // 2 - 2, 0
+        ).click().perform()
+        wait_until(lambda: "at=" in driver.current_url and driver.current_url != page, 30,
+                   "the page at the clicked minute")  # fmt: skip
+        clicked = driver.current_url.split("at=")[1].replace("%3A", ":")
+        assert abs(parse_rfc3339("at", clicked) - time.time() * 1000) < 5 * 60_000, clicked
     finally:
         driver.quit()
 
