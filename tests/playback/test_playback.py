@@ -191,6 +191,9 @@ def test_hls_plays_and_seeks_in_chromium(recorded: Recorded, tmp_path: Path) -> 
         duration = float(driver.execute_script(
             "return document.getElementById('player').duration"))  # fmt: skip
         assert duration >= 10, duration  # both runs, gap left out
+        assert driver.execute_script("return hls !== null"), "hls.js is not the player"
+        clock = driver.find_element("id", "clock").text
+        assert clock != "-", "no wall-clock time shown while playing"
         target = duration - 5
         driver.execute_script(f"document.getElementById('player').currentTime = {target}")
         wait_until(lambda: current() > target + 0.5, 60, "playing on after the seek")

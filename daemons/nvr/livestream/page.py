@@ -110,6 +110,7 @@ video{width:100%;max-width:960px;background:#000}
  style="left:{{ '%.3f' % cursor }}%"></span></div>
 <video id="player" controls muted playsinline></video>
 <p id="status">shown: {{ start }} to {{ end }} (UTC)</p>
+<p>playing: <span id="clock">-</span></p>
 <p><a id="download"
  href="../get?path={{ camera }}&start={{ start }}&duration={{ seconds }}"
 >download this hour (MP4)</a> ·
@@ -121,17 +122,28 @@ video{width:100%;max-width:960px;background:#000}
 const camera = {{ camera|tojson }}, start = {{ start|tojson }}, end = {{ end|tojson }};
 const source = "../hls/" + camera + "/index.m3u8?start=" + start + "&duration={{ seconds }}";
 const video = document.getElementById("player"), status = document.getElementById("status");
-if (video.canPlayType("application/vnd.apple.mpegurl")) {
-  video.src = source;  // Safari plays HLS itself
-} else if (window.Hls && Hls.isSupported()) {
-  const hls = new Hls();
+let hls = null;
+// hls.js first wherever MSE exists (hls.js's own advice; recent Chromium also says it plays
+// HLS natively), the browser's own player only without MSE (Safari on iPhone).
+if (window.Hls && Hls.isSupported()) {
+  hls = new Hls();
   hls.on(Hls.Events.ERROR, (event, data) => {
     if (data.fatal) { status.textContent = "cannot play: " + data.details; }
   });
   hls.loadSource(source);
   hls.attachMedia(video);
+} else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+  video.src = source;
 }
 video.play().catch(() => {});
+// Gaps are left out of the player's time: the wall-clock time comes from the playlist's
+// EXT-X-PROGRAM-DATE-TIME, which hls.js maps (Safari: not shown).
+video.addEventListener("timeupdate", () => {
+  const date = hls && hls.playingDate;
+  if (date) {
+    document.getElementById("clock").textContent = date.toLocaleString() + " (this browser's zone)";
+  }
+});
 const timeline = document.getElementById("timeline");
 timeline.addEventListener("click", (event) => {
   const box = timeline.getBoundingClientRect();
