@@ -20,6 +20,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import psutil
 import pytest
 import requests
 from selenium import webdriver
@@ -291,3 +292,13 @@ def test_range_deleted_while_played_ends_cleanly(recorded: Recorded, tmp_path: P
     log = wait_until(lambda: "ended early" in recorded.livestream.log()
                      and recorded.livestream.log(), 10, "the log line")  # fmt: skip
     assert "Traceback" not in log
+    # A download the client abandons stops its ffmpeg; none is left behind.
+    with requests.get(
+        recorded.base + f"/get?path=cam01&start={format_ms(recorded.gap[1])}&duration=60",
+        auth=(ALICE, ALICE_PW),
+        stream=True,
+        timeout=30,
+    ) as left:
+        next(left.iter_content(1024))  # fmt: skip
+    daemon = psutil.Process(recorded.livestream.proc.pid)
+    wait_until(lambda: not daemon.children(), 30, "no ffmpeg left running")

@@ -23,6 +23,7 @@ from nvr.core.export import recorded_ms
 from nvr.core.recordings import Segment
 from nvr.core.tools import require_tool
 from nvr.livestream.errors import LivestreamError
+from nvr.livestream.recorded import OPEN_STATUS
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,19 @@ def _finish(proc: subprocess.Popen[bytes], plan: ClipPlan, complete: bool) -> No
 
     See docs/design/playback.md, invariant 5.
     """
-    if proc.poll() is None:
+    if not complete and proc.poll() is None:
         proc.kill()  # the client went away: stop copying
-    proc.wait(STOP_TIMEOUT_SECONDS)
+    try:
+        proc.wait(STOP_TIMEOUT_SECONDS)  # after its output ended, ffmpeg is exiting
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT_SECONDS)
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     # ffmpeg 5.1 exits 0 when the concat demuxer cannot open a later file: its error
     # line (loglevel error) is the sign.
-    if complete and (proc.returncode != 0 or stderr.strip()):
+    # A growing file (the segment being written) ends inside a fragment: no news there.
+    growing = plan.segments[-1].status == OPEN_STATUS
+    if complete and not growing and (proc.returncode != 0 or stderr.strip()):
         last = (stderr.strip().splitlines() or ["(no output)"])[-1]
         log.warning(
             "playback camera=%s: ffmpeg ended early (%s): a segment deleted by retention"
@@ -132,34 +139,56 @@ def _finish(proc: subprocess.Popen[bytes], plan: ClipPlan, complete: bool) -> No
 
 
 class FragmentedClip:
-    """ffmpeg writing fMP4 to a pipe; iterate to get the bytes. Started by `open()`.
+    """ffmpeg writing fMP4 to a pipe; iterate to get the bytes, then `close()`.
 
     `first` is read before any header is sent: an ffmpeg that writes nothing (every file
-    gone) becomes a 404 instead of an empty 200.
+    gone) becomes a 404 instead of an empty 200. The WSGI server calls `close()` however
+    the response ends (even never iterated), so ffmpeg is always reaped.
     """
 
     def __init__(self, recordings_dir: Path, plan: ClipPlan) -> None:
         self.plan = plan
         self._proc = _start(ffmpeg_argv(plan, "pipe:1", True), concat_list(recordings_dir, plan))
+        self._complete = False
+        self._reaped = False
         assert self._proc.stdout is not None
         self.first = self._proc.stdout.read1(CHUNK_BYTES)  # type: ignore[attr-defined]
         if not self.first:
-            _finish(self._proc, plan, complete=False)
+            self.close()
 
     def __iter__(self) -> Iterator[bytes]:
-        """The bytes as ffmpeg writes them; ffmpeg is reaped however the iteration ends."""
-        if not self.first:
+        """The bytes as ffmpeg writes them."""
+        if self._reaped:
             return  # ffmpeg wrote nothing and is reaped already
-        proc = self._proc
-        assert proc.stdout is not None
-        complete = False
-        try:
-            yield self.first
-            while chunk := proc.stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
+        stdout = self._proc.stdout
+        assert stdout is not None
+        yield self.first
+        while chunk := stdout.read1(CHUNK_BYTES):  # type: ignore[attr-defined]
+            yield chunk
+        self._complete = True
+
+    def close(self) -> None:
+        """Stop ffmpeg if the client left early and reap it (once)."""
+        if not self._reaped:
+            self._reaped = True
+            _finish(self._proc, self.plan, self._complete)
+
+
+class FileChunks:
+    """A temporary file's bytes; the file is removed on `close()`, however the response ends."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The bytes, CHUNK_BYTES at a time."""
+        with self._path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
                 yield chunk
-            complete = True
-        finally:
-            _finish(proc, self.plan, complete)
+
+    def close(self) -> None:
+        """Remove the file."""
+        self._path.unlink(missing_ok=True)
 
 
 def mp4_file(recordings_dir: Path, plan: ClipPlan) -> Path | None:
@@ -176,13 +205,3 @@ def mp4_file(recordings_dir: Path, plan: ClipPlan) -> Path | None:
         os.unlink(name)
         return None
     return Path(name)
-
-
-def file_chunks(path: Path) -> Iterator[bytes]:
-    """The file's bytes; the file is removed when the iteration ends, however it ends."""
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(CHUNK_BYTES):
-                yield chunk
-    finally:
-        path.unlink(missing_ok=True)

@@ -20,4 +20,6 @@ AUTH_ROUTE = "/mediamtx/auth"
 # (docs/design/security.md, invariant 5).
 MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-WSGI_THREADS = 8
+# Up to 8 of them can be busy sending downloads (playback.MAX_CLIP_STREAMS); the others
+# answer logins, mediamtx's auth callback and HLS.
+WSGI_THREADS = 16

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -38,9 +38,9 @@ from nvr.core.recordings import Segment, coverage
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.livestream.clip import (
+    FileChunks,
     FragmentedClip,
     TempSpaceError,
-    file_chunks,
     mp4_file,
     plan_clip,
 )
@@ -55,6 +55,11 @@ MAX_RANGE_SECONDS = 24 * 3600
 DEFAULT_LIST_SECONDS = 24 * 3600
 FRAGMENT_INDEX_CACHE = 4096  # files are never rewritten (evidence): a parse is kept
 MAX_REASON_CHARS = 200
+# Downloads (`/get`, `/export`) at once: each holds a server thread for as long as it
+# lasts, so they may never take all of them (livestream's WSGI_THREADS): live view's
+# logins (mediamtx's auth callback) and HLS need the rest (invariant 8).
+MAX_CLIP_STREAMS = 8
+_CLIP_SLOTS = threading.BoundedSemaphore(MAX_CLIP_STREAMS)
 # Times outside these years are typing errors, and past 9999 not even printable.
 EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
 
@@ -208,25 +213,7 @@ class Playback:
         kind = request.args.get("format", "fmp4")
         if kind not in ("fmp4", "mp4"):
             raise BadRequest(f"format={kind!r}: use fmp4 or mp4")
-        recordings = config.storage.recordings_dir
-        segments = playable_segments(_conn(config), recordings, camera, from_ms, to_ms)
-        if not segments:
-            return _no_recording(config, camera, from_ms, to_ms)
-        plan = plan_clip(camera, segments, from_ms, to_ms)
-        name = f"{camera}-{format_ms(from_ms).replace(':', '-')}.mp4"
-        headers = {
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Recorded-Seconds": f"{plan.duration_ms / 1000:.3f}",
-        }
-        if kind == "mp4":
-            made = mp4_file(recordings, plan)  # TempSpaceError: 507
-            if made is None:
-                return _no_recording(config, camera, from_ms, to_ms)
-            return Response(file_chunks(made), mimetype="video/mp4", headers=headers)
-        clip = FragmentedClip(recordings, plan)
-        if not clip.first:
-            return _no_recording(config, camera, from_ms, to_ms)
-        return Response(clip, mimetype="video/mp4", headers=headers)
+        return _holding_slot(lambda: _clip(config, camera, from_ms, to_ms, kind))
 
     def export_evidence(self) -> Response:
         """`/export`: the range as clips with their signed manifests, in one zip."""
@@ -237,19 +224,7 @@ class Playback:
         config = access[0]
         from_ms = parse_rfc3339("start", request.args.get("start"))
         to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
-        try:
-            archive = evidence_zip(config, camera, from_ms, to_ms)
-        except TempSpaceError:
-            raise  # 507, by the app's handler
-        except IdentityError as err:
-            log.error("evidence download camera=%s: %s", camera, err)
-            return _error(503, str(err))
-        except NvrError as err:  # nothing recorded, or ffmpeg could not export
-            log.warning("evidence download camera=%s refused: %s", camera, err)
-            return _error(404, str(err), gaps=_gaps(config, camera, from_ms, to_ms))
-        name = f"{camera}-{format_ms(from_ms).replace(':', '-')}-evidence.zip"
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        return Response(file_chunks(archive), mimetype="application/zip", headers=headers)
+        return _holding_slot(lambda: _evidence(config, camera, from_ms, to_ms))
 
     def hls_playlist(self, camera: str) -> Response:
         """A VOD playlist of the range over the recorded files, by byte range."""
@@ -334,6 +309,92 @@ class Playback:
         )
         return jsonify(id=protection_id, camera=camera, start=format_ms(from_ms),
                        end=format_ms(to_ms))  # fmt: skip
+
+
+Body = FragmentedClip | FileChunks
+
+
+class _Held:
+    """A response body holding one clip slot until the WSGI server closes the response."""
+
+    def __init__(self, body: Body) -> None:
+        self._body = body
+        self._held = True
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        """Close the body (ffmpeg reaped, temporary file removed), free the slot."""
+        try:
+            self._body.close()
+        finally:
+            if self._held:
+                self._held = False
+                _CLIP_SLOTS.release()
+
+
+def _holding_slot(make: Callable[[], Response | tuple[Body, str, dict[str, str]]]) -> Response:
+    """Run `make` in one of the clip slots; 503 when all are taken (invariant 8)."""
+    if not _CLIP_SLOTS.acquire(blocking=False):
+        log.warning("playback: %d downloads running, one more refused", MAX_CLIP_STREAMS)
+        response = _error(503, f"{MAX_CLIP_STREAMS} downloads are running: try again shortly")
+        response.headers["Retry-After"] = "10"
+        return response
+    try:
+        made = make()
+    except BaseException:
+        _CLIP_SLOTS.release()
+        raise
+    if isinstance(made, Response):
+        _CLIP_SLOTS.release()
+        return made
+    body, mimetype, headers = made
+    return Response(_Held(body), mimetype=mimetype, headers=headers)
+
+
+def _clip(
+    config: Config, camera: str, from_ms: int, to_ms: int, kind: str
+) -> Response | tuple[Body, str, dict[str, str]]:
+    """The body of `/get`, or the answer when there is nothing to send."""
+    recordings = config.storage.recordings_dir
+    segments = playable_segments(_conn(config), recordings, camera, from_ms, to_ms)
+    if not segments:
+        return _no_recording(config, camera, from_ms, to_ms)
+    plan = plan_clip(camera, segments, from_ms, to_ms)
+    name = f"{camera}-{format_ms(from_ms).replace(':', '-')}.mp4"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "X-Recorded-Seconds": f"{plan.duration_ms / 1000:.3f}",
+    }
+    if kind == "mp4":
+        made = mp4_file(recordings, plan)  # TempSpaceError: 507
+        if made is None:
+            return _no_recording(config, camera, from_ms, to_ms)
+        return FileChunks(made), "video/mp4", headers
+    clip = FragmentedClip(recordings, plan)
+    if not clip.first:
+        return _no_recording(config, camera, from_ms, to_ms)
+    return clip, "video/mp4", headers
+
+
+def _evidence(
+    config: Config, camera: str, from_ms: int, to_ms: int
+) -> Response | tuple[Body, str, dict[str, str]]:
+    """The body of `/export`, or the answer when it cannot be made."""
+    try:
+        archive = evidence_zip(config, camera, from_ms, to_ms)
+    except TempSpaceError:
+        raise  # 507, by the app's handler
+    except IdentityError as err:
+        log.error("evidence download camera=%s: %s", camera, err)
+        return _error(503, str(err))
+    except NvrError as err:  # nothing recorded, or ffmpeg could not export
+        log.warning("evidence download camera=%s refused: %s", camera, err)
+        return _error(404, str(err), gaps=_gaps(config, camera, from_ms, to_ms))
+    name = f"{camera}-{format_ms(from_ms).replace(':', '-')}-evidence.zip"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return FileChunks(archive), "application/zip", headers
 
 
 def _spans(

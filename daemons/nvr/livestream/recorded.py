@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from nvr.core.recordings import Segment, latest_segment
+from nvr.livestream.fmp4 import Fmp4Error, index_fragments
 
 # No segment is longer than storage.segment_seconds allows (3600 s) plus a GOP: bounding
 # start_ms from below lets SQLite walk only the range's rows of the (camera, start_ms)
@@ -47,7 +48,8 @@ def open_segment(conn: sqlite3.Connection, recordings_dir: Path, camera: str) ->
 
     It is not indexed until it closes; its start is where the camera's newest indexed
     segment ended (segments follow each other within a run), or the run's start for the
-    first segment of a run. None when the camera is not recording.
+    first segment of a run; its end where its complete fragments end. None when the
+    camera is not recording or nothing playable is written yet.
     """
     run = conn.execute(
         "SELECT started_at_ms FROM recording_runs WHERE camera = ? AND ended_at_ms IS NULL"
@@ -63,12 +65,27 @@ def open_segment(conn: sqlite3.Connection, recordings_dir: Path, camera: str) ->
     newest = max(files, key=lambda p: p.stat().st_mtime)
     last = latest_segment(conn, camera)
     start_ms = max(int(run[0]), last.end_ms if last is not None else 0)
-    end_ms = int(newest.stat().st_mtime * 1000)
-    if end_ms <= start_ms:
+    end_ms = _written_until(newest, start_ms)
+    if end_ms is None or end_ms <= start_ms:
         return None
     relative = f"{camera}/{STAGING_DIR}/{newest.name}"
     size = newest.stat().st_size
     return Segment(0, camera, relative, start_ms, end_ms, size, None, None, OPEN_STATUS)
+
+
+def _written_until(path: Path, start_ms: int) -> int | None:
+    """Where the written part of a growing file ends: its complete fragments (fMP4).
+
+    ffmpeg writes in 256 KiB chunks, so the file usually ends inside a fragment; a file
+    with no complete fragment yet has nothing to play. MPEG-TS: its last write.
+    """
+    if path.suffix != ".mp4":
+        return int(path.stat().st_mtime * 1000)
+    try:
+        index = index_fragments(path)
+    except (OSError, Fmp4Error):
+        return None  # the header is not even written yet
+    return start_ms + int(index.seconds * 1000) if index.fragments else None
 
 
 def playable_segments(
