@@ -23,8 +23,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, request, send_file
@@ -34,7 +32,7 @@ from nvr.core.config.viewers import ViewerAccount
 from nvr.core.errors import NvrError
 from nvr.core.identity import IdentityError
 from nvr.core.protections import insert_protection
-from nvr.core.recordings import Segment, coverage
+from nvr.core.recordings import coverage
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.livestream.clip import (
@@ -45,7 +43,7 @@ from nvr.livestream.clip import (
     plan_clip,
 )
 from nvr.livestream.evidence import evidence_zip
-from nvr.livestream.fmp4 import Fmp4Error, FragmentIndex, index_fragments
+from nvr.livestream.hls import playlist
 from nvr.livestream.page import render_camera_page
 from nvr.livestream.recorded import playable_segments, segment_by_id
 
@@ -53,7 +51,6 @@ log = logging.getLogger(__name__)
 
 MAX_RANGE_SECONDS = 24 * 3600
 DEFAULT_LIST_SECONDS = 24 * 3600
-FRAGMENT_INDEX_CACHE = 4096  # files are never rewritten (evidence): a parse is kept
 MAX_REASON_CHARS = 200
 # Downloads (`/get`, `/export`) at once: each holds a server thread for as long as it
 # lasts, so they may never take all of them (livestream's WSGI_THREADS): live view's
@@ -130,18 +127,6 @@ def _store(config: Config) -> StateStore:
 
 def _conn(config: Config) -> sqlite3.Connection:
     return _store(config).read()
-
-
-def _fragments(path: Path) -> FragmentIndex:
-    """The fragments of a recorded file, parsed once per file version."""
-    info = path.stat()
-    return _parsed(path, info.st_size, info.st_mtime_ns)
-
-
-@lru_cache(maxsize=FRAGMENT_INDEX_CACHE)
-def _parsed(path: Path, size: int, mtime_ns: int) -> FragmentIndex:
-    # Size and mtime in the key: a name reused after retention is parsed anew.
-    return index_fragments(path)
 
 
 def _gaps(config: Config, camera: str, from_ms: int, to_ms: int) -> list[dict[str, Any]]:
@@ -416,65 +401,6 @@ def _spans(
             )
         cursor = max(cursor, gap_end)
     return spans
-
-
-def playlist(recordings_dir: Path, segments: list[Segment], from_ms: int, to_ms: int) -> str | None:
-    """The m3u8 text: each file after a discontinuity (its timestamps restart at 0).
-
-    Fragments wholly outside [from_ms, to_ms) are left out; None when nothing is left.
-    """
-    lines: list[str] = []
-    longest = 1.0
-    for seg in segments:
-        if seg.path.endswith(".ts"):  # MPEG-TS: each file is one whole HLS segment
-            seconds = (seg.end_ms - seg.start_ms) / 1000
-            lines += [*(["#EXT-X-DISCONTINUITY"] if lines else []), f"#EXTINF:{seconds:.3f},",
-                      f"{seg.id}.ts"]  # fmt: skip
-            longest = max(longest, seconds)
-            continue
-        try:
-            index = _fragments(recordings_dir / seg.path)
-        except (OSError, Fmp4Error) as err:
-            log.warning("playback: %s left out of a playlist: %s", seg.path, err)
-            continue
-        body, longest = _file_entries(seg, index, from_ms, to_ms, longest)
-        if body:
-            lines += (["#EXT-X-DISCONTINUITY"] if lines else []) + body
-    if not lines:
-        return None
-    header = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:7",
-        f"#EXT-X-TARGETDURATION:{int(longest + 0.999)}",
-        "#EXT-X-PLAYLIST-TYPE:VOD",
-        "#EXT-X-MEDIA-SEQUENCE:0",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-    ]
-    return "\n".join([*header, *lines, "#EXT-X-ENDLIST", ""])
-
-
-def _file_entries(
-    seg: Segment, index: FragmentIndex, from_ms: int, to_ms: int, longest: float
-) -> tuple[list[str], float]:
-    uri = f"{seg.id}.mp4"
-    entries: list[str] = []
-    position_ms = float(seg.start_ms)
-    for fragment in index.fragments:
-        begins, position_ms = position_ms, position_ms + fragment.seconds * 1000
-        if position_ms <= from_ms or begins >= to_ms or fragment.seconds <= 0:
-            continue
-        if not entries:
-            entries += [
-                f"#EXT-X-PROGRAM-DATE-TIME:{format_ms(int(begins))}",
-                f'#EXT-X-MAP:URI="{uri}",BYTERANGE="{index.init_size}@0"',
-            ]
-        entries += [
-            f"#EXTINF:{fragment.seconds:.3f},",
-            f"#EXT-X-BYTERANGE:{fragment.size}@{fragment.offset}",
-            uri,
-        ]
-        longest = max(longest, fragment.seconds)
-    return entries, longest
 
 
 def register_playback(app: Flask, current: Callable[[], HasConfig], login: Login) -> None:
