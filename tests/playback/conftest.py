@@ -117,30 +117,18 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         config_path.write_text(yaml.safe_dump(_config(root, sim.camera_url("cam01"), port)))
         state_file = root / "state" / "state.db"
         backup = Child(root, "backup")
-        argv = [sys.executable, "-m", "nvr.backup.main", "--config", str(config_path)]
-        backup.spawn(argv)
-        wait_until(lambda: _count(state_file) >= 4, 90, "4 segments of the first run")
-        backup.stop()
-        first_end = int(query_state(state_file, "SELECT max(end_ms) FROM segments")[0][0])
-        wait_until(lambda: _now_ms() - first_end > GAP_SECONDS * 1000, 30, "a gap of a few seconds")
-        backup.spawn(argv)
-        wait_until(lambda: _count(state_file, first_end + 1) >= 3, 90, "3 segments after the gap")
-        second_start = int(
-            query_state(state_file, "SELECT min(start_ms) FROM segments WHERE start_ms > ?",
-                        first_end)[0][0]
-        )  # fmt: skip
-        notify = NotifySocket(Path(tempfile.mkdtemp(prefix="nvrpb-")) / "notify.sock")
         livestream = Child(root, "livestream")
-        livestream.spawn(
-            [sys.executable, "-m", "nvr.livestream.main", "--config", str(config_path)],
-            NOTIFY_SOCKET=str(notify.path),
-        )
+        notify = NotifySocket(Path(tempfile.mkdtemp(prefix="nvrpb-")) / "notify.sock")
         try:
+            gap = _record_with_a_gap(backup, config_path, state_file)
+            livestream.spawn(
+                [sys.executable, "-m", "nvr.livestream.main", "--config", str(config_path)],
+                NOTIFY_SOCKET=str(notify.path),
+            )
             wait_until(lambda: notify.has("READY=1"), 30, "READY=1 from nvr-livestream")
             yield Recorded(
-                root, config_path, state_file, root / "recordings", port, livestream, backup,
-                (first_end, second_start),
-            )  # fmt: skip
+                root, config_path, state_file, root / "recordings", port, livestream, backup, gap
+            )
         finally:
             for child in (livestream, backup):
                 if child.proc is not None:
@@ -149,6 +137,22 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         text = livestream.log()
         for secret in (ALICE_PW, BOB_PW, sim.password("cam01")):
             assert secret not in text, "a password reached nvr-livestream's log"
+
+
+def _record_with_a_gap(backup: Child, config_path: Path, state_file: Path) -> tuple[int, int]:
+    """Record 4 segments, stop nvr-backup for GAP_SECONDS, record 3 more; the gap's ends."""
+    argv = [sys.executable, "-m", "nvr.backup.main", "--config", str(config_path)]
+    backup.spawn(argv)
+    wait_until(lambda: _count(state_file) >= 4, 90, "4 segments of the first run")
+    backup.stop()
+    first_end = int(query_state(state_file, "SELECT max(end_ms) FROM segments")[0][0])
+    wait_until(lambda: _now_ms() - first_end > GAP_SECONDS * 1000, 30, "a gap of a few seconds")
+    backup.spawn(argv)
+    wait_until(lambda: _count(state_file, first_end + 1) >= 3, 90, "3 segments after the gap")
+    rows = query_state(
+        state_file, "SELECT min(start_ms) FROM segments WHERE start_ms > ?", first_end
+    )
+    return first_end, int(rows[0][0])
 
 
 def _now_ms() -> int:
