@@ -9,30 +9,13 @@ from typing import Any
 
 from flask import render_template_string
 
+from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR
+from nvr.core.playbackurl import playback_server
 from nvr.core.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.health.constants import HDDMON_DAEMON, TIMELINE_HOURS
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
-
-# Gap colours by reason; anything else is grey. Names match nvr.core.recordings.EndReason.
-GAP_COLOURS = {
-    "camera offline": "#d9534f",
-    "auth failed": "#8e44ad",
-    "stream not found": "#8e44ad",
-    "stalled": "#e67e22",
-    "disk not mounted": "#2c3e50",
-    "disk read-only": "#2c3e50",
-    "disk full": "#2c3e50",
-    "recordings directory missing": "#2c3e50",
-    "recordings directory not writable": "#2c3e50",
-    "ffmpeg error": "#e67e22",
-    "nvr-backup stopped unexpectedly": "#c0392b",
-    "power loss (unclean shutdown)": "#c0392b",
-    "segment in progress": "#bdc3c7",
-    "not recording": "#7f8c8d",
-}
-OTHER_GAP_COLOUR = "#95a5a6"
 
 
 @dataclass(frozen=True)
@@ -105,6 +88,8 @@ def render_page(
         skipped=skipped,
         legend=GAP_COLOURS,
         hours=TIMELINE_HOURS,
+        playback=playback_server(facts.config),
+        timeline_start_ms=facts.now_ms - TIMELINE_HOURS * 3_600_000,
     )
 
 
@@ -148,7 +133,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 {% else %}<div class="noimg">no snapshot yet</div>{% endif %}
 <div>{{ c.result.data.recorder if c.result else '' }}{% if c.result and c.result.reason %}:
 {{ c.result.reason }}{% endif %}</div>
-<div class="tl" title="last {{ hours }} h">{% for b in c.bars %}<span
+<div class="tl" title="last {{ hours }} h: click to play"
+ data-camera="{{ c.id }}">{% for b in c.bars %}<span
  style="left:{{ '%.3f' % b.left }}%;width:{{ '%.3f' % b.width }}%;background:{{ b.colour }}"
  title="{{ b.title }}"></span>{% endfor %}</div>
 </div>{% endfor %}
@@ -171,6 +157,22 @@ background:{{ '#c62828' if disk.severity == 'critical' else '#b26a00' if disk.se
 <td class="{{ r.severity }}">{{ r.severity }}</td>
 <td>{{ r.data.backlog }}</td><td>{{ r.data.oldest_pending_age_s }}</td><td>{{ r.data.circuit }}</td>
 </tr>{% endfor %}</table>{% else %}<p>{{ skipped.get('uplink', 'no destination') }}</p>{% endif %}
+<script>
+// The timeline opens nvr-livestream's playback page at the clicked minute (playback.md).
+const play = {{ {"scheme": playback.scheme, "host": playback.host, "port": playback.port}|tojson }};
+for (const tl of document.querySelectorAll(".tl[data-camera]")) {
+  tl.style.cursor = "pointer";
+  tl.addEventListener("click", (event) => {
+    const box = tl.getBoundingClientRect();
+    const span = {{ hours }} * 3600000;
+    const ms = {{ timeline_start_ms }} + (event.clientX - box.left) / box.width * span;
+    const at = new Date(ms - ms % 60000).toISOString();
+    const host = play.host || location.hostname;
+    location.href = play.scheme + "://" + host + ":" + play.port + "/view/"
+      + encodeURIComponent(tl.dataset.camera) + "?at=" + at;
+  });
+}
+</script>
 {% if skipped %}<h2>Not checked</h2><ul>{% for k, v in skipped.items() %}<li>{{ k }}: {{ v }}</li>
 {% endfor %}</ul>{% endif %}
 </body></html>
