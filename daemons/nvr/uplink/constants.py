@@ -19,6 +19,18 @@ WORKER_JOIN_SECONDS = 15.0
 MAINTENANCE_SECONDS = 5.0
 EVENT_SOURCE = "nvr-uplink"
 
+# -- alarm clips (docs/design/hse-edge.md) --------------------------------------------------
+EVENT_CLIPS = "event_clips"  # the service's name in the heartbeat detail
+# The loop looks for new alarms and advances open clips this often: a clip is ready a
+# segment after its range ends, so a second more is nothing, and a pass is a few reads.
+EVENT_CLIPS_TICK_SECONDS = 1.0
+# Events read per pass (a burst of events is worked through over a few passes).
+ALARM_CLIPS_PER_PASS = 500
+# On its first start nvr-uplink clips the alarms of the last few minutes, not all history.
+ALARM_CLIPS_FIRST_LOOK_BACK_MS = 15 * 60 * 1000
+# Spool folder of exported alarm clips: spool/alarm_clips/<camera>/<event id>.mp4.
+SPOOL_ALARM_CLIPS = "alarm_clips"
+
 # -- MinIO uploads and offsite copy (docs/design/objects.md) -------------------------------
 MINIO = "minio"  # the service's name in the heartbeat detail
 MINIO_LABEL = "MinIO"

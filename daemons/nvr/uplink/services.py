@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nvr.core.config import Config
+from nvr.uplink.eventclip_service import EventClipService
 from nvr.uplink.mqtt import MqttService
 from nvr.uplink.uploader import UploadService
 
@@ -40,6 +41,8 @@ def build_services(config: Config) -> list[Service]:
     services: list[Service] = []
     if config.uplink.minio is not None:  # uploads and offsite copy (docs/design/objects.md)
         services.append(UploadService(config))
+        if config.uplink.event_clips.enabled:  # a clip per alarm (docs/design/hse-edge.md)
+            services.append(EventClipService(config))
     if config.uplink.mqtt is not None:  # status and commands (docs/design/commands.md)
         services.append(MqttService(config, config.uplink.mqtt))
     return services

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import SecretStr, Section, inline_secret_file, read_secret_file
+from nvr.core.config.edge import EventClipsConfig, HeartbeatConfig, SocketIoConfig
 
 # `nvrctl secret rotate` keeps the old site secret next to the new one under this suffix.
 PREVIOUS_SUFFIX = ".previous"
@@ -159,6 +160,10 @@ class UplinkConfig(Section):
     minio: MinioConfig | None = None
     mqtt: MqttConfig | None = None
     commands: CommandsConfig = CommandsConfig()
+    # The edge side of the HSE centre (docs/design/hse-edge.md).
+    event_clips: EventClipsConfig = EventClipsConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
+    socketio: SocketIoConfig | None = None
     outbox_max_rows: int = Field(default=200_000, ge=100)
     outbox_max_mb: int = Field(default=512, ge=1)
     batch_max_reports: int = Field(

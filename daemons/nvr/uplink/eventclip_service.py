@@ -1,0 +1,88 @@
+"""nvr-uplink's alarm-clip service: one thread that runs the steps of `eventclips`.
+
+Beside the MinIO upload service (it queues, the upload service uploads), so a MinIO
+outage only delays the follow-ups. See docs/design/hse-edge.md, "Event clips".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.core.errors import StateError
+from nvr.core.state import StateStore, now_ms
+from nvr.uplink.constants import EVENT_CLIPS, EVENT_CLIPS_TICK_SECONDS
+from nvr.uplink.eventclips import (
+    DONE,
+    FAILED,
+    UPLOADING,
+    WAITING,
+    advance,
+    counts,
+    discover,
+    open_clips,
+)
+
+log = logging.getLogger(__name__)
+
+
+class EventClipService:
+    """Cuts a clip of every alarm and follows the alarm up with its path (services.Service)."""
+
+    name = EVENT_CLIPS
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self._counts: dict[str, int] = {}
+        self._thread = threading.Thread(target=self._run, name="uplink-clips", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread (it resumes the clips a previous process left open)."""
+        settings = self.config.uplink.event_clips
+        log.info(
+            "alarm clips: %d s before to %d s after each alarm, to %s",
+            settings.before_seconds,
+            settings.after_seconds,
+            self.config.uplink.minio.recordings_bucket if self.config.uplink.minio else "-",
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop after the current step (an export in progress finishes first)."""
+        self.stop_event.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        with StateStore.open(self.config.storage.state_file) as store:
+            while not self.stop_event.is_set():
+                try:
+                    self.step(store)
+                except StateError as err:
+                    log.warning("alarm clips: state file: %s; retrying", err)
+                except Exception:
+                    # A bug must cost a pass, not the thread (the rows wait for the next).
+                    log.exception("alarm clips: unexpected error; carrying on")
+                self.stop_event.wait(EVENT_CLIPS_TICK_SECONDS)
+
+    def step(self, store: StateStore) -> None:
+        """Find new alarms, then one step of each open clip."""
+        discover(store, self.config, now_ms())
+        for clip in open_clips(store.read()):
+            if self.stop_event.is_set():
+                return
+            advance(store, self.config, clip, now_ms())
+        self._counts = counts(store.read())
+
+    def status_text(self) -> str:
+        """E.g. `alarm clips 2 waiting, 1 uploading`."""
+        busy = {s: self._counts.get(s, 0) for s in (WAITING, UPLOADING)}
+        text = ", ".join(f"{n} {s}" for s, n in busy.items() if n)
+        return f"alarm clips {text or 'idle'}"
+
+    def detail(self) -> dict[str, Any]:
+        """Rows per state."""
+        return {s: self._counts.get(s, 0) for s in (WAITING, UPLOADING, DONE, FAILED)}
