@@ -19,6 +19,8 @@ WORKER_JOIN_SECONDS = 15.0
 MAINTENANCE_SECONDS = 5.0
 EVENT_SOURCE = "nvr-uplink"
 
+HEARTBEAT = "heartbeat"  # the heartbeat service's name (docs/design/hse-edge.md)
+
 # -- alarm clips (docs/design/hse-edge.md) --------------------------------------------------
 EVENT_CLIPS = "event_clips"  # the service's name in the heartbeat detail
 # The loop looks for new alarms and advances open clips this often: a clip is ready a

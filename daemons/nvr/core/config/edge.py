@@ -30,8 +30,10 @@ class HeartbeatConfig(Section):
     """A small "I am alive" to the HSE API and head office, apart from the status report."""
 
     enabled: bool = Field(default=True, description="send heartbeats (when a destination is set)")
+    # A third of the centre's 120 s timeout: one lost or late heartbeat does not mark a
+    # running box offline (docs/design/hse-edge.md, "Heartbeat").
     interval_seconds: float = Field(
-        default=120.0,
+        default=40.0,
         ge=1,
         le=3_600,
         description="seconds between heartbeats; the centre times a box out after 120 s",
