@@ -342,9 +342,10 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX alarm_clips_open ON alarm_clips (event_id)
         WHERE state IN ('waiting', 'uploading');
-    -- The last events.id nvr-uplink looked at for alarms (one row).
-    CREATE TABLE alarm_clip_cursor (
-        id            INTEGER PRIMARY KEY CHECK (id = 1),
+    -- The last events.id each of nvr-uplink's event readers has handled: alarm clips
+    -- (`alarm_clips`), alerts emitted over Socket.IO (`socketio_alerts`).
+    CREATE TABLE event_cursors (
+        name          TEXT    PRIMARY KEY,
         last_event_id INTEGER NOT NULL,
         updated_at_ms INTEGER NOT NULL
     );

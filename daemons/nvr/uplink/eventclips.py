@@ -31,13 +31,15 @@ from nvr.core.timeutil import format_ms
 from nvr.core.uploads import ObjectRef, UploadKind, UploadState, enqueue, object_key, spool_path
 from nvr.uplink.clipfile import export_evidence_clip
 from nvr.uplink.constants import (
-    ALARM_CLIPS_FIRST_LOOK_BACK_MS,
     ALARM_CLIPS_PER_PASS,
     EVENT_SOURCE,
     SPOOL_ALARM_CLIPS,
 )
+from nvr.uplink.event_cursor import move_cursor, read_cursor
 
 log = logging.getLogger(__name__)
+
+CURSOR = "alarm_clips"  # event_cursors.name
 
 WAITING = "waiting"
 UPLOADING = "uploading"
@@ -72,7 +74,7 @@ def discover(store: StateStore, config: Config, now_ms: int) -> int:
     """Protect and queue a clip for each new alarm of a configured camera; return how many."""
     settings = config.uplink.event_clips
     conn = store.read()
-    after = _cursor(conn, now_ms)
+    after = read_cursor(conn, CURSOR, now_ms)
     alarms, last = alarms_after(conn, after, ALARM_CLIPS_PER_PASS)
     if last == after:
         return 0
@@ -106,29 +108,8 @@ def discover(store: StateStore, config: Config, now_ms: int) -> int:
                 format_ms(from_ms),
                 format_ms(to_ms),
             )
-        _move_cursor(conn, last, now_ms)
+        move_cursor(conn, CURSOR, last, now_ms)
     return made
-
-
-def _cursor(conn: sqlite3.Connection, now_ms: int) -> int:
-    """The last event looked at; on a first start, the last one before the look-back."""
-    row = conn.execute("SELECT last_event_id FROM alarm_clip_cursor WHERE id = 1").fetchone()
-    if row is not None:
-        return int(row[0])
-    first = conn.execute(
-        "SELECT coalesce(max(id), 0) FROM events WHERE created_at_ms < ?",
-        (now_ms - ALARM_CLIPS_FIRST_LOOK_BACK_MS,),
-    ).fetchone()
-    return int(first[0])
-
-
-def _move_cursor(conn: sqlite3.Connection, last: int, now_ms: int) -> None:
-    conn.execute(
-        "INSERT INTO alarm_clip_cursor (id, last_event_id, updated_at_ms) VALUES (1, ?, ?)"
-        " ON CONFLICT (id) DO UPDATE SET last_event_id = excluded.last_event_id,"
-        " updated_at_ms = excluded.updated_at_ms",
-        (last, now_ms),
-    )
 
 
 def _known(conn: sqlite3.Connection, event_id: int) -> bool:

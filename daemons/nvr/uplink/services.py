@@ -12,6 +12,7 @@ from nvr.core.config import Config
 from nvr.uplink.eventclip_service import EventClipService
 from nvr.uplink.heartbeat import HeartbeatService
 from nvr.uplink.mqtt import MqttService
+from nvr.uplink.socketio_link import SocketIoService
 from nvr.uplink.uploader import UploadService
 
 
@@ -48,4 +49,6 @@ def build_services(config: Config) -> list[Service]:
         services.append(HeartbeatService(config))  # docs/design/hse-edge.md, "Heartbeat"
     if config.uplink.mqtt is not None:  # status and commands (docs/design/commands.md)
         services.append(MqttService(config, config.uplink.mqtt))
+    if config.uplink.socketio is not None:  # an edge/cloud centre (docs/design/hse-edge.md)
+        services.append(SocketIoService(config, config.uplink.socketio))
     return services
