@@ -176,6 +176,11 @@ def test_alarm_clip_survives_kill_and_heartbeat_keeps_the_box_online(
     gaps = [b - a for a, b in itertools.pairwise(beats)]
     assert max(gaps) < HEARTBEAT_TIMEOUT_S, gaps
     assert online(hse)
+    # Cheap on the WAN: a few hundred bytes of JSON.
+    with hse.lock:
+        bodies = [{k: v for k, v in b.items() if k != "_key"} for b in hse.hse["heartbeat"]]
+    sizes = [len(json.dumps(b, separators=(",", ":"))) for b in bodies if "beat" in b]
+    assert sizes and max(sizes) < 400, sizes
     assert uplink.stop() == 0
     stopped = time.monotonic()
     wait_until(lambda: not online(hse), HEARTBEAT_TIMEOUT_S + 10, "the box marked offline")

@@ -148,3 +148,19 @@ def test_edge_cloud_commands_on_mqtt_and_socketio(
     assert follow["clip_path"].startswith("recordings/") and follow["alert_type"] == "alarm_clip"
     # Acknowledged alerts are not sent again.
     assert len(alerts()) == 2
+
+    # The centre goes away and comes back not knowing this secret: refused, retried with
+    # back-off; then with it: the box reconnects and sends a fresh status.
+    port = sio_centre.port
+    sio_centre.close()
+    stranger = SocketIoCentre(EDGE_ID, "another-secret", port=port)
+    try:
+        wait_until(lambda: len(stranger.refused) >= 2, 30, "the box refused, and retrying")
+        assert set(stranger.refused) == {EDGE_ID} and not stranger.got("status")
+    finally:
+        stranger.close()
+    back = SocketIoCentre(EDGE_ID, EDGE_SECRET, port=port)
+    try:
+        wait_until(lambda: back.got("status"), 90, "the box reconnected")
+    finally:
+        back.close()

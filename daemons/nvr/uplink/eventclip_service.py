@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.errors import StateError
 from nvr.core.state import StateStore, now_ms
-from nvr.uplink.constants import EVENT_CLIPS, EVENT_CLIPS_TICK_SECONDS
+from nvr.uplink.constants import (
+    EVENT_CLIPS,
+    EVENT_CLIPS_TICK_SECONDS,
+    UPLOADS_KEEP_MS,
+    UPLOADS_PRUNE_SECONDS,
+)
 from nvr.uplink.eventclips import (
     DONE,
     FAILED,
     UPLOADING,
     WAITING,
     advance,
-    counts,
     discover,
     open_clips,
+    open_counts,
+    prune,
 )
+from nvr.uplink.uploader import Every
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,9 @@ class EventClipService:
         self.config = config
         self.stop_event = threading.Event()
         self._counts: dict[str, int] = {}
+        # Finished since this process started (finished rows are pruned after a week).
+        self.finished = {DONE: 0, FAILED: 0}
+        self._prune = Every(UPLOADS_PRUNE_SECONDS, time.monotonic)
         self._thread = threading.Thread(target=self._run, name="uplink-clips", daemon=True)
 
     def start(self) -> None:
@@ -74,8 +85,12 @@ class EventClipService:
         for clip in open_clips(store.read()):
             if self.stop_event.is_set():
                 return
-            advance(store, self.config, clip, now_ms())
-        self._counts = counts(store.read())
+            state = advance(store, self.config, clip, now_ms())
+            if state in self.finished:
+                self.finished[state] += 1
+        self._counts = open_counts(store.read())
+        if self._prune.due():  # kept as long as the upload rows of their clips
+            prune(store, now_ms() - UPLOADS_KEEP_MS)
 
     def status_text(self) -> str:
         """E.g. `alarm clips 2 waiting, 1 uploading`."""
@@ -85,4 +100,4 @@ class EventClipService:
 
     def detail(self) -> dict[str, Any]:
         """Rows per state."""
-        return {s: self._counts.get(s, 0) for s in (WAITING, UPLOADING, DONE, FAILED)}
+        return {**self._counts, **self.finished}

@@ -320,7 +320,21 @@ def _finish(
     )
 
 
-def counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rows per state (status line and heartbeat)."""
-    found = dict(conn.execute("SELECT state, count(*) FROM alarm_clips GROUP BY state").fetchall())
-    return {state: int(found.get(state, 0)) for state in (WAITING, UPLOADING, DONE, FAILED)}
+def open_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows waiting and uploading (status line and heartbeat; the partial index)."""
+    found = dict(
+        conn.execute(
+            "SELECT state, count(*) FROM alarm_clips WHERE state IN (?, ?) GROUP BY state",
+            (WAITING, UPLOADING),
+        ).fetchall()
+    )
+    return {state: int(found.get(state, 0)) for state in (WAITING, UPLOADING)}
+
+
+def prune(store: StateStore, before_ms: int) -> int:
+    """Forget finished rows older than `before_ms` (their events and protections stay)."""
+    with store.write() as conn:
+        return conn.execute(
+            "DELETE FROM alarm_clips WHERE state IN (?, ?) AND finished_at_ms < ?",
+            (DONE, FAILED, before_ms),
+        ).rowcount

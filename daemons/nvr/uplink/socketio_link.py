@@ -29,6 +29,7 @@ from nvr.core.backoff import Backoff
 from nvr.core.config import Config
 from nvr.core.config.edge import SocketIoConfig
 from nvr.core.errors import StateError
+from nvr.core.redact import redact_text
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.uplink.commands.base import Context
@@ -114,6 +115,7 @@ class SocketIoService:
         self.client = socketio.Client(reconnection=False, handle_sigint=False)
         self.client.on("connect", self._connected)
         self.client.on("connect_error", self._refused)
+        self.client.on("disconnect", self._disconnected)
         self.client.on(EVENT_COMMAND, self._command)
         self._backoff = Backoff(
             SOCKETIO_RECONNECT_MIN_SECONDS, 2.0, SOCKETIO_RECONNECT_MAX_SECONDS, RETRY_JITTER
@@ -121,6 +123,7 @@ class SocketIoService:
         self._status_due = True
         self._last_status = float("-inf")
         self.state_text = "Socket.IO connecting"
+        self._said = ""
         self._refusal: str | None = None
         self.alerts_sent = 0
         self._thread = threading.Thread(target=self._run, name="uplink-socketio", daemon=True)
@@ -149,7 +152,11 @@ class SocketIoService:
                 except StateError as err:
                     log.warning("Socket.IO: state file: %s; retrying", err)
                 except socketio.exceptions.SocketIOError as err:
-                    self._set_state(f"Socket.IO disconnected: {err or type(err).__name__}")
+                    # Not connected any more (an emit raced a disconnect): connect again.
+                    log.info("Socket.IO: %s", redact_text(str(err)) or type(err).__name__)
+                except Exception:
+                    # A bug must cost a pass, not the channel.
+                    log.exception("Socket.IO: unexpected error; carrying on")
                 self.stop_event.wait(wait)
 
     def _pass(self, store: StateStore) -> float:
@@ -163,12 +170,16 @@ class SocketIoService:
     def _connect(self) -> float:
         auth = {"edge_id": self.settings.edge_id, "edge_secret": self.settings.edge_secret.reveal()}
         self._refusal = None
+        if self.client.eio.state != "disconnected":
+            # The client says disconnected before its transport finished closing; connect()
+            # now would raise. Wait for the transport.
+            return SOCKETIO_TICK_SECONDS
         try:
             self.client.connect(self.settings.url, auth=auth, wait_timeout=SOCKETIO_CONNECT_SECONDS)
-        except socketio.exceptions.ConnectionError as err:
+        except socketio.exceptions.ConnectionError:
             delay = self._backoff.failed()
-            why = self._refusal or str(err) or "cannot connect"
-            self._set_state(f"Socket.IO disconnected: {why}, retry in {delay:.0f}s")
+            why = self._refusal or f"cannot connect to {self.settings.url}"
+            self._set_state(f"Socket.IO disconnected: {why}", f", retry in {delay:.0f}s")
             return delay
         self._backoff.succeeded()
         return 0.0
@@ -179,9 +190,15 @@ class SocketIoService:
         self._set_state(CONNECTED)
 
     def _refused(self, data: Any = None) -> None:
-        # The centre's reason for refusing the connection (bad edge_id/edge_secret, ...).
-        text = data.get("message") if isinstance(data, dict) else data
-        self._refusal = f"refused: {str(text)[:120]}" if text else None
+        # The centre's reason for refusing the connection (bad edge_id/edge_secret, ...)
+        # comes as {"message": ...}; a transport failure comes as text and is said as
+        # "cannot connect" (its text is a long urllib3 line).
+        if isinstance(data, dict) and data.get("message"):
+            self._refusal = f"refused by the centre: {redact_text(str(data['message']))[:120]}"
+
+    def _disconnected(self, *reason: Any) -> None:
+        if not self.stop_event.is_set():
+            self._set_state("Socket.IO disconnected: connection lost, reconnecting")
 
     def _command(self, data: Any) -> None:
         payload = data.encode() if isinstance(data, str) else json.dumps(data).encode()
@@ -237,11 +254,13 @@ class SocketIoService:
         self._status_due, self._last_status = False, now
 
     # -- what the daemon shows -----------------------------------------------------------
-    def _set_state(self, text: str) -> None:
-        if text != self.state_text:  # once per change: a dead centre is not a log flood
+    def _set_state(self, text: str, detail: str = "") -> None:
+        """Show `text` + `detail` in STATUS; log `text` once per change (not a log flood)."""
+        if text != self._said:
             level = logging.INFO if text == CONNECTED else logging.WARNING
             log.log(level, "%s", text)
-        self.state_text = text
+            self._said = text
+        self.state_text = text + detail
 
     def status_text(self) -> str:
         """`Socket.IO connected` or `Socket.IO disconnected: <reason>, retry in Ns`."""
