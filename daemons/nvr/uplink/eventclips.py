@@ -71,7 +71,11 @@ class ClipRow:
 
 # -- 1. discovery --------------------------------------------------------------------------
 def discover(store: StateStore, config: Config, now_ms: int) -> int:
-    """Protect and queue a clip for each new alarm of a configured camera; return how many."""
+    """Protect and queue a clip for each new alarm of a recorded camera; return how many.
+
+    The protection comes now, before the video after the alarm exists, in the transaction
+    of the row and the cursor (docs/design/hse-edge.md, invariants 1 and 3).
+    """
     settings = config.uplink.event_clips
     conn = store.read()
     after = read_cursor(conn, CURSOR, now_ms)
@@ -81,8 +85,9 @@ def discover(store: StateStore, config: Config, now_ms: int) -> int:
     made = 0
     with store.write() as conn:
         for alarm in alarms:
-            if config.camera(alarm.camera) is None:
-                continue  # an id from an ingest source we do not record
+            camera = config.camera(alarm.camera)
+            if camera is None or not (camera.enabled and camera.record):
+                continue  # not recorded here (an ingest source's id, a live-only camera)
             from_ms = alarm.at_ms - settings.before_seconds * 1000
             to_ms = alarm.at_ms + settings.after_seconds * 1000
             if _known(conn, alarm.id):
@@ -165,6 +170,8 @@ def give_up_ms(config: Config) -> int:
 def video_complete(conn: sqlite3.Connection, config: Config, clip: ClipRow, now_ms: int) -> bool:
     """The range's end is recorded and indexed, or the camera stayed silent too long.
 
+    docs/design/hse-edge.md, invariant 2.
+
     A segment is indexed when it is closed, so one reaching to_ms means every second of
     the range that will ever be recorded is on disk.
     """
@@ -244,7 +251,10 @@ def clip_name(clip: ClipRow) -> str:
 
 
 def _follow_up(store: StateStore, config: Config, clip: ClipRow) -> str:
-    """Once the upload landed: the alarm_clip event and the row done, together."""
+    """Once the upload landed: the alarm_clip event and the row done, together.
+
+    Not before: the path must name an object that exists (hse-edge.md, invariant 5).
+    """
     row = (
         store.read()
         .execute(

@@ -5,7 +5,7 @@ EDGE_TIMEOUT_SECONDS); the 15-minute status report cannot say "alive" that often
 report waits behind the outbox's backlog. So the heartbeat is no report: it is built when
 it is sent, never queued (a failed one is replaced by the next, only the newest matters),
 and rides its own thread and HTTP session, so neither a backlog nor a slow MinIO or MQTT
-delays it. See docs/design/hse-edge.md, "Heartbeat".
+delays it. See docs/design/hse-edge.md, "Heartbeat" and invariant 7.
 """
 
 from __future__ import annotations

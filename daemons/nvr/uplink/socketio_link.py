@@ -217,7 +217,10 @@ class SocketIoService:
 
     # -- what goes out -------------------------------------------------------------------
     def _emit_alerts(self, store: StateStore) -> None:
-        """Alerts after the cursor, one acknowledged call each; the cursor follows the acks."""
+        """Alerts after the cursor, one acknowledged call each; the cursor follows the acks.
+
+        At least once (docs/design/hse-edge.md, invariant 9).
+        """
         after = read_cursor(store.read(), CURSOR, now_ms())
         last = after
         try:

@@ -89,7 +89,8 @@ class CommandRunner:
     def __init__(self, ctx: Context, publish: Publish, origin: str = ORIGIN_MQTT) -> None:
         self.ctx = ctx
         self._publish = publish
-        # Each channel's runner resumes its own commands only (one runner per channel).
+        # Each channel's runner resumes its own commands only, so a restart never runs one
+        # twice (docs/design/hse-edge.md, invariant 8).
         self.origin = origin
         self._inbox: collections.deque[Incoming] = collections.deque()
         self._wake = threading.Event()
