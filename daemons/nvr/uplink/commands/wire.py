@@ -166,7 +166,10 @@ def _shape(obj: dict[str, Any], origin: str) -> Command:
     issued_at = obj.get("issued_at")
     return Command(
         id=command_id,
-        action=action if isinstance(action, str) else repr(action)[:32],
+        # Only an action-shaped name is kept as it is: it reaches log lines and answers.
+        action=action
+        if isinstance(action, str) and _ACTION.fullmatch(action)
+        else repr(action)[:32],
         args=args if isinstance(args, dict) else {},
         issued_at=issued_at if isinstance(issued_at, str) else "",
         origin=origin,
