@@ -149,7 +149,7 @@ def test_alarm_clip_survives_kill_and_heartbeat_keeps_the_box_online(
     ) == [("done", sha256)]
     # N + M seconds, within a GOP (1 s) and a segment of slack (stream copy cuts at keyframes).
     assert abs(duration(clip) - (BEFORE_S + AFTER_S)) <= SEGMENT_S + 1
-    assert data["protection_id"] == 1
+    assert data["protection_id"] == 1 and data["missing"] == []  # recording went on
 
     # The HSE API got the alarm (with its event id) and then its clip as a follow-up.
     wait_until(lambda: hse.hse["alarm-clips"], 30, "the clip follow-up at the HSE API")
