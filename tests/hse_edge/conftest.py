@@ -47,15 +47,18 @@ def hse() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def processes(minio: MinioServer) -> Iterator[list[Process]]:
+def processes(request: pytest.FixtureRequest) -> Iterator[list[Process]]:
     """Box processes started by a test; killed at the end, their logs checked for secrets."""
     started: list[Process] = []
     yield started
     for proc in started:
         if proc.proc.poll() is None:
             proc.kill()
+    secrets = list(SECRETS)
+    if "minio" in request.fixturenames:
+        secrets.append(request.getfixturevalue("minio").secret_key)
     for proc in started:
         text = proc.text()
-        for secret in (*SECRETS, minio.secret_key):
+        for secret in secrets:
             assert secret not in text, f"a credential reached the log {proc.log.name}"
         assert "Traceback" not in text, text

@@ -1,4 +1,4 @@
-"""nvr-uplink's heartbeat: a few hundred bytes to the HSE API every `uplink.heartbeat` interval.
+"""nvr-uplink's heartbeat: a few hundred bytes to the HSE API (and head office) every interval.
 
 The centre marks a box offline after 120 s without one (the edge/cloud design's
 EDGE_TIMEOUT_SECONDS); the 15-minute status report cannot say "alive" that often, and a
@@ -15,16 +15,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.errors import StateError
-from nvr.core.signing import HEADER_IDEMPOTENCY
+from nvr.core.outbox import DISPLAY_NAME, HEAD_OFFICE, HSE_API
+from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
 from nvr.core.state import StateStore, now_ms
-from nvr.core.timeutil import format_ms
 from nvr.uplink.commands.status import read_status
 from nvr.uplink.constants import HEARTBEAT
-from nvr.uplink.transport import Request, TlsSettings, Transport, Verdict
+from nvr.uplink.transport import Outcome, Request, TlsSettings, Transport, Verdict, signed_headers
 
 log = logging.getLogger(__name__)
 
@@ -47,30 +48,74 @@ def heartbeat_body(status: dict[str, Any], site_id: str, beat: int, interval_s: 
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+@dataclass
+class Target:
+    """One receiver of heartbeats and how a request to it is authenticated."""
+
+    label: str
+    url: str
+    transport: Transport
+    auth: Callable[[bytes], dict[str, str]]  # headers for a body
+    last_ok: float | None = None
+    last_error: str | None = None
+
+
+def heartbeat_targets(config: Config) -> list[Target]:
+    """The HSE API (bearer token) and head office (signed like reports), as configured."""
+    uplink = config.uplink
+    targets: list[Target] = []
+    hse = uplink.hse_api
+    if hse is not None:
+        token = hse.token
+
+        def bearer(body: bytes) -> dict[str, str]:
+            return {} if token is None else {"Authorization": f"Bearer {token.reveal()}"}
+
+        targets.append(
+            Target(
+                DISPLAY_NAME[HSE_API],
+                f"{hse.url.rstrip('/')}/boxes/{config.site.id}/heartbeat",
+                Transport(hse.timeout_seconds, TlsSettings(hse.verify_tls, hse.ca_file)),
+                bearer,
+            )
+        )
+    ho, url = uplink.head_office, uplink.heartbeat.head_office_url
+    if ho is not None and url is not None:
+        secret, site = ho.secret, config.site.id
+
+        def signed(body: bytes) -> dict[str, str]:
+            stamp = str(int(time.time()))
+            return {HEADER_SITE: site, **signed_headers(secret, stamp, body)}
+
+        targets.append(
+            Target(
+                DISPLAY_NAME[HEAD_OFFICE],
+                url,
+                Transport(ho.timeout_seconds, TlsSettings(ho.verify_tls, ho.ca_file)),
+                signed,
+            )
+        )
+    return targets
+
+
 class HeartbeatService:
-    """Sends the heartbeat on its own thread (services.Service)."""
+    """Sends the heartbeat to each target on its own thread (services.Service)."""
 
     name = HEARTBEAT
 
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
-        hse = config.uplink.hse_api
-        if hse is None:
-            raise ValueError("the heartbeat needs uplink.hse_api")
         self.config = config
-        self._url = f"{hse.url.rstrip('/')}/boxes/{config.site.id}/heartbeat"
-        self._token = hse.token
-        self._transport = Transport(hse.timeout_seconds, TlsSettings(hse.verify_tls, hse.ca_file))
+        self.targets = heartbeat_targets(config)
         self._interval = config.uplink.heartbeat.interval_seconds
         self._clock = clock
         self.stop_event = threading.Event()
         self._beat = 0
-        self._last_ok: float | None = None
-        self._last_error: str | None = None
         self._thread = threading.Thread(target=self._run, name="uplink-heartbeat", daemon=True)
 
     def start(self) -> None:
         """Start beating (the first beat at once)."""
-        log.info("heartbeat every %gs to the HSE API", self._interval)
+        names = ", ".join(t.label for t in self.targets)
+        log.info("heartbeat every %gs to %s", self._interval, names)
         self._thread.start()
 
     def stop(self, timeout: float) -> None:
@@ -90,8 +135,8 @@ class HeartbeatService:
                 # The period is kept from start to start: a slow answer does not stretch it.
                 self.stop_event.wait(max(0.0, self._interval - (self._clock() - started)))
 
-    def send(self, store: StateStore) -> bool:
-        """Build and send one heartbeat; True when the HSE API took it."""
+    def send(self, store: StateStore) -> None:
+        """Build one heartbeat and send it to every target."""
         self._beat += 1
         status = read_status(store.read(), self.config, now_ms()).site
         body = heartbeat_body(status, self.config.site.id, self._beat, self._interval)
@@ -99,32 +144,37 @@ class HeartbeatService:
             "Content-Type": "application/json",
             HEADER_IDEMPOTENCY: f"heartbeat-{self.config.site.id}-{status['at']}",
         }
-        if self._token is not None:
-            headers["Authorization"] = f"Bearer {self._token.reveal()}"
-        outcome = self._transport.send(Request("POST", self._url, body, headers))
+        for target in self.targets:
+            request = Request("POST", target.url, body, {**headers, **target.auth(body)})
+            self._note(target, target.transport.send(request))
+
+    def _note(self, target: Target, outcome: Outcome) -> None:
+        """Remember the outcome; log a failure once, and the recovery."""
         if outcome.verdict is Verdict.DELIVERED:
-            if self._last_error is not None:
-                log.info("heartbeat: the HSE API takes heartbeats again")
-            self._last_ok, self._last_error = self._clock(), None
-            return True
-        if self._last_error is None:  # said once until it changes back
-            log.warning("heartbeat: the HSE API did not take it: %s", outcome.detail)
-        self._last_error = outcome.detail
-        return False
+            if target.last_error is not None:
+                log.info("heartbeat: %s takes heartbeats again", target.label)
+            target.last_ok, target.last_error = self._clock(), None
+            return
+        if target.last_error is None:
+            log.warning("heartbeat: %s did not take it: %s", target.label, outcome.detail)
+        target.last_error = outcome.detail
 
     def status_text(self) -> str:
-        """E.g. `heartbeat ok` or `heartbeat failing: cannot connect: ...`."""
-        return (
-            "heartbeat ok" if self._last_error is None else f"heartbeat failing: {self._last_error}"
-        )
+        """E.g. `heartbeat ok` or `heartbeat to HSE failing: cannot connect: ...`."""
+        failing = [f"{t.label} failing: {t.last_error}" for t in self.targets if t.last_error]
+        return "heartbeat " + ("; ".join(failing) if failing else "ok")
 
     def detail(self) -> dict[str, Any]:
-        """Beats sent, age of the last one taken, the last error."""
-        age = None if self._last_ok is None else round(self._clock() - self._last_ok, 1)
+        """Beats sent; per target the age of the last one taken and the last error."""
+        now = self._clock()
         return {
             "beats": self._beat,
-            "last_ok_age_seconds": age,
-            "last_error": self._last_error,
             "interval_seconds": self._interval,
-            "at": format_ms(now_ms()),
+            "targets": {
+                t.label: {
+                    "last_ok_age_seconds": None if t.last_ok is None else round(now - t.last_ok, 1),
+                    "last_error": t.last_error,
+                }
+                for t in self.targets
+            },
         }

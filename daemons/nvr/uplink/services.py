@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from nvr.core.config import Config
 from nvr.uplink.eventclip_service import EventClipService
-from nvr.uplink.heartbeat import HeartbeatService
+from nvr.uplink.heartbeat import HeartbeatService, heartbeat_targets
 from nvr.uplink.mqtt import MqttService
 from nvr.uplink.socketio_link import SocketIoService
 from nvr.uplink.uploader import UploadService
@@ -45,7 +45,7 @@ def build_services(config: Config) -> list[Service]:
         services.append(UploadService(config))
         if config.uplink.event_clips.enabled:  # a clip per alarm (docs/design/hse-edge.md)
             services.append(EventClipService(config))
-    if config.uplink.hse_api is not None and config.uplink.heartbeat.enabled:
+    if config.uplink.heartbeat.enabled and heartbeat_targets(config):
         services.append(HeartbeatService(config))  # docs/design/hse-edge.md, "Heartbeat"
     if config.uplink.mqtt is not None:  # status and commands (docs/design/commands.md)
         services.append(MqttService(config, config.uplink.mqtt))

@@ -38,6 +38,18 @@ class HeartbeatConfig(Section):
         le=3_600,
         description="seconds between heartbeats; the centre times a box out after 120 s",
     )
+    head_office_url: str | None = Field(
+        default=None,
+        description="head office's heartbeat URL (nvr-headoffice: <base>/api/nvr/heartbeat),"
+        " signed with the site secret; none: heartbeats go to the HSE API only",
+    )
+
+    @field_validator("head_office_url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {url!r}")
+        return url
 
 
 class SocketIoConfig(Section):
