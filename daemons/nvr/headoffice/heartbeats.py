@@ -83,8 +83,10 @@ def register(
     @app.post("/api/nvr/heartbeat")
     def heartbeat() -> Response:
         length = request.content_length
-        if length is None or length > MAX_HEARTBEAT_BYTES:
-            return error(411 if length is None else 413, "a heartbeat is at most 4 KiB")
+        if length is None:
+            return error(411, "Content-Length required")
+        if length > MAX_HEARTBEAT_BYTES:
+            return error(413, f"a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes")
         creds = Credentials(
             request.headers.get(HEADER_SITE, ""),
             request.headers.get(HEADER_TIMESTAMP, ""),
