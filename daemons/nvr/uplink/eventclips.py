@@ -177,9 +177,12 @@ def video_complete(conn: sqlite3.Connection, config: Config, clip: ClipRow, now_
     """
     if now_ms < clip.to_ms:
         return False
+    # Bounded below so the (camera, start_ms) index is used, not every segment of months:
+    # a segment holding to_ms starts at most a segment (plus slack) before it.
+    earliest = min(clip.from_ms, clip.to_ms) - 2 * config.recording.segment_seconds * 1000
     row = conn.execute(
-        "SELECT 1 FROM segments WHERE camera = ? AND end_ms >= ? LIMIT 1",
-        (clip.camera, clip.to_ms),
+        "SELECT 1 FROM segments WHERE camera = ? AND start_ms >= ? AND end_ms >= ? LIMIT 1",
+        (clip.camera, earliest, clip.to_ms),
     ).fetchone()
     return row is not None or now_ms >= clip.to_ms + give_up_ms(config)
 
