@@ -22,7 +22,7 @@ BEFORE_S = 4
 AFTER_S = 6
 # Heartbeat every HEARTBEAT_S; the fake centre marks the box offline after
 # HEARTBEAT_TIMEOUT_S without one: the production ratio (40 s against the centre's 120 s).
-HEARTBEAT_S = 1.5
+HEARTBEAT_S = 2.0
 HEARTBEAT_TIMEOUT_S = 3 * HEARTBEAT_S
 
 
