@@ -16,7 +16,7 @@ from nvrtest import wait_until
 
 
 class SocketIoCentre:
-    def __init__(self, edge_id: str, edge_secret: str, port: int = 0) -> None:
+    def __init__(self, edge_id: str, edge_secret: str) -> None:
         self.edge_id = edge_id
         self.edge_secret = edge_secret
         self.lock = threading.Lock()
@@ -28,7 +28,7 @@ class SocketIoCentre:
         self.sio.on("disconnect", self._disconnect)
         for event in self.received:
             self.sio.on(event, self._keeper(event))
-        self._server = make_server("127.0.0.1", port, socketio.WSGIApp(self.sio), threaded=True)
+        self._server = make_server("127.0.0.1", 0, socketio.WSGIApp(self.sio), threaded=True)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -37,10 +37,14 @@ class SocketIoCentre:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def close(self) -> None:
-        """Hang up on the box (a WebSocket outlives the listener) and stop listening."""
+    def hang_up(self) -> None:
+        """Drop the box's connection (it reconnects by itself)."""
         if self.sid is not None:
             self.sio.disconnect(self.sid)
+
+    def close(self) -> None:
+        """Hang up on the box (a WebSocket outlives the listener) and stop listening."""
+        self.hang_up()
         self._server.shutdown()
         self._server.server_close()
 
