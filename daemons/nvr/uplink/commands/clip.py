@@ -134,7 +134,10 @@ def _export(store: StateStore, ctx: Context, stored: Stored) -> None:
     progress = stored.progress
     camera, from_ms, to_ms = progress["camera"], progress["from_ms"], progress["to_ms"]
     output = spool_path(ctx.state_file, SPOOL_CLIPS, camera, f"{stored.command.id}.mp4")
-    clip = export_evidence_clip(store, ctx.config, camera, (from_ms, to_ms), output)
+    # Background work beside recording, like alarm clips (hse-edge.md, invariant 4).
+    clip = export_evidence_clip(
+        store, ctx.config, camera, (from_ms, to_ms), output, low_priority=True
+    )
     ref = ObjectRef(
         progress["bucket"],
         object_key(ctx.config.site.id, camera, from_ms, _clip_name(stored, from_ms, to_ms)),
