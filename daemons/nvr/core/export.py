@@ -74,7 +74,7 @@ def export_clip(
 ) -> Path:
     """Join `segments` into `output` (MP4), trimmed to [from_ms, to_ms) at keyframes.
 
-    `low_priority`: run ffmpeg under nice/ionice (background work nobody is waiting on).
+    `low_priority`: run ffmpeg under `nice -n 19` (background work beside recording).
     """
     if not segments:
         raise ExportError("no recordings in the requested range")
