@@ -149,7 +149,7 @@ def events(store: StateStore, kind: str | None = None) -> list[dict[str, Any]]:
     return [e for e in found if kind is None or e["kind"] == kind]
 
 
-def no_smart(argv: Any, timeout: float) -> tuple[int, str]:
+def no_smart(argv: Any) -> str:
     """A runner for tests that configure no SMART device; never called."""
     raise AssertionError("smartctl must not run without smart_devices")
 

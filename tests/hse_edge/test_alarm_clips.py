@@ -53,11 +53,12 @@ def raise_alarm(state_file: Path, camera: str) -> tuple[int, int]:
     with StateStore.open(state_file) as store:
         event_id = record_event(
             store,
-            source="nvr-ingest",
+            source="nvr-hse",
             severity=Severity.CRITICAL,
-            kind="NoHelmet",
+            kind="external_alarm",
             camera=camera,
             message=f"camera={camera} NoHelmet reported by the site's AI box",
+            data={"alarm_type": "NoHelmet", "details": {"zone": "B"}},
         )
     ((at_ms,),) = query_state(state_file, "SELECT created_at_ms FROM events WHERE id = ?", event_id)
     return event_id, int(at_ms)
@@ -164,7 +165,7 @@ def test_alarm_clip_survives_kill_and_heartbeat_keeps_the_box_online(
                     if e["kind"] in ("alarm", "event")]  # fmt: skip
 
     wait_until(lambda: ("event", "alarm_clip") in kinds(), 30, "the follow-up at head office")
-    assert ("alarm", "NoHelmet") in kinds()
+    assert ("alarm", "external_alarm") in kinds()
 
     # Heartbeats: the running box was never offline in the centre's eyes since the restart;
     # once nvr-uplink stops, the centre marks it offline within the timeout.

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nvr.core.config import load_config
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.errors import ConfigError
 from nvr.core.passwords import verify_password
 from nvr.livestream.auth import AuthQuestion, Gatekeeper

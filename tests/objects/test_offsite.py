@@ -21,7 +21,7 @@ from nvr.core.config import parse_config
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.core.uploads import RECORDINGS_BUCKET, ObjectRef, object_key
-from nvr.hddmon.index import Segment
+from nvr.hddmon.index import JanitorSegment
 from nvr.hddmon.janitor import Janitor, PassResult
 from nvr.report.status import status_body
 from nvrtest import NotifySocket, wait_until
@@ -33,21 +33,21 @@ pytestmark = pytest.mark.timeout(180)
 HOUR_MS = 3_600_000
 
 
-def segments(root: Path, camera: str) -> list[Segment]:
+def segments(root: Path, camera: str) -> list[JanitorSegment]:
     rows = query(
         root,
         "SELECT id, camera, path, start_ms, end_ms, bytes FROM segments"
         " WHERE camera = ? AND status = 'ok' ORDER BY id",
         camera,
     )
-    return [Segment(*row) for row in rows]
+    return [JanitorSegment(*row) for row in rows]
 
 
-def segment_sha256(root: Path, segment: Segment) -> str:
+def segment_sha256(root: Path, segment: JanitorSegment) -> str:
     return str(query(root, "SELECT sha256 FROM segments WHERE id = ?", segment.id)[0][0])
 
 
-def ref_of(segment: Segment) -> ObjectRef:
+def ref_of(segment: JanitorSegment) -> ObjectRef:
     key = object_key(SITE, segment.camera, segment.start_ms, Path(segment.path).name)
     return ObjectRef(RECORDINGS_BUCKET, key)
 
@@ -61,7 +61,7 @@ def report_objects(root: Path, config_path: Path) -> dict[str, Any]:
     return section
 
 
-def copied(root: Path, wanted: list[Segment]) -> bool:
+def copied(root: Path, wanted: list[JanitorSegment]) -> bool:
     done = {
         row[0]
         for row in query(root, "SELECT segment_id FROM uploads WHERE state = 'done'")

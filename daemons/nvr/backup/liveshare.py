@@ -17,7 +17,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from nvr.core.config import CameraConfig
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 
 # The live slave's fifo: retry the publish after any error, every 2 s, dropping packets
 # rather than growing memory while mediamtx is away.

@@ -1,4 +1,6 @@
-"""Making the index true of the disk again after a crash (docs/design/recording.md §5).
+"""Making the index true of the disk again after a crash.
+
+See docs/design/recording.md, invariant 3; procedure "Start-up reconcile".
 
 At start-up: stray ffmpeg processes from a killed predecessor are stopped, runs left open
 are closed with reason "nvr-backup stopped unexpectedly" (or "power loss (unclean

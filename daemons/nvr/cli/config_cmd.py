@@ -1,11 +1,13 @@
-"""`nvrctl config check`: validate a config file the same way the daemons do."""
+"""`nvrctl config check` validates a config file the way the daemons do; `schema` documents it."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from nvr.core.config import load_config, resolve_path
+from nvr.core.config.schema import documented_keys, json_schema, render_text
 
 
 def add_parser(subparsers: Any) -> None:
@@ -17,6 +19,11 @@ def add_parser(subparsers: Any) -> None:
         "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
     )
     check.set_defaults(func=check_config)
+    schema = actions.add_parser(
+        "schema", help="every key of nvr.yaml: type, default and description"
+    )
+    schema.add_argument("--json", action="store_true", help="print the JSON Schema instead")
+    schema.set_defaults(func=print_schema)
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -25,4 +32,13 @@ def check_config(args: argparse.Namespace) -> int:
     config = load_config(path)
     enabled = len(config.enabled_cameras)
     print(f"{path}: ok (site {config.site.id}, {len(config.cameras)} cameras, {enabled} enabled)")
+    return 0
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    """The documented schema, readable or as JSON Schema; needs no config file."""
+    if args.json:
+        print(json.dumps(json_schema(), indent=2))
+    else:
+        print(render_text(documented_keys()), end="")
     return 0

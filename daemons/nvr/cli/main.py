@@ -12,6 +12,7 @@ from nvr.camsim import cli as camsim_cmd
 from nvr.cli import (
     config_cmd,
     identity_cmd,
+    mediamtx_cmd,
     outbox_cmd,
     protect_cmd,
     recordings_cmd,
@@ -36,6 +37,7 @@ COMMANDS = (
     protect_cmd,
     validate_cmd,
     streams_cmd,
+    mediamtx_cmd,
     report_cmd,
     outbox_cmd,
     secret_cmd,

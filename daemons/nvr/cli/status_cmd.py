@@ -3,8 +3,9 @@
 The verdict comes from the same code path as the endpoint: `Sources.report()` reads the
 state file read-only (`facts.gather`) and runs the same registry of checks
 (`checks.run_checks`), so the CLI and /health never disagree. `--json` prints the /health
-body itself. Exit code 1 when anything is critical (what makes /health answer 503), also
-when the state file cannot be read; 0 otherwise, warnings included.
+body itself, from the same builder (`nvr.health.body`). Exit code 1 when anything is
+critical (what makes /health answer 503), also when the state file cannot be read; 0
+otherwise, warnings included.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.heartbeats import livestream_in_use
 from nvr.core.state import now_ms
-from nvr.health.constants import LIVESTREAM_DAEMON
+from nvr.health.body import health_body, unavailable_body
 from nvr.health.errors import HealthError
 from nvr.health.model import CheckResult, HealthReport, Severity
 from nvr.health.probes import ProbeBoard
@@ -63,46 +64,19 @@ def run_status(
     sources = Sources(config, board, clock=clock)
     try:
         # nvr-health probes on its tick; a one-shot command probes once, the same way.
-        board.refresh(config, clock(), livestream_in_use=_livestream_in_use(sources))
+        board.refresh(config, clock(), livestream_in_use=livestream_in_use(sources.connection()))
         _, report, skipped = sources.report()
     except (sqlite3.Error, HealthError) as err:
-        reason = f"state file unreadable: {err}"
         if as_json:
-            body = {
-                "status": "unhealthy",
-                "failing": [{"name": "state", "status": "critical", "reason": reason}],
-            }
-            print(json.dumps(body, indent=2), file=out)
+            print(json.dumps(unavailable_body(err), indent=2), file=out)
         else:
-            print(f"CRIT state: {reason}", file=out)
+            print(f"CRIT state: state file unreadable: {err}", file=out)
         return EXIT_CRITICAL
     if as_json:
         print(json.dumps(health_body(config, report, skipped), indent=2), file=out)
     else:
         out.write(render_text(config, report))
     return EXIT_CRITICAL if report.http_status == 503 else EXIT_OK
-
-
-def _livestream_in_use(sources: Sources) -> bool:
-    row = (
-        sources.connection()
-        .execute("SELECT 1 FROM heartbeats WHERE daemon = ?", (LIVESTREAM_DAEMON,))
-        .fetchone()
-    )
-    return row is not None
-
-
-def health_body(config: Config, report: HealthReport, skipped: dict[str, str]) -> dict[str, Any]:
-    """The body /health answers (nvr.health.app), field for field."""
-    return {
-        "status": str(report.overall),
-        "site": config.site.id,
-        "version": __version__,
-        "checked_at_ms": report.checked_at_ms,
-        "failing": [r.to_json() for r in report.failing()],
-        "checks": [r.to_json() for r in report.results],
-        "skipped": skipped,
-    }
 
 
 def _ago(seconds: Any) -> str:

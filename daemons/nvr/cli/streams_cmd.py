@@ -12,8 +12,8 @@ import sys
 from typing import Any
 
 from nvr.core.config import load_config
-from nvr.core.config.services import LivestreamConfig
-from nvr.livestream.api import stream_urls
+from nvr.core.config.livestream import LivestreamConfig
+from nvr.core.viewer_urls import stream_urls
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.errors import LivestreamError
 from nvr.livestream.mediamtx import ApiCredentials, LivePath, MediamtxClient

@@ -1,27 +1,29 @@
-"""Alarm clips: the shared contract of the clip every alarm gets (docs/design/hse-edge.md).
+"""Alarm clips: which alarms get a clip, and the follow-up's kinds (docs/design/hse-edge.md).
 
-nvr-uplink cuts the clip and records the follow-up event; nvr-report reports that event
-without coalescing it; the HSE adapter and the Socket.IO link forward its `clip_path`. Kept
-in the core so none of them imports another's package.
+Which events are alarms is `nvr.core.alarms`' call (hse.md, invariant 1); this adds which
+of them get a clip. nvr-uplink cuts the clip and records the follow-up event; nvr-report
+reports that event without coalescing it; nvr-hse, the HSE adapter and the Socket.IO link
+forward its `clip_path`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
-# The follow-up event of an alarm once its clip is in MinIO (severity info), and the one
-# that says no clip will come (severity warning). data: {"alarm_event_id", "clip_path", ...}.
-ALARM_CLIP_KIND = "alarm_clip"
+from nvr.core.alarms import CLIP_KIND, EVENT_COLUMNS, alarm_type, event_row
+
+# The follow-up of an alarm once its clip is in MinIO (severity info), and the one that
+# says no clip will come (severity warning). data: {"alarm_event_id", "clip_path", ...}.
+ALARM_CLIP_KIND = CLIP_KIND
 ALARM_CLIP_FAILED_KIND = "alarm_clip_failed"
 FOLLOW_UP_KINDS = frozenset({ALARM_CLIP_KIND, ALARM_CLIP_FAILED_KIND})
-# An alarm is a critical event (the severity nvr-report turns into an `alarm` report).
-ALARM_SEVERITY = "critical"
 
 
 @dataclass(frozen=True)
 class AlarmEvent:
-    """An event that is an alarm of one camera."""
+    """An alarm of one camera that gets a clip."""
 
     id: int
     at_ms: int
@@ -30,27 +32,30 @@ class AlarmEvent:
     message: str
 
 
-def is_alarm(severity: str, kind: str, camera: str | None) -> bool:
-    """A critical event of a camera: what gets a clip.
+def wants_clip(kind: str, severity: str, camera: str | None, data: dict[str, Any]) -> bool:
+    """An alarm of a camera that is not a "back" message: what gets a clip.
 
-    Events without a camera (disk, daemons) have no picture to clip; follow-ups are never
-    alarms themselves.
+    Alarms without a camera (disk, daemons) have no picture; a "back" message (camera
+    online, picture ok) closes an alarm that had its clip; follow-ups are no alarms.
     """
-    return severity == ALARM_SEVERITY and camera is not None and kind not in FOLLOW_UP_KINDS
+    if camera is None or kind in FOLLOW_UP_KINDS:
+        return False
+    found = alarm_type(kind, severity, data)
+    return found is not None and found.clears is None
 
 
 def alarms_after(
     conn: sqlite3.Connection, after_id: int, limit: int
 ) -> tuple[list[AlarmEvent], int]:
-    """Alarms among the next `limit` events after id `after_id`, and the new cursor."""
+    """Alarms that get a clip among the next `limit` events after `after_id`, and the cursor."""
     rows = conn.execute(
-        "SELECT id, created_at_ms, severity, kind, camera, message FROM events"
-        " WHERE id > ? ORDER BY id LIMIT ?",
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
         (after_id, limit),
     ).fetchall()
+    events = [event_row(tuple(r)) for r in rows]
     alarms = [
-        AlarmEvent(int(r[0]), int(r[1]), str(r[4]), str(r[3]), str(r[5]))
-        for r in rows
-        if is_alarm(r[2], r[3], r[4])
+        AlarmEvent(e.id, e.created_at_ms, str(e.camera), e.kind, e.message)
+        for e in events
+        if wants_clip(e.kind, e.severity, e.camera, e.data)
     ]
-    return alarms, (int(rows[-1][0]) if rows else after_id)
+    return alarms, (events[-1].id if events else after_id)

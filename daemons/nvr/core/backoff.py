@@ -1,4 +1,7 @@
-"""Exponential back-off with a cap, for reconnects and retries (seed design: 30 s, x1.5, 300 s)."""
+"""Exponential back-off with a cap, for reconnects and retries.
+
+The recorder's defaults and alerts: docs/design/recording.md, invariant 11.
+"""
 
 from __future__ import annotations
 

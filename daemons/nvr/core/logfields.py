@@ -8,8 +8,8 @@ across every daemon:
     CODE_FILE  CODE_LINE  CODE_FUNC
 
 Elsewhere `--log-format json` (or `logging.format: json`) prints one JSON object per line
-with the same fields in lower case, for a shipper (the monitoring plan's §4.3.1 asks for
-Loki). Both pass every text through `redact_text`, like the plain format does.
+with the same fields in lower case, for a log shipper such as Loki's. Both pass every text
+through `redact_text`, like the plain format does.
 
 The camera comes from `extra={"camera": ...}` (events pass it) or, for the many existing
 lines written as `camera=cam03 ...`, from the message itself.

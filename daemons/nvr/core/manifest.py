@@ -3,7 +3,7 @@
 The box writes one beside every exported clip (`nvrctl export`, `request_clip`); head
 office (`nvr-headoffice verify`, `POST /api/verify`) checks it with `verify_manifest`.
 Both ends use this module, so they cannot disagree on the canonical form. See
-docs/design/evidence.md ("Clip manifests" and "Verification").
+docs/design/evidence.md ("Export" and "Verification").
 """
 
 from __future__ import annotations

@@ -31,14 +31,24 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float) -> int:
 SHORT_COMMAND_TIMEOUT_SECONDS = 2.0
 
 
-def run_command(argv: Sequence[str]) -> str:
-    """Run a short local command (stdin from /dev/null) and return its stdout; raises on failure."""
+def run_command(
+    argv: Sequence[str],
+    timeout: float = SHORT_COMMAND_TIMEOUT_SECONDS,
+    *,
+    check: bool = True,
+) -> str:
+    """Run a short local command (stdin from /dev/null) and return its stdout.
+
+    Raises on a timeout and a missing program; on a non-zero exit too unless `check` is
+    False, for tools whose exit status carries findings next to a full answer (smartctl
+    sets bit 3 for a failing disk and still prints its JSON).
+    """
     done = subprocess.run(
         list(argv),
         capture_output=True,
         text=True,
-        timeout=SHORT_COMMAND_TIMEOUT_SECONDS,
-        check=True,
+        timeout=timeout,
+        check=check,
         stdin=subprocess.DEVNULL,
     )
     return done.stdout

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -41,7 +40,7 @@ from nvr.core.state import StateStore, now_ms
 
 log = logging.getLogger(__name__)
 
-# Named in one place: nvr-health compares heartbeat age against interval_ms.
+# Named in one place: readers (nvr.core.heartbeats) compare heartbeat age against interval_ms.
 HEARTBEAT_SECONDS = 5.0
 # A changed STATUS line is written sooner, but not more than once per this many seconds
 # (a "retry in 45s" countdown changes every second).
@@ -290,41 +289,6 @@ def write_heartbeat(
 
 # The event each crash leaves: nvr-health counts them to tell one crash from a crash loop.
 CRASH_EVENT_KIND = "daemon_crashed"
-
-# Readers call a heartbeat stale when it is older than this many promised intervals.
-STALE_HEARTBEAT_INTERVALS = 3
-
-
-def read_heartbeats(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """Every daemon's heartbeat row by name, `detail` parsed (for reports and MQTT status)."""
-    rows = conn.execute(
-        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
-        " interval_ms FROM heartbeats"
-    ).fetchall()
-    return {
-        row[0]: {
-            "daemon": row[0],
-            "pid": row[1],
-            "state": row[2],
-            "status": row[3],
-            "detail": json.loads(row[4]),
-            "started_at_ms": row[5],
-            "updated_at_ms": row[6],
-            "interval_ms": row[7],
-        }
-        for row in rows
-    }
-
-
-def heartbeat_summary(beat: dict[str, Any], now_ms: int) -> dict[str, Any]:
-    """State, STATUS line, age and staleness of one row of `read_heartbeats`."""
-    age_ms = now_ms - beat["updated_at_ms"]
-    return {
-        "state": beat["state"],
-        "status": beat["status"],
-        "age_seconds": round(age_ms / 1000, 1),
-        "stale": age_ms > STALE_HEARTBEAT_INTERVALS * beat["interval_ms"],
-    }
 
 
 def previous_run_crashed(store: StateStore, daemon: str) -> int | None:

@@ -4,8 +4,8 @@ Used by `make demo` (fixed ports, run/demo/) and by the end-to-end tests (free p
 temporary directory, a small loop-mounted recordings filesystem). supervisord runs the
 simulated cameras, mosquitto, the live-view mediamtx, the reference head-office receiver
 (nvr-headoffice), optionally MinIO, and every nvr daemon with the same restart policy as
-packaging/supervisord/nvr.conf. Design §12: "the whole suite runs under supervisord for the
-demo and the end-to-end tests".
+packaging/supervisord/nvr.conf, so the demo and the end-to-end tests exercise the same
+supervision as a host without systemd (docs/design/appliance.md).
 
 The camera URLs (with their generated passwords) are only known once the simulator runs,
 so the nvr daemons start after it: supervisord starts the infrastructure, the stack waits
@@ -421,6 +421,8 @@ class Stack:
                 "rtsp_port": ports.live_rtsp,
                 "hls_port": ports.live_hls,
                 "webrtc_port": ports.live_webrtc,
+                # The demo's mediamtx runs the shipped file as written: no TLS to promise.
+                "media_tls": "off",
                 "viewers": [
                     {
                         "user": VIEWER_USER,

@@ -47,7 +47,7 @@ from nvr.hddmon.policy import (
     space_need,
 )
 from nvr.hddmon.reconcile import Reconciler, ReconcileReport
-from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_command, smart_problems
+from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_smartctl, smart_problems
 from nvr.hddmon.statebackup import FAILED_KIND, StateBackupJob
 from nvr.hddmon.usage import DiskUsage, UsageFn, disk_usage, format_bytes, same_filesystem
 
@@ -71,7 +71,7 @@ class HddmonDaemon(Daemon):
         clock_ms: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
         usage_fn: UsageFn = disk_usage,
-        smart_runner: Runner = run_command,
+        smart_runner: Runner = run_smartctl,
     ) -> None:
         super().__init__(config, store, stop_event)
         self._clock_ms = clock_ms

@@ -22,8 +22,12 @@ START_CURSOR: Cursor = (-(2**62), -1)
 
 
 @dataclass(frozen=True)
-class Segment:
-    """One indexed segment (only the columns the janitor needs)."""
+class JanitorSegment:
+    """A segment row as the janitor sees it: where the file is, what it spans, its size.
+
+    Not nvr.core.recordings.Segment (the full row with hashes and status, for listings and
+    exports): deletion needs only these columns and reads thousands per pass.
+    """
 
     id: int
     camera: str
@@ -63,7 +67,7 @@ class Protections:
         rows = conn.execute("SELECT camera, from_ms, to_ms FROM protections").fetchall()
         return cls((row[0], row[1], row[2]) for row in rows)
 
-    def covers(self, segment: Segment) -> bool:
+    def covers(self, segment: JanitorSegment) -> bool:
         """True when any protection of the segment's camera overlaps it."""
         return any(
             segment.start_ms <= to_ms and segment.end_ms >= from_ms
@@ -74,11 +78,11 @@ class Protections:
         return bool(self._by_camera)
 
 
-def _segments(rows: Iterable[sqlite3.Row]) -> list[Segment]:
-    return [Segment(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+def _segments(rows: Iterable[sqlite3.Row]) -> list[JanitorSegment]:
+    return [JanitorSegment(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
-def oldest_segments(conn: sqlite3.Connection, after: Cursor, limit: int) -> list[Segment]:
+def oldest_segments(conn: sqlite3.Connection, after: Cursor, limit: int) -> list[JanitorSegment]:
     """Segments after `after` in oldest-first order, across all cameras.
 
     Rows marked missing hold no disk space, so the space-driven pass skips them; retention
@@ -94,7 +98,7 @@ def oldest_segments(conn: sqlite3.Connection, after: Cursor, limit: int) -> list
 
 def expired_segments(
     conn: sqlite3.Connection, camera: str, cutoff_ms: int, after: Cursor, limit: int
-) -> list[Segment]:
+) -> list[JanitorSegment]:
     """Segments of `camera` that ended before `cutoff_ms`, oldest first."""
     rows = conn.execute(
         f"SELECT {_SEGMENT_COLUMNS} FROM segments WHERE camera = ? AND start_ms < ?"
@@ -139,7 +143,7 @@ def write_rates(
 
 
 def move_to_garbage(
-    store: StateStore, segments: Sequence[Segment], reason: str, now_ms: int
+    store: StateStore, segments: Sequence[JanitorSegment], reason: str, now_ms: int
 ) -> tuple[list[GarbageRow], int]:
     """Move rows to the garbage table in one short transaction.
 
@@ -169,7 +173,7 @@ def move_to_garbage(
 
 
 def keep_tombstones(
-    conn: sqlite3.Connection, segments: Sequence[Segment], reason: str, now_ms: int
+    conn: sqlite3.Connection, segments: Sequence[JanitorSegment], reason: str, now_ms: int
 ) -> None:
     """Keep each deleted row's hash and chain link, in the transaction that deletes it.
 

@@ -22,8 +22,8 @@ from nvr.hddmon.constants import DELETE_BATCH_ROWS, SCAN_BATCH_ROWS
 from nvr.hddmon.index import (
     START_CURSOR,
     GarbageRow,
+    JanitorSegment,
     Protections,
-    Segment,
     drop_garbage,
     expired_segments,
     move_to_garbage,
@@ -120,7 +120,7 @@ class Janitor:
                 # Stop on the first failure: the rows stay for the next pass.
                 return result
 
-    def delete(self, segments: Sequence[Segment], reason: str, result: PassResult) -> None:
+    def delete(self, segments: Sequence[JanitorSegment], reason: str, result: PassResult) -> None:
         """Delete `segments` (at most one batch) by the garbage procedure."""
         with self._db():
             moved, protected = move_to_garbage(self.store, segments, reason, self._clock_ms())
@@ -185,10 +185,10 @@ class Janitor:
 
     @staticmethod
     def _take(
-        rows: Sequence[Segment], protections: Protections, need: int, result: PassResult
-    ) -> list[Segment]:
+        rows: Sequence[JanitorSegment], protections: Protections, need: int, result: PassResult
+    ) -> list[JanitorSegment]:
         """The unprotected prefix of `rows` that covers `need` bytes."""
-        taken: list[Segment] = []
+        taken: list[JanitorSegment] = []
         planned = 0
         for segment in rows:
             if protections.covers(segment):

@@ -1,7 +1,7 @@
 """The deletion policy as pure functions: how much to free, and which cutoff per camera.
 
-Kept free of I/O so each rule can be read (and tested) on its own; see
-docs/design/disk.md, "Policy".
+Kept free of I/O so each rule can be read (and tested) on its own; the rules are steps
+1-4 of docs/design/disk.md, procedure "Space check".
 """
 
 from __future__ import annotations

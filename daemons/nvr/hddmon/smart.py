@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.events import Severity
+from nvr.core.process import run_command
 from nvr.hddmon.constants import SMART_TEMPERATURE_WARN_C, SMART_TIMEOUT_SECONDS
 from nvr.hddmon.errors import SmartError
 
@@ -22,21 +23,13 @@ from nvr.hddmon.errors import SmartError
 ATA_REALLOCATED = 5
 ATA_PENDING = 197
 
-# Runs argv with a timeout and returns (exit status, stdout).
-Runner = Callable[[Sequence[str], float], tuple[int, str]]
+# Runs argv and returns its stdout (tests pass recorded answers).
+Runner = Callable[[Sequence[str]], str]
 
 
-def run_command(argv: Sequence[str], timeout: float) -> tuple[int, str]:
-    """Run a program with stdin from /dev/null; its stdout as text."""
-    done = subprocess.run(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    return done.returncode, done.stdout
+def run_smartctl(argv: Sequence[str]) -> str:
+    """Smartctl's answer whatever its exit status: the status bits repeat what the JSON says."""
+    return run_command(argv, SMART_TIMEOUT_SECONDS, check=False)
 
 
 @dataclass(frozen=True)
@@ -117,11 +110,10 @@ def parse_smartctl(device: str, text: str) -> SmartReport:
     )
 
 
-def read_smart(device: str, runner: Runner = run_command) -> SmartReport:
+def read_smart(device: str, runner: Runner = run_smartctl) -> SmartReport:
     """Ask smartctl about `device`; never raises for a missing tool or an odd answer."""
     try:
-        _, stdout = runner(["smartctl", "-j", "-H", "-A", device], SMART_TIMEOUT_SECONDS)
-        return parse_smartctl(device, stdout)
+        return parse_smartctl(device, runner(["smartctl", "-j", "-H", "-A", device]))
     except FileNotFoundError:
         return SmartReport(device=device, available=False, message="smartctl not installed")
     except subprocess.TimeoutExpired:

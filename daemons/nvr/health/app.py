@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
 
 from flask import Flask, Response, abort, jsonify, request, send_file
 
-from nvr import __version__
 from nvr.core.state import SCHEMA_VERSION
 from nvr.health import metrics
 from nvr.health.access import Access
+from nvr.health.body import health_body, unavailable_body
 from nvr.health.errors import HealthError
 from nvr.health.page import render_page, snapshot_file
 from nvr.health.sources import Sources
@@ -26,29 +25,9 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PROBE_ENDPOINTS = frozenset({"health", "live", "ready", "prometheus"})
 
 
-def _health_body(sources: Sources) -> tuple[dict[str, Any], int]:
-    facts, report, skipped = sources.report()
-    body = {
-        "status": str(report.overall),
-        "site": facts.config.site.id,
-        "version": __version__,
-        "checked_at_ms": report.checked_at_ms,
-        "failing": [r.to_json() for r in report.failing()],
-        "checks": [r.to_json() for r in report.results],
-        "skipped": skipped,
-    }
-    return body, report.http_status
-
-
 def _unavailable(err: Exception) -> tuple[Response, int]:
     log.warning("state file unreadable: %s", err)
-    body = {
-        "status": "unhealthy",
-        "failing": [
-            {"name": "state", "status": "critical", "reason": f"state file unreadable: {err}"}
-        ],
-    }
-    return jsonify(body), 503
+    return jsonify(unavailable_body(err)), 503
 
 
 def _register_probes(app: Flask, sources: Sources) -> None:
@@ -57,10 +36,10 @@ def _register_probes(app: Flask, sources: Sources) -> None:
     @app.get("/health")
     def health() -> tuple[Response, int]:
         try:
-            body, code = _health_body(sources)
+            facts, report, skipped = sources.report()
         except (sqlite3.Error, HealthError) as err:
             return _unavailable(err)
-        return jsonify(body), code
+        return jsonify(health_body(facts.config, report, skipped)), report.http_status
 
     @app.get("/health/live")
     def live() -> Response:
@@ -111,7 +90,7 @@ def _register_views(app: Flask, sources: Sources, access: Access) -> None:
 
 
 def create_app(sources: Sources, access: Access | None = None) -> Flask:
-    """The WSGI app; every route reads, none writes."""
+    """The WSGI app; every route reads, none writes (a failed login is counted, security.md)."""
     app = Flask(__name__)
     access = access or Access()
     _register_probes(app, sources)

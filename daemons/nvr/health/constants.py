@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 DAEMON_NAME = "nvr-health"
-LIVESTREAM_DAEMON = "nvr-livestream"
 BACKUP_DAEMON = "nvr-backup"
 HDDMON_DAEMON = "nvr-hddmon"
 UPLINK_DAEMON = "nvr-uplink"
@@ -36,3 +35,5 @@ REPORT_CACHE_SECONDS = 1.0
 
 # WSGI server threads; requests are read-only and short.
 SERVER_THREADS = 8
+# Every route is a GET (a login rides in a header): a body of more is answered 413.
+MAX_REQUEST_BODY_BYTES = 4 * 1024

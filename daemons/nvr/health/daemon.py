@@ -7,13 +7,16 @@ import threading
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.heartbeats import livestream_in_use
+from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
+from nvr.core.login_journal import FailureJournal
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
+from nvr.health.access import Access
 from nvr.health.app import create_app
 from nvr.health.constants import (
     DAEMON_NAME,
-    LIVESTREAM_DAEMON,
+    MAX_REQUEST_BODY_BYTES,
     PROBE_EVERY_TICKS,
     SERVER_THREADS,
 )
@@ -41,7 +44,13 @@ class HealthDaemon(Daemon):
         """Bind health.listen (and tls_listen) and serve from threads (before READY=1)."""
         self._probe()
         servers = HttpServers(
-            create_app(self.sources), endpoints(self.config.health, "health"), SERVER_THREADS
+            # Failed logins on the page outlive a restart (security.md, invariant 1).
+            create_app(
+                self.sources,
+                Access(journal=FailureJournal(self.config.storage.state_file, DAEMON_NAME)),
+            ),
+            endpoints(self.config.health, "health"),
+            Limits(SERVER_THREADS, MAX_REQUEST_BODY_BYTES),
         )
         try:
             servers.start()
@@ -58,12 +67,8 @@ class HealthDaemon(Daemon):
             self._probe()
 
     def _probe(self) -> None:
-        livestream = (
-            self.store.read()
-            .execute("SELECT 1 FROM heartbeats WHERE daemon = ?", (LIVESTREAM_DAEMON,))
-            .fetchone()
-        )
-        self.probes.refresh(self.config, now_ms(), livestream_in_use=livestream is not None)
+        in_use = livestream_in_use(self.store.read())
+        self.probes.refresh(self.config, now_ms(), livestream_in_use=in_use)
 
     def apply_config(self, new: Config) -> None:
         """New thresholds apply to the next request; health.listen needs a restart."""

@@ -8,41 +8,19 @@ invariant 1).
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
-
 from nvr.core.config import Config
+from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.redact import redact_text
 from nvr.core.service import CRASH_EVENT_KIND
 from nvr.health.constants import UPLINK_DAEMON
 from nvr.health.probes import ProbeResults
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """One daemon's heartbeat row."""
-
-    daemon: str
-    pid: int
-    state: str
-    status: str
-    detail: dict[str, Any]
-    started_at_ms: int
-    updated_at_ms: int
-    interval_ms: int
-    # False when the process that wrote the row no longer exists (killed, crashed): under
-    # supervisord a killed daemon is back within seconds and its heartbeat never goes
-    # stale, so this is how /health sees the crash. All daemons share one PID namespace
-    # (one box, or one container), so the pid is meaningful here.
-    alive: bool = True
-    crashed_at_ms: int | None = None  # set by the runtime after an unclean predecessor
 
 
 @dataclass(frozen=True)
@@ -108,48 +86,6 @@ class Facts:
         """A daemon's heartbeat detail, empty when it never beat."""
         beat = self.heartbeats.get(daemon)
         return beat.detail if beat else {}
-
-
-def redact_tree(value: Any) -> Any:
-    """`value` with every string passed through redact_text (answers carry no secret)."""
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {key: redact_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact_tree(item) for item in value]
-    return value
-
-
-def _json(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return redact_tree(value) if isinstance(value, dict) else {}
-
-
-def read_heartbeats(conn: sqlite3.Connection) -> dict[str, Heartbeat]:
-    """Every heartbeat row; status lines are redacted (they may quote a camera URL)."""
-    rows = conn.execute(
-        "SELECT daemon, pid, state, status, detail_json, started_at_ms, updated_at_ms,"
-        " interval_ms, crashed_at_ms FROM heartbeats"
-    ).fetchall()
-    return {
-        row[0]: Heartbeat(
-            row[0],
-            row[1],
-            row[2],
-            redact_text(row[3]),
-            _json(row[4]),
-            row[5],
-            row[6],
-            row[7],
-            alive=psutil.pid_exists(row[1]),
-            crashed_at_ms=row[8],
-        )
-        for row in rows
-    }
 
 
 def last_segment(conn: sqlite3.Connection, camera: str) -> LastSegment | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 from nvr.core.config import Config
-from nvr.core.config.services import MediamtxCheck
+from nvr.core.config.health import MediamtxCheck
 from nvr.core.process import run_command
 from nvr.core.timesync import TimeSync, probe_time_sync
 from nvr.health.constants import (
@@ -145,7 +145,7 @@ class ProbeBoard:
 
     def _systemd(self, config: Config) -> dict[str, str]:
         # systemd is PID 1 only when this directory exists; under supervisord the
-        # heartbeats are the only liveness signal (design §11).
+        # heartbeats are the only liveness signal (docs/design/health.md, invariant 2).
         if not self._systemd_dir.is_dir():
             return {}
         return probe_systemd(config.health.daemons, self._run)

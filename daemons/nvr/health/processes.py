@@ -1,9 +1,9 @@
 """CPU and memory of each daemon's process tree, for the HighCPU / HighMemory alert rules.
 
 The pid comes from the daemon's heartbeat row (all daemons share one PID namespace, see
-facts.Heartbeat). A daemon's children count as its own: nvr-backup's ffmpeg processes are
-most of the recording cost. The memory ceiling is the unit's `MemoryMax=`, read from the
-process's cgroup when it runs under systemd (absent under supervisord).
+nvr.core.heartbeats.Heartbeat). A daemon's children count as its own: nvr-backup's ffmpeg
+processes are most of the recording cost. The memory ceiling is the unit's `MemoryMax=`,
+read from the process's cgroup when it runs under systemd (absent under supervisord).
 """
 
 from __future__ import annotations

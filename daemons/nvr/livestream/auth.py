@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.logins import LoginThrottle, Verifier
 from nvr.livestream.constants import LOOPBACK
 from nvr.livestream.mediamtx import ApiCredentials

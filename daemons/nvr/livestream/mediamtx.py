@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import requests
 
-from nvr.core.config.services import LivestreamConfig
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.redact import Secret, redact_text
 from nvr.livestream.constants import API_TIMEOUT_SECONDS, ITEMS_PER_PAGE, MEDIAMTX_API_USER
 from nvr.livestream.errors import MediamtxRefused, MediamtxUnreachable
@@ -106,6 +106,11 @@ class MediamtxClient:
     def version(self) -> str:
         """The version string of mediamtx, e.g. `v1.20.1`."""
         return str(self._call("GET", "/v3/info").get("version", "unknown")).strip()
+
+    def global_settings(self, keys: tuple[str, ...]) -> dict[str, Any]:
+        """Only `keys` of mediamtx's running global config (the rest is not ours to hold)."""
+        answer = self._call("GET", "/v3/config/global/get") or {}
+        return {key: answer.get(key) for key in keys}
 
     def configured_paths(self) -> dict[str, dict[str, Any]]:
         """Every configured path: name → only the managed keys (see MANAGED_KEYS)."""

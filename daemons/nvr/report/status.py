@@ -11,11 +11,11 @@ from typing import Any
 
 from nvr.core.chain import report_heads
 from nvr.core.config import Config
+from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.identity import IdentityError, load_identity
 from nvr.core.offsite import offsite_cameras, offsite_status
 from nvr.core.outbox import backlog, report_destinations
 from nvr.core.recordings import coverage
-from nvr.core.service import heartbeat_summary, read_heartbeats
 from nvr.core.timeutil import format_ms
 from nvr.core.uploads import pending_by_kind
 
@@ -33,7 +33,7 @@ def status_body(
         "period": {"from": format_ms(from_ms), "to": format_ms(to_ms)},
         "cameras": cameras(conn, config, beats.get(BACKUP), from_ms, to_ms),
         "disk": disk(beats.get(HDDMON)),
-        "daemons": daemons(beats, to_ms),
+        "daemons": daemons(beats, to_ms, config.health.heartbeat_stale_factor),
         "uplink": uplink_backlog(conn, config),
         "evidence": evidence(conn, config, to_ms),
     }
@@ -45,12 +45,12 @@ def status_body(
 def cameras(
     conn: sqlite3.Connection,
     config: Config,
-    backup: dict[str, Any] | None,
+    backup: Heartbeat | None,
     from_ms: int,
     to_ms: int,
 ) -> list[dict[str, Any]]:
     """Recording state, coverage with gap reasons and the last validation of each camera."""
-    states = (backup or {}).get("detail", {}).get("cameras", {})
+    states = backup.detail.get("cameras", {}) if backup else {}
     out = []
     for camera in config.cameras:
         cover = coverage(conn, camera.id, from_ms, to_ms).to_json()
@@ -97,21 +97,21 @@ def last_validation(conn: sqlite3.Connection, camera: str) -> list[dict[str, Any
     ]
 
 
-def disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
+def disk(hddmon: Heartbeat | None) -> dict[str, Any]:
     """Usage, headroom alerts and SMART as nvr-hddmon last reported them."""
     if hddmon is None:
         return {"known": False, "reason": "no heartbeat from nvr-hddmon"}
-    detail = hddmon["detail"]
+    detail = hddmon.detail
     return {"known": True, **{key: detail[key] for key in DISK_KEYS if key in detail}}
 
 
-def daemons(beats: dict[str, dict[str, Any]], now_ms: int) -> list[dict[str, Any]]:
-    """Each daemon's last heartbeat and whether it is stale."""
+def daemons(beats: dict[str, Heartbeat], now_ms: int, stale_factor: float) -> list[dict[str, Any]]:
+    """Each daemon's last heartbeat and whether it is stale (health.heartbeat_stale_factor)."""
     return [
         {
             "daemon": name,
-            **heartbeat_summary(beat, now_ms),
-            "started_at": format_ms(beat["started_at_ms"]),
+            **beat.summary(now_ms, stale_factor),
+            "started_at": format_ms(beat.started_at_ms),
         }
         for name, beat in sorted(beats.items())
     ]

@@ -1,7 +1,7 @@
 """Destination adapters: each turns outbox rows into requests in its receiver's vocabulary.
 
 Head office takes the envelopes as they are (an array when batching); the central HSE
-API takes a heartbeat, its video source list and alarms. See docs/design/outbox.md §HSE.
+API takes a heartbeat, its video source list and alarms. See docs/design/outbox.md, "Wire protocol".
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from nvr.core.alarm_clips import ALARM_CLIP_KIND
+from nvr.core.alarms import alarm_type
 from nvr.core.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_EVENT, KIND_STATUS
 from nvr.core.redact import Secret
 from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
@@ -135,15 +136,16 @@ class HseAdapter:
 
     def _alarm(self, row: OutboxRow) -> Request:
         body = row.envelope()["body"]
+        data = body.get("data") or {}
+        kind = alarm_type(str(body.get("event", "")), str(body.get("severity", "")), data)
         alarm: dict[str, Any] = {
             "box_id": self.site_id,
             "alarm_id": row.report_id,
-            "alarm_type": body.get("event", "alarm"),
+            "alarm_type": kind.name if kind is not None else body.get("event", "alarm"),
             "camera_name": body.get("camera_name") or body.get("camera") or "",
             "alarm_time": body.get("last_at") or row.envelope()["created_at"],
             "message": body.get("message", ""),
         }
-        data = body.get("data") or {}
         if data.get("event_id") is not None:  # what the clip follow-up names
             alarm["event_id"] = data["event_id"]
         if data.get("image_url"):

@@ -1,4 +1,4 @@
-"""Per-destination circuit breaker (seed design: open after 5 failures, retry after 60 s)."""
+"""Per-destination circuit breaker (docs/design/outbox.md, "Procedures")."""
 
 from __future__ import annotations
 

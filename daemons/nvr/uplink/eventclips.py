@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.alarm_clips import ALARM_CLIP_FAILED_KIND, ALARM_CLIP_KIND, alarms_after
+from nvr.core.alarms import save_cursor
 from nvr.core.config import Config
 from nvr.core.events import Severity, insert_event
 from nvr.core.export import ExportError
@@ -35,11 +36,11 @@ from nvr.uplink.constants import (
     EVENT_SOURCE,
     SPOOL_ALARM_CLIPS,
 )
-from nvr.uplink.event_cursor import move_cursor, read_cursor
+from nvr.uplink.event_cursor import start_after
 
 log = logging.getLogger(__name__)
 
-CURSOR = "alarm_clips"  # event_cursors.name
+CURSOR = "alarm_clips"  # hse_cursors.name
 
 WAITING = "waiting"
 UPLOADING = "uploading"
@@ -78,7 +79,7 @@ def discover(store: StateStore, config: Config, now_ms: int) -> int:
     """
     settings = config.uplink.event_clips
     conn = store.read()
-    after = read_cursor(conn, CURSOR, now_ms)
+    after = start_after(conn, CURSOR, now_ms)
     alarms, last = alarms_after(conn, after, ALARM_CLIPS_PER_PASS)
     if last == after:
         return 0
@@ -113,7 +114,7 @@ def discover(store: StateStore, config: Config, now_ms: int) -> int:
                 format_ms(from_ms),
                 format_ms(to_ms),
             )
-        move_cursor(conn, CURSOR, last, now_ms)
+        save_cursor(conn, CURSOR, last)
     return made
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import socketio
 
-from nvr.core.alarm_clips import ALARM_CLIP_KIND, is_alarm
+from nvr.core.alarm_clips import ALARM_CLIP_KIND
+from nvr.core.alarms import EVENT_COLUMNS, EventRow, alarm_type, event_row, save_cursor
 from nvr.core.backoff import Backoff
 from nvr.core.config import Config
 from nvr.core.config.edge import SocketIoConfig
@@ -46,11 +47,11 @@ from nvr.uplink.constants import (
     SOCKETIO_RECONNECT_MIN_SECONDS,
     SOCKETIO_TICK_SECONDS,
 )
-from nvr.uplink.event_cursor import move_cursor, read_cursor
+from nvr.uplink.event_cursor import start_after
 
 log = logging.getLogger(__name__)
 
-CURSOR = "socketio_alerts"  # event_cursors.name
+CURSOR = "socketio_alerts"  # hse_cursors.name
 EVENT_ALERT = "alert"
 EVENT_STATUS = "status"
 EVENT_COMMAND = "command"
@@ -63,42 +64,43 @@ def alerts_after(
 ) -> list[tuple[int, dict[str, Any]]]:
     """(event id, alert) for the alarms and clip follow-ups after `after_id`.
 
-    Returns every event read, non-alerts as an empty dict, so the cursor can move past them.
+    Alarms and their `alert_type` are nvr.core.alarms' (the same as the WebSocket's and
+    MQTT's). Returns every event read, non-alerts as an empty dict, so the cursor can move
+    past them.
     """
     rows = conn.execute(
-        "SELECT id, created_at_ms, severity, kind, camera, message, data_json FROM events"
-        " WHERE id > ? ORDER BY id LIMIT ?",
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?",
         (after_id, SOCKETIO_ALERTS_PER_PASS),
     ).fetchall()
-    out: list[tuple[int, dict[str, Any]]] = []
-    for event_id, at_ms, severity, kind, camera, message, data_json in rows:
-        alert: dict[str, Any] = {}
-        if is_alarm(severity, kind, camera):
-            alert = {
-                "edge_id": edge_id,
-                "camera_id": camera,
-                "alert_type": kind,
-                "severity": severity,
-                "title": message,
-                "timestamp": format_ms(at_ms),
-                "alarm_event_id": event_id,
-            }
-        elif kind == ALARM_CLIP_KIND:
-            data = json.loads(data_json)
-            alert = {
-                "edge_id": edge_id,
-                "camera_id": camera,
-                "alert_type": ALARM_CLIP_KIND,
-                "severity": severity,
-                "title": message,
-                "timestamp": format_ms(at_ms),
-                "alarm_event_id": data.get("alarm_event_id"),
-                "clip_path": data.get("clip_path"),
-                "start_time": data.get("start_time"),
-                "end_time": data.get("end_time"),
-            }
-        out.append((int(event_id), alert))
-    return out
+    return [(event.id, _alert(event, edge_id)) for event in map(event_row, map(tuple, rows))]
+
+
+def _alert(event: EventRow, edge_id: str) -> dict[str, Any]:
+    """The `alert` of an event (the edge/cloud design's fields and ours); {} for none."""
+    base = {
+        "edge_id": edge_id,
+        "camera_id": event.camera,
+        "severity": event.severity,
+        "title": event.message,
+        "timestamp": format_ms(event.created_at_ms),
+    }
+    if event.kind == ALARM_CLIP_KIND:
+        data = event.data
+        return {
+            **base,
+            "alert_type": ALARM_CLIP_KIND,
+            "alarm_event_id": data.get("alarm_event_id"),
+            "clip_path": data.get("clip_path"),
+            "start_time": data.get("start_time"),
+            "end_time": data.get("end_time"),
+        }
+    kind = alarm_type(event.kind, event.severity, event.data)
+    if kind is None:
+        return {}
+    alert = {**base, "alert_type": kind.name, "alarm_event_id": event.id}
+    if kind.clears is not None:
+        alert["clears"] = kind.clears
+    return alert
 
 
 class SocketIoService:
@@ -221,7 +223,7 @@ class SocketIoService:
 
         At least once (docs/design/hse-edge.md, invariant 9).
         """
-        after = read_cursor(store.read(), CURSOR, now_ms())
+        after = start_after(store.read(), CURSOR, now_ms())
         last = after
         try:
             for event_id, alert in alerts_after(store.read(), after, self.settings.edge_id):
@@ -245,7 +247,7 @@ class SocketIoService:
         finally:
             if last != after:
                 with store.write() as conn:
-                    move_cursor(conn, CURSOR, last, now_ms())
+                    save_cursor(conn, CURSOR, last)
 
     def _emit_status(self, store: StateStore) -> None:
         now = now_ms()

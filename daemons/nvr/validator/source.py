@@ -43,7 +43,7 @@ class Source:
 
 
 def fresh_window_ms(segment_seconds: int) -> int:
-    """How old the newest segment of a camera being recorded can be (design §5)."""
+    """How old a recorded camera's newest segment can be (docs/design/recording.md, inv. 12)."""
     return 1000 * max(c.RECORDING_FRESH_MIN_SECONDS, 2 * segment_seconds + 30)
 
 

@@ -4,17 +4,19 @@ Import from here; the submodules are one per section.
 """
 
 from nvr.core.config.cameras import CameraConfig, CameraExpect
+from nvr.core.config.disk import DiskConfig
+from nvr.core.config.health import HealthConfig, MediamtxCheck
+from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.config.loader import DEFAULT_PATH, ENV_VAR, load_config, parse_config, resolve_path
 from nvr.core.config.model import Config
-from nvr.core.config.storage import (
+from nvr.core.config.recording import (
     AudioPolicy,
     BackoffConfig,
     Container,
-    DiskConfig,
     RecordingConfig,
     RtspTransport,
-    StorageConfig,
 )
+from nvr.core.config.storage import StorageConfig
 
 __all__ = [
     "DEFAULT_PATH",
@@ -26,6 +28,9 @@ __all__ = [
     "Config",
     "Container",
     "DiskConfig",
+    "HealthConfig",
+    "LivestreamConfig",
+    "MediamtxCheck",
     "RecordingConfig",
     "RtspTransport",
     "StorageConfig",

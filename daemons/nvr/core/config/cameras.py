@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import Identifier, SecretUrlStr, Section, read_secret_file
-from nvr.core.config.storage import RtspTransport
+from nvr.core.config.recording import RtspTransport
 from nvr.core.redact import SecretUrl
 
 
@@ -23,9 +23,9 @@ class CameraExpect(Section):
     """What the camera is supposed to send; the validator compares the stream to it."""
 
     codec: str | None = Field(default=None, description="e.g. h264, hevc")
-    width: int | None = Field(default=None, ge=16, le=16384)
-    height: int | None = Field(default=None, ge=16, le=16384)
-    fps: float | None = Field(default=None, gt=0, le=240)
+    width: int | None = Field(default=None, ge=16, le=16384, description="picture width, px")
+    height: int | None = Field(default=None, ge=16, le=16384, description="picture height, px")
+    fps: float | None = Field(default=None, gt=0, le=240, description="frames per second")
     ignore_regions: list[tuple[float, float, float, float]] = Field(
         default_factory=list,
         description="areas the picture checks ignore (x, y, width, height as fractions 0-1),"
@@ -46,12 +46,26 @@ class CameraExpect(Section):
 class CameraConfig(Section):
     """One camera."""
 
-    id: Identifier
-    name: str = Field(default="", max_length=200)
-    url: SecretUrlStr
-    enabled: bool = True
-    expect: CameraExpect = CameraExpect()
-    retention_days: int | None = Field(default=None, ge=1, le=3650)
+    id: Identifier = Field(
+        description="camera id: names its recordings directory, live path and topics"
+    )
+    name: str = Field(
+        default="", max_length=200, description="shown in reports and on the status page"
+    )
+    url: SecretUrlStr = Field(
+        description="rtsp:// or rtsps:// URL; percent-encode a password with @ : / # ? or"
+        " give it in password_file: PATH, which replaces the URL's password"
+    )
+    enabled: bool = Field(
+        default=True, description="false: configured but neither recorded, validated nor streamed"
+    )
+    expect: CameraExpect = Field(
+        default=CameraExpect(),
+        description="what the stream must look like; the validator warns on a mismatch",
+    )
+    retention_days: int | None = Field(
+        default=None, ge=1, le=3650, description="overrides disk.retention_days for this camera"
+    )
     record: bool = Field(default=True, description="recorded by nvr-backup")
     offsite_copy: bool = Field(default=False, description="copy segments to MinIO")
     sessions: int | None = Field(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from pydantic import Field
+
 from nvr.core.config.base import Section
 
 
@@ -17,4 +19,8 @@ class LogFormat(StrEnum):
 class LoggingConfig(Section):
     """Log output; `--log-format` on a daemon's command line wins."""
 
-    format: LogFormat = LogFormat.TEXT
+    format: LogFormat = Field(
+        default=LogFormat.TEXT,
+        description="text lines, or json (one object per line for a log shipper), when not"
+        " under journald",
+    )

@@ -24,10 +24,12 @@ def _https_or_http(url: str) -> str:
 class HttpDestination(Section):
     """An HTTP receiver of reports."""
 
-    url: str
+    url: str = Field(description="http(s) URL the reports are POSTed to")
     ca_file: Path | None = Field(default=None, description="private CA for TLS verification")
-    verify_tls: bool = True
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    verify_tls: bool = Field(
+        default=True, description="keep true: off exposes reports to interception"
+    )
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300, description="per request")
 
     @field_validator("url")
     @classmethod
@@ -44,7 +46,9 @@ class HeadOfficeConfig(HttpDestination):
     the current secret.
     """
 
-    secret: SecretStr | None = None
+    secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 signing secret of reports (or secret_file: PATH)"
+    )
     previous_secret: SecretStr | None = Field(
         default=None, description="read from <secret_file>.previous; not written by hand"
     )
@@ -81,7 +85,9 @@ class HeadOfficeConfig(HttpDestination):
 class HseApiConfig(HttpDestination):
     """The central HSE platform's API, with a bearer token."""
 
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        default=None, description="bearer token of the HSE API (or token_file: PATH)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -93,11 +99,15 @@ class MinioConfig(Section):
     """The central S3 store (MinIO) for alarm images and clips."""
 
     endpoint: str = Field(description="host:port")
-    access_key: str
-    secret_key: SecretStr
-    secure: bool = True
-    images_bucket: str = "alarm-images"
-    recordings_bucket: str = "recordings"
+    access_key: str = Field(description="this site's access key")
+    secret_key: SecretStr = Field(description="its secret key (or secret_key_file: PATH)")
+    secure: bool = Field(default=True, description="HTTPS; keep true outside a lab")
+    images_bucket: str = Field(
+        default="alarm-images", description="event snapshots and `snapshot` commands"
+    )
+    recordings_bucket: str = Field(
+        default="recordings", description="requested clips and offsite copies"
+    )
     bandwidth_limit_kbps: int | None = Field(
         default=None, gt=0, description="cap on upload speed, kilobits per second"
     )
@@ -119,13 +129,17 @@ class MinioConfig(Section):
 class MqttConfig(Section):
     """The MQTT broker of the HSE platform."""
 
-    host: str
-    port: int = Field(default=8883, gt=0, lt=65536)
-    username: str | None = None
-    password: SecretStr | None = None
-    tls: bool = True
-    ca_file: Path | None = None
-    status_interval_seconds: float = Field(default=60.0, ge=5)
+    host: str = Field(description="the broker's host name or address")
+    port: int = Field(default=8883, gt=0, lt=65536, description="8883 with TLS, 1883 without")
+    username: str | None = Field(default=None, description="none: anonymous")
+    password: SecretStr | None = Field(
+        default=None, description="the broker password (or password_file: PATH)"
+    )
+    tls: bool = Field(default=True, description="keep true outside a lab")
+    ca_file: Path | None = Field(default=None, description="private CA bundle for TLS")
+    status_interval_seconds: float = Field(
+        default=60.0, ge=5, description="periodic status JSON on status/<site id>/state"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -136,15 +150,18 @@ class MqttConfig(Section):
 class CommandsConfig(Section):
     """Commands from the centre (MQTT `control/<site_id>`): get_status, request_clip, snapshot."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="false: every command is refused")
     secret: SecretStr | None = Field(
         default=None,
-        description="HMAC key the centre signs commands with; default uplink.head_office.secret",
+        description="HMAC key the centre signs commands with (or secret_file: PATH); default"
+        " uplink.head_office.secret",
     )
     max_age_seconds: float = Field(
         default=600.0, gt=0, le=86_400, description="older (or future) commands are refused"
     )
-    max_clip_seconds: int = Field(default=600, ge=1, le=3_600)
+    max_clip_seconds: int = Field(
+        default=600, ge=1, le=3_600, description="longest clip a request_clip may ask for"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -155,24 +172,46 @@ class CommandsConfig(Section):
 class UplinkConfig(Section):
     """All destinations; each one is optional."""
 
-    head_office: HeadOfficeConfig | None = None
-    hse_api: HseApiConfig | None = None
-    minio: MinioConfig | None = None
-    mqtt: MqttConfig | None = None
-    commands: CommandsConfig = CommandsConfig()
+    head_office: HeadOfficeConfig | None = Field(
+        default=None, description="head office's report receiver; none: no delivery there"
+    )
+    hse_api: HseApiConfig | None = Field(
+        default=None, description="the central HSE platform's API; none: not used"
+    )
+    minio: MinioConfig | None = Field(
+        default=None, description="the central S3 store for images and clips; none: not used"
+    )
+    mqtt: MqttConfig | None = Field(
+        default=None, description="the HSE platform's MQTT broker; none: not used"
+    )
+    commands: CommandsConfig = Field(
+        default=CommandsConfig(), description="signed commands from the centre over MQTT"
+    )
     # The edge side of the HSE centre (docs/design/hse-edge.md).
-    event_clips: EventClipsConfig = EventClipsConfig()
-    heartbeat: HeartbeatConfig = HeartbeatConfig()
-    socketio: SocketIoConfig | None = None
-    outbox_max_rows: int = Field(default=200_000, ge=100)
-    outbox_max_mb: int = Field(default=512, ge=1)
+    event_clips: EventClipsConfig = Field(
+        default=EventClipsConfig(), description="a clip of every alarm, uploaded to MinIO"
+    )
+    heartbeat: HeartbeatConfig = Field(
+        default=HeartbeatConfig(), description="the heartbeat to the HSE API and head office"
+    )
+    socketio: SocketIoConfig | None = Field(
+        default=None, description="a Socket.IO centre (edge/cloud design); none: not used"
+    )
+    outbox_max_rows: int = Field(
+        default=200_000,
+        ge=100,
+        description="reports kept while the WAN is down; overflow drops least important first",
+    )
+    outbox_max_mb: int = Field(default=512, ge=1, description="outbox bound in MiB")
     batch_max_reports: int = Field(
         default=500, ge=1, le=5_000, description="reports per POST when behind (head office)"
     )
     retry_initial_seconds: float = Field(
         default=1.0, gt=0, le=600, description="first retry delay; doubles, with jitter"
     )
-    retry_max_seconds: float = Field(default=300.0, gt=0, le=3_600)
+    retry_max_seconds: float = Field(
+        default=300.0, gt=0, le=3_600, description="longest retry delay"
+    )
     circuit_failures: int = Field(
         default=5, ge=1, le=100, description="consecutive failures that open the circuit"
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from nvr.core.heartbeats import Heartbeat
 from nvr.health.checks.base import age_seconds
 from nvr.health.constants import DAEMON_NAME
-from nvr.health.facts import Facts, Heartbeat
+from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, Severity
 
 _STOPPED = ("stopping", "stopped")
@@ -62,7 +63,7 @@ def _recent_crash(beat: Heartbeat, facts: Facts) -> Problem | None:
 
 def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> Problem | None:
     """How bad and why a daemon is not healthy, or None when it is (worst first)."""
-    limit = beat.interval_ms / 1000 * facts.config.health.heartbeat_stale_factor
+    limit = beat.stale_after_seconds(facts.config.health.heartbeat_stale_factor)
     if beat.state in _STOPPED:
         return Severity.CRITICAL, f"{beat.daemon} is {beat.state} (systemctl start {beat.daemon})"
     loop = _crash_loop(beat, facts)

@@ -1,6 +1,6 @@
 """Outbox fill: reports waiting for delivery against nvr-uplink's bound.
 
-The seed plan's rule (monitoring plan §4.1.2): warn above a fill level, critical when full.
+Warn above a fill level, critical when full (docs/design/health.md, "Checks": the outbox row).
 "Full" is `health.outbox_critical_percent` (90 % by default): past the bound nvr-uplink
 drops the least important reports and trims the outbox back to 90 %, so a box at 90 % has
 dropped reports or is about to (docs/design/outbox.md).

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.outbox import backlog, report_destinations
-from nvr.core.service import heartbeat_summary, read_heartbeats
 from nvr.core.timeutil import format_ms
 
 BACKUP = "nvr-backup"
@@ -44,14 +44,17 @@ def site_status(
     conn: sqlite3.Connection,
     config: Config,
     now_ms: int,
-    beats: dict[str, dict[str, Any]],
+    beats: dict[str, Heartbeat],
     cameras: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     """Daemons, disk, uplink backlog and a camera count."""
     return {
         "site_id": config.site.id,
         "at": format_ms(now_ms),
-        "daemons": {name: heartbeat_summary(beat, now_ms) for name, beat in sorted(beats.items())},
+        "daemons": {
+            name: beat.summary(now_ms, config.health.heartbeat_stale_factor)
+            for name, beat in sorted(beats.items())
+        },
         "disk": _disk(beats.get(HDDMON)),
         "uplink": _uplink(conn, config),
         "cameras": {
@@ -61,10 +64,10 @@ def site_status(
     }
 
 
-def _disk(hddmon: dict[str, Any] | None) -> dict[str, Any]:
+def _disk(hddmon: Heartbeat | None) -> dict[str, Any]:
     if hddmon is None:
         return {"known": False}
-    detail = hddmon["detail"]
+    detail = hddmon.detail
     return {"known": True, **{key: detail[key] for key in DISK_KEYS if key in detail}}
 
 
@@ -80,10 +83,11 @@ def _uplink(conn: sqlite3.Connection, config: Config) -> dict[str, Any]:
 
 
 def camera_statuses(
-    conn: sqlite3.Connection, config: Config, now_ms: int, beats: dict[str, dict[str, Any]]
+    conn: sqlite3.Connection, config: Config, now_ms: int, beats: dict[str, Heartbeat]
 ) -> dict[str, dict[str, Any]]:
     """Per camera: recording state (nvr-backup's heartbeat) and latest validation."""
-    recorders = (beats.get(BACKUP) or {}).get("detail", {}).get("cameras", {})
+    backup = beats.get(BACKUP)
+    recorders = backup.detail.get("cameras", {}) if backup else {}
     return {
         camera.id: {
             "camera": camera.id,
