@@ -1,7 +1,7 @@
 """nvr-uplink's alarm-clip service: one thread that runs the steps of `eventclips`.
 
 Beside the MinIO upload service (it queues, the upload service uploads), so a MinIO
-outage only delays the follow-ups. See docs/design/hse-edge.md, "Event clips".
+outage only delays the follow-ups. See docs/design/hse-edge.md, "Alarm clips".
 """
 
 from __future__ import annotations

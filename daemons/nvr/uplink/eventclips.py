@@ -1,7 +1,7 @@
 """Alarm clips, step by step: find alarms, protect, wait for the video, export, upload, follow up.
 
 Each row of `alarm_clips` moves waiting → uploading → done (or failed), one step per pass,
-and every step commits with its side effect (docs/design/hse-edge.md, "Event clips"):
+and every step commits with its side effect (docs/design/hse-edge.md, "Alarm clips"):
 1. an alarm found → its range protected + its row + the cursor, one transaction;
 2. the range recorded (the segment holding its end is indexed, or the camera stayed
    silent past the give-up time) → export by stream copy at low priority → uploads rows
@@ -163,7 +163,11 @@ def advance(store: StateStore, config: Config, clip: ClipRow, now_ms: int) -> st
 
 
 def give_up_ms(config: Config) -> int:
-    """How long after the range's end a silent camera is waited for (design §5's rule)."""
+    """How long after the range's end a silent camera is waited for.
+
+    Frigate's rule for judging a camera by its output: a new segment within max(120 s,
+    2 x segment + 30 s).
+    """
     segment_s = config.recording.segment_seconds
     return max(120, 2 * segment_s + 30) * 1000
 
