@@ -45,12 +45,11 @@ import yaml
 from nvr.camsim import CameraSimulator
 from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
-from nvr.core.recordings import GAP_IN_PROGRESS, coverage
+from nvr.core.recordings import GAP_IN_PROGRESS, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr.livestream.clip import concat_list, ffmpeg_argv, plan_clip
-from nvr.livestream.recorded import segments_between
 
 RESULTS = Path(__file__).with_name("results")
 USER, PASSWORD = "bench", "bench-viewer-password-1"
@@ -153,7 +152,7 @@ def fill_index(store: StateStore, segments: int, end_ms: int) -> None:
 def link_files(store: StateStore, rec: Path, files: list[Path], from_ms: int, to_ms: int) -> None:
     """Give the rows of [from_ms, to_ms) files: symlinks to the real files in turn."""
     (rec / "cam01" / "syn").mkdir(parents=True, exist_ok=True)
-    for k, seg in enumerate(segments_between(store.read(), "cam01", from_ms, to_ms)):
+    for k, seg in enumerate(list_segments(store.read(), "cam01", from_ms, to_ms)):
         link = rec / seg.path
         if not link.exists():
             link.symlink_to(files[k % len(files)])
@@ -175,7 +174,7 @@ def first_byte_ms(port: int, path: str) -> float:
 
 def ffmpeg_first_byte_ms(store: StateStore, rec: Path, from_ms: int, to_ms: int) -> float:
     """Baseline: ffmpeg alone on the same concat list, to its first byte on stdout."""
-    segments = segments_between(store.read(), "cam01", from_ms, to_ms)
+    segments = list_segments(store.read(), "cam01", from_ms, to_ms)
     plan = plan_clip("cam01", segments, from_ms, to_ms)
     began = time.perf_counter()
     proc = subprocess.Popen(

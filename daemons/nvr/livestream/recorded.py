@@ -9,28 +9,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from nvr.core.recordings import Segment, latest_segment
+from nvr.core.recordings import Segment, latest_segment, list_segments
 from nvr.livestream.fmp4 import Fmp4Error, index_fragments
 
-# No segment is longer than storage.segment_seconds allows (3600 s) plus a GOP: bounding
-# start_ms from below lets SQLite walk only the range's rows of the (camera, start_ms)
-# index, whatever the index holds (docs/design/playback.md, invariant 7).
-LONGEST_SEGMENT_MS = 3_660_000
 STAGING_DIR = ".incoming"  # nvr-backup's staging directory (backup/paths.py)
 OPEN_STATUS = "open"
-
-
-def segments_between(
-    conn: sqlite3.Connection, camera: str, from_ms: int, to_ms: int
-) -> list[Segment]:
-    """Closed segments of `camera` overlapping [from_ms, to_ms), oldest first."""
-    rows = conn.execute(
-        "SELECT id, camera, path, start_ms, end_ms, bytes, sha256, chain_sha256, status"
-        " FROM segments WHERE camera = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?"
-        " AND status = 'ok' ORDER BY start_ms, id",
-        (camera, from_ms - LONGEST_SEGMENT_MS, to_ms, from_ms),
-    ).fetchall()
-    return [Segment(*row) for row in rows]
 
 
 def segment_by_id(conn: sqlite3.Connection, camera: str, segment_id: int) -> Segment | None:
@@ -92,7 +75,7 @@ def playable_segments(
     conn: sqlite3.Connection, recordings_dir: Path, camera: str, from_ms: int, to_ms: int
 ) -> list[Segment]:
     """The closed segments of the range, then the open one when the range reaches into it."""
-    segments = segments_between(conn, camera, from_ms, to_ms)
+    segments = list_segments(conn, camera, from_ms, to_ms)
     current = open_segment(conn, recordings_dir, camera)
     if current is not None and current.start_ms < to_ms and current.end_ms > from_ms:
         segments.append(current)
