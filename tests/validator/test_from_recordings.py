@@ -229,7 +229,8 @@ def test_black_picture_policy_pauses_and_resumes_through_both_daemons(
                 "site": {"id": "test-01"},
                 "storage": {"recordings_dir": str(tmp_path), "state_file": str(state_file)},
                 "recording": {"segment_seconds": 4, "record_when_invalid_picture": False},
-                "validation": {"interval_seconds": INTERVAL, "workers": 1},
+                # This test is about the pause: events without waiting for a confirmation.
+                "validation": {"interval_seconds": INTERVAL, "workers": 1, "confirm_checks": 1},
                 "cameras": [{"id": "cam02", "url": single.camera_url("cam02")}],
             }
         )
