@@ -191,6 +191,13 @@ TUNING_DEFECTS: tuple[Recipe, ...] = (
     (Defect.COVERED, "grey", f"color=c=0x808080:size={SIZE}:rate={RATE}"),
     (Defect.COVERED, "cloth", "{scene},gblur=sigma=40,eq=contrast=0.2{noise}"),
     (Defect.COVERED, "hand", f"color=c=0x503828:size={SIZE}:rate={RATE},noise=alls=3:allf=t"),
+    (
+        Defect.COVERED,
+        "palm-80",
+        "{scene},drawbox=x=0:y=0:w=512:h=360:c=0x805040:t=fill,vignette=angle=0.6{noise}",
+    ),
+    (Defect.COVERED, "dim-cap", f"color=c=0x262626:size={SIZE}:rate={RATE},noise=alls=4:allf=t"),
+    (Defect.DARK, "k0.08", "{scene}," + _dark(0.08) + "{noise}"),
 )
 
 # -- the held-out set: other sources, noise and encoders; never tuned on -------------------

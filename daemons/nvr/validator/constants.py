@@ -26,6 +26,8 @@ TILE_ROWS = 9
 # -- measures: a light denoise first, so sensor noise is neither detail nor sharpness -------
 DENOISE_SIGMA = 1.0  # Gaussian sigma (pixels at ANALYSIS_WIDTH) before detail and edges
 SLOPE_SIGMA = 0.5  # lighter denoise for edge slopes: keeps the steepness of a sharp edge
+TEXTURE_SIGMA = 3.0  # texture = denoised picture minus this blur of it (band-pass)
+CHROMA_PERCENTILE = 90  # of the tile chroma: a few coloured objects make a colour picture
 DETAIL_PERCENTILE = 75  # detail is this percentile of the tile std: a clock cannot reach it
 CLIPPED_LUMA = 250.0  # a pixel this bright is clipped (over-exposed)
 EDGE_TILE_RANGE = 20.0  # a tile whose denoised p95-p5 is this high holds an edge ...
@@ -39,7 +41,7 @@ NIGHT_MEAN_LUMA = 70.0  # a colour picture dimmer than this is a night picture
 
 # -- black / no signal: dark and no structure at all (an OSD may stay bright) --------------
 BLACK_P90_LUMA = 30.0
-BLACK_MAX_DETAIL = 1.5
+BLACK_MAX_SPREAD = 2.0  # tile p95-p5 (75th percentile over tiles) below this: no structure
 
 # -- exposure: dim is fine while the picture has detail (night, IR) -------------------------
 DARK_MEAN_LUMA = 45.0  # dimmer than this needs DARK_MIN_DETAIL to pass
@@ -50,10 +52,11 @@ WASHED_P10_LUMA = 150.0  # darkest 10 % this bright ...
 WASHED_MAX_SPREAD = 80.0  # ... with p90 - p10 below this: fog, glare, haze
 
 # -- covered / tampered: the picture lost most of its detail --------------------------------
-TEXTURED_TILE_STD = 3.0  # a denoised tile with less spread than this is flat
+TEXTURED_TILE_STD = 1.5  # a tile whose band-pass std is below this has no texture
 COVERED_DETAIL_RATIO = 0.3  # against the baseline of the same mode
 COVERED_MIN_FLAT_SHARE = 0.5  # lost detail counts as covered only this flat
-COVERED_FLAT_SHARE = 0.75  # ... or when this share of tiles is flat, baseline or not
+COVERED_FLAT_SHARE = 0.7  # ... or when this share of tiles is flat, baseline or not,
+COVERED_MAX_CONTRAST = 0.33  # ... with a spread below this share of the mean brightness
 
 # -- blur: steepest slope against the edge's contrast, median over edge tiles -------------
 BLUR_ABS_SHARPNESS = 0.25  # softer than this is blurred, baseline or not

@@ -61,8 +61,9 @@ class FrameStats:
     p90: float
     clipped: float  # share of pixels at the top of the range (over-exposed)
     detail: float  # local contrast: 75th percentile of the tile std of the denoised picture
-    flat_share: float  # share of tiles flatter than TEXTURED_TILE_STD (denoised)
-    sharpness: float  # edge steepness against the edge's contrast (noise-robust)
+    spread: float  # structure: 75th percentile of the tile p95-p5 of the denoised picture
+    flat_share: float  # share of tiles without texture (shading does not count as texture)
+    sharpness: float  # edge steepness against the edge's contrast; 0: no edge to judge
     chroma: float  # mean colour saturation; ~0 for an infrared (greyscale) picture
     changed_share: float  # largest share of tiles changed between consecutive frames
     temporal_noise: float  # median tile change between consecutive frames (sensor noise)
@@ -100,7 +101,7 @@ def _gray(frame: Frame) -> Gray:
 
 
 def _chroma(frame: Frame) -> float:
-    """Median over tiles of the tile's mean chroma distance from grey (0: greyscale).
+    """How far the most colourful tiles are from grey (0: greyscale).
 
     Tile means, not pixels: sensor noise on the chroma planes averages out, so a noisy
     infrared picture still measures grey.
@@ -110,7 +111,8 @@ def _chroma(frame: Frame) -> float:
     ycc = cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb).astype(np.float32)
     cr = _tiles(np.ascontiguousarray(ycc[..., 1])).mean(axis=(2, 3)) - 128.0
     cb = _tiles(np.ascontiguousarray(ycc[..., 2])).mean(axis=(2, 3)) - 128.0
-    return float(np.median(np.abs(cr) + np.abs(cb)))
+    # A high percentile: a grey car park with a few coloured cars is a colour picture.
+    return float(np.percentile(np.abs(cr) + np.abs(cb), c.CHROMA_PERCENTILE))
 
 
 def _noise_sigma(gray: Floats) -> float:
@@ -139,12 +141,19 @@ def _sharpness(gray: Floats, tile_range: Floats, keep: Mask, noise: float) -> fl
     return float(np.median(steep[edges] / tile_range[edges]))
 
 
+def _blur(image: Floats, sigma: float) -> Floats:
+    return np.asarray(cv2.GaussianBlur(image, (0, 0), sigma), dtype=np.float32)
+
+
 def _frame_stats(frame: Frame, keep: Mask) -> tuple[float, ...]:
     gray = _gray(frame).astype(np.float32)
-    smooth = np.asarray(cv2.GaussianBlur(gray, (0, 0), c.DENOISE_SIGMA), dtype=np.float32)
+    smooth = _blur(gray, c.DENOISE_SIGMA)
     tiles = _tiles(smooth)
     tile_std = tiles.std(axis=(2, 3))[keep]
     low, high = np.percentile(tiles, [5, 95], axis=(2, 3))
+    tile_range = np.asarray(high - low, dtype=np.float32)
+    # Texture is what a coarser blur removes: shading (a vignette, a hand's curve) is not.
+    texture = _tiles(smooth - _blur(smooth, c.TEXTURE_SIGMA)).std(axis=(2, 3))[keep]
     used = _tiles(gray)[keep].ravel()
     p10, p90 = np.percentile(used, [10, 90])
     return (
@@ -153,8 +162,9 @@ def _frame_stats(frame: Frame, keep: Mask) -> tuple[float, ...]:
         float(p90),
         float((used >= c.CLIPPED_LUMA).mean()),
         float(np.percentile(tile_std, c.DETAIL_PERCENTILE)),
-        float((tile_std < c.TEXTURED_TILE_STD).mean()),
-        _sharpness(gray, np.asarray(high - low, dtype=np.float32), keep, _noise_sigma(gray)),
+        float(np.percentile(tile_range[keep], c.DETAIL_PERCENTILE)),
+        float((texture < c.TEXTURED_TILE_STD).mean()),
+        _sharpness(gray, tile_range, keep, _noise_sigma(gray)),
         _chroma(frame),
     )
 
@@ -180,12 +190,22 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
     """Measure the statistics every check uses; `frames` must not be empty."""
     keep = tile_mask(frames[0].shape, regions)
     per_frame = np.array([_frame_stats(frame, keep) for frame in frames])
-    mean, p10, p90, clipped, detail, flat, sharpness, chroma = (
+    mean, p10, p90, clipped, detail, spread, flat, sharpness, chroma = (
         round(float(v), 4) for v in np.median(per_frame, axis=0)
     )
     changed, noise = _changes(frames, keep)
     return FrameStats(
-        mean, p10, p90, clipped, detail, flat, sharpness, chroma, round(changed, 4), round(noise, 4)
+        mean,
+        p10,
+        p90,
+        clipped,
+        detail,
+        spread,
+        flat,
+        sharpness,
+        chroma,
+        round(changed, 4),
+        round(noise, 4),
     )
 
 
@@ -197,17 +217,34 @@ def check_black(stats: FrameStats) -> CheckResult:
     """Black or no signal: dark and without any structure (an OSD may stay bright)."""
     values = {
         "p90_luma": round(stats.p90, 1),
-        "detail": round(stats.detail, 2),
+        "spread": round(stats.spread, 2),
         "mode": str(stats.mode),
     }
-    if stats.p90 < c.BLACK_P90_LUMA and stats.detail < c.BLACK_MAX_DETAIL:
+    if stats.p90 < c.BLACK_P90_LUMA and stats.spread < c.BLACK_MAX_SPREAD:
         reason = (
             f"picture is black: 90% of pixels below luma {stats.p90:.0f}"
-            f" (< {c.BLACK_P90_LUMA:.0f}) and detail {stats.detail:.1f}"
-            f" (< {c.BLACK_MAX_DETAIL:.0f}): no video signal"
+            f" (< {c.BLACK_P90_LUMA:.0f}) and no structure (spread {stats.spread:.1f}"
+            f" < {c.BLACK_MAX_SPREAD:.0f}): no video signal"
         )
         return CheckResult(Check.BLACK, Status.FAIL, reason, values, "black")
     return CheckResult(Check.BLACK, Status.OK, "", values)
+
+
+def _relative_contrast(stats: FrameStats) -> float:
+    """Structure against brightness: an underexposed scene keeps it, a cover has none."""
+    return stats.spread / max(stats.mean, 1.0)
+
+
+def _featureless(stats: FrameStats) -> bool:
+    """Mostly without texture and with little contrast for its brightness: a cover.
+
+    Flatness alone is not enough (a smooth scene, an underexposed one); a hand or tape
+    in front of the lens is also even, so its structure is small for its brightness.
+    """
+    return (
+        stats.flat_share >= c.COVERED_FLAT_SHARE
+        and _relative_contrast(stats) < c.COVERED_MAX_CONTRAST
+    )
 
 
 def _too_dark(stats: FrameStats, baseline: Baseline | None) -> bool:
@@ -218,6 +255,8 @@ def _too_dark(stats: FrameStats, baseline: Baseline | None) -> bool:
     """
     if stats.mean >= c.DARK_MEAN_LUMA or stats.detail >= c.DARK_MIN_DETAIL:
         return False
+    if _featureless(stats):
+        return False  # something is in front of the lens: the covered check says so
     return baseline is None or stats.detail < c.DARK_DETAIL_RATIO * baseline.detail
 
 
@@ -271,10 +310,13 @@ def check_covered(stats: FrameStats, baseline: Baseline | None) -> CheckResult:
         values["detail_ratio"] = round(ratio, 3)
         # Lost detail alone may be a strong blur of a fine texture; covered is also flat.
         lost = ratio < c.COVERED_DETAIL_RATIO and stats.flat_share >= c.COVERED_MIN_FLAT_SHARE
-    if lost or stats.flat_share >= c.COVERED_FLAT_SHARE:
+    values["relative_contrast"] = round(_relative_contrast(stats), 3)
+    if lost or _featureless(stats):
         reason = (
             f"picture lost its detail: {stats.flat_share:.0%} of it flat"
-            f" (covered from {c.COVERED_FLAT_SHARE:.0%}), detail {stats.detail:.1f}"
+            f" (covered from {c.COVERED_FLAT_SHARE:.0%}), contrast"
+            f" {_relative_contrast(stats):.2f} of its brightness"
+            f" (< {c.COVERED_MAX_CONTRAST:.2f}), detail {stats.detail:.1f}"
             f"{_against(baseline.detail if baseline else None)}: lens covered, sprayed or"
             " camera turned to a wall"
         )
@@ -293,6 +335,10 @@ def check_blur(stats: FrameStats, baseline: Baseline | None) -> CheckResult:
         "baseline_sharpness": round(baseline.sharpness, 4) if baseline else None,
         "mode": str(stats.mode),
     }
+    usual = baseline.sharpness if baseline is not None else 0.0
+    if stats.sharpness <= 0 and usual <= 0:
+        # Texture but no edge to measure (fine noisy texture, a blank wall): no verdict.
+        return CheckResult(Check.BLUR, Status.OK, "no edge to judge sharpness by", values)
     if stats.sharpness < c.BLUR_ABS_SHARPNESS:
         reason = (
             f"picture blurred: sharpness {stats.sharpness:.3f} < {c.BLUR_ABS_SHARPNESS:.3f}"
