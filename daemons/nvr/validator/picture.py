@@ -127,8 +127,8 @@ def _sharpness(gray: Floats, tile_range: Floats, keep: Mask, noise: float) -> fl
     A step of height h blurred to a width sigma has a largest slope of h / (2.5 sigma):
     the ratio measures the blur, whatever the contrast (night) and, because the picture
     was denoised first and only tiles whose contrast stands well above the sensor noise
-    count, whatever the noise. A picture with texture but (almost) no such edge tile is
-    soft through and through: 0. The clock's few tiles cannot make it sharp.
+    count, whatever the noise. Fewer than MIN_EDGE_TILES edge tiles give 0, "no edge to
+    judge by" (a fine noisy texture, a blank wall); the clock's few tiles cannot count.
     """
     light = cv2.GaussianBlur(gray, (0, 0), c.SLOPE_SIGMA)
     gx = cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3)
