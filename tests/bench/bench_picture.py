@@ -41,6 +41,17 @@ RESULTS = Path(__file__).with_name("results")
 LEARN = range(2)  # the checks of the healthy clip that teach the baseline
 AFTER_LEARNING = range(2, len(WINDOWS))
 CONFIRM_CHECKS = ValidationConfig().confirm_checks
+# The held-out score before anything was changed after looking at it (issue 25): the
+# later changes were made on tuning clips added for the failures it showed, but the
+# held-out set has been seen since, so this is the last blind number.
+FIRST_BLIND_RUN = {
+    "date": "2026-12-01",
+    "false_alarm_rate": 0.111,
+    "min_precision": 0.462,
+    "min_recall": 0.05,
+    "note": "covered 0.05 recall, dark 0.46 precision (underexposure called black, tape"
+    " called too dark), blur 0.68 recall, frozen 0.63 recall, noisy scene called blurred",
+}
 
 Frames = Any  # decoded keyframes of one clip
 
@@ -157,6 +168,11 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"**Held-out, learned baseline: false alarms {result['false_alarm_rate']:.1%},"
         f" min precision {result['min_precision']:.2f}, min recall {result['min_recall']:.2f}.**",
+        "",
+        "First blind run on the held-out set (before any change made after seeing it):"
+        f" false alarms {FIRST_BLIND_RUN['false_alarm_rate']:.1%}, min precision"
+        f" {FIRST_BLIND_RUN['min_precision']:.2f}, min recall {FIRST_BLIND_RUN['min_recall']:.2f}"
+        f" ({FIRST_BLIND_RUN['note']}).",
     ]
     for name, scored in result["sets"].items():
         lines += ["", f"## {name} ({scored['clips']} clips, {scored['checks']} checks)", ""]
@@ -201,6 +217,7 @@ def main() -> None:
         result["min_precision"] = min(s["precision"] for s in held["defects"].values())
         result["min_recall"] = min(s["recall"] for s in held["defects"].values())
         result["false_alarm_rate"] = held["false_alarm_rate"]["with_baseline"]["overall"]
+        result["heldout_first_blind_run"] = FIRST_BLIND_RUN
     result["sets"] = sets
     print(json.dumps(result, indent=1))
     if args.set != "both":

@@ -14,6 +14,7 @@ import av
 import numpy as np
 
 from nvr.camsim.labelled import SECONDS, Clip
+from nvr.validator.constants import MIN_FRAMES_FOR_FREEZE
 from nvr.validator.media import Frame, analysis_size
 from nvr.validator.picture import Baseline, FrameStats, Mode, analyse, learn, measure
 from nvr.validator.results import CheckResult, Status
@@ -59,9 +60,12 @@ def keyframes(path: Path) -> list[tuple[float, Frame]]:
 
 
 def window_frames(frames: list[tuple[float, Frame]], window: int) -> list[Frame]:
-    """The keyframes of check number `window`."""
+    """The keyframes of check number `window` (at least two, as segment.py reads them)."""
     start, end = WINDOWS[window]
-    return [f for t, f in frames if start <= t < end]
+    inside = [f for t, f in frames if start <= t < end]
+    if len(inside) >= MIN_FRAMES_FOR_FREEZE:
+        return inside
+    return [f for t, f in frames if t < end][-MIN_FRAMES_FOR_FREEZE:]
 
 
 def learn_baseline(frames: list[tuple[float, Frame]], windows: range) -> dict[Mode, Baseline]:

@@ -4,8 +4,10 @@ Each set is scenes x (healthy, defects at a few strengths), generated with ffmpe
 sources, a sensor-noise filter and an encoder setting per scene. The two sets share no
 source, no noise setting and no encoder setting:
 
-- tuning: testsrc2, the game of life, a still mandelbrot; 1 s GOP, no B-frames, CRF 23.
-  Every threshold of nvr.validator.constants is set on this set only.
+- tuning: testsrc2, the game of life, a still mandelbrot, their night and infrared
+  versions; 1 s GOP, no B-frames, CRF 23, and two scenes from a cheap camera (300 kbit/s
+  capped, 2.4 s GOP, B-frames). Every threshold of nvr.validator.constants is set on
+  this set only.
 - held-out: testsrc, sierpinski, cellauto, a colour chart parking lot, a corridor of
   gradients, drawn with other noise (uniform, temporal and spatial), encoded with a
   capped bitrate, 2 s GOPs and B-frames, with night (gamma) and infrared (greyscale,
@@ -133,6 +135,11 @@ _TUNING_ENCODER = Encoder(
     ("-preset", "veryfast", "-crf", "23", "-g", "25", "-keyint_min", "25",
      "-sc_threshold", "0", "-bf", "0")
 )  # fmt: skip
+# A cheap camera: capped bitrate, 2.4 s GOP, B-frames (blocking, lost noise and detail).
+_TUNING_CAPPED = Encoder(
+    ("-preset", "veryfast", "-b:v", "300k", "-maxrate", "300k", "-bufsize", "300k",
+     "-g", "60", "-keyint_min", "60", "-sc_threshold", "0", "-bf", "2")
+)  # fmt: skip
 _TUNING_NIGHT = "lutyuv=y='16+(val-16)*0.5':u='128+(val-128)*0.4':v='128+(val-128)*0.4'"
 _TUNING_IR = "lutyuv=y='255*pow(val/255,1.8)':u=128:v=128"
 TUNING_SCENES = (
@@ -152,6 +159,21 @@ TUNING_SCENES = (
         f"setpts=N/{RATE}/TB,format=yuv420p",
         ",noise=alls=6:allf=t",
         _TUNING_ENCODER,
+    ),
+    Scene(
+        "moving-capped",
+        Kind.DAY,
+        f"testsrc2=size={SIZE}:rate={RATE}",
+        ",noise=alls=3:allf=t",
+        _TUNING_CAPPED,
+    ),
+    Scene(
+        "static-capped",
+        Kind.STATIC,
+        f"mandelbrot=size={SIZE}:rate={RATE}:end_pts=1:start_scale=1.5,trim=end_frame=1,"
+        f"loop=-1:1,setpts=N/{RATE}/TB,format=yuv420p",
+        ",noise=alls=4:allf=t",
+        _TUNING_CAPPED,
     ),
     Scene(
         "night",
