@@ -395,14 +395,15 @@ def analyse(
     A black picture is only reported black; a badly exposed one only as such (blur and
     detail measures are unreliable there); a covered one is not also called blurred or
     frozen. Of the camera's `baselines`, the one of the picture's mode is used; none
-    while the camera has not been seen in this mode (invariant 11).
+    while the camera has not been seen in this mode (invariant 11), except that a
+    covered picture is also compared with the least detailed mode.
     """
     stats = measure(frames, regions)
     baseline = baselines.get(stats.mode)
     gates: tuple[Callable[[], CheckResult], ...] = (
         lambda: check_black(stats),
         lambda: check_exposure(stats, baseline),
-        lambda: check_covered(stats, baseline),
+        lambda: check_covered(stats, baseline or _least_detailed(baselines)),
     )
     results: list[CheckResult] = []
     for gate in gates:
@@ -412,6 +413,12 @@ def analyse(
     results.append(check_blur(stats, baseline))
     results.append(check_frozen(stats, len(frames), seconds))
     return results, stats
+
+
+def _least_detailed(baselines: Mapping[Mode, Baseline]) -> Baseline | None:
+    """The baseline with the least detail: a cover changes the mode (a hand is dim, warm),
+    but a covered picture has lost detail against every mode the camera was seen in."""
+    return min(baselines.values(), key=lambda b: b.detail, default=None)
 
 
 def shows_scene(results: Sequence[CheckResult]) -> bool:
