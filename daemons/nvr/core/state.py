@@ -330,6 +330,7 @@ MIGRATIONS: tuple[str, ...] = (
         sharpness     REAL    NOT NULL,          -- edge slope against edge contrast
         detail        REAL    NOT NULL,          -- 75th percentile denoised tile std
         samples       INTEGER NOT NULL,          -- checks averaged so far
+        overlay_tiles TEXT    NOT NULL,          -- JSON list: tiles changing in every check (OSD)
         updated_at_ms INTEGER NOT NULL,
         PRIMARY KEY (camera, mode)
     );

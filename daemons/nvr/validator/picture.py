@@ -50,6 +50,8 @@ class Baseline:
     detail: float
     samples: int = 1
     mode: Mode = Mode.DAY
+    # Tiles (row * TILE_COLUMNS + column) that changed in every check so far: the OSD.
+    overlay: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class FrameStats:
     chroma: float  # mean colour saturation; ~0 for an infrared (greyscale) picture
     changed_share: float  # largest share of tiles changed between consecutive frames
     temporal_noise: float  # median tile change between consecutive frames (sensor noise)
+    changed_tiles: frozenset[int] = frozenset()  # tiles that changed (row * columns + col)
 
     @property
     def mode(self) -> Mode:
@@ -169,21 +172,26 @@ def _frame_stats(frame: Frame, keep: Mask) -> tuple[float, ...]:
     )
 
 
-def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float]:
-    """Largest share of changed tiles, and the median tile change, over consecutive pairs.
+def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozenset[int]]:
+    """Largest share of changed tiles, the median tile change, and the changed tiles.
 
     The share catches motion; the median tile change is the sensor's temporal noise,
-    which a live camera has everywhere and a frozen one (even re-encoded) has not.
+    which a live camera has everywhere and a frozen one (even re-encoded) has not; the
+    changed tiles tell the camera's own OSD (always the same) from a moving object.
     """
     if len(frames) < 2:
-        return 1.0, c.NO_NOISE_KNOWN
+        return 1.0, c.NO_NOISE_KNOWN, frozenset()
     shares, noise = [], []
+    changed = np.zeros((c.TILE_ROWS, c.TILE_COLUMNS), dtype=bool)
     for before, after in itertools.pairwise(frames):
         diff = np.abs(_gray(after).astype(np.float32) - _gray(before).astype(np.float32))
-        tile_diff = _tiles(diff).mean(axis=(2, 3))[keep]
-        shares.append(float((tile_diff > c.FROZEN_TILE_DIFF).mean()))
-        noise.append(float(np.median(tile_diff)))
-    return max(shares), float(np.median(noise))
+        tile_diff = _tiles(diff).mean(axis=(2, 3))
+        moved = keep & (tile_diff > c.FROZEN_TILE_DIFF)
+        changed |= moved
+        shares.append(float(moved[keep].mean()))
+        noise.append(float(np.median(tile_diff[keep])))
+    tiles = frozenset(int(i) for i in np.flatnonzero(changed))
+    return max(shares), float(np.median(noise)), tiles
 
 
 def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameStats:
@@ -193,7 +201,7 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
     mean, p10, p90, clipped, detail, spread, flat, sharpness, chroma = (
         round(float(v), 4) for v in np.median(per_frame, axis=0)
     )
-    changed, noise = _changes(frames, keep)
+    changed, noise, changed_tiles = _changes(frames, keep)
     return FrameStats(
         mean,
         p10,
@@ -206,6 +214,7 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
         chroma,
         round(changed, 4),
         round(noise, 4),
+        changed_tiles,
     )
 
 
@@ -363,17 +372,26 @@ def check_blur(stats: FrameStats, baseline: Baseline | None) -> CheckResult:
     return CheckResult(Check.BLUR, status, reason, values, "blurred")
 
 
-def check_frozen(stats: FrameStats, frames: int, seconds: float) -> CheckResult:
-    """Frozen: no motion and no sensor noise over the sample, apart from a small overlay."""
+def check_frozen(
+    stats: FrameStats, frames: int, seconds: float, baseline: Baseline | None = None
+) -> CheckResult:
+    """Frozen: no motion and no sensor noise over the sample, apart from a small overlay.
+
+    With a baseline, the tiles that changed in every one of its checks are the camera's
+    OSD: a change anywhere else (a small object crossing a still car park) is life.
+    """
+    overlay = baseline.overlay if baseline is not None else frozenset()
+    elsewhere = len(stats.changed_tiles - overlay) if overlay else 0
     values = {
         "changed_share": round(stats.changed_share, 3),
         "temporal_noise": round(stats.temporal_noise, 3),
+        "changed_outside_osd": elsewhere,
         "frames": frames,
     }
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
-    still = stats.changed_share < c.FROZEN_MAX_CHANGED
+    still = stats.changed_share < c.FROZEN_MAX_CHANGED and elsewhere == 0
     if still and stats.temporal_noise < c.FROZEN_MAX_NOISE:
         reason = (
             f"picture frozen: {stats.changed_share:.0%} of it changed in {seconds:.0f} s"
@@ -411,13 +429,16 @@ def analyse(
         if results[-1].status is Status.FAIL:
             return results, stats
     results.append(check_blur(stats, baseline))
-    results.append(check_frozen(stats, len(frames), seconds))
+    results.append(check_frozen(stats, len(frames), seconds, baseline))
     return results, stats
 
 
 def _least_detailed(baselines: Mapping[Mode, Baseline]) -> Baseline | None:
-    """The baseline with the least detail: a cover changes the mode (a hand is dim, warm),
-    but a covered picture has lost detail against every mode the camera was seen in."""
+    """The baseline with the least detail, for the covered check.
+
+    A cover changes the mode (a hand is dim and warm), but a covered picture has lost
+    detail against every mode the camera was seen in.
+    """
     return min(baselines.values(), key=lambda b: b.detail, default=None)
 
 
@@ -434,7 +455,7 @@ def shows_scene(results: Sequence[CheckResult]) -> bool:
 def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
     """The baseline of the picture's mode after one more check, or None when complete."""
     if baseline is None:
-        return Baseline(stats.sharpness, stats.detail, 1, stats.mode)
+        return Baseline(stats.sharpness, stats.detail, 1, stats.mode, stats.changed_tiles)
     if baseline.samples >= c.BASELINE_SAMPLES:
         return None
     n = baseline.samples
@@ -443,4 +464,5 @@ def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
         (baseline.detail * n + stats.detail) / (n + 1),
         n + 1,
         baseline.mode,
+        baseline.overlay & stats.changed_tiles,
     )

@@ -83,12 +83,14 @@ def load_states(store: StateStore) -> dict[str, CameraState]:
 def load_baselines(store: StateStore) -> dict[str, dict[Mode, Baseline]]:
     """Every camera's learned baselines, per picture mode."""
     rows = store.read().execute(
-        "SELECT camera, mode, sharpness, detail, samples FROM validator_mode_baselines"
+        "SELECT camera, mode, sharpness, detail, samples, overlay_tiles"
+        " FROM validator_mode_baselines"
     )
     baselines: dict[str, dict[Mode, Baseline]] = {}
-    for camera, mode_text, sharpness, detail, samples in rows:
+    for camera, mode_text, sharpness, detail, samples, overlay in rows:
         mode = Mode(mode_text)
-        baselines.setdefault(camera, {})[mode] = Baseline(sharpness, detail, samples, mode)
+        tiles = frozenset(int(t) for t in json.loads(overlay))
+        baselines.setdefault(camera, {})[mode] = Baseline(sharpness, detail, samples, mode, tiles)
     return baselines
 
 
@@ -97,15 +99,17 @@ def save_baseline(store: StateStore, camera: str, baseline: Baseline) -> None:
     with store.write() as conn:
         conn.execute(
             "INSERT INTO validator_mode_baselines (camera, mode, sharpness, detail, samples,"
-            " updated_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (camera, mode) DO UPDATE"
-            " SET sharpness = excluded.sharpness, detail = excluded.detail,"
-            " samples = excluded.samples, updated_at_ms = excluded.updated_at_ms",
+            " overlay_tiles, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (camera, mode) DO UPDATE SET sharpness = excluded.sharpness,"
+            " detail = excluded.detail, samples = excluded.samples,"
+            " overlay_tiles = excluded.overlay_tiles, updated_at_ms = excluded.updated_at_ms",
             (
                 camera,
                 str(baseline.mode),
                 baseline.sharpness,
                 baseline.detail,
                 baseline.samples,
+                json.dumps(sorted(baseline.overlay)),
                 now_ms(),
             ),
         )
