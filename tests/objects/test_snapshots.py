@@ -36,7 +36,12 @@ def test_bad_picture_event_carries_its_minio_image_path(
             minio,
             cameras=cameras,
             uplink={"hse_api": {"url": hse.url, "token_file": str(tmp_path / "hse.token")}},
-            validation={"interval_seconds": 60, "sample_seconds": 1, "timeout_seconds": 30},
+            validation={
+                "interval_seconds": 60,
+                "sample_seconds": 1,
+                "timeout_seconds": 30,
+                "confirm_checks": 1,  # the alarm's picture is tested here, not persistence
+            },
             report={"event_coalesce_seconds": 1},
         )
         sim.set_fault("cam03", Fault.BLACK)

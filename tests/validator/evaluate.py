@@ -1,73 +1,87 @@
-"""Run the validator's picture analysis on the labelled clip set; precision and recall."""
+"""The validator's picture checks on labelled clips, as a camera would be checked.
+
+A clip (16 s) is read as four checks of 4 s each, keyframes only, decoded in-process by
+PyAV at the validator's analysis size, like a check from a recording. Used by the tests
+(a few clips) and by tests/bench/bench_picture.py (both sets, scored).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-import cv2
+import av
+import numpy as np
 
-from nvr.core.tools import require_tool
-from nvr.validator.media import ToolRunner, analysis_size, grab_command, split_frames
-from nvr.validator.picture import Baseline, Gray, analyse, measure
-from nvr.validator.results import Status
+from nvr.camsim.labelled import SECONDS, Clip
+from nvr.validator.constants import MIN_FRAMES_FOR_FREEZE
+from nvr.validator.media import Frame, analysis_size
+from nvr.validator.picture import Baseline, FrameStats, Mode, analyse, learn, measure
+from nvr.validator.results import CheckResult, Status
 
-from .clipset import BASELINE_SECONDS, EVAL_START, SECONDS, Clip
-
-# The defect label of the set -> the problem word the validator reports.
-PROBLEM_OF = {
-    "black": "black",
-    "frozen": "frozen",
-    "blurred": "blurred",
-    "dark": "too dark",
-    "washed": "washed out",
-    "covered": "covered",
-}
+CHECK_SECONDS = 4.0
+WINDOWS = tuple(
+    (start, start + CHECK_SECONDS)
+    for start in np.arange(0.0, SECONDS - CHECK_SECONDS + 0.1, CHECK_SECONDS)
+)
 SIZE = analysis_size(640, 360)
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """What the validator said about one clip."""
+class Check:
+    """What the validator said about one window of one clip."""
 
     clip: Clip
-    problems: frozenset[str]
-    detail: str
+    window: int
+    results: tuple[CheckResult, ...]
+    stats: FrameStats
+
+    @property
+    def problems(self) -> frozenset[str]:
+        """The problem words of the failed checks."""
+        return frozenset(r.problem for r in self.results if r.status is Status.FAIL)
+
+    @property
+    def reason(self) -> str:
+        """The reasons of the failed checks, for a report."""
+        return "; ".join(r.reason for r in self.results if r.status is Status.FAIL)
 
 
-def frames_of(clip: Clip, start: float, seconds: float) -> list[Gray]:
-    """Keyframes of a clip file, gray, as the daemon decodes a stream."""
-    argv = grab_command(require_tool("ffmpeg"), str(clip.path), SIZE, seconds, True, start)
-    frames = split_frames(ToolRunner()(argv, 60.0), SIZE)
-    return [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+def keyframes(path: Path) -> list[tuple[float, Frame]]:
+    """Every keyframe of a clip with its time, BGR at the analysis size."""
+    out = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        for frame in container.decode(stream):
+            picture = frame.to_ndarray(width=SIZE[0], height=SIZE[1], format="bgr24")
+            out.append((float(frame.time or 0.0), np.ascontiguousarray(picture)))
+    return out
 
 
-def baseline_of(good: Clip) -> Baseline:
-    """What a camera learns from its first good checks."""
-    stats = measure(frames_of(good, 0.0, BASELINE_SECONDS))
-    return Baseline(stats.sharpness, stats.detail)
+def window_frames(frames: list[tuple[float, Frame]], window: int) -> list[Frame]:
+    """The keyframes of check number `window` (at least two, as segment.py reads them)."""
+    start, end = WINDOWS[window]
+    inside = [f for t, f in frames if start <= t < end]
+    if len(inside) >= MIN_FRAMES_FOR_FREEZE:
+        return inside
+    return [f for t, f in frames if t < end][-MIN_FRAMES_FOR_FREEZE:]
 
 
-def judge(clip: Clip, baseline: Baseline) -> Verdict:
-    """The failing picture checks of a clip's evaluation window."""
-    seconds = SECONDS - EVAL_START
-    results, stats = analyse(frames_of(clip, EVAL_START, seconds), baseline, seconds=seconds)
-    problems = frozenset(r.problem for r in results if r.status is Status.FAIL)
-    return Verdict(clip, problems, repr(stats))
+def learn_baseline(frames: list[tuple[float, Frame]], windows: range) -> dict[Mode, Baseline]:
+    """The baselines (per mode) a camera learns from its checks `windows` of a clip."""
+    baselines: dict[Mode, Baseline] = {}
+    for window in windows:
+        stats = measure(window_frames(frames, window))
+        updated = learn(baselines.get(stats.mode), stats)
+        if updated is not None:
+            baselines[stats.mode] = updated
+    return baselines
 
 
-def table(verdicts: list[Verdict]) -> tuple[str, dict[str, tuple[float, float]]]:
-    """Markdown table of precision/recall per defect, and the numbers."""
-    lines = ["| defect | clips | precision | recall |", "|---|---|---|---|"]
-    scores: dict[str, tuple[float, float]] = {}
-    for label, problem in PROBLEM_OF.items():
-        truth = [v.clip.defect == label for v in verdicts]
-        said = [problem in v.problems for v in verdicts]
-        tp = sum(t and s for t, s in zip(truth, said, strict=True))
-        precision = tp / max(1, sum(said))
-        recall = tp / max(1, sum(truth))
-        scores[label] = (precision, recall)
-        lines.append(f"| {label} | {sum(truth)} | {precision:.2f} | {recall:.2f} |")
-    healthy = [v for v in verdicts if v.clip.defect is None]
-    passed = sum(not v.problems for v in healthy)
-    lines.append(f"| (healthy passed) | {len(healthy)} | | {passed}/{len(healthy)} |")
-    return "\n".join(lines), scores
+def judge(
+    clip: Clip, frames: list[tuple[float, Frame]], window: int, baselines: dict[Mode, Baseline]
+) -> Check:
+    """One check of one window, with the baselines learned so far (maybe none)."""
+    results, stats = analyse(window_frames(frames, window), baselines, seconds=CHECK_SECONDS)
+    return Check(clip, window, tuple(results), stats)

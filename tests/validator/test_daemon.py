@@ -1,4 +1,7 @@
-"""nvr-validator run for real: READY, STATUS, rows, events on ok -> fail -> ok, clean stop."""
+"""nvr-validator run for real: READY, STATUS, rows, events on ok -> fail -> ok, clean stop.
+
+A failure becomes an event only when the next check (30 s later) confirms it.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +69,19 @@ def test_daemon_reports_a_frozen_camera_and_its_recovery(
             90,
             "frozen in STATUS",
         )
+        # One failing check is no event yet: the daemon checks again in 30 s to confirm.
+        assert not query(state_file, "SELECT 1 FROM events WHERE kind = 'camera_invalid'")
+        wait_until(
+            lambda: query(state_file, "SELECT 1 FROM events WHERE kind = 'camera_invalid'"),
+            90,
+            "camera_invalid confirmed",
+        )
+        failing = query(
+            state_file,
+            "SELECT count(DISTINCT checked_at_ms) FROM validations WHERE camera = 'cam02'"
+            " AND status = 'fail'",
+        )
+        assert failing[0][0] >= 2, "the event came before a second failing check"
         sim.set_fault("cam02", None)
         wait_until(
             lambda: query(state_file, "SELECT 1 FROM events WHERE kind = 'camera_valid'"),

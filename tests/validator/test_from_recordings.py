@@ -229,7 +229,8 @@ def test_black_picture_policy_pauses_and_resumes_through_both_daemons(
                 "site": {"id": "test-01"},
                 "storage": {"recordings_dir": str(tmp_path), "state_file": str(state_file)},
                 "recording": {"segment_seconds": 4, "record_when_invalid_picture": False},
-                "validation": {"interval_seconds": INTERVAL, "workers": 1},
+                # This test is about the pause: events without waiting for a confirmation.
+                "validation": {"interval_seconds": INTERVAL, "workers": 1, "confirm_checks": 1},
                 "cameras": [{"id": "cam02", "url": single.camera_url("cam02")}],
             }
         )
@@ -252,12 +253,15 @@ def test_black_picture_policy_pauses_and_resumes_through_both_daemons(
         single.set_fault("cam02", None)
         cleared = int(time.time() * 1000)
         wait_until(lambda: recorded_since(state_file, "cam02", cleared), 90, "recording again")
-        # The check that cleared the pause read the camera itself.
+        # The check that cleared the pause read the camera itself. It may have started
+        # (checked_at_ms) before the fault was cleared: the first check after the last
+        # black one.
         checks = query(
             state_file,
             "SELECT values_json FROM validations WHERE camera = 'cam02' AND check_name ="
-            " 'reachable' AND checked_at_ms > ? ORDER BY id LIMIT 1",
-            cleared,
+            " 'reachable' AND checked_at_ms > (SELECT max(checked_at_ms) FROM validations"
+            " WHERE camera = 'cam02' AND check_name = 'black' AND status = 'fail')"
+            " ORDER BY id LIMIT 1",
         )
         assert checks and "recording" not in checks[0][0]
     finally:

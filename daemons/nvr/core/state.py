@@ -373,6 +373,23 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX alarm_clips_open ON alarm_clips (event_id)
         WHERE state IN ('waiting', 'uploading');
     """,
+    # (picture) One baseline per camera and picture mode (day, night, ir): a camera that
+    # switches to infrared at dusk is compared with its infrared picture, not its day one
+    # (docs/design/validation.md, invariant 11). The old baselines are dropped, not
+    # copied: they hold another sharpness measure; cameras learn again in 3 checks.
+    """
+    CREATE TABLE validator_mode_baselines (
+        camera        TEXT    NOT NULL,
+        mode          TEXT    NOT NULL,          -- day, night, ir
+        sharpness     REAL    NOT NULL,          -- edge slope against edge contrast
+        detail        REAL    NOT NULL,          -- 75th percentile denoised tile std
+        samples       INTEGER NOT NULL,          -- checks averaged so far
+        overlay_tiles TEXT    NOT NULL,          -- JSON list: tiles changing in every check (OSD)
+        updated_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (camera, mode)
+    );
+    DROP TABLE validator_baselines;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-
-import cv2
-import numpy as np
 
 from nvr.core.config import CameraConfig
 from nvr.core.rtsp import ProbeAnswer, ProbeResult
@@ -31,7 +28,7 @@ from nvr.validator.media import (
     probe_command,
     split_frames,
 )
-from nvr.validator.picture import Baseline, FrameStats, analyse
+from nvr.validator.picture import Baseline, FrameStats, Mode, analyse
 from nvr.validator.results import CameraReport, Check, CheckResult, Status
 from nvr.validator.segment import read_segment
 from nvr.validator.source import Source, SourceKind
@@ -203,13 +200,14 @@ def judge_picture(
     camera: CameraConfig,
     frames: list[Frame],
     settings: Settings,
-    baseline: Baseline | None,
+    baselines: Mapping[Mode, Baseline],
     report: CameraReport,
 ) -> FrameStats:
     """Step 3b: the picture checks on decoded frames; keeps the newest as the snapshot."""
     report.snapshot = frames[-1]
-    gray = [np.asarray(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), dtype=np.uint8) for f in frames]
-    results, stats = analyse(gray, baseline, camera.expect.ignore_regions, settings.sample_seconds)
+    results, stats = analyse(
+        frames, baselines, camera.expect.ignore_regions, settings.sample_seconds
+    )
     report.results.extend(results)
     return stats
 
@@ -218,7 +216,7 @@ def check_live(
     camera: CameraConfig,
     tools: Tools,
     settings: Settings,
-    baseline: Baseline | None,
+    baselines: Mapping[Mode, Baseline],
     source: Source,
     outcome: Outcome,
 ) -> None:
@@ -236,13 +234,13 @@ def check_live(
     except ValidatorError as err:
         report.results.append(unfinished("no picture decoded", err, source))
         return
-    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
+    outcome.stats = judge_picture(camera, frames, settings, baselines, report)
 
 
 def check_recorded(
     camera: CameraConfig,
     settings: Settings,
-    baseline: Baseline | None,
+    baselines: Mapping[Mode, Baseline],
     source: Source,
     outcome: Outcome,
 ) -> None:
@@ -258,22 +256,22 @@ def check_recorded(
         report.results.append(unfinished("cannot read the recording", err, source))
         return
     report.results.append(compare_stream(camera, info))
-    outcome.stats = judge_picture(camera, frames, settings, baseline, report)
+    outcome.stats = judge_picture(camera, frames, settings, baselines, report)
 
 
 def check_camera(
     camera: CameraConfig,
     tools: Tools,
     settings: Settings,
-    baseline: Baseline | None,
+    baselines: Mapping[Mode, Baseline],
     source: Source,
 ) -> Outcome:
     """Run the steps in order for one camera; never raises for a camera's fault."""
     outcome = Outcome(CameraReport(camera.id, now_ms()))
     if source.kind is SourceKind.RECORDING:
-        check_recorded(camera, settings, baseline, source, outcome)
+        check_recorded(camera, settings, baselines, source, outcome)
     else:
-        check_live(camera, tools, settings, baseline, source, outcome)
+        check_live(camera, tools, settings, baselines, source, outcome)
     outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
     log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

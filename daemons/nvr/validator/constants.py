@@ -23,31 +23,50 @@ STDERR_TAIL_LINES = 5
 TILE_COLUMNS = 16
 TILE_ROWS = 9
 
-# -- black / no signal: almost every pixel near black (an OSD may stay bright) -----------
+# -- measures: a light denoise first, so sensor noise is neither detail nor sharpness -------
+DENOISE_SIGMA = 1.0  # Gaussian sigma (pixels at ANALYSIS_WIDTH) before detail and edges
+SLOPE_SIGMA = 0.5  # lighter denoise for edge slopes: keeps the steepness of a sharp edge
+TEXTURE_SIGMA = 3.0  # texture = denoised picture minus this blur of it (band-pass)
+CHROMA_PERCENTILE = 90  # of the tile chroma: a few coloured objects make a colour picture
+DETAIL_PERCENTILE = 75  # detail is this percentile of the tile std: a clock cannot reach it
+CLIPPED_LUMA = 250.0  # a pixel this bright is clipped (over-exposed)
+EDGE_TILE_RANGE = 20.0  # a tile whose denoised p95-p5 is this high holds an edge ...
+EDGE_NOISE_FACTOR = 6.0  # ... and this many times the sensor noise (sigma)
+MIN_EDGE_TILES = 8  # fewer edge tiles (of 144): nothing sharp in the picture
+NO_NOISE_KNOWN = 99.0  # temporal noise of a single frame: unknown, never "frozen"
+
+# -- picture mode (one baseline per mode, invariant 11) --------------------------------------
+IR_MAX_CHROMA = 3.0  # mean |Cr-128|+|Cb-128| below this: greyscale, the camera is in IR
+NIGHT_MEAN_LUMA = 70.0  # a colour picture dimmer than this is a night picture
+
+# -- black / no signal: dark and no structure at all (an OSD may stay bright) --------------
 BLACK_P90_LUMA = 30.0
-BLACK_SPREAD = 12.0  # p90 - p10 below this too: a uniform picture
+BLACK_MAX_SPREAD = 2.0  # tile p95-p5 (75th percentile over tiles) below this: no structure
 
-# -- exposure --------------------------------------------------------------------------------
-DARK_MEAN_LUMA = 45.0  # below: too dark to identify anybody (fail)
-DARK_WARN_MEAN_LUMA = 55.0
-WASHED_MEAN_LUMA = 200.0  # above, with little contrast: washed out / overexposed
-WASHED_P10_LUMA = 150.0
+# -- exposure: dim is fine while the picture has detail (night, IR) -------------------------
+DARK_MEAN_LUMA = 45.0  # dimmer than this needs DARK_MIN_DETAIL to pass
+DARK_MIN_DETAIL = 8.0
+DARK_DETAIL_RATIO = 0.4  # with a baseline of the mode: too dark only below this share of it
+WASHED_CLIPPED_SHARE = 0.3  # this much clipped to white: over-exposed
+WASHED_P10_LUMA = 150.0  # darkest 10 % this bright ...
+WASHED_MAX_SPREAD = 80.0  # ... with p90 - p10 below this: fog, glare, haze
 
-# -- covered / tampered: the picture lost most of its detail against the baseline --------
-TEXTURED_TILE_STD = 4.0  # a tile with less spread than this is flat
-COVERED_DETAIL_RATIO = 0.3
-COVERED_ABS_DETAIL = 2.5  # without a baseline: a picture this flat is covered
+# -- covered / tampered: the picture lost most of its detail --------------------------------
+TEXTURED_TILE_STD = 1.5  # a tile whose band-pass std is below this has no texture
+COVERED_DETAIL_RATIO = 0.3  # against the baseline of the same mode
 COVERED_MIN_FLAT_SHARE = 0.5  # lost detail counts as covered only this flat
-COVERED_FLAT_SHARE = 0.9  # ... or when this share of tiles is flat, baseline or not
+COVERED_FLAT_SHARE = 0.7  # ... or when this share of tiles is flat, baseline or not,
+COVERED_MAX_CONTRAST = 0.33  # ... with a spread below this share of the mean brightness
 
-# -- blur: tile var(Laplacian)/var(luma), median over textured tiles, against baseline ---
-BLUR_FAIL_RATIO = 0.45
-BLUR_WARN_RATIO = 0.6
-BLUR_ABS_SHARPNESS = 0.08  # without a baseline: softer than this is blurred
+# -- blur: steepest slope against the edge's contrast, median over edge tiles -------------
+BLUR_ABS_SHARPNESS = 0.25  # softer than this is blurred, baseline or not
+BLUR_FAIL_RATIO = 0.7  # against the baseline of the same mode
+BLUR_WARN_RATIO = 0.8
 
-# -- frozen: share of tiles that change between frames ------------------------------------
+# -- frozen: no motion and no temporal noise -----------------------------------------------
 FROZEN_TILE_DIFF = 1.5  # mean absolute difference (luma levels) for a tile to count as changed
 FROZEN_MAX_CHANGED = 0.15  # an overlay (clock) may cover up to this share of the picture
+FROZEN_MAX_NOISE = 0.5  # median tile change below this: no live sensor behind the picture
 MIN_FRAMES_FOR_FREEZE = 2
 
 # -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------

@@ -47,7 +47,11 @@ class ValidatorDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self._engine = Engine(
-            store, config.storage.state_file, default_tools(stop_event), images_target(config)
+            store,
+            config.storage.state_file,
+            default_tools(stop_event),
+            images_target(config),
+            config.validation.confirm_checks,
         )
         self._done: queue.Queue[Outcome] = queue.Queue()
         self._pool = ThreadPoolExecutor(config.validation.workers, thread_name_prefix="check")
@@ -143,12 +147,16 @@ class ValidatorDaemon(Daemon):
                 return
             if not self.stop_event.is_set() or outcome.report.results:
                 self._engine.record(outcome)
+                if self._engine.unconfirmed(outcome.report.camera):
+                    # A first failure is confirmed soon, not a whole interval later.
+                    self._recheck_later(outcome.report.camera)
 
     def apply_config(self, new: Config) -> None:
         """Take the new camera list at the next round; reschedule when the interval changed."""
         old_interval = self.config.validation.interval_seconds
         self.config = new
         self._engine.images = images_target(new)
+        self._engine.confirm_checks = new.validation.confirm_checks
         if new.validation.interval_seconds != old_interval:
             self._schedule()
 

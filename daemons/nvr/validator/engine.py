@@ -12,7 +12,7 @@ from nvr.core.tools import require_tool
 from nvr.core.uploads import BucketTarget, ObjectRef
 from nvr.validator.checker import Outcome, Settings, Tools, check_camera
 from nvr.validator.media import ToolRunner, children_cpu_seconds
-from nvr.validator.picture import Baseline, learn
+from nvr.validator.picture import Baseline, Mode, learn, shows_scene
 from nvr.validator.results import CameraReport, Status
 from nvr.validator.source import Source
 from nvr.validator.store import (
@@ -46,6 +46,9 @@ class Engine:
 
     `check` may run in worker threads; `record` must run in the thread owning `store`.
     `images` (uplink.minio configured) is where bad pictures of camera_invalid events go.
+    A failure becomes a camera_invalid event only after `confirm_checks` failing checks
+    in a row (invariant 13); `states` is the latest verdict, `announced` the one the
+    events last told.
     """
 
     def __init__(
@@ -54,23 +57,28 @@ class Engine:
         state_file: Path,
         tools: Tools,
         images: BucketTarget | None = None,
+        confirm_checks: int = 1,
     ) -> None:
         self._store = store
         self._state_file = state_file
         self._tools = tools
         self.images = images
+        self.confirm_checks = confirm_checks
         self._lock = threading.Lock()
-        self.baselines: dict[str, Baseline] = load_baselines(store)
+        self.baselines: dict[str, dict[Mode, Baseline]] = load_baselines(store)
         self.states: dict[str, CameraState] = load_states(store)
+        # After a restart the last rows are taken as told: a restart repeats no event.
+        self.announced: dict[str, CameraState] = dict(self.states)
+        self._failing: dict[str, int] = {}  # camera -> failing checks in a row
 
     def check(self, camera: CameraConfig, settings: Settings, source: Source) -> Outcome:
         """Check one camera now from `source` (thread safe; writes nothing)."""
         with self._lock:
-            baseline = self.baselines.get(camera.id)
-        return check_camera(camera, self._tools, settings, baseline, source)
+            baselines = dict(self.baselines.get(camera.id, {}))
+        return check_camera(camera, self._tools, settings, baselines, source)
 
     def record(self, outcome: Outcome) -> CameraState:
-        """Store the rows, the snapshot, the baseline; emit an event on a change of state."""
+        """Store the rows, the snapshot, the baseline; emit an event on a confirmed change."""
         report = outcome.report
         save_report(self._store, report)
         try:
@@ -79,10 +87,22 @@ class Engine:
             log.warning("camera=%s: snapshot not written: %s", report.camera, err)
             snapshot = None
         self._learn(outcome)
-        before = self.states.get(report.camera)
-        image = self._queue_image(report, snapshot) if went_bad(report, before) else None
-        state = note_change(self._store, report, before, image)
+        state = CameraState(report.status, report.problem, report.reason)
         self.states[report.camera] = state
+        failing = self._failing.get(report.camera, 0) + 1 if state.status is Status.FAIL else 0
+        self._failing[report.camera] = failing
+        if self.unconfirmed(report.camera):
+            log.info(
+                "camera=%s fail (%d of %d checks in a row before an event): %s",
+                report.camera,
+                failing,
+                self.confirm_checks,
+                state.reason,
+            )
+            return state
+        before = self.announced.get(report.camera)
+        image = self._queue_image(report, snapshot) if went_bad(report, before) else None
+        self.announced[report.camera] = note_change(self._store, report, before, image)
         log.info(
             "camera=%s %s%s",
             report.camera,
@@ -90,6 +110,10 @@ class Engine:
             f": {state.reason}" if state.reason else "",
         )
         return state
+
+    def unconfirmed(self, camera: str) -> bool:
+        """True while a camera fails but not yet in `confirm_checks` checks in a row."""
+        return 0 < self._failing.get(camera, 0) < self.confirm_checks
 
     def _queue_image(self, report: CameraReport, snapshot: Path | None) -> ObjectRef | None:
         """Queue the bad picture for MinIO; None without MinIO, picture or spool space."""
@@ -109,15 +133,21 @@ class Engine:
             return None
 
     def _learn(self, outcome: Outcome) -> None:
-        """A check where every picture check passed teaches the camera's baseline."""
-        if outcome.stats is None or outcome.report.status is not Status.OK:
+        """A check whose picture shows a scene teaches the baseline of its mode.
+
+        Whether the other checks passed does not matter (invariant 12): a night camera
+        or a camera blurred from day one must still learn.
+        """
+        stats = outcome.stats
+        if stats is None or not shows_scene(outcome.report.results):
             return
         camera = outcome.report.camera
         with self._lock:
-            updated = learn(self.baselines.get(camera), outcome.stats)
+            known = self.baselines.setdefault(camera, {})
+            updated = learn(known.get(stats.mode), stats)
             if updated is None:
                 return
-            self.baselines[camera] = updated
+            known[stats.mode] = updated
         save_baseline(self._store, camera, updated)
 
     @staticmethod

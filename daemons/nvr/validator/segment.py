@@ -112,9 +112,13 @@ def _last_frames(
     if not kept:
         return []
     newest = kept[-1][0]
+    window = [f for at, f in kept if at >= newest - seconds]
+    if len(window) < c.MIN_FRAMES_FOR_FREEZE:
+        # A GOP longer than half the window leaves one keyframe in it: the one before
+        # (decoded anyway, the seek landed on it) lets the frozen check still compare.
+        window = [f for _, f in kept][-c.MIN_FRAMES_FOR_FREEZE :]
     width, height = analysis_size(info.width, info.height)
     return [
         np.ascontiguousarray(f.to_ndarray(width=width, height=height, format="bgr24"))
-        for at, f in kept
-        if at >= newest - seconds
+        for f in window
     ]

@@ -27,7 +27,7 @@ from nvr.core.uploads import (
     spool_path,
 )
 from nvr.validator import constants as c
-from nvr.validator.picture import Baseline
+from nvr.validator.picture import Baseline, Mode
 from nvr.validator.results import CameraReport, Status
 
 log = logging.getLogger(__name__)
@@ -80,23 +80,38 @@ def load_states(store: StateStore) -> dict[str, CameraState]:
     return states
 
 
-def load_baselines(store: StateStore) -> dict[str, Baseline]:
-    """Every camera's learned baseline."""
+def load_baselines(store: StateStore) -> dict[str, dict[Mode, Baseline]]:
+    """Every camera's learned baselines, per picture mode."""
     rows = store.read().execute(
-        "SELECT camera, sharpness, detail, samples FROM validator_baselines"
+        "SELECT camera, mode, sharpness, detail, samples, overlay_tiles"
+        " FROM validator_mode_baselines"
     )
-    return {row[0]: Baseline(row[1], row[2], row[3]) for row in rows}
+    baselines: dict[str, dict[Mode, Baseline]] = {}
+    for camera, mode_text, sharpness, detail, samples, overlay in rows:
+        mode = Mode(mode_text)
+        tiles = frozenset(int(t) for t in json.loads(overlay))
+        baselines.setdefault(camera, {})[mode] = Baseline(sharpness, detail, samples, mode, tiles)
+    return baselines
 
 
 def save_baseline(store: StateStore, camera: str, baseline: Baseline) -> None:
-    """Upsert a camera's baseline."""
+    """Upsert a camera's baseline of one mode."""
     with store.write() as conn:
         conn.execute(
-            "INSERT INTO validator_baselines (camera, sharpness, detail, samples, updated_at_ms)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera) DO UPDATE SET"
-            " sharpness = excluded.sharpness, detail = excluded.detail,"
-            " samples = excluded.samples, updated_at_ms = excluded.updated_at_ms",
-            (camera, baseline.sharpness, baseline.detail, baseline.samples, now_ms()),
+            "INSERT INTO validator_mode_baselines (camera, mode, sharpness, detail, samples,"
+            " overlay_tiles, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (camera, mode) DO UPDATE SET sharpness = excluded.sharpness,"
+            " detail = excluded.detail, samples = excluded.samples,"
+            " overlay_tiles = excluded.overlay_tiles, updated_at_ms = excluded.updated_at_ms",
+            (
+                camera,
+                str(baseline.mode),
+                baseline.sharpness,
+                baseline.detail,
+                baseline.samples,
+                json.dumps(sorted(baseline.overlay)),
+                now_ms(),
+            ),
         )
 
 

@@ -23,3 +23,10 @@ class ValidationConfig(Section):
     keyframes_only: bool = Field(
         default=True, description="decode keyframes only: cheap, enough at a GOP of 1-2 s"
     )
+    confirm_checks: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="a picture problem raises camera_invalid only after this many checks"
+        " in a row; the next check comes 30 s after the first",
+    )

@@ -1,0 +1,152 @@
+"""The picture checks on real scenes made by ffmpeg, checked as nvr-validator checks a camera
+it records (from the segment file): a night scene is not "too dark", a nearly static scene
+with a clock is not "frozen", a frozen picture re-encoded by a bitrate-capped camera is, a
+blurred camera is found without a baseline, a camera switching to infrared at dusk is no
+defect, and an event waits for a second failing check.
+
+The clips come from the held-out labelled set (nvr.camsim.labelled), no threshold was set
+on them; the whole set is scored by tests/bench/bench_picture.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nvr.camsim.labelled import HELDOUT, Clip
+from nvr.core.config import Config, parse_config
+from nvr.core.state import StateStore, now_ms
+from nvr.validator.checker import Outcome, Settings
+from nvr.validator.engine import Engine, default_tools
+from nvr.validator.picture import Mode
+from nvr.validator.results import Check, Status
+from nvr.validator.source import Source, SourceKind
+from nvrtest import query_state
+
+pytestmark = pytest.mark.timeout(400)  # a first run encodes five clips (~1 min on 2 cores)
+
+SETTINGS = Settings(timeout=60.0, sample_seconds=4.0, keyframes_only=True)
+# camera -> the clip it shows: scene, defect or "good"
+WANTED = {
+    "night": ("lot-night", "good"),
+    "lot": ("lot", "good"),
+    "frozen": ("lot", "frozen"),
+    "blurred": ("lot", "blurred"),
+}
+
+
+def pick(scene: str, defect: str) -> Clip:
+    return next(
+        clip
+        for clip in HELDOUT.clips()
+        if clip.scene.name == scene
+        and str(clip.defect or "good") == defect
+        and clip.strength in ("plain", "capped-reencode", "dirty-lens")
+    )
+
+
+@pytest.fixture(scope="module")
+def clips() -> dict[str, Path]:
+    chosen = {camera: pick(*where) for camera, where in WANTED.items()}
+    HELDOUT.ensure(list(chosen.values()), workers=2)
+    return {camera: clip.path for camera, clip in chosen.items()}
+
+
+def make_config(tmp_path: Path) -> Config:
+    (tmp_path / "state").mkdir()
+    return parse_config(
+        {
+            "site": {"id": "test-01"},
+            "storage": {
+                "recordings_dir": str(tmp_path),
+                "state_file": str(tmp_path / "state" / "state.db"),
+            },
+            "cameras": [
+                {"id": camera, "url": f"rtsp://admin:pw@127.0.0.1:1/{camera}"}
+                for camera in (*WANTED, "dusk")
+            ],
+        },
+        tmp_path / "nvr.yaml",
+    )
+
+
+def check(engine: Engine, config: Config, camera: str, segment: Path) -> Outcome:
+    """One check of `camera` from `segment`, recorded: rows, baseline, maybe an event."""
+    cam = config.camera(camera)
+    assert cam is not None
+    outcome = engine.check(cam, SETTINGS, Source(SourceKind.RECORDING, segment, now_ms()))
+    engine.record(outcome)
+    return outcome
+
+
+def result(outcome: Outcome, which: Check) -> tuple[Status, str]:
+    found = next(r for r in outcome.report.results if r.check is which)
+    return found.status, found.reason
+
+
+def events(state_file: Path) -> list[tuple[str, str, str]]:
+    return [
+        (str(kind), str(camera), str(message))
+        for kind, camera, message in query_state(
+            state_file, "SELECT kind, camera, message FROM events ORDER BY id"
+        )
+    ]
+
+
+def test_real_scenes_are_judged_by_evidence_and_events_wait_for_a_second_check(
+    clips: dict[str, Path], tmp_path: Path
+) -> None:
+    config = make_config(tmp_path)
+    state_file = config.storage.state_file
+    with StateStore.open(state_file) as store:
+        engine = Engine(store, state_file, default_tools(), confirm_checks=2)
+
+        # A night scene: dim, but full of detail. Not too dark, and the row says why.
+        night = check(engine, config, "night", clips["night"])
+        assert night.report.status is Status.OK, night.report.results
+        status, reason = result(night, Check.EXPOSURE)
+        assert status is Status.OK
+        assert "mean brightness" in reason and "not too dark" in reason, reason
+
+        # A parking lot whose only motion is its clock and sensor noise: not frozen.
+        for _ in range(2):
+            lot = check(engine, config, "lot", clips["lot"])
+            assert lot.report.status is Status.OK, lot.report.results
+
+        # A frozen picture re-encoded by a bitrate-capped camera (keyframes differ): frozen,
+        # with the measured value against its threshold. One check is no event yet.
+        first = check(engine, config, "frozen", clips["frozen"])
+        assert first.report.problem == "frozen", first.report.results
+        assert "sensor noise" in first.report.reason and "(<" in first.report.reason
+        assert engine.unconfirmed("frozen")
+        assert events(state_file) == []
+        second = check(engine, config, "frozen", clips["frozen"])
+        assert second.report.problem == "frozen"
+        assert not engine.unconfirmed("frozen")
+        assert [(k, c) for k, c, _ in events(state_file)] == [("camera_invalid", "frozen")]
+        assert "sensor noise" in events(state_file)[0][2]
+
+        # A blurred camera never seen sharp: found without a baseline, and it still learns
+        # its baseline (learning does not wait for the checks to pass).
+        blurred = check(engine, config, "blurred", clips["blurred"])
+        status, reason = result(blurred, Check.BLUR)
+        assert status is Status.FAIL and "sharpness" in reason, blurred.report.results
+        assert blurred.report.problem == "blurred"
+        assert engine.baselines.get("blurred"), "a failing blur check must not stop learning"
+
+        # Dusk: a camera that learned its day picture switches to the night picture.
+        for _ in range(3):
+            check(engine, config, "dusk", clips["lot"])
+        dusk = check(engine, config, "dusk", clips["night"])
+        assert dusk.report.status is Status.OK, dusk.report.results
+        modes = set(engine.baselines["dusk"])
+        assert len(modes) == 2 and Mode.DAY in modes, modes
+
+    # The baselines are stored per mode; no event for any healthy camera.
+    stored = query_state(state_file, "SELECT camera, mode FROM validator_mode_baselines")
+    assert {(c, m) for c, m in stored} >= {("dusk", "day"), ("lot", "day")}
+    assert {c for _, c, _ in events(state_file)} == {"frozen"}
+    rows = query_state(state_file, "SELECT values_json FROM validations WHERE camera = 'night'")
+    assert any(json.loads(v).get("mode") for (v,) in rows)
