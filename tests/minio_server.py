@@ -15,8 +15,8 @@ from typing import Any
 import requests
 from minio import Minio
 
-from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
+from nvr_camsim.mediamtx import free_port
 from nvrtest import LoopbackServer
 
 ACCESS_KEY = "nvr-test"

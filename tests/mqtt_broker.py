@@ -13,8 +13,8 @@ import socket
 import subprocess
 from pathlib import Path
 
-from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
+from nvr_camsim.mediamtx import free_port
 from nvrtest import LoopbackServer
 
 

@@ -23,10 +23,10 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import load_config
 from nvr.core.rtsp import ProbeResult, probe
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import MediamtxServer
 from nvrtest import Child, wait_until
 
 from .harness import Backup

@@ -46,8 +46,8 @@ from nvr.core.recordings import chain_hash, coverage, file_sha256, list_segments
 from nvr.core.state import StateStore
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
-from nvr.headoffice.store import ReportStore
-from nvr.headoffice.verify import Envelope
+from nvr_headoffice.store import ReportStore
+from nvr_headoffice.verify import Envelope
 
 RESULTS = Path(__file__).with_name("results")
 SEGMENT_MS = 60_000

@@ -32,7 +32,6 @@ from typing import Any
 
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.core.config import Config, load_config
 from nvr.core.notify import child_environment
 from nvr.core.process import stop_process
@@ -42,6 +41,7 @@ from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.pacing import process_cpu_seconds
 from nvr.validator.results import Status
 from nvr.validator.source import camera_source
+from nvr_camsim import CameraSimulator
 
 RESULTS = Path(__file__).with_name("results")
 WIDTH, HEIGHT, BITRATE = 640, 360, 800_000

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from nvr.camsim import Region
 from nvr.core.tools import require_tool
+from nvr_camsim import Region
 
 READ_TIMEOUT_S = 30.0
 

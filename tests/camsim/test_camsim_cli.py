@@ -1,4 +1,4 @@
-"""`nvrctl camsim` as a technician runs it: URLs without passwords, faults, clean stop."""
+"""`nvr-camsim` as a technician runs it: URLs without passwords, faults, clean stop."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .media import probe
 
 pytestmark = pytest.mark.timeout(120)
 
-CLI = [sys.executable, "-m", "nvr.camsim"]
+CLI = [sys.executable, "-m", "nvr_camsim"]
 SIZE = f"{WIDTH}x{HEIGHT}"
 STARTED_LINE = "stop: Ctrl-C"
 

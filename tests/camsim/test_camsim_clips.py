@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from nvr.camsim import ClipSpec, Fault, Variant, ensure_clip, parse_fault
-from nvr.camsim.clips import CLIP_SECONDS, alternate_resolution, parse_bitrate, parse_resolution
 from nvr.core.tools import require_tool
+from nvr_camsim import ClipSpec, Fault, Variant, ensure_clip, parse_fault
+from nvr_camsim.clips import CLIP_SECONDS, alternate_resolution, parse_bitrate, parse_resolution
 
 pytestmark = pytest.mark.timeout(120)
 

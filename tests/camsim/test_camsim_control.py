@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nvr.camsim import CamsimError, Fault
-from nvr.camsim.control import parse_faults, saved_passwords, write_private_json
+from nvr_camsim import CamsimError, Fault
+from nvr_camsim.control import parse_faults, saved_passwords, write_private_json
 
 
 def test_private_json_is_owner_only_and_leaves_no_temp_file(tmp_path: Path) -> None:

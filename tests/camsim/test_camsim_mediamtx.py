@@ -11,9 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from nvr.camsim import ClipSpec, MediamtxError, MediamtxServer, Variant, ensure_clip
-from nvr.camsim.publisher import Publisher
 from nvr.core.tools import require_tool
+from nvr_camsim import ClipSpec, MediamtxError, MediamtxServer, Variant, ensure_clip
+from nvr_camsim.publisher import Publisher
 
 from .conftest import BITRATE, HEIGHT, WIDTH
 from .media import probe
@@ -57,7 +57,7 @@ OWNER = """
 import sys
 from pathlib import Path
 from threading import Event
-from nvr.camsim import MediamtxServer
+from nvr_camsim import MediamtxServer
 server = MediamtxServer(Path(sys.argv[1]))
 server.start()
 print(server.pid, flush=True)

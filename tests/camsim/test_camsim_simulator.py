@@ -11,7 +11,7 @@ from time import monotonic
 import numpy as np
 import pytest
 
-from nvr.camsim import CameraSimulator, Fault, clock_region
+from nvr_camsim import CameraSimulator, Fault, clock_region
 
 from .conftest import HEIGHT, WIDTH
 from .media import grab_frames, outside, probe, sharpness

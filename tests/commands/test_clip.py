@@ -15,8 +15,8 @@ import pytest
 
 from minio_server import MinioServer
 from mqtt_broker import MosquittoBroker
-from nvr.camsim import CameraSimulator
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 from uplink.helpers import Process, query
 from uplink.receiver import Receiver

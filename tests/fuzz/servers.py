@@ -25,10 +25,10 @@ import yaml
 from fuzz.hammer import Decorate
 from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
 from health.box import TECH, TECH_PW, make_box
-from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature
+from nvr_camsim.mediamtx import free_port
 from nvrtest import Child, base_config, wait_until
 
 VIEWER, VIEWER_PW = "fuzzy", "fuzzy-watches-all-0d"

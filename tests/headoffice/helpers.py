@@ -57,7 +57,7 @@ def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "nvr.headoffice.main",
+        "nvr_headoffice.main",
         "--listen",
         listen,
         "--database",

@@ -28,7 +28,7 @@ def _sites_text(tmp: Path, text: str) -> Path:
 
 
 def no_arguments(tmp: Path) -> tuple[list[str], int, str]:
-    return ["-m", "nvr.headoffice.main"], 2, "required: --database, --sites"
+    return ["-m", "nvr_headoffice.main"], 2, "required: --database, --sites"
 
 
 def bad_listen(tmp: Path) -> tuple[list[str], int, str]:

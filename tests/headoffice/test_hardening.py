@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from nvr.headoffice.constants import MAX_BODY_BYTES
+from nvr_headoffice.constants import MAX_BODY_BYTES
 
 from .helpers import SITE, HeadOffice, envelope
 

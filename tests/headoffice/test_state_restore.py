@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nvr.camsim import CameraSimulator
 from nvr.core.statebackup import BACKUP_DIR_NAME, integrity_problem, list_backups
+from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, wait_until
 
 from .helpers import HeadOffice, NvrDaemon

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
+from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, query_state, wait_until
 
 from .helpers import SECRET, SITE, HeadOffice, NvrDaemon

@@ -21,10 +21,10 @@ from typing import Any
 import requests
 import yaml
 
-from nvr.camsim import CameraSimulator, MediamtxServer
-from nvr.camsim.mediamtx import free_port
 from nvr.core.tools import require_tool
 from nvr.livestream.constants import MEDIAMTX_API_USER
+from nvr_camsim import CameraSimulator, MediamtxServer
+from nvr_camsim.mediamtx import free_port
 from nvrtest import Child, NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"

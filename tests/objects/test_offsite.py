@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from minio_server import MinioServer
-from nvr.camsim import CameraSimulator
 from nvr.core.config import parse_config
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
@@ -24,6 +23,7 @@ from nvr.core.uploads import RECORDINGS_BUCKET, ObjectRef, object_key
 from nvr.hddmon.index import Segment
 from nvr.hddmon.janitor import Janitor, PassResult
 from nvr.report.status import status_body
+from nvr_camsim import CameraSimulator
 from nvrtest import NotifySocket, wait_until
 from uplink.helpers import Process
 

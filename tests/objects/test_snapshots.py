@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from minio_server import MinioServer
-from nvr.camsim import CameraSimulator, Fault
 from nvr.core.uploads import IMAGES_BUCKET, ObjectRef
+from nvr_camsim import CameraSimulator, Fault
 from nvrtest import wait_until
 from uplink.helpers import TOKEN, Process
 from uplink.receiver import Receiver

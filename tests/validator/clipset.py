@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr.camsim.clips import find_font
 from nvr.core.tools import require_tool
+from nvr_camsim.clips import find_font
 
 VERSION = "v2"
 SIZE = "640x360"

@@ -1,4 +1,4 @@
-"""`python -m nvr.camsim ...` works like `nvrctl camsim ...` (for development)."""
+"""nvr-camsim (or `python -m nvr_camsim`): the simulator's own entry point, outside nvrctl."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import logging
 import sys
 
-from nvr.camsim import cli
+from nvr_camsim import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse `camsim` options and run them, as nvrctl would."""
-    parser = argparse.ArgumentParser(prog="python -m nvr.camsim")
+    """Parse the camsim options and run them."""
+    parser = argparse.ArgumentParser(prog="nvr-camsim")
     subparsers = parser.add_subparsers(dest="command", required=True)
     cli.add_parser(subparsers)
     args = parser.parse_args(["camsim", *(sys.argv[1:] if argv is None else argv)])

@@ -1,11 +1,11 @@
-"""`nvrctl camsim`: run simulated cameras in the foreground, and switch their faults.
+"""`nvr-camsim`: run simulated cameras in the foreground, and switch their faults.
 
-    nvrctl camsim [--cameras N] [--resolution WxH] [--bitrate 2M] [--fault cam02=black ...]
+    nvr-camsim [--cameras N] [--resolution WxH] [--bitrate 2M] [--fault cam02=black ...]
                   [--run-dir run/camsim] [--rtsp-port 8554]
-    nvrctl camsim fault CAMERA FAULT|none [--run-dir run/camsim]
+    nvr-camsim fault CAMERA FAULT|none [--run-dir run/camsim]
 
 The URLs are printed with the password masked; the real ones are in `cameras.json` in the
-run directory (mode 0600). See `nvr.camsim.control` for the files.
+run directory (mode 0600). See `nvr_camsim.control` for the files.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from time import monotonic
 from types import FrameType
 from typing import Any
 
-from nvr.camsim.clips import default_cache_dir, parse_bitrate, parse_resolution
-from nvr.camsim.control import (
+from nvr.core.errors import NvrError
+from nvr.core.redact import redact_url
+from nvr.core.tools import require_tool
+from nvr_camsim.clips import default_cache_dir, parse_bitrate, parse_resolution
+from nvr_camsim.control import (
     CAMERAS_FILE,
     FAULTS_FILE,
     FaultControl,
@@ -33,13 +36,10 @@ from nvr.camsim.control import (
     saved_passwords,
     write_private_json,
 )
-from nvr.camsim.errors import CamsimError
-from nvr.camsim.faults import Fault, parse_fault
-from nvr.camsim.process import pid_running
-from nvr.camsim.simulator import CameraSimulator
-from nvr.core.errors import NvrError
-from nvr.core.redact import redact_url
-from nvr.core.tools import require_tool
+from nvr_camsim.errors import CamsimError
+from nvr_camsim.faults import Fault, parse_fault
+from nvr_camsim.process import pid_running
+from nvr_camsim.simulator import CameraSimulator
 
 DEFAULT_RUN_DIR = Path("run/camsim")
 DEFAULT_RTSP_PORT = 8554
@@ -245,7 +245,7 @@ def _print_summary(sim: CameraSimulator, run_dir: Path, options: Options) -> Non
         fault = f"  fault={cam.fault}" if cam.fault else ""
         _say(f"  {cam.id}  {redact_url(cam.url)}{fault}")
     _say(f"credentials: {run_dir / CAMERAS_FILE} (mode 0600)")
-    _say(f"switch faults: nvrctl camsim fault CAMERA FAULT|none --run-dir {run_dir}")
+    _say(f"switch faults: nvr-camsim fault CAMERA FAULT|none --run-dir {run_dir}")
     _say(f"  faults: {', '.join(Fault)}; or edit {run_dir / FAULTS_FILE}")
     _say("stop: Ctrl-C")
 

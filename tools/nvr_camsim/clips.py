@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from nvr.camsim.errors import ClipError
 from nvr.core.tools import require_tool
+from nvr_camsim.errors import ClipError
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
-"""The files through which a running `nvrctl camsim` is seen and steered.
+"""The files through which a running `nvr-camsim` is seen and steered.
 
 In the run directory:
 - `cameras.json` (mode 0600, it holds the passwords): `pid` of the camsim process,
   `rtsp_port`, `mediamtx_api`, and `cameras`, a list of `{"id", "url", "fault"}` with the
   fault each camera shows now. Rewritten after every change.
 - `faults.json`: the wanted faults, `{"cam01": null, "cam02": "black", ...}`. The running
-  camsim polls it and applies changes; `nvrctl camsim fault` edits it. Removed when camsim
+  camsim polls it and applies changes; `nvr-camsim fault` edits it. Removed when camsim
   stops cleanly, so its presence (with a live pid) means "running".
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from nvr.camsim.errors import CamsimError
-from nvr.camsim.faults import Fault, parse_fault
-from nvr.camsim.simulator import CameraSimulator
+from nvr_camsim.errors import CamsimError
+from nvr_camsim.faults import Fault, parse_fault
+from nvr_camsim.simulator import CameraSimulator
 
 log = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ import psutil
 import requests
 import yaml
 
-from nvr.camsim.auth import Authorizer, AuthServer
-from nvr.camsim.errors import MediamtxError
-from nvr.camsim.process import STOP_TIMEOUT_S, pid_running, spawn
 from nvr.core.process import stop_process
 from nvr.core.tools import require_tool
+from nvr_camsim.auth import Authorizer, AuthServer
+from nvr_camsim.errors import MediamtxError
+from nvr_camsim.process import STOP_TIMEOUT_S, pid_running, spawn
 
 log = logging.getLogger(__name__)
 

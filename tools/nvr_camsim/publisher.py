@@ -6,8 +6,8 @@ import logging
 import subprocess
 from pathlib import Path
 
-from nvr.camsim.process import STOP_TIMEOUT_S, StderrTail, spawn
 from nvr.core.process import stop_process
+from nvr_camsim.process import STOP_TIMEOUT_S, StderrTail, spawn
 
 log = logging.getLogger(__name__)
 

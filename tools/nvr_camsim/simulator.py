@@ -25,8 +25,10 @@ from threading import Event, RLock, Thread
 from time import monotonic
 from types import TracebackType
 
-from nvr.camsim.auth import AuthRequest
-from nvr.camsim.clips import (
+from nvr.core.redact import register_secret
+from nvr.core.tools import require_tool
+from nvr_camsim.auth import AuthRequest
+from nvr_camsim.clips import (
     DEFAULT_BITRATE,
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
@@ -35,12 +37,10 @@ from nvr.camsim.clips import (
     alternate_resolution,
     ensure_clip,
 )
-from nvr.camsim.errors import CamsimError, MediamtxError
-from nvr.camsim.faults import Fault
-from nvr.camsim.mediamtx import MediamtxServer
-from nvr.camsim.publisher import Publisher
-from nvr.core.redact import register_secret
-from nvr.core.tools import require_tool
+from nvr_camsim.errors import CamsimError, MediamtxError
+from nvr_camsim.faults import Fault
+from nvr_camsim.mediamtx import MediamtxServer
+from nvr_camsim.publisher import Publisher
 
 log = logging.getLogger(__name__)
 

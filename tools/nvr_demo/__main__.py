@@ -1,4 +1,4 @@
-"""`make demo` (`python -m nvr.demo`): the whole suite on simulated cameras until Ctrl-C.
+"""`make demo` (`python -m nvr_demo`): the whole suite on simulated cameras until Ctrl-C.
 
 Everything lives in run/demo/ (ignored by git): config, secrets, state, recordings, logs,
 the head office's database. Ports are fixed (from 18000) so the printed URLs stay valid.
@@ -15,7 +15,7 @@ from pathlib import Path
 from types import FrameType
 
 from nvr.core.errors import NvrError
-from nvr.demo.stack import VIEWER_PASSWORD, VIEWER_USER, Ports, Stack, StackOptions
+from nvr_demo.stack import VIEWER_PASSWORD, VIEWER_USER, Ports, Stack, StackOptions
 
 RUN_DIR = Path("run/demo")
 PORT_BASE = 18000
@@ -66,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port-base", type=int, default=PORT_BASE, help=f"first of 13 ports (default {PORT_BASE})"
     )
+    parser.add_argument(
+        "--mediamtx-config",
+        type=Path,
+        default=StackOptions.live_mediamtx_config,
+        help="the live-view mediamtx config to start from (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     stop = threading.Event()
 
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         with_minio=not args.no_minio,
         ports=Ports.fixed(args.port_base),
         status_interval_minutes=1,
+        live_mediamtx_config=args.mediamtx_config,
     )
     flaky = FLAKY_CAMERA if args.cameras >= 4 else None
     try:

@@ -28,16 +28,15 @@ from typing import Any
 import requests
 import yaml
 
-from nvr.camsim.control import CAMERAS_FILE
-from nvr.camsim.mediamtx import free_port
-from nvr.camsim.process import pid_running
 from nvr.core.errors import NvrError
 from nvr.core.notify import child_environment
 from nvr.core.passwords import hash_password
 from nvr.core.tools import require_tool
-from nvr.demo.supervisor import ProgramSpec, render_supervisord
+from nvr_camsim.control import CAMERAS_FILE
+from nvr_camsim.mediamtx import free_port
+from nvr_camsim.process import pid_running
+from nvr_demo.supervisor import ProgramSpec, render_supervisord
 
-REPO_ETC = Path(__file__).resolve().parents[3] / "etc"
 SITE_ID = "demo-01"
 DAEMONS = (
     "nvr-backup",
@@ -100,6 +99,10 @@ class StackOptions:
     crash_hold_seconds: float = 60.0  # /health warns this long after a kill -9
     with_minio: bool = False
     ports: Ports = field(default_factory=Ports)
+    # The live-view mediamtx config the box ships (etc/mediamtx/mediamtx.yml in a checkout,
+    # /etc/mediamtx/mediamtx.yml on a box): named, not found relative to this file, which
+    # may sit in any site-packages.
+    live_mediamtx_config: Path = Path("etc/mediamtx/mediamtx.yml")
 
 
 class Stack:
@@ -215,7 +218,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "nvr.camsim",
+                "nvr_camsim",
                 "fault",
                 camera,
                 fault or "none",
@@ -268,7 +271,7 @@ class Stack:
                 [
                     python,
                     "-m",
-                    "nvr.camsim",
+                    "nvr_camsim",
                     "--cameras",
                     str(opts.cameras),
                     "--resolution",
@@ -290,7 +293,7 @@ class Stack:
                 [
                     python,
                     "-m",
-                    "nvr.headoffice.main",
+                    "nvr_headoffice.main",
                     "--listen",
                     f"127.0.0.1:{ports.headoffice}",
                     "--database",
@@ -341,11 +344,15 @@ class Stack:
         )
 
     def _live_mediamtx_config(self) -> dict[str, Any]:
-        """etc/mediamtx/mediamtx.yml with the stack's ports."""
-        ports = self.ports
-        config: dict[str, Any] = yaml.safe_load(
-            (REPO_ETC / "mediamtx" / "mediamtx.yml").read_text()
-        )
+        """The shipped live-view mediamtx config with the stack's ports."""
+        ports, template = self.ports, self.options.live_mediamtx_config
+        try:
+            config: dict[str, Any] = yaml.safe_load(template.read_text())
+        except OSError as err:
+            raise StackError(
+                f"live-view mediamtx config {template}: {err.strerror} (run from the checkout, "
+                "or pass --mediamtx-config)"
+            ) from None
         config.update(
             {
                 "authHTTPAddress": f"http://127.0.0.1:{ports.livestream}/mediamtx/auth",

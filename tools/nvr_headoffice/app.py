@@ -11,8 +11,8 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
-from nvr.headoffice import clips
-from nvr.headoffice.constants import (
+from nvr_headoffice import clips
+from nvr_headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
     EVENT_KINDS,
     MAX_BODY_BYTES,
@@ -21,11 +21,11 @@ from nvr.headoffice.constants import (
     MAX_SEQ,
     SITE_PAGE_REPORTS,
 )
-from nvr.headoffice.errors import Refused
-from nvr.headoffice.page import SiteView, render_overview, render_site, site_view
-from nvr.headoffice.sites import LiveSites
-from nvr.headoffice.store import ReportStore
-from nvr.headoffice.verify import Credentials, authenticate, parse_envelopes, shown
+from nvr_headoffice.errors import Refused
+from nvr_headoffice.page import SiteView, render_overview, render_site, site_view
+from nvr_headoffice.sites import LiveSites
+from nvr_headoffice.store import ReportStore
+from nvr_headoffice.verify import Credentials, authenticate, parse_envelopes, shown
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import re
 
 from flask import Flask, Response, jsonify, request
 
-from nvr.headoffice.store import ReportStore
+from nvr_headoffice.store import ReportStore
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 

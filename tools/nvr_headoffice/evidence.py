@@ -20,7 +20,7 @@ from nvr.core.identity import ALGORITHM, key_id
 from nvr.core.manifest import Anchor, Verdict, verify_manifest
 from nvr.core.timeutil import format_ms
 
-# Appended to the report database's migrations (nvr.headoffice.store).
+# Appended to the report database's migrations (nvr_headoffice.store).
 MIGRATION = """
 -- Public keys a site registered in its status reports (key id = sha256(key)[:16]).
 CREATE TABLE site_keys (

@@ -24,17 +24,17 @@ from waitress.server import create_server
 from nvr import __version__
 from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
-from nvr.headoffice.app import create_app
-from nvr.headoffice.constants import (
+from nvr_headoffice.app import create_app
+from nvr_headoffice.constants import (
     MAX_BODY_BYTES,
     PROG,
     SERVER_STOP_SECONDS,
     SERVER_THREADS,
 )
-from nvr.headoffice.errors import HeadOfficeError, ListenError
-from nvr.headoffice.sites import LiveSites
-from nvr.headoffice.store import ReportStore
-from nvr.headoffice.verify_cmd import verify_main
+from nvr_headoffice.errors import HeadOfficeError, ListenError
+from nvr_headoffice.sites import LiveSites
+from nvr_headoffice.store import ReportStore
+from nvr_headoffice.verify_cmd import verify_main
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _verify(argv: list[str]) -> int:
-    """`nvr-headoffice verify CLIP MANIFEST --database PATH` (nvr.headoffice.verify_cmd)."""
+    """`nvr-headoffice verify CLIP MANIFEST --database PATH` (nvr_headoffice.verify_cmd)."""
     try:
         return verify_main(argv)
     except HeadOfficeError as err:

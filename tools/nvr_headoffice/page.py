@@ -13,12 +13,12 @@ from typing import Any
 from flask import render_template_string
 
 from nvr.core.timeutil import format_ms
-from nvr.headoffice.constants import (
+from nvr_headoffice.constants import (
     PAGE_REFRESH_SECONDS,
     SILENT_AFTER_SECONDS,
 )
-from nvr.headoffice.store import SiteSummary, StoredReport
-from nvr.headoffice.summary import StatusSummary, report_line, status_summary
+from nvr_headoffice.store import SiteSummary, StoredReport
+from nvr_headoffice.summary import StatusSummary, report_line, status_summary
 
 
 @dataclass(frozen=True)

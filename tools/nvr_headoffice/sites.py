@@ -25,7 +25,7 @@ from pydantic import AwareDatetime, Field, ValidationError, model_validator
 from nvr.core.config.base import Identifier, SecretStr, Section, inline_secret_file
 from nvr.core.redact import Secret, redact_text
 from nvr.core.signing import REPLAY_WINDOW_SECONDS
-from nvr.headoffice.errors import SitesFileError
+from nvr_headoffice.errors import SitesFileError
 
 log = logging.getLogger(__name__)
 

@@ -24,16 +24,16 @@ from typing import Any
 from nvr.core.manifest import Verdict
 from nvr.core.state import split_statements
 from nvr.core.timeutil import format_ms
-from nvr.headoffice import evidence
-from nvr.headoffice.constants import (
+from nvr_headoffice import evidence
+from nvr_headoffice.constants import (
     BUSY_TIMEOUT_MS,
     EVENT_KINDS,
     KIND_STATUS,
     OVERFLOW_EVENT,
     STATE_RESTORED_EVENT,
 )
-from nvr.headoffice.errors import DatabaseError
-from nvr.headoffice.verify import Envelope
+from nvr_headoffice.errors import DatabaseError
+from nvr_headoffice.verify import Envelope
 
 # Each entry migrates from version N (its index) to N+1. Append only once released.
 MIGRATIONS: tuple[str, ...] = (

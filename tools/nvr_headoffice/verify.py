@@ -22,7 +22,7 @@ from nvr.core.signing import (
     report_signature,
     signatures_match,
 )
-from nvr.headoffice.constants import (
+from nvr_headoffice.constants import (
     ENVELOPE_KEYS,
     MAX_ID_LENGTH,
     MAX_KIND_LENGTH,
@@ -30,8 +30,8 @@ from nvr.headoffice.constants import (
     MAX_TIMESTAMP_DIGITS,
     SUPPORTED_SCHEMAS,
 )
-from nvr.headoffice.errors import Refused
-from nvr.headoffice.sites import SitesFile
+from nvr_headoffice.errors import Refused
+from nvr_headoffice.sites import SitesFile
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from nvr.core.manifest import REFUSED, UNANCHORED
 from nvr.core.recordings import file_sha256
-from nvr.headoffice.constants import PROG
-from nvr.headoffice.errors import HeadOfficeError
-from nvr.headoffice.store import ReportStore
+from nvr_headoffice.constants import PROG
+from nvr_headoffice.errors import HeadOfficeError
+from nvr_headoffice.store import ReportStore
 
 EXIT_REFUSED = 1
 EXIT_UNANCHORED = 3
