@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
-from nvr.core.recordings import EndReason
+from nvr.core.tables.recordings import EndReason
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from nvr.core.recordings import file_sha256
+from nvr.core.tables.recordings import file_sha256
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator

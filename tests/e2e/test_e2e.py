@@ -23,7 +23,7 @@ import psutil
 import pytest
 import requests
 
-from nvr.core.recordings import Coverage, coverage
+from nvr.core.tables.recordings import Coverage, coverage
 from nvr_demo.stack import DAEMONS, SITE_ID, Stack, StackOptions
 from nvrtest import loop_mounted, wait_until
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hddmon_helpers import events, make_daemon, make_env, settle
 
-from nvr.core.events import Severity
+from nvr.core.tables.events import Severity
 from nvr.hddmon.smart import parse_smartctl, read_smart, run_command, smart_problems
 
 pytestmark = pytest.mark.timeout(60)

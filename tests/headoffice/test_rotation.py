@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from nvr.core.config import load_config
-from nvr.core.outbox import append_report, dead_letters
 from nvr.core.state import StateStore
+from nvr.core.tables.outbox import append_report, dead_letters
 from nvr.uplink.commands.wire import Destination, Refusal, authenticate, signature
 from nvrtest import wait_until
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from nvr.core.notify import child_environment
-from nvr.core.outbox import append_report
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import append_report
 from nvrtest import wait_until
 
 from .box import DAEMONS, Box, make_box

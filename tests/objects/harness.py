@@ -14,7 +14,7 @@ from minio.error import S3Error
 
 from minio_server import MinioServer
 from nvr.core.state import StateStore
-from nvr.core.uploads import ObjectRef, UploadKind, enqueue, object_key
+from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key
 
 SITE = "test-01"
 FAST_RETRY = {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0}

@@ -18,8 +18,8 @@ import yaml
 from minio_server import MinioServer
 from nvr.core.config import parse_config
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.uploads import RECORDINGS_BUCKET, ObjectRef, object_key
 from nvr.core.timeutil import format_ms
-from nvr.core.uploads import RECORDINGS_BUCKET, ObjectRef, object_key
 from nvr.hddmon.index import Segment
 from nvr.hddmon.janitor import Janitor, PassResult
 from nvr.report.status import status_body

@@ -12,9 +12,9 @@ import yaml
 
 from minio_server import MinioServer
 from nvr.core.config import Config, parse_config
-from nvr.core.offsite import offsite_status
 from nvr.core.state import StateStore
-from nvr.core.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
+from nvr.core.tables.offsite import offsite_status
+from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
 from nvr.uplink.constants import UPLOADS_KEEP_MS
 from nvr.uplink.upload_queue import prune
 from nvr.uplink.uploader import UploadService

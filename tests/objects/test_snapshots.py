@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from minio_server import MinioServer
-from nvr.core.uploads import IMAGES_BUCKET, ObjectRef
+from nvr.core.tables.uploads import IMAGES_BUCKET, ObjectRef
 from nvr_camsim import CameraSimulator, Fault
 from nvrtest import wait_until
 from uplink.helpers import TOKEN, Process

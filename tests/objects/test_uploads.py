@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from minio_server import MinioServer
-from nvr.core.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
+from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
 from nvrtest import NotifySocket, wait_until
 from uplink.helpers import Process
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from nvr.core.config import load_config
-from nvr.core.events import Severity, record_event
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from nvr.core.outbox import append
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore
+from nvr.core.tables.outbox import append
 from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
 from nvr.uplink.transport import TlsSettings, Transport
 from nvr.uplink.worker import DestinationWorker, RetryPolicy

@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from nvr.core.config import parse_config
-from nvr.core.recordings import EndReason
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason
 from nvr.core.tools import require_tool
 from nvr.validator.checker import BUSY
 from nvr.validator.engine import Engine, default_tools, settings_of

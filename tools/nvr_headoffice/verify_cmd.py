@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nvr.core.manifest import REFUSED, UNANCHORED
-from nvr.core.recordings import file_sha256
+from nvr.core.tables.recordings import file_sha256
 from nvr_headoffice.constants import PROG
 from nvr_headoffice.errors import HeadOfficeError
 from nvr_headoffice.store import ReportStore

@@ -22,8 +22,8 @@ from nvr.backup.paths import is_staged, place_segment
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.chain import chain_tip
 from nvr.core.durable import fsync_directory
-from nvr.core.recordings import HASH_CHUNK_BYTES, chain_hash
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import HASH_CHUNK_BYTES, chain_hash
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from pathlib import Path
 from nvr import __version__
 from nvr.cli.status_cmd import run_status
 from nvr.core.config import Config
-from nvr.core.recordings import coverage
 from nvr.core.redact import MASK, redact_text
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import coverage
 
 log = logging.getLogger(__name__)
 

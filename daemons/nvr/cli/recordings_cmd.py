@@ -10,11 +10,11 @@ from typing import Any
 from nvr.core.chain import explain_deleted, verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
-from nvr.core.export import continuous_runs, export_clip
 from nvr.core.identity import BoxIdentity, load_identity
 from nvr.core.manifest import ClipSource, write_manifest
-from nvr.core.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.export import continuous_runs, export_clip
+from nvr.core.tables.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.timeutil import format_ms, parse_time
 
 CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"

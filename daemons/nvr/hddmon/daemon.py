@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.events import Severity, record_event
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore, now_ms
 from nvr.core.statebackup import StateBackupError
+from nvr.core.tables.events import Severity, record_event
 from nvr.hddmon import health
 from nvr.hddmon.alerts import Alerts
 from nvr.hddmon.constants import (

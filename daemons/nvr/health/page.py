@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import render_template_string
 
-from nvr.core.recordings import coverage
+from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.health.constants import HDDMON_DAEMON, TIMELINE_HOURS
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
 
-# Gap colours by reason; anything else is grey. Names match nvr.core.recordings.EndReason.
+# Gap colours by reason; anything else is grey. Names match nvr.core.tables.recordings.EndReason.
 GAP_COLOURS = {
     "camera offline": "#d9534f",
     "auth failed": "#8e44ad",

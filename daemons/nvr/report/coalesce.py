@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvr.core.outbox import KIND_ALARM, KIND_EVENT
+from nvr.core.tables.outbox import KIND_ALARM, KIND_EVENT
 from nvr.core.timeutil import format_ms
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

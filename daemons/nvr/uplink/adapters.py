@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from nvr.core.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_STATUS
 from nvr.core.redact import Secret
 from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
+from nvr.core.tables.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_STATUS
 from nvr.uplink.outbox import OutboxRow
 from nvr.uplink.transport import Request, signed_headers
 

@@ -14,10 +14,10 @@ import time
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.events import Severity, record_event
-from nvr.core.outbox import DISPLAY_NAME, Backlog, backlog
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.outbox import DISPLAY_NAME, Backlog, backlog
 from nvr.uplink.adapters import Adapter, HeadOfficeAdapter, HseAdapter
 from nvr.uplink.constants import (
     EVENT_SOURCE,

@@ -19,7 +19,7 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 
 from nvr.core.config.uplink import MinioConfig
-from nvr.core.uploads import ObjectRef
+from nvr.core.tables.uploads import ObjectRef
 from nvr.uplink.constants import (
     MINIO_CONNECT_TIMEOUT_SECONDS,
     MINIO_PERMANENT_CODES,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from nvr.core.events import Severity, record_event
-from nvr.core.offsite import Tally, cursor_name, queued_through
 from nvr.core.state import StateStore, now_ms
-from nvr.core.uploads import BucketTarget, UploadKind, UploadState, enqueue
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.offsite import Tally, cursor_name, queued_through
+from nvr.core.tables.uploads import BucketTarget, UploadKind, UploadState, enqueue
 from nvr.uplink.constants import EVENT_SOURCE, OFFSITE_LOST_EVENT_KIND, OFFSITE_SCAN_BATCH
 from nvr.uplink.upload_queue import COLUMNS, UploadRow, finish_in
 

@@ -1,6 +1,6 @@
 """The outbox: report envelopes waiting for delivery, with one cursor per destination.
 
-Appending and the backlog figures live in nvr.core.outbox (any daemon appends); only
+Appending and the backlog figures live in nvr.core.tables.outbox (any daemon appends); only
 nvr-uplink advances cursors, records dead letters, prunes delivered rows and enforces the
 bound. See docs/design/outbox.md.
 """
@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nvr.core.outbox import KEPT_PRIORITY, KIND_ALARM, append, cursor
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import KEPT_PRIORITY, KIND_ALARM, append, cursor
 from nvr.uplink.constants import OVERFLOW_EVENT_KIND, OVERFLOW_TARGET_FRACTION
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nvr.core.state import StateStore, now_ms
-from nvr.core.uploads import ObjectRef, UploadState
+from nvr.core.tables.uploads import ObjectRef, UploadState
 
 COLUMNS = (
     "id, bucket, object_key, path, sha256, bytes, kind, camera, segment_id, start_ms, end_ms, owned"

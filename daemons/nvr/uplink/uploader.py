@@ -21,9 +21,9 @@ from typing import Any
 from nvr.core.backoff import Backoff
 from nvr.core.config import Config
 from nvr.core.errors import StateError
-from nvr.core.offsite import Tally, offsite_cameras, pending
 from nvr.core.state import StateStore, now_ms
-from nvr.core.uploads import BucketTarget, UploadKind, UploadState
+from nvr.core.tables.offsite import Tally, offsite_cameras, pending
+from nvr.core.tables.uploads import BucketTarget, UploadKind, UploadState
 from nvr.uplink.constants import (
     MINIO,
     MINIO_LABEL,

@@ -17,9 +17,9 @@ from typing import Any
 
 from nvr.core.backoff import Backoff
 from nvr.core.errors import StateError
-from nvr.core.events import Severity, record_event
-from nvr.core.outbox import DISPLAY_NAME
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.outbox import DISPLAY_NAME
 from nvr.uplink.adapters import Adapter
 from nvr.uplink.circuit import CircuitBreaker, CircuitState
 from nvr.uplink.constants import EVENT_SOURCE, IDLE_POLL_SECONDS, RETRY_FACTOR, RETRY_JITTER

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from nvr.core.errors import NvrError
-from nvr.core.recordings import CONTINUITY_TOLERANCE_MS, Segment
+from nvr.core.tables.recordings import CONTINUITY_TOLERANCE_MS, Segment
 from nvr.core.tools import require_tool
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.tables.uploads import UploadKind, UploadState
 from nvr.core.timeutil import format_ms
-from nvr.core.uploads import UploadKind, UploadState
 
 # uplink_cursors.destination of a camera's copy: every segment with id <= last_id is queued.
 CURSOR_PREFIX = "offsite:"

@@ -18,7 +18,7 @@ from nvr.core.config.cameras import CameraConfig
 from nvr.core.config.uplink import MinioConfig
 from nvr.core.errors import NvrError
 from nvr.core.state import StateStore
-from nvr.core.uploads import UploadState
+from nvr.core.tables.uploads import UploadState
 from nvr.uplink.commands.constants import DONE, FAILED
 from nvr.uplink.commands.journal import Stored
 from nvr.uplink.commands.wire import Command

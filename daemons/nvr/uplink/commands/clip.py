@@ -15,14 +15,14 @@ from pathlib import Path
 
 from nvr.core.chain import explain_deleted
 from nvr.core.durable import sync_file
-from nvr.core.export import export_clip
 from nvr.core.identity import load_identity
 from nvr.core.manifest import MANIFEST_SUFFIX, ClipSource, write_manifest
-from nvr.core.protections import insert_protection
-from nvr.core.recordings import Segment, coverage, file_sha256, list_segments
 from nvr.core.state import StateStore
+from nvr.core.tables.export import export_clip
+from nvr.core.tables.protections import insert_protection
+from nvr.core.tables.recordings import Segment, coverage, file_sha256, list_segments
+from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.core.timeutil import format_ms
-from nvr.core.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.uplink.commands.base import (
     Context,
     Outcome,

@@ -57,6 +57,7 @@ SNAPSHOT_ANALYZE_US = 1_000_000
 # flood of junk on the control topic must not push real reports out of the outbox.
 REFUSAL_REPORTS_PER_MINUTE = 30
 
-# Spool folders (nvr.core.uploads.spool_path: `<state dir>/spool/<what>/<camera>/<id>.<ext>`).
+# Spool folders (nvr.core.tables.uploads.spool_path:
+# `<state dir>/spool/<what>/<camera>/<id>.<ext>`).
 SPOOL_CLIPS = "clips"
 SPOOL_SNAPSHOTS = "snapshots"

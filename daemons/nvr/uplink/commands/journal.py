@@ -12,8 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from nvr.core.outbox import KIND_COMMAND, append
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import KIND_COMMAND, append
 from nvr.core.timeutil import format_ms
 from nvr.uplink.commands.constants import ACCEPTED
 from nvr.uplink.commands.wire import Command

@@ -15,12 +15,12 @@ from pathlib import Path
 from nvr.core.camera_media import reading_transport
 from nvr.core.durable import sync_file
 from nvr.core.notify import child_environment
-from nvr.core.recordings import file_sha256
 from nvr.core.redact import redact_text
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import file_sha256
+from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
-from nvr.core.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.uplink.commands.base import (
     ActionFailed,
     Context,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.outbox import backlog, report_destinations
 from nvr.core.service import heartbeat_summary, read_heartbeats
+from nvr.core.tables.outbox import backlog, report_destinations
 from nvr.core.timeutil import format_ms
 
 BACKUP = "nvr-backup"
