@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
-from nvr.core.notify import child_environment
-from nvr.core.process import stop_process
+from nvr.core.process import child_environment, stop_process
 
 # The shared simulator's pictures: small, so the suite stays quick on two cores.
 SIM_WIDTH, SIM_HEIGHT, SIM_BITRATE = 640, 360, 800_000

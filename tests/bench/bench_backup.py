@@ -64,7 +64,7 @@ import yaml
 from nvr.backup.command import build_command
 from nvr.backup.paths import ensure_staging_directory
 from nvr.core.config import parse_config
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvr_camsim.mediamtx import MediamtxServer

@@ -31,7 +31,7 @@ import psutil
 import requests
 import yaml
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr_camsim import CameraSimulator
 
 REPO = Path(__file__).resolve().parents[2]

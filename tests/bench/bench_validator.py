@@ -33,8 +33,7 @@ from typing import Any
 import yaml
 
 from nvr.core.config import Config, load_config
-from nvr.core.notify import child_environment
-from nvr.core.process import stop_process
+from nvr.core.process import child_environment, stop_process
 from nvr.core.state import StateStore, now_ms
 from nvr.validator.daemon import ValidatorDaemon
 from nvr.validator.engine import Engine, default_tools, settings_of

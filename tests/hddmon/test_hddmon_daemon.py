@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hddmon_helpers import HOUR_MS, fill, make_env
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import now_ms
 from nvrtest import NotifySocket
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvrtest import Child, wait_until
 
 from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.outbox import append_report
 from nvrtest import wait_until

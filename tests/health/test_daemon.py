@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvrtest import wait_until
 
 from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box

@@ -24,7 +24,7 @@ import yaml
 
 from nvr.core.config.services import LivestreamConfig
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS, LoginThrottle, Verifier
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE
 from nvr_camsim.mediamtx import free_port

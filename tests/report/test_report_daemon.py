@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import StateStore
 from nvr.core.tables.events import Severity, record_event
 from nvrtest import wait_until

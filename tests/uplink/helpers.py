@@ -81,7 +81,7 @@ class Process:
         import subprocess
         import sys
 
-        from nvr.core.notify import child_environment
+        from nvr.core.process import child_environment
 
         env = child_environment()
         env.pop("JOURNAL_STREAM", None)

@@ -29,8 +29,8 @@ import requests
 import yaml
 
 from nvr.core.errors import NvrError
-from nvr.core.notify import child_environment
 from nvr.core.passwords import hash_password
+from nvr.core.process import child_environment
 from nvr.core.tools import require_tool
 from nvr_camsim.control import CAMERAS_FILE
 from nvr_camsim.mediamtx import free_port

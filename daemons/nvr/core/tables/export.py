@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
 from nvr.core.errors import NvrError
+from nvr.core.process import run_child
 from nvr.core.tables.recordings import CONTINUITY_TOLERANCE_MS, Segment
 from nvr.core.tools import require_tool
 
@@ -76,9 +76,7 @@ def export_clip(
         "-movflags", "+faststart", "-f", "mp4", str(tmp_output),
     ]  # fmt: skip
     try:
-        result = subprocess.run(
-            argv, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_SECONDS, check=False
-        )
+        result = run_child(argv, EXPORT_TIMEOUT_SECONDS)
     finally:
         os.unlink(list_path)
     if result.returncode != 0:

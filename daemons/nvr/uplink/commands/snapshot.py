@@ -14,7 +14,7 @@ from pathlib import Path
 
 from nvr.core.camera_media import reading_transport
 from nvr.core.durable import sync_file
-from nvr.core.notify import child_environment
+from nvr.core.process import run_child
 from nvr.core.redact import redact_text
 from nvr.core.state import StateStore
 from nvr.core.tables.recordings import file_sha256
@@ -114,16 +114,7 @@ def grab_frame(url: str, output: Path, transport: str) -> Path:
         "-f", "image2", str(partial),
     ]  # fmt: skip
     try:
-        result = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=SNAPSHOT_TIMEOUT_SECONDS,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
+        result = run_child(argv, SNAPSHOT_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         partial.unlink(missing_ok=True)
         raise ActionFailed(
