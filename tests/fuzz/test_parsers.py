@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from nvr.core.config import Config, load_config
 from nvr.core.errors import ConfigError
 from nvr.core.redact import Secret
-from nvr.uplink.commands.wire import (
+from nvr.uplink.mqtt.commands.wire import (
     Destination,
     Refusal,
     authenticate,

@@ -16,8 +16,8 @@ from nvr.core.state import StateStore
 from nvr.core.tables.offsite import offsite_status
 from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
 from nvr.uplink.constants import UPLOADS_KEEP_MS
-from nvr.uplink.upload_queue import prune
-from nvr.uplink.uploader import UploadService
+from nvr.uplink.objects.queue_state import prune
+from nvr.uplink.objects.uploader import UploadService
 from nvrtest import wait_until
 
 from .harness import execute, fetch, query, queue_file, sha256, state_file, states, write_config

@@ -8,9 +8,9 @@ from typing import Any
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore
 from nvr.core.tables.outbox import append
-from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
-from nvr.uplink.transport import TlsSettings, Transport
-from nvr.uplink.worker import DestinationWorker, RetryPolicy
+from nvr.uplink.delivery.adapters import HeadOfficeAdapter, HseAdapter
+from nvr.uplink.delivery.transport import TlsSettings, Transport
+from nvr.uplink.delivery.worker import DestinationWorker, RetryPolicy
 from nvrtest import query_state
 
 SITE = "test-01"

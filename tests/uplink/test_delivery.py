@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nvr.core.state import StateStore
-from nvr.uplink.worker import DestinationWorker
+from nvr.uplink.delivery.worker import DestinationWorker
 from nvrtest import wait_until
 
 from .helpers import SECRET, enqueue, head_office_worker, query

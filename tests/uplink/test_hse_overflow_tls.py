@@ -14,8 +14,8 @@ import yaml
 
 from nvr.cli import outbox_cmd
 from nvr.core.state import StateStore
-from nvr.uplink.outbox import enforce_bound
-from nvr.uplink.worker import DestinationWorker
+from nvr.uplink.delivery.pending import enforce_bound
+from nvr.uplink.delivery.worker import DestinationWorker
 from nvrtest import wait_until
 
 from .helpers import SECRET, SITE, TOKEN, enqueue, head_office_worker, hse_worker, uplink_config

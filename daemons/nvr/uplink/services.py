@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nvr.core.config import Config
-from nvr.uplink.mqtt import MqttService
-from nvr.uplink.uploader import UploadService
+from nvr.uplink.mqtt.client import MqttService
+from nvr.uplink.objects.uploader import UploadService
 
 
 class Service(Protocol):

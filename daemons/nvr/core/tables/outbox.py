@@ -2,7 +2,7 @@
 
 Any daemon may append a report (nvr-report, nvr-uplink's command journal, `nvrctl report
 now`); only nvr-uplink delivers, moves cursors, prunes and enforces the bound
-(nvr.uplink.outbox). Kept in the core so that no daemon imports another's package.
+(nvr.uplink.delivery.pending). Kept in the core so that no daemon imports another's package.
 See docs/design/outbox.md.
 """
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from nvr.core.redact import Secret
 from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
 from nvr.core.tables.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_STATUS
-from nvr.uplink.outbox import OutboxRow
-from nvr.uplink.transport import Request, signed_headers
+from nvr.uplink.delivery.pending import OutboxRow
+from nvr.uplink.delivery.transport import Request, signed_headers
 
 JSON = "application/json"
 

@@ -15,7 +15,7 @@ import requests
 from nvr.core.redact import Secret, redact_text
 from nvr.core.signing import HEADER_SIGNATURE, HEADER_TIMESTAMP, report_signature
 from nvr.uplink.constants import MAX_RETRY_AFTER_SECONDS
-from nvr.uplink.outbox import OutboxRow
+from nvr.uplink.delivery.pending import OutboxRow
 
 log = logging.getLogger(__name__)
 

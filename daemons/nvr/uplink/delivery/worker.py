@@ -20,11 +20,11 @@ from nvr.core.errors import StateError
 from nvr.core.state import StateStore
 from nvr.core.tables.events import Severity, record_event
 from nvr.core.tables.outbox import DISPLAY_NAME
-from nvr.uplink.adapters import Adapter
-from nvr.uplink.circuit import CircuitBreaker, CircuitState
 from nvr.uplink.constants import EVENT_SOURCE, IDLE_POLL_SECONDS, RETRY_FACTOR, RETRY_JITTER
-from nvr.uplink.outbox import OutboxRow, advance, pending
-from nvr.uplink.transport import Outcome, Request, Transport, Verdict
+from nvr.uplink.delivery.adapters import Adapter
+from nvr.uplink.delivery.circuit import CircuitBreaker, CircuitState
+from nvr.uplink.delivery.pending import OutboxRow, advance, pending
+from nvr.uplink.delivery.transport import Outcome, Request, Transport, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ from nvr.core.config.uplink import MqttConfig
 from nvr.core.errors import StateError
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
-from nvr.uplink.commands.base import Context
-from nvr.uplink.commands.constants import (
+from nvr.uplink.errors import UplinkError
+from nvr.uplink.mqtt.commands.base import Context
+from nvr.uplink.mqtt.commands.constants import (
     CLIENT_ID,
     KEEPALIVE_SECONDS,
     MAX_QUEUED_MESSAGES,
@@ -51,9 +52,8 @@ from nvr.uplink.commands.constants import (
     TOPIC_RESULT,
     TOPIC_STATE,
 )
-from nvr.uplink.commands.runner import CommandRunner
-from nvr.uplink.commands.status import read_status
-from nvr.uplink.errors import UplinkError
+from nvr.uplink.mqtt.commands.runner import CommandRunner
+from nvr.uplink.mqtt.commands.status import read_status
 
 log = logging.getLogger(__name__)
 

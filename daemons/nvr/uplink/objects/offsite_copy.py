@@ -19,7 +19,7 @@ from nvr.core.tables.events import Severity, record_event
 from nvr.core.tables.offsite import Tally, cursor_name, queued_through
 from nvr.core.tables.uploads import BucketTarget, UploadKind, UploadState, enqueue
 from nvr.uplink.constants import EVENT_SOURCE, OFFSITE_LOST_EVENT_KIND, OFFSITE_SCAN_BATCH
-from nvr.uplink.upload_queue import COLUMNS, UploadRow, finish_in
+from nvr.uplink.objects.queue_state import COLUMNS, UploadRow, finish_in
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from nvr.uplink.constants import (
     SHA256_METADATA,
 )
 from nvr.uplink.errors import UplinkError
-from nvr.uplink.throttle import MeteredReader
+from nvr.uplink.objects.throttle import MeteredReader
 
 MAX_REASON_CHARS = 200
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")

@@ -37,10 +37,8 @@ from nvr.uplink.constants import (
     UPLOADS_PRUNE_SECONDS,
 )
 from nvr.uplink.errors import UplinkError
-from nvr.uplink.objects import ObjectRefused, ObjectStore, ObjectStoreError
-from nvr.uplink.offsite import LOST_REASON, OffsiteCopy, report_lost, sweep_deleted
-from nvr.uplink.throttle import MeteredReader, TokenBucket, UploadInterrupted
-from nvr.uplink.upload_queue import (
+from nvr.uplink.objects.offsite_copy import LOST_REASON, OffsiteCopy, report_lost, sweep_deleted
+from nvr.uplink.objects.queue_state import (
     UploadRow,
     finish,
     next_pending,
@@ -48,6 +46,8 @@ from nvr.uplink.upload_queue import (
     pending_totals,
     prune,
 )
+from nvr.uplink.objects.store import ObjectRefused, ObjectStore, ObjectStoreError
+from nvr.uplink.objects.throttle import MeteredReader, TokenBucket, UploadInterrupted
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from nvr.core.config.uplink import MinioConfig
 from nvr.core.errors import NvrError
 from nvr.core.state import StateStore
 from nvr.core.tables.uploads import UploadState
-from nvr.uplink.commands.constants import DONE, FAILED
-from nvr.uplink.commands.journal import Stored
-from nvr.uplink.commands.wire import Command
+from nvr.uplink.mqtt.commands.constants import DONE, FAILED
+from nvr.uplink.mqtt.commands.journal import Stored
+from nvr.uplink.mqtt.commands.wire import Command
 
 
 class ActionFailed(NvrError):

@@ -23,7 +23,7 @@ from nvr.core.tables.protections import insert_protection
 from nvr.core.tables.recordings import Segment, coverage, file_sha256, list_segments
 from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.core.timeutil import format_ms
-from nvr.uplink.commands.base import (
+from nvr.uplink.mqtt.commands.base import (
     Context,
     Outcome,
     Plan,
@@ -32,9 +32,9 @@ from nvr.uplink.commands.base import (
     minio_settings,
     upload_outcome,
 )
-from nvr.uplink.commands.constants import REQUEST_CLIP, SPOOL_CLIPS
-from nvr.uplink.commands.journal import Stored
-from nvr.uplink.commands.wire import Command, parse_rfc3339
+from nvr.uplink.mqtt.commands.constants import REQUEST_CLIP, SPOOL_CLIPS
+from nvr.uplink.mqtt.commands.journal import Stored
+from nvr.uplink.mqtt.commands.wire import Command, parse_rfc3339
 
 ARGS = ("camera", "start", "duration")
 

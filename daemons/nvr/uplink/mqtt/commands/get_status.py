@@ -10,11 +10,11 @@ from __future__ import annotations
 import sqlite3
 
 from nvr.core.state import StateStore
-from nvr.uplink.commands.base import Context, Outcome, Plan, expect_args
-from nvr.uplink.commands.constants import GET_STATUS, REPORT_REQUEST_TIMEOUT_SECONDS
-from nvr.uplink.commands.journal import Stored
-from nvr.uplink.commands.status import read_status
-from nvr.uplink.commands.wire import Command
+from nvr.uplink.mqtt.commands.base import Context, Outcome, Plan, expect_args
+from nvr.uplink.mqtt.commands.constants import GET_STATUS, REPORT_REQUEST_TIMEOUT_SECONDS
+from nvr.uplink.mqtt.commands.journal import Stored
+from nvr.uplink.mqtt.commands.status import read_status
+from nvr.uplink.mqtt.commands.wire import Command
 
 
 class GetStatus:

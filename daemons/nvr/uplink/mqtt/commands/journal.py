@@ -15,8 +15,8 @@ from typing import Any
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.outbox import KIND_COMMAND, append
 from nvr.core.timeutil import format_ms
-from nvr.uplink.commands.constants import ACCEPTED
-from nvr.uplink.commands.wire import Command
+from nvr.uplink.mqtt.commands.constants import ACCEPTED
+from nvr.uplink.mqtt.commands.wire import Command
 
 
 @dataclass

@@ -19,10 +19,10 @@ from typing import Any
 from nvr.core.errors import NvrError, StateError
 from nvr.core.redact import Secret, redact_text
 from nvr.core.state import StateStore, now_ms
-from nvr.uplink.commands import journal
-from nvr.uplink.commands.base import Action, Context, Outcome
-from nvr.uplink.commands.clip import RequestClip
-from nvr.uplink.commands.constants import (
+from nvr.uplink.mqtt.commands import journal
+from nvr.uplink.mqtt.commands.base import Action, Context, Outcome
+from nvr.uplink.mqtt.commands.clip import RequestClip
+from nvr.uplink.mqtt.commands.constants import (
     ACCEPTED,
     DONE,
     FAILED,
@@ -31,10 +31,10 @@ from nvr.uplink.commands.constants import (
     REJECTED,
     TOPIC_CONTROL,
 )
-from nvr.uplink.commands.get_status import GetStatus
-from nvr.uplink.commands.journal import Stored
-from nvr.uplink.commands.snapshot import Snapshot
-from nvr.uplink.commands.wire import (
+from nvr.uplink.mqtt.commands.get_status import GetStatus
+from nvr.uplink.mqtt.commands.journal import Stored
+from nvr.uplink.mqtt.commands.snapshot import Snapshot
+from nvr.uplink.mqtt.commands.wire import (
     Command,
     Destination,
     Refusal,

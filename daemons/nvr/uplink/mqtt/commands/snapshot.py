@@ -21,7 +21,7 @@ from nvr.core.tables.recordings import file_sha256
 from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
-from nvr.uplink.commands.base import (
+from nvr.uplink.mqtt.commands.base import (
     ActionFailed,
     Context,
     Outcome,
@@ -31,15 +31,15 @@ from nvr.uplink.commands.base import (
     minio_settings,
     upload_outcome,
 )
-from nvr.uplink.commands.constants import (
+from nvr.uplink.mqtt.commands.constants import (
     SNAPSHOT,
     SNAPSHOT_ANALYZE_US,
     SNAPSHOT_JPEG_QSCALE,
     SNAPSHOT_TIMEOUT_SECONDS,
     SPOOL_SNAPSHOTS,
 )
-from nvr.uplink.commands.journal import Stored
-from nvr.uplink.commands.wire import Command
+from nvr.uplink.mqtt.commands.journal import Stored
+from nvr.uplink.mqtt.commands.wire import Command
 
 
 class Snapshot:

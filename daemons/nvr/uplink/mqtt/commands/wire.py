@@ -16,8 +16,8 @@ from typing import Any
 
 from nvr.core.redact import Secret
 from nvr.core.signing import hmac_signature, signatures_match
-from nvr.uplink.commands.constants import ACTIONS, ID_PATTERN, MAX_PAYLOAD_BYTES
 from nvr.uplink.errors import UplinkError
+from nvr.uplink.mqtt.commands.constants import ACTIONS, ID_PATTERN, MAX_PAYLOAD_BYTES
 
 _ID = re.compile(ID_PATTERN)
 _ACTION = re.compile(r"[a-z_]{1,32}")
