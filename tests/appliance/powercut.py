@@ -33,10 +33,10 @@ from typing import Any
 
 import yaml
 
-from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
 from nvr.core.tables.recordings import EndReason
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
 from .powercut_vm import HOST_FROM_GUEST, REPO, VirtualMachine, build_image
 

@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import HOUR_MS, SEGMENT_MS, add_segment, events, make_env
 
 from nvr.cli import protect_cmd
 from nvr.core.state import now_ms
 from nvr.core.timeutil import format_ms
 from nvr.hddmon.errors import ProtectionError
+from nvrtest.recordings import HOUR_MS, SEGMENT_MS, add_segment, events, make_env
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from health.box import PASSWORD, Box, make_box
 from nvr.cli import status_cmd
 from nvr.health.app import create_app
 from nvr.health.probes import ProbeBoard
+from nvrtest.box import PASSWORD, Box, make_box
 
 pytestmark = pytest.mark.timeout(60)
 

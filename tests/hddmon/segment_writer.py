@@ -15,10 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from hddmon_helpers import add_segment
-
 from nvr.core.errors import NvrError
 from nvr.core.state import StateStore, now_ms
+from nvrtest.recordings import add_segment
 
 
 def main() -> int:

@@ -18,8 +18,7 @@ import requests
 
 from nvr.core.process import child_environment
 from nvrtest import Child, wait_until
-
-from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
+from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
 
 pytestmark = pytest.mark.timeout(90)
 

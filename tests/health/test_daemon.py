@@ -21,8 +21,7 @@ import pytest
 
 from nvr.core.process import child_environment
 from nvrtest import wait_until
-
-from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box
+from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
 pytestmark = pytest.mark.timeout(120)
 

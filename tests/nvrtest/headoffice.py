@@ -1,4 +1,8 @@
-"""A real nvr-headoffice process and a client that signs like nvr-uplink does."""
+"""A real nvr-headoffice process and a client that signs like nvr-uplink does.
+
+The fixtures `start_headoffice` and `headoffice` are imported by the conftest of each test
+directory that talks to a receiver (tests/tools/headoffice, tests/evidence).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 import yaml
 
@@ -137,3 +143,27 @@ class HeadOffice(Child):
         assert response.status_code == 200, response.text
         result: list[dict[str, Any]] = response.json()
         return result
+
+
+@pytest.fixture
+def start_headoffice(tmp_path: Path) -> Iterator[Callable[..., HeadOffice]]:
+    """Start receivers; at the end each must stop cleanly and its log hold no secret."""
+    started: list[HeadOffice] = []
+
+    def start(sites: Path | None = None, database: Path | None = None) -> HeadOffice:
+        receiver = HeadOffice(tmp_path, sites or write_sites(tmp_path), database)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        if receiver.proc is not None:
+            assert receiver.stop() == 0, receiver.log()
+        text = receiver.log()
+        assert SECRET not in text and OTHER_SECRET not in text, "a secret reached the log"
+        assert "Traceback" not in text, text
+
+
+@pytest.fixture
+def headoffice(start_headoffice: Callable[..., HeadOffice]) -> HeadOffice:
+    return start_headoffice()

@@ -1,23 +1,29 @@
-"""Helpers for the nvr-hddmon tests: segments the way nvr-backup writes them, and a daemon."""
+"""Recordings the way nvr-backup writes them, on a real small filesystem, and an nvr-hddmon.
+
+Shared by tests/hddmon and tests/cli (`nvrctl protect`); the fixtures `small_fs` and
+`recordings` are imported by their conftests.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 import yaml
 
 from nvr.core.config import Config, load_config
 from nvr.core.state import StateStore, now_ms
 from nvr.hddmon.daemon import HddmonDaemon
 from nvr.hddmon.smart import Runner
+from nvrtest import loop_mounted
 
 SEGMENT_MS = 60_000
 SEGMENT_BYTES = 512 * 1024
@@ -210,3 +216,19 @@ def settle(harness: Harness, start: bool = True, max_ticks: int = 50) -> None:
         if not daemon.busy and not daemon.reconciler.active:
             return
     raise AssertionError("the daemon did not settle")
+
+
+IMAGE_SIZE = "64M"
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """Mount point of a fresh 64 MiB ext4 filesystem (about 57 MB usable)."""
+    with loop_mounted(tmp_path, IMAGE_SIZE) as mount_point:
+        yield mount_point
+
+
+@pytest.fixture
+def recordings(small_fs: Path) -> Path:
+    """The recordings directory at the root of the small filesystem."""
+    return small_fs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import OTHER_SECRET, SECRET, headoffice_argv, write_sites
+from nvrtest.headoffice import OTHER_SECRET, SECRET, headoffice_argv, write_sites
 
 pytestmark = pytest.mark.timeout(60)
 

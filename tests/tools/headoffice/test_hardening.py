@@ -15,8 +15,7 @@ import pytest
 import requests
 
 from nvr_headoffice.constants import MAX_BODY_BYTES
-
-from .helpers import SITE, HeadOffice, envelope
+from nvrtest.headoffice import SITE, HeadOffice, envelope
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,8 +14,7 @@ import pytest
 import requests
 
 from nvrtest import wait_until
-
-from .helpers import (
+from nvrtest.headoffice import (
     OTHER_SECRET,
     OTHER_SITE,
     SECRET,

@@ -25,8 +25,15 @@ from nvr.core.state import StateStore
 from nvr.core.tables.outbox import append_report, dead_letters
 from nvr.uplink.mqtt.commands.wire import Destination, Refusal, authenticate, signature
 from nvrtest import wait_until
-
-from .helpers import OTHER_SECRET, OTHER_SITE, SECRET, SITE, HeadOffice, NvrDaemon, envelope
+from nvrtest.headoffice import (
+    OTHER_SECRET,
+    OTHER_SITE,
+    SECRET,
+    SITE,
+    HeadOffice,
+    NvrDaemon,
+    envelope,
+)
 
 pytestmark = pytest.mark.timeout(150)
 

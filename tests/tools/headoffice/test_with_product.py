@@ -15,8 +15,7 @@ import yaml
 
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, query_state, wait_until
-
-from .helpers import SECRET, SITE, HeadOffice, NvrDaemon
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, NvrDaemon
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -10,9 +10,8 @@ import pytest
 from nvr.core.state import StateStore
 from nvr.uplink.delivery.worker import DestinationWorker
 from nvrtest import wait_until
-
-from .helpers import SECRET, enqueue, head_office_worker, query
-from .receiver import Receiver
+from uplink.helpers import SECRET, enqueue, head_office_worker, query
+from uplink.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(90)
 RunWorker = Callable[[DestinationWorker], DestinationWorker]

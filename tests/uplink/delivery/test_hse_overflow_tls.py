@@ -17,9 +17,16 @@ from nvr.core.state import StateStore
 from nvr.uplink.delivery.pending import enforce_bound
 from nvr.uplink.delivery.worker import DestinationWorker
 from nvrtest import wait_until
-
-from .helpers import SECRET, SITE, TOKEN, enqueue, head_office_worker, hse_worker, uplink_config
-from .receiver import Receiver
+from uplink.helpers import (
+    SECRET,
+    SITE,
+    TOKEN,
+    enqueue,
+    head_office_worker,
+    hse_worker,
+    uplink_config,
+)
+from uplink.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(90)
 RunWorker = Callable[[DestinationWorker], DestinationWorker]

@@ -21,8 +21,8 @@ import paho.mqtt.client as mqtt
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_broker import MosquittoBroker
 from nvrtest import wait_until
+from nvrtest.mqtt_broker import MosquittoBroker
 
 SITE = "test-01"
 SECRET = "site-secret-5d1c0b7e9a"  # head office secret = the site secret commands use

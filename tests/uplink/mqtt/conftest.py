@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_broker import MosquittoBroker
+from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import Process
 from uplink.receiver import Receiver
 

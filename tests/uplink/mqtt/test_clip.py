@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import Process, query
 from uplink.receiver import Receiver
 

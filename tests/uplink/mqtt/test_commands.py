@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from mqtt_broker import MosquittoBroker
 from nvr.core.state import StateStore, now_ms
 from nvrtest import wait_until
+from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import Process, query
 from uplink.receiver import Receiver
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mqtt_broker import MosquittoBroker
 from nvr.core.state import StateStore, now_ms
 from nvrtest import wait_until
+from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import Process
 
 from .centre import SITE, Centre, box_config, presence

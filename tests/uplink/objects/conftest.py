@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from minio_server import MinioServer
 from nvrtest import NotifySocket
+from nvrtest.minio_server import MinioServer
 from uplink.helpers import Process
 
 

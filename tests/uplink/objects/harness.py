@@ -12,9 +12,9 @@ import yaml
 from minio import Minio
 from minio.error import S3Error
 
-from minio_server import MinioServer
 from nvr.core.state import StateStore
 from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key
+from nvrtest.minio_server import MinioServer
 
 SITE = "test-01"
 FAST_RETRY = {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0}

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from minio_server import MinioServer
 from nvr.core.config import parse_config
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.uploads import RECORDINGS_BUCKET, ObjectRef, object_key
@@ -25,6 +24,7 @@ from nvr.hddmon.janitor import Janitor, PassResult
 from nvr.report.status import status_body
 from nvr_camsim import CameraSimulator
 from nvrtest import NotifySocket, wait_until
+from nvrtest.minio_server import MinioServer
 from uplink.helpers import Process
 
 from .harness import SITE, fetch, query, sha256, state_file, stored_sha256, write_config

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from minio_server import MinioServer
 from nvr.core.config import Config, parse_config
 from nvr.core.state import StateStore
 from nvr.core.tables.offsite import offsite_status
@@ -19,6 +18,7 @@ from nvr.uplink.constants import UPLOADS_KEEP_MS
 from nvr.uplink.objects.queue_state import prune
 from nvr.uplink.objects.uploader import UploadService
 from nvrtest import wait_until
+from nvrtest.minio_server import MinioServer
 
 from .harness import execute, fetch, query, queue_file, sha256, state_file, states, write_config
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from minio_server import MinioServer
 from nvr.core.tables.uploads import IMAGES_BUCKET, ObjectRef
 from nvr_camsim import CameraSimulator, Fault
 from nvrtest import wait_until
+from nvrtest.minio_server import MinioServer
 from uplink.helpers import TOKEN, Process
 from uplink.receiver import Receiver
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from minio_server import MinioServer
 from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
 from nvrtest import NotifySocket, wait_until
+from nvrtest.minio_server import MinioServer
 from uplink.helpers import Process
 
 from .harness import (
