@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from nvr.core.passwords import hash_password
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature
 from nvr_camsim.mediamtx import free_port
-from nvrtest import Child, base_config, wait_until
+from nvrtest import Child, NvrDaemon, base_config, wait_until
 from nvrtest.box import TECH, TECH_PW, make_box
 from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
@@ -82,10 +81,9 @@ def signed(site: str, secret: str) -> Decorate:
     return decorate
 
 
-class _Daemon(Child):
+class _Daemon(NvrDaemon):
     def __init__(self, root: Path, module: str, config: Path, ready: str) -> None:
-        super().__init__(root, module.split(".")[1])
-        self.spawn([sys.executable, "-m", module, "--config", str(config)])
+        super().__init__(module, config, root=root)
         wait_until(lambda: ready in self.log(), 30, f"{module}: {ready!r}")
 
 

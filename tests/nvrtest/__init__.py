@@ -10,6 +10,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -217,12 +218,22 @@ class Child:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self, argv: list[str], **env: str) -> Path:
-        """Start `argv` (extra environment in `env`) logging to a new numbered file."""
-        log = self.root / f"{self.name}-{len(self.logs)}.log"
+        """Start `argv` (extra environment in `env`) logging to a new numbered file.
+
+        The number skips files already there, so two children of the same name in one
+        directory keep a log each. Plain log lines: no journald priority prefixes unless a
+        test asks for them with JOURNAL_STREAM in `env`.
+        """
+        number = len(self.logs)
+        while (self.root / f"{self.name}-{number}.log").exists():
+            number += 1
+        log = self.root / f"{self.name}-{number}.log"
         self.logs.append(log)
+        base = child_environment()
+        base.pop("JOURNAL_STREAM", None)
         with log.open("wb") as handle:
             self.proc = subprocess.Popen(
-                argv, stdout=handle, stderr=subprocess.STDOUT, env={**child_environment(), **env}
+                argv, stdout=handle, stderr=subprocess.STDOUT, env={**base, **env}
             )
         return log
 
@@ -245,3 +256,28 @@ class Child:
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
+
+
+class NvrDaemon(Child):
+    """One on-site daemon (`nvr.report.main`, ...) run with a config file.
+
+    Its logs go beside the config unless `root` says otherwise; `notify_socket` gives it a
+    systemd notify socket to report READY and STATUS to.
+    """
+
+    def __init__(
+        self,
+        module: str,
+        config: Path,
+        notify_socket: Path | None = None,
+        *,
+        root: Path | None = None,
+    ) -> None:
+        super().__init__(root or config.parent, module.split(".")[1])
+        env = {"NOTIFY_SOCKET": str(notify_socket)} if notify_socket is not None else {}
+        self.spawn([sys.executable, "-m", module, "--config", str(config)], **env)
+
+    @property
+    def alive(self) -> bool:
+        """True while the daemon runs (not stopped, killed or exited)."""
+        return self.proc is not None and self.proc.poll() is None

@@ -73,14 +73,6 @@ def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
     ]
 
 
-class NvrDaemon(Child):
-    """One on-site daemon (`nvr.report.main`, ...) run with a config file."""
-
-    def __init__(self, module: str, config: Path) -> None:
-        super().__init__(config.parent, module.split(".")[1])
-        self.spawn([sys.executable, "-m", module, "--config", str(config)])
-
-
 class HeadOffice(Child):
     """One nvr-headoffice process on a free port."""
 

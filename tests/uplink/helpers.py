@@ -72,39 +72,3 @@ def uplink_config(
         "uplink": section,
         "report": {"event_coalesce_seconds": 2},
     }
-
-
-class Process:
-    """One nvr-uplink or nvr-report process, its log in a file."""
-
-    def __init__(self, module: str, config: Path, notify_socket: Path | None = None) -> None:
-        import subprocess
-        import sys
-
-        from nvr.core.process import child_environment
-
-        env = child_environment()
-        env.pop("JOURNAL_STREAM", None)
-        if notify_socket is not None:
-            env["NOTIFY_SOCKET"] = str(notify_socket)
-        self.log = config.parent / f"{module.rsplit('.', 2)[-2]}-{id(self)}.log"
-        with self.log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", module, "--config", str(config)],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def stop(self) -> int:
-        import signal
-
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")

@@ -24,14 +24,13 @@ from nvr.core.config import load_config
 from nvr.core.state import StateStore
 from nvr.core.tables.outbox import append_report, dead_letters
 from nvr.uplink.mqtt.commands.wire import Destination, Refusal, authenticate, signature
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 from nvrtest.headoffice import (
     OTHER_SECRET,
     OTHER_SITE,
     SECRET,
     SITE,
     HeadOffice,
-    NvrDaemon,
     envelope,
 )
 

@@ -12,8 +12,8 @@ import pytest
 
 from nvr.core.statebackup import BACKUP_DIR_NAME, integrity_problem, list_backups
 from nvr_camsim import CameraSimulator
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, wait_until
-from nvrtest.headoffice import HeadOffice, NvrDaemon
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NvrDaemon, wait_until
+from nvrtest.headoffice import HeadOffice
 
 from .test_with_product import DAEMONS, heartbeat, nvr_config, query
 

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from nvr_camsim import CameraSimulator
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, query_state, wait_until
-from nvrtest.headoffice import SECRET, SITE, HeadOffice, NvrDaemon
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NvrDaemon, query_state, wait_until
+from nvrtest.headoffice import SECRET, SITE, HeadOffice
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from nvrtest import NvrDaemon
 from nvrtest.mqtt_broker import MosquittoBroker
-from uplink.helpers import Process
 from uplink.receiver import Receiver
 
 from .centre import BROKER_USERS, CENTRE_PASSWORD, MQTT_PASSWORD, SECRET, Centre
@@ -40,17 +40,17 @@ def centres(broker: MosquittoBroker) -> Iterator[Callable[[], Centre]]:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[Process]]:
+def processes() -> Iterator[list[NvrDaemon]]:
     """Box processes started by a test; killed at the end, their logs checked for secrets."""
-    started: list[Process] = []
+    started: list[NvrDaemon] = []
     yield started
     for proc in started:
-        if proc.proc.poll() is None:
+        if proc.alive:
             proc.kill()
     for proc in started:
-        text = proc.text()
+        text = proc.log()
         for secret in SECRETS:
-            assert secret not in text, f"a credential reached the log {proc.log.name}"
+            assert secret not in text, f"a credential reached the log {proc.logs[-1].name}"
         assert "Traceback" not in text, text
 
 

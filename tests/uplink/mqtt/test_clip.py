@@ -15,10 +15,10 @@ import pytest
 
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 from nvrtest.minio_server import MinioServer
 from nvrtest.mqtt_broker import MosquittoBroker
-from uplink.helpers import Process, query
+from uplink.helpers import query
 from uplink.receiver import Receiver
 
 from .centre import SITE, Centre, box_config, iso
@@ -43,7 +43,7 @@ def box(
     broker: MosquittoBroker,
     minio: MinioServer,
     head_office: Receiver,
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> Iterator[Path]:
     """nvr-backup recording two simulated cameras; the config nvr-uplink shares with it.
 
@@ -58,12 +58,12 @@ def box(
         minio=minio.config_section(),
         recording={"segment_seconds": SEGMENT_S},
     )
-    processes.append(Process("nvr.backup.main", config))
+    processes.append(NvrDaemon("nvr.backup.main", config))
     yield config
     secrets = [minio.secret_key, *(sim.password(c) for c in CAMERAS)]
     for proc in processes:
-        text = proc.text()
-        assert not [s for s in secrets if s in text], f"a credential reached {proc.log.name}"
+        text = proc.log()
+        assert not [s for s in secrets if s in text], f"a credential reached {proc.logs[-1].name}"
 
 
 def recorded_range(state_file: Path, camera: str, seconds: int) -> datetime:
@@ -102,12 +102,12 @@ def test_request_clip_exports_uploads_protects_and_reports(
     box: Path,
     minio: MinioServer,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
     head_office: Receiver,
 ) -> None:
     state_file = tmp_path / "state.db"
     start = recorded_range(state_file, "cam01", CLIP_S)
-    processes.append(Process("nvr.uplink.main", box))
+    processes.append(NvrDaemon("nvr.uplink.main", box))
     centre = centres()
     centre.wait_message(f"status/{SITE}", 30, "online", state="online")
 
@@ -167,10 +167,10 @@ def test_snapshot_and_a_clip_that_outlives_a_restart(
     box: Path,
     minio: MinioServer,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     state_file = tmp_path / "state.db"
-    uplink = Process("nvr.uplink.main", box)
+    uplink = NvrDaemon("nvr.uplink.main", box)
     processes.append(uplink)
     centre = centres()
     centre.wait_message(f"status/{SITE}", 30, "online", state="online")
@@ -195,9 +195,9 @@ def test_snapshot_and_a_clip_that_outlives_a_restart(
     # ... through a kill -9 of nvr-uplink. The next process resumes it and finishes.
     uplink.kill()
     minio.start()
-    processes.append(Process("nvr.uplink.main", box))
+    processes.append(NvrDaemon("nvr.uplink.main", box))
     done = centre.wait_result(clip["id"], "done", timeout=90)["result"]
     bucket, key = done["minio_file_path"].split("/", 1)
     assert minio.client().stat_object(bucket, key).size == done["bytes"]
-    assert "resuming after a restart" in processes[-1].text()
+    assert "resuming after a restart" in processes[-1].log()
     assert query(state_file, "SELECT count(*) FROM protections") == [(1,)]  # protected once

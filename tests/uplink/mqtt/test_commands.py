@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from nvr.core.state import StateStore, now_ms
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 from nvrtest.mqtt_broker import MosquittoBroker
-from uplink.helpers import Process, query
+from uplink.helpers import query
 from uplink.receiver import Receiver
 
 from .centre import MAX_CLIP_S, SITE, Centre, box_config, iso
@@ -48,7 +48,7 @@ def test_bad_commands_are_rejected_reported_and_not_run(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
     head_office: Receiver,
 ) -> None:
     state_file = tmp_path / "state.db"
@@ -56,7 +56,7 @@ def test_bad_commands_are_rejected_reported_and_not_run(
     record_segments(state_file, "cam01", int(recorded_from.timestamp() * 1000), now_ms() - 60_000)
     config = box_config(tmp_path, broker, head_office_url=head_office.url)
     centre = centres()
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     centre.wait_message(f"status/{SITE}", 30, "online", state="online")
 
     def clip(**args: Any) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def test_bad_commands_are_rejected_reported_and_not_run(
     # Nothing was run: no protection, no upload, no report request.
     for table in ("protections", "uploads", "report_requests"):
         assert query(state_file, f"SELECT count(*) FROM {table}") == [(0,)], table
-    log = processes[0].text()
+    log = processes[0].log()
     assert f"id={forged['id']} origin=mqtt outcome=rejected: bad signature" in log
     assert forged["signature"] not in log
 
@@ -139,13 +139,13 @@ def test_get_status_end_to_end_and_the_same_id_twice_runs_once(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
     head_office: Receiver,
 ) -> None:
     config = box_config(tmp_path, broker, head_office_url=head_office.url)
     centre = centres()
-    processes.append(Process("nvr.report.main", config))
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.report.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     centre.wait_message(f"status/{SITE}", 30, "online", state="online")
 
     command = centre.command("get_status", command_id="status-now-1")
@@ -171,7 +171,7 @@ def test_get_status_end_to_end_and_the_same_id_twice_runs_once(
     again = centre.wait_result("status-now-1", "done", count=2)
     assert again == done
     assert query(tmp_path / "state.db", "SELECT count(*) FROM report_requests") == [(1,)]
-    log = processes[1].text()
+    log = processes[1].log()
     assert "id=status-now-1 origin=mqtt outcome=repeat: already done, not run again" in log
     assert "command action=get_status id=status-now-1 origin=mqtt outcome=done: seq=" in log
 
@@ -180,12 +180,12 @@ def test_a_forged_command_cannot_take_a_genuine_id(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
     head_office: Receiver,
 ) -> None:
     config = box_config(tmp_path, broker, head_office_url=head_office.url)
     centre = centres()
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     centre.wait_message(f"status/{SITE}", 30, "online", state="online")
 
     genuine = centre.command("snapshot", {"camera": "cam07"}, command_id="evidence-42")

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from nvr.core.state import StateStore, now_ms
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 from nvrtest.mqtt_broker import MosquittoBroker
-from uplink.helpers import Process
 
 from .centre import SITE, Centre, box_config, presence
 
@@ -39,11 +38,11 @@ def test_last_will_on_kill_9_online_after_restart_offline_on_clean_stop(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     config = box_config(tmp_path, broker)
     centre = centres()
-    first = Process("nvr.uplink.main", config)
+    first = NvrDaemon("nvr.uplink.main", config)
     processes.append(first)
     centre.wait_message(PRESENCE, 30, "online after start", state="online")
 
@@ -52,7 +51,7 @@ def test_last_will_on_kill_9_online_after_restart_offline_on_clean_stop(
     assert will.payload == {"site_id": SITE, "state": "offline"}
     assert presence(broker).payload == will.payload  # retained for whoever connects later
 
-    second = Process("nvr.uplink.main", config)
+    second = NvrDaemon("nvr.uplink.main", config)
     processes.append(second)
     wait_until(lambda: presence(broker).payload["state"] == "online", 30, "online again")
     online = presence(broker).payload
@@ -61,19 +60,19 @@ def test_last_will_on_kill_9_online_after_restart_offline_on_clean_stop(
     assert second.stop() == 0
     goodbye = presence(broker).payload
     assert goodbye["state"] == "offline" and "at" in goodbye, "a clean stop says offline itself"
-    assert "MQTT connected" in second.text()
+    assert "MQTT connected" in second.log()
 
 
 def test_reconnects_by_itself_and_keeps_status_retained(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     config = box_config(tmp_path, broker)
     seed_state(tmp_path / "state.db")
     broker.stop()  # the broker is down when nvr-uplink starts
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     state_file = tmp_path / "state.db"
     wait_until(
         lambda: "MQTT disconnected: cannot connect to" in uplink_status(state_file),
@@ -91,18 +90,18 @@ def test_reconnects_by_itself_and_keeps_status_retained(
     wait_until(lambda: uplink_status(state_file) == "MQTT connected", 60, "STATUS: connected")
     check_retained_status(centres)
     lost = f"MQTT disconnected: connection to {broker.host}:{broker.port} lost, reconnecting"
-    assert lost in processes[0].text()
+    assert lost in processes[0].log()
 
 
 def test_camera_added_by_sighup_gets_its_retained_topic(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     """A technician adds a camera and reloads: the centre sees it without a restart."""
     config = box_config(tmp_path, broker)
-    uplink = Process("nvr.uplink.main", config)
+    uplink = NvrDaemon("nvr.uplink.main", config)
     processes.append(uplink)
     centre = centres()
     centre.wait_message(f"status/{SITE}/cameras/cam02", 30, "cam02's topic")
@@ -170,16 +169,16 @@ def check_retained_status(centres: Callable[[], Centre]) -> None:
 
 
 def test_a_refused_password_is_named_in_status_but_never_logged(
-    tmp_path: Path, broker: MosquittoBroker, processes: list[Process]
+    tmp_path: Path, broker: MosquittoBroker, processes: list[NvrDaemon]
 ) -> None:
     config = box_config(tmp_path, broker)
     wrong = "wrong-mqtt-pw-7c41d9"
     (tmp_path / "mqtt.password").write_text(wrong + "\n")
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     state_file = tmp_path / "state.db"
     wait_until(
         lambda: uplink_status(state_file) == "MQTT disconnected: Not authorized, reconnecting",
         30,
         "STATUS naming the broker's refusal",
     )
-    assert wrong not in processes[0].text()
+    assert wrong not in processes[0].log()

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nvrtest import NotifySocket
+from nvrtest import NotifySocket, NvrDaemon
 from nvrtest.minio_server import MinioServer
-from uplink.helpers import Process
 
 
 @pytest.fixture
@@ -20,15 +19,15 @@ def minio(tmp_path: Path) -> Iterator[MinioServer]:
 
 
 @pytest.fixture
-def processes(minio: MinioServer) -> Iterator[list[Process]]:
+def processes(minio: MinioServer) -> Iterator[list[NvrDaemon]]:
     """Daemon processes of the test; at the end: killed, and no MinIO secret in their logs."""
-    started: list[Process] = []
+    started: list[NvrDaemon] = []
     yield started
     for proc in started:
-        if proc.proc.poll() is None:
+        if proc.alive:
             proc.kill()
     for proc in started:
-        assert minio.secret_key not in proc.text(), f"the MinIO secret key reached {proc.log}"
+        assert minio.secret_key not in proc.log(), f"the MinIO secret key reached {proc.logs[-1]}"
 
 
 @pytest.fixture

@@ -23,9 +23,8 @@ from nvr.hddmon.index import Segment
 from nvr.hddmon.janitor import Janitor, PassResult
 from nvr.report.status import status_body
 from nvr_camsim import CameraSimulator
-from nvrtest import NotifySocket, wait_until
+from nvrtest import NotifySocket, NvrDaemon, wait_until
 from nvrtest.minio_server import MinioServer
-from uplink.helpers import Process
 
 from .harness import SITE, fetch, query, sha256, state_file, stored_sha256, write_config
 
@@ -74,7 +73,7 @@ def test_offsite_copy_catches_up_after_an_outage_and_reports_what_retention_took
     tmp_path: Path,
     sim: CameraSimulator,
     minio: MinioServer,
-    processes: list[Process],
+    processes: list[NvrDaemon],
     notify: NotifySocket,
 ) -> None:
     cameras = [
@@ -83,8 +82,8 @@ def test_offsite_copy_catches_up_after_an_outage_and_reports_what_retention_took
     ]
     config = write_config(tmp_path, minio, cameras=cameras, recording={"segment_seconds": 2})
     minio.stop()
-    processes.append(Process("nvr.backup.main", config))
-    processes.append(Process("nvr.uplink.main", config, notify.path))
+    processes.append(NvrDaemon("nvr.backup.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config, notify.path))
 
     wait_until(lambda: len(segments(tmp_path, "cam01")) >= 4, 60, "four segments of cam01")
     wait_until(lambda: notify.status("MinIO down: "), 30, "MinIO down in STATUS")

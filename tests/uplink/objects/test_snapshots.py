@@ -14,9 +14,9 @@ import pytest
 
 from nvr.core.tables.uploads import IMAGES_BUCKET, ObjectRef
 from nvr_camsim import CameraSimulator, Fault
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 from nvrtest.minio_server import MinioServer
-from uplink.helpers import TOKEN, Process
+from uplink.helpers import TOKEN
 from uplink.receiver import Receiver
 
 from .harness import SITE, fetch, query, sha256, state_file, states, write_config
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.timeout(150)
 
 
 def test_bad_picture_event_carries_its_minio_image_path(
-    tmp_path: Path, sim: CameraSimulator, minio: MinioServer, processes: list[Process]
+    tmp_path: Path, sim: CameraSimulator, minio: MinioServer, processes: list[NvrDaemon]
 ) -> None:
     hse = Receiver("hse", token=TOKEN)
     try:
@@ -40,15 +40,15 @@ def test_bad_picture_event_carries_its_minio_image_path(
             report={"event_coalesce_seconds": 1},
         )
         sim.set_fault("cam03", Fault.BLACK)
-        processes.append(Process("nvr.report.main", config))
-        processes.append(Process("nvr.uplink.main", config))
+        processes.append(NvrDaemon("nvr.report.main", config))
+        processes.append(NvrDaemon("nvr.uplink.main", config))
         # nvr-report reports events after its cursor, set when it first starts.
         wait_until(
             lambda: query(tmp_path, "SELECT 1 FROM report_state WHERE key = 'events_cursor'"),
             30,
             "nvr-report started",
         )
-        processes.append(Process("nvr.validator.main", config))
+        processes.append(NvrDaemon("nvr.validator.main", config))
 
         wait_until(lambda: hse.hse["alarms"], 60, "the alarm at the HSE API")
         alarm = hse.hse["alarms"][0]

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET, UploadKind
-from nvrtest import NotifySocket, wait_until
+from nvrtest import NotifySocket, NvrDaemon, wait_until
 from nvrtest.minio_server import MinioServer
-from uplink.helpers import Process
 
 from .harness import (
     SITE,
@@ -30,8 +29,8 @@ pytestmark = pytest.mark.timeout(120)
 UPLINK = "nvr.uplink.main"
 
 
-def start_uplink(config: Path, processes: list[Process], notify: NotifySocket) -> Process:
-    proc = Process(UPLINK, config, notify.path)
+def start_uplink(config: Path, processes: list[NvrDaemon], notify: NotifySocket) -> NvrDaemon:
+    proc = NvrDaemon(UPLINK, config, notify.path)
     processes.append(proc)
     wait_until(lambda: notify.has("READY=1"), 30, "nvr-uplink READY")
     return proc
@@ -43,7 +42,7 @@ def all_done(root: Path, count: int) -> bool:
 
 
 def test_files_land_under_their_key_once_and_spool_copies_go(
-    tmp_path: Path, minio: MinioServer, processes: list[Process], notify: NotifySocket
+    tmp_path: Path, minio: MinioServer, processes: list[NvrDaemon], notify: NotifySocket
 ) -> None:
     config = write_config(tmp_path, minio)
     client = minio.client()
@@ -80,7 +79,7 @@ def test_files_land_under_their_key_once_and_spool_copies_go(
     assert processes[-1].stop() == 0
     with_pending = "UPDATE uploads SET state = 'pending', done_at_ms = NULL WHERE object_key = ?"
     execute(tmp_path, with_pending, kept_ref.key)
-    processes.append(Process(UPLINK, config))
+    processes.append(NvrDaemon(UPLINK, config))
     wait_until(lambda: all_done(tmp_path, 3), 30, "the re-queued row done again")
     wait_until(lambda: minio_detail(tmp_path).get("already_there") == 1, 15, "heartbeat figures")
     assert minio_detail(tmp_path)["uploaded"] == 0
@@ -91,7 +90,7 @@ def test_files_land_under_their_key_once_and_spool_copies_go(
 
 
 def test_minio_outage_delays_uploads_and_loses_nothing(
-    tmp_path: Path, minio: MinioServer, processes: list[Process], notify: NotifySocket
+    tmp_path: Path, minio: MinioServer, processes: list[NvrDaemon], notify: NotifySocket
 ) -> None:
     config = write_config(tmp_path, minio, minio_overrides={"part_size_mb": 5})
     proc = start_uplink(config, processes, notify)
@@ -119,13 +118,13 @@ def test_minio_outage_delays_uploads_and_loses_nothing(
     for name, data in contents.items():
         assert sha256(fetch(client, refs[name]) or b"") == sha256(data), name
     wait_until(lambda: notify.status("MinIO ok (0 pending)"), 10, "MinIO ok again in STATUS")
-    log = proc.text()
+    log = proc.log()
     assert log.count("down: ") == 1, "the outage should be told once"
     assert log.count("reachable again") == 1
 
 
 def test_refused_credentials_are_one_line_and_the_secret_stays_out(
-    tmp_path: Path, minio: MinioServer, processes: list[Process], notify: NotifySocket
+    tmp_path: Path, minio: MinioServer, processes: list[NvrDaemon], notify: NotifySocket
 ) -> None:
     wrong = "not-the-minio-secret-9d41c7"
     config = write_config(tmp_path, minio, minio_overrides={"secret_key": wrong})
@@ -136,9 +135,9 @@ def test_refused_credentials_are_one_line_and_the_secret_stays_out(
     line = next(m for m in reversed(notify.texts()) if "MinIO down" in m)
     assert "SignatureDoesNotMatch" in line and "1 pending" in line, line
     assert "\n" not in line.split("STATUS=", 1)[1].strip()
-    assert "Traceback" not in proc.text()
+    assert "Traceback" not in proc.log()
     stored = query(tmp_path, "SELECT last_error FROM uploads")[0][0]
     detail = str(minio_detail(tmp_path))
-    for text in (proc.text(), stored, detail, line):
+    for text in (proc.log(), stored, detail, line):
         assert wrong not in text
     assert list(states(tmp_path).values()) == ["pending"]
