@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from nvr.core.tables.outbox import append
 from nvr.uplink.delivery.adapters import HeadOfficeAdapter, HseAdapter
 from nvr.uplink.delivery.transport import TlsSettings, Transport
 from nvr.uplink.delivery.worker import DestinationWorker, RetryPolicy
-from nvrtest import query_state
+from nvrtest import NvrDaemon, query_state
 
 SITE = "test-01"
 SECRET = "ho-site-secret-7f3a9c"
@@ -72,3 +73,22 @@ def uplink_config(
         "uplink": section,
         "report": {"event_coalesce_seconds": 2},
     }
+
+
+def checked_daemons(
+    secrets: Sequence[str], *, no_traceback: bool = False
+) -> Iterator[list[NvrDaemon]]:
+    """For a fixture: the daemons a test starts; at the end killed, their logs checked.
+
+    No log may hold one of `secrets` (nor, with `no_traceback`, a traceback).
+    """
+    started: list[NvrDaemon] = []
+    yield started
+    for proc in started:
+        if proc.alive:
+            proc.kill()
+    for proc in started:
+        text = proc.log()
+        assert not [s for s in secrets if s in text], f"a credential reached {proc.logs[-1]}"
+        if no_traceback:
+            assert "Traceback" not in text, text

@@ -14,7 +14,7 @@ from nvr.core.state import StateStore
 from nvrtest import NotifySocket as Notify
 from nvrtest import NvrDaemon, wait_until
 
-from .helpers import SECRET, TOKEN, enqueue, query, uplink_config
+from .helpers import SECRET, TOKEN, checked_daemons, enqueue, query, uplink_config
 from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(150)
@@ -22,13 +22,7 @@ pytestmark = pytest.mark.timeout(150)
 
 @pytest.fixture
 def processes() -> Iterator[list[NvrDaemon]]:
-    started: list[NvrDaemon] = []
-    yield started
-    for proc in started:
-        if proc.alive:
-            proc.kill()
-        text = proc.log()
-        assert SECRET not in text and TOKEN not in text, "a credential reached the log"
+    yield from checked_daemons((SECRET, TOKEN))
 
 
 def write_config(tmp_path: Path, ho: str | None, hse: str | None, **uplink: object) -> Path:

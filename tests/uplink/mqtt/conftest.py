@@ -9,7 +9,7 @@ import pytest
 
 from nvrtest import NvrDaemon
 from nvrtest.mqtt_broker import MosquittoBroker
-from uplink.receiver import Receiver
+from uplink.helpers import checked_daemons
 
 from .centre import BROKER_USERS, CENTRE_PASSWORD, MQTT_PASSWORD, SECRET, Centre
 
@@ -42,21 +42,4 @@ def centres(broker: MosquittoBroker) -> Iterator[Callable[[], Centre]]:
 @pytest.fixture
 def processes() -> Iterator[list[NvrDaemon]]:
     """Box processes started by a test; killed at the end, their logs checked for secrets."""
-    started: list[NvrDaemon] = []
-    yield started
-    for proc in started:
-        if proc.alive:
-            proc.kill()
-    for proc in started:
-        text = proc.log()
-        for secret in SECRETS:
-            assert secret not in text, f"a credential reached the log {proc.logs[-1].name}"
-        assert "Traceback" not in text, text
-
-
-@pytest.fixture
-def head_office() -> Iterator[Receiver]:
-    """The fake head office (checks the HMAC of every report)."""
-    receiver = Receiver(secret=SECRET)
-    yield receiver
-    receiver.close()
+    yield from checked_daemons(SECRETS, no_traceback=True)

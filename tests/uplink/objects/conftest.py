@@ -9,6 +9,7 @@ import pytest
 
 from nvrtest import NotifySocket, NvrDaemon
 from nvrtest.minio_server import MinioServer
+from uplink.helpers import checked_daemons
 
 
 @pytest.fixture
@@ -21,13 +22,7 @@ def minio(tmp_path: Path) -> Iterator[MinioServer]:
 @pytest.fixture
 def processes(minio: MinioServer) -> Iterator[list[NvrDaemon]]:
     """Daemon processes of the test; at the end: killed, and no MinIO secret in their logs."""
-    started: list[NvrDaemon] = []
-    yield started
-    for proc in started:
-        if proc.alive:
-            proc.kill()
-    for proc in started:
-        assert minio.secret_key not in proc.log(), f"the MinIO secret key reached {proc.logs[-1]}"
+    yield from checked_daemons((minio.secret_key,))
 
 
 @pytest.fixture
