@@ -59,18 +59,12 @@ def envelope(seq: int, kind: str = "event", site: str = SITE, **body: Any) -> di
     }
 
 
+# The console script `pip install nvr-tools` makes (tools/pyproject.toml), as an operator runs it.
+HEADOFFICE_BIN = str(Path(sys.executable).with_name("nvr-headoffice"))
+
+
 def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "nvr_headoffice.main",
-        "--listen",
-        listen,
-        "--database",
-        str(database),
-        "--sites",
-        str(sites),
-    ]
+    return [HEADOFFICE_BIN, "--listen", listen, "--database", str(database), "--sites", str(sites)]
 
 
 class HeadOffice(Child):

@@ -23,7 +23,8 @@ from .media import probe
 
 pytestmark = pytest.mark.timeout(120)
 
-CLI = [sys.executable, "-m", "nvr_camsim"]
+# The console script of nvr-tools (tools/pyproject.toml), as a technician runs it.
+CLI = [str(Path(sys.executable).with_name("nvr-camsim"))]
 SIZE = f"{WIDTH}x{HEIGHT}"
 STARTED_LINE = "stop: Ctrl-C"
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from nvrtest.headoffice import OTHER_SECRET, SECRET, headoffice_argv, write_sites
+from nvrtest.headoffice import (
+    HEADOFFICE_BIN,
+    OTHER_SECRET,
+    SECRET,
+    headoffice_argv,
+    write_sites,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,7 +33,7 @@ def _sites_text(tmp: Path, text: str) -> Path:
 
 
 def no_arguments(tmp: Path) -> tuple[list[str], int, str]:
-    return ["-m", "nvr_headoffice.main"], 2, "required: --database, --sites"
+    return [], 2, "required: --database, --sites"
 
 
 def bad_listen(tmp: Path) -> tuple[list[str], int, str]:
@@ -94,7 +99,7 @@ CASES: list[Case] = [
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *argv], capture_output=True, text=True, timeout=30, check=False
+        [HEADOFFICE_BIN, *argv], capture_output=True, text=True, timeout=30, check=False
     )
 
 
