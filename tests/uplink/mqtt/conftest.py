@@ -10,6 +10,7 @@ import pytest
 from nvrtest import NvrDaemon
 from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import checked_daemons
+from uplink.receiver import Receiver
 
 from .centre import BROKER_USERS, CENTRE_PASSWORD, MQTT_PASSWORD, SECRET, Centre
 
@@ -43,3 +44,11 @@ def centres(broker: MosquittoBroker) -> Iterator[Callable[[], Centre]]:
 def processes() -> Iterator[list[NvrDaemon]]:
     """Box processes started by a test; killed at the end, their logs checked for secrets."""
     yield from checked_daemons(SECRETS, no_traceback=True)
+
+
+@pytest.fixture
+def head_office() -> Iterator[Receiver]:
+    """The fake head office (checks the HMAC of every report)."""
+    receiver = Receiver(secret=SECRET)
+    yield receiver
+    receiver.close()
