@@ -8,7 +8,7 @@ MEDIAMTX_VERSION := v1.20.1
 MEDIAMTX := $(CACHE)/bin/mediamtx-$(MEDIAMTX_VERSION)
 MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO := $(CACHE)/bin/minio-$(MINIO_VERSION)
-VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+VENV_STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tools/pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 export NVR_MEDIAMTX_BIN := $(MEDIAMTX)
@@ -41,9 +41,10 @@ vm-image: apt
 
 venv: $(VENV_STAMP)
 
-$(VENV_STAMP): pyproject.toml
+# The box's distribution (nvr) and the tools around it (nvr-tools: simulator, demo, head office).
+$(VENV_STAMP): pyproject.toml tools/pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -q -e '.[dev]'
+	@$(VENV)/bin/pip install -q -e '.[dev]' -e ./tools
 	@rm -f $(VENV)/.installed-* && touch $@
 	@echo "virtualenv: $(VENV) ready"
 
@@ -58,17 +59,17 @@ test: deps rootfs
 	  if [[ $$rc -eq 5 ]]; then echo "error: pytest collected no tests" >&2; fi; exit $$rc
 
 lint: venv
-	$(VENV)/bin/ruff check daemons tests
-	$(VENV)/bin/ruff format --check daemons tests
+	$(VENV)/bin/ruff check daemons tools tests
+	$(VENV)/bin/ruff format --check daemons tools tests
 	$(VENV)/bin/mypy
 
 format: venv
-	$(VENV)/bin/ruff format daemons tests
-	$(VENV)/bin/ruff check --fix daemons tests
+	$(VENV)/bin/ruff format daemons tools tests
+	$(VENV)/bin/ruff check --fix daemons tools tests
 
 # The whole suite on simulated cameras under supervisord (run/demo/); Ctrl-C stops it.
 demo: deps
-	$(VENV)/bin/python -m nvr.demo $(DEMO_ARGS)
+	$(VENV)/bin/python -m nvr_demo $(DEMO_ARGS)
 
 # Benchmarks write tests/bench/results/*.json and *.md; kept out of `make test` and CI.
 BENCH_ARGS ?=

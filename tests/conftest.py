@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, base_config
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx", "minio", "mosquitto", "supervisord")

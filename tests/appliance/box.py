@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from appliance.nspawn import REPO, Guest
-from nvr.camsim.mediamtx import free_port
+from nvr_camsim.mediamtx import free_port
 from nvrtest import SIM_HEIGHT, SIM_WIDTH, wait_until
 
 DAEMONS = (

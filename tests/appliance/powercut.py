@@ -1,6 +1,6 @@
 """The power-cut rig shared by tests/appliance/test_powercut.py and tests/bench/bench_powercut.py.
 
-On the host: two simulated cameras (nvr.camsim: ffmpeg publishing H.264 to a mediamtx) and
+On the host: two simulated cameras (nvr_camsim: ffmpeg publishing H.264 to a mediamtx) and
 the reference head office (`nvr-headoffice`). In a qemu VM (tests/appliance/powercut_vm.py):
 Debian 12 with the nvr .deb from `make deb` installed by `dpkg -i` and run by the guest's
 systemd, recording both cameras over RTSP/TCP and reporting to head office, both reached
@@ -33,10 +33,10 @@ from typing import Any
 
 import yaml
 
-from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
-from nvr.camsim import CameraSimulator
-from nvr.core.recordings import EndReason
+from nvr.core.tables.recordings import EndReason
+from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
 from .powercut_vm import HOST_FROM_GUEST, REPO, VirtualMachine, build_image
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nvr.core.recordings import coverage, file_sha256
+from nvr.core.tables.recordings import coverage, file_sha256
 
 # Segments per camera probed at each boundary between two runs (the last one is the
 # partial segment a power cut leaves behind).

@@ -25,9 +25,9 @@ import yaml
 
 from appliance.box import SEGMENT_SECONDS, Ports, camera
 from appliance.nspawn import REPO
-from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
-from nvr.camsim import CameraSimulator
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -19,8 +19,8 @@ import pytest
 
 from appliance.box import DAEMONS, RECORDINGS, UNITS, Appliance, build_deb, camera
 from appliance.nspawn import REPO, Guest
-from nvr.camsim import CameraSimulator
 from nvr.core.state import SCHEMA_VERSION
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 
 pytestmark = pytest.mark.timeout(300)

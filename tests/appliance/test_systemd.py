@@ -20,8 +20,8 @@ import yaml
 
 from appliance.box import DAEMONS, UNITS, Appliance, camera
 from appliance.nspawn import Guest
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import free_port
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import free_port
 from nvrtest import wait_until
 
 pytestmark = pytest.mark.timeout(300)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from nvr.camsim import CameraSimulator
+from nvr_camsim import CameraSimulator
 
 from .harness import Backup
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from nvr.camsim import CameraSimulator
+from nvr_camsim import CameraSimulator
 from nvrtest import Child, query_state
 
 

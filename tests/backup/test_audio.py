@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import MediamtxServer
 from nvrtest import wait_until
 
 from .harness import Backup

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from nvr.camsim import CameraSimulator
 from nvr.core.timeutil import format_ms
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 
 from .harness import Backup

@@ -21,9 +21,9 @@ from urllib.parse import quote
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.core.config import load_config
 from nvr.core.rtsp import ProbeResult, probe
+from nvr_camsim import CameraSimulator
 from nvrtest import Child, relay_camera, wait_until
 
 from .harness import Backup

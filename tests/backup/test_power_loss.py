@@ -14,8 +14,8 @@ from pathlib import Path
 from nvr.backup.flush import InProgressSync, newest_file
 from nvr.backup.paths import STAGING_DIR
 from nvr.backup.reconcile import close_open_runs
-from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason, coverage
 
 BOOT_MS = 1_800_000_000_000
 

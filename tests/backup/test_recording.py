@@ -13,11 +13,11 @@ from pathlib import Path
 
 import psutil
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.faults import Fault
-from nvr.core.recordings import file_sha256
+from nvr.core.tables.recordings import file_sha256
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
+from nvr_camsim.faults import Fault
 from nvrtest import wait_until
 
 from .harness import Backup

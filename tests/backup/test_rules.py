@@ -10,8 +10,8 @@ from nvr.backup.clockstep import ClockWatch
 from nvr.backup.failure import audio_refused, classify_exit, transport_refused
 from nvr.backup.paths import SEGMENT_NAME, STAGING_DIR, place_segment
 from nvr.backup.reconcile import unindexed_files
-from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason, coverage
 
 
 def test_a_closed_file_is_named_by_its_utc_start_and_never_replaces_a_file(

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nvr.camsim import CameraSimulator
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 
 from .harness import Backup

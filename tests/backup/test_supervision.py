@@ -19,13 +19,13 @@ import pytest
 
 from nvr.backup.child import FfmpegChild
 from nvr.backup.recorder import CameraRecorder, CameraState, FinishedSegment
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import free_port
 from nvr.core.config import CameraConfig, RecordingConfig
-from nvr.core.events import Severity
-from nvr.core.recordings import EndReason
 from nvr.core.rtsp import probe
+from nvr.core.tables.events import Severity
+from nvr.core.tables.recordings import EndReason
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import free_port
 from nvrtest import wait_until
 
 pytestmark = pytest.mark.timeout(180)

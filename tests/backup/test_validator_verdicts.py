@@ -11,9 +11,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from nvr.camsim import CameraSimulator
-from nvr.core.recordings import EndReason, coverage
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason, coverage
+from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 
 from .harness import Backup

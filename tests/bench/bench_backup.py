@@ -63,11 +63,11 @@ import yaml
 
 from nvr.backup.command import build_command
 from nvr.backup.paths import ensure_staging_directory
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import parse_config
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.tools import require_tool
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import MediamtxServer
 
 log = logging.getLogger("bench_backup")
 

@@ -10,7 +10,7 @@ the head head office holds: the worst case, where no status report carried a hea
 between (otherwise the links stop at the first head reported after the clip).
 Measured, each the median of --repeat runs:
 
-- export: `nvr.core.export.export_clip` (ffmpeg concat, stream copy) of the hour;
+- export: `nvr.core.tables.export.export_clip` (ffmpeg concat, stream copy) of the hour;
 - manifest: hash the clip, collect the chain links, sign with Ed25519, write it;
 - verify: what `nvr-headoffice verify` does: hash the clip, check signature, links, anchor;
 - baselines from the same run: bare `ffmpeg -f concat -c copy` of the same segments
@@ -39,15 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from nvr.core.chain import chain_head, chain_tip
-from nvr.core.export import export_clip
 from nvr.core.identity import load_identity
 from nvr.core.manifest import ClipSource, manifest_path, write_manifest
-from nvr.core.recordings import chain_hash, coverage, file_sha256, list_segments
 from nvr.core.state import StateStore
+from nvr.core.tables.export import export_clip
+from nvr.core.tables.recordings import chain_hash, coverage, file_sha256, list_segments
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
-from nvr.headoffice.store import ReportStore
-from nvr.headoffice.verify import Envelope
+from nvr_headoffice.store import ReportStore
+from nvr_headoffice.verify import Envelope
 
 RESULTS = Path(__file__).with_name("results")
 SEGMENT_MS = 60_000

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/bench/bench_picture.py [--set heldout] [--verbose]
 
-Each clip (16 s, nvr.camsim.labelled) is read as four checks of 4 s, keyframes only, as
+Each clip (16 s, nvr_camsim.labelled) is read as four checks of 4 s, keyframes only, as
 nvr-validator reads a recording. A camera's baseline is learned from the first two checks
 of its scene's healthy clip, one baseline per picture mode.
 - healthy scenes: every check without a baseline, and the last two with the learned one;
@@ -32,8 +32,8 @@ from typing import Any
 
 from nvr.core.config.services import ValidationConfig
 
-from nvr.camsim.labelled import HELDOUT, PROBLEM, TUNING, Clip, Defect, Kind, LabelledSet
 from nvr.validator.picture import Baseline, Mode
+from nvr_camsim.labelled import HELDOUT, PROBLEM, TUNING, Clip, Defect, Kind, LabelledSet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from validator.evaluate import WINDOWS, Check, judge, keyframes, learn_baseline

@@ -42,14 +42,14 @@ from typing import Any
 import psutil
 import yaml
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
-from nvr.core.recordings import GAP_IN_PROGRESS, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import GAP_IN_PROGRESS, coverage, list_segments
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr.livestream.clip import concat_list, ffmpeg_argv, plan_clip
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import free_port
 
 RESULTS = Path(__file__).with_name("results")
 USER, PASSWORD = "bench", "bench-viewer-password-1"

@@ -31,8 +31,8 @@ import psutil
 import requests
 import yaml
 
-from nvr.camsim import CameraSimulator
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
+from nvr_camsim import CameraSimulator
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = Path(__file__).with_name("results")

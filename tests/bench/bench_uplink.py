@@ -28,8 +28,8 @@ from typing import Any
 import psutil
 import yaml
 
-from nvr.core.outbox import append
 from nvr.core.state import StateStore
+from nvr.core.tables.outbox import append
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from uplink.receiver import Receiver

@@ -32,16 +32,15 @@ from typing import Any
 
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.core.config import Config, load_config
-from nvr.core.notify import child_environment
-from nvr.core.process import stop_process
+from nvr.core.process import child_environment, stop_process
 from nvr.core.state import StateStore, now_ms
 from nvr.validator.daemon import ValidatorDaemon
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.pacing import process_cpu_seconds
 from nvr.validator.results import Status
 from nvr.validator.source import camera_source
+from nvr_camsim import CameraSimulator
 
 RESULTS = Path(__file__).with_name("results")
 WIDTH, HEIGHT, BITRATE = 640, 360, 800_000

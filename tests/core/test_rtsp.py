@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.faults import Fault
-from nvr.camsim.mediamtx import free_port
 from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeResult, probe
+from nvr_camsim import CameraSimulator
+from nvr_camsim.faults import Fault
+from nvr_camsim.mediamtx import free_port
 
 
 @pytest.fixture(scope="module")

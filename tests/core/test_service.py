@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nvr.core.notify import child_environment, to_latin1, watchdog_interval
+from nvr.core.notify import to_latin1, watchdog_interval
+from nvr.core.process import child_environment
 from nvrtest import NotifySocket, wait_until
 
 SAMPLE = Path(__file__).with_name("sample_daemon.py")

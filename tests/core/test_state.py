@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from nvr.core.errors import StateError
-from nvr.core.events import Severity, record_event
 from nvr.core.state import SCHEMA_VERSION, StateStore, now_ms
+from nvr.core.tables.events import Severity, record_event
 
 TABLES = {"segments", "validations", "heartbeats", "events", "outbox"}
 

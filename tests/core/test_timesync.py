@@ -7,7 +7,6 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from health.box import make_box
 from nvr.cli import status_cmd
 from nvr.core.timesync import (
     CHRONYC,
@@ -20,6 +19,7 @@ from nvr.core.timesync import (
     run_command,
 )
 from nvr.health.probes import ProbeBoard
+from nvrtest.box import make_box
 
 # `timedatectl show` of systemd 252 (Debian 12) on a box whose NTP has not yet answered.
 TIMEDATECTL_UNSYNCED = """\

@@ -1,4 +1,4 @@
-"""`make demo` (python -m nvr.demo): starts everything, prints what to open, Ctrl-C stops it all."""
+"""`make demo` (python -m nvr_demo): starts everything, prints what to open, Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import psutil
 import pytest
 import requests
 
-from nvr.demo.stack import VIEWER_PASSWORD, VIEWER_USER, Ports
+from nvr_demo.stack import VIEWER_PASSWORD, VIEWER_USER, Ports
 from nvrtest import wait_until
 
 pytestmark = pytest.mark.timeout(600)
@@ -51,7 +51,7 @@ def test_demo_prints_what_to_open_and_ctrl_c_stops_everything(tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "nvr.demo",
+            "nvr_demo",
             "--cameras",
             "2",
             "--no-minio",
@@ -59,6 +59,8 @@ def test_demo_prints_what_to_open_and_ctrl_c_stops_everything(tmp_path: Path) ->
             str(run_dir),
             "--port-base",
             str(base),
+            "--mediamtx-config",
+            str(Path(__file__).resolve().parents[2] / "etc" / "mediamtx" / "mediamtx.yml"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

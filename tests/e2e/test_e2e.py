@@ -1,6 +1,6 @@
 """End to end: every daemon under supervisord on simulated cameras, faults made on purpose.
 
-One stack for the module (nvr.demo.stack, the same as `make demo`): three simulated
+One stack for the module (nvr_demo.stack, the same as `make demo`): three simulated
 cameras, mosquitto, the live-view mediamtx, the reference head office (nvr-headoffice) and
 the seven nvr daemons, recording onto a small loop-mounted disk. The tests run in file order
 and share one timeline: everything up -> kill -9 of each daemon in turn -> a camera offline
@@ -23,8 +23,8 @@ import psutil
 import pytest
 import requests
 
-from nvr.core.recordings import Coverage, coverage
-from nvr.demo.stack import DAEMONS, SITE_ID, Stack, StackOptions
+from nvr.core.tables.recordings import Coverage, coverage
+from nvr_demo.stack import DAEMONS, SITE_ID, Stack, StackOptions
 from nvrtest import loop_mounted, wait_until
 
 pytestmark = pytest.mark.timeout(1800)
@@ -131,6 +131,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2E]:
             },
             uplink_retry_max_seconds=10,
             crash_hold_seconds=CRASH_HOLD_S,
+            live_mediamtx_config=REPO / "etc" / "mediamtx" / "mediamtx.yml",
         )
         with Stack(root / "run", options) as stack:
             state = E2E(stack, disk)

@@ -17,8 +17,8 @@ from typing import Any
 import yaml
 
 from nvr.core.chain import chain_tip
-from nvr.core.recordings import chain_hash
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import chain_hash
 from nvr.core.tools import require_tool
 
 NVRCTL = str(Path(sys.executable).with_name("nvrctl"))

@@ -14,7 +14,7 @@ import pytest
 from nvr.core.state import now_ms
 from nvr.core.timeutil import format_ms
 from nvr.hddmon.janitor import Janitor
-from nvr.headoffice.store import ReportStore
+from nvr_headoffice.store import ReportStore
 
 from .helpers import HEADOFFICE, Box
 

@@ -18,17 +18,17 @@ from typing import Any
 import pytest
 import requests
 
-from headoffice.helpers import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice
 from nvr.core.config import load_config
 from nvr.core.identity import load_identity
 from nvr.core.manifest import sign_manifest
-from nvr.core.protections import insert_protection
-from nvr.core.recordings import chain_hash
 from nvr.core.state import now_ms
+from nvr.core.tables.protections import insert_protection
+from nvr.core.tables.recordings import chain_hash
 from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr.hddmon.janitor import Janitor
 from nvr.report.build import enqueue_status
+from nvrtest.headoffice import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice
 
 from .helpers import HEADOFFICE, SEGMENT_SECONDS, Box, make_segments
 

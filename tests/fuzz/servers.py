@@ -1,6 +1,6 @@
 """The HTTP servers we ship, started for real on loopback, and how to sign for each.
 
-- nvr-health on a simulated box (tests/health/box.py), with viewer accounts;
+- nvr-health on a simulated box (tests/nvrtest/box.py), with viewer accounts;
 - nvr-livestream (viewer API and mediamtx's auth callback) without a mediamtx: only its
   HTTP side is fuzzed here;
 - nvr-headoffice with two sites.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +22,13 @@ from typing import Any
 import yaml
 
 from fuzz.hammer import Decorate
-from headoffice.helpers import SECRET, SITE, HeadOffice, write_sites
-from health.box import TECH, TECH_PW, make_box
-from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature
-from nvrtest import Child, base_config, wait_until
+from nvr_camsim.mediamtx import free_port
+from nvrtest import Child, NvrDaemon, base_config, wait_until
+from nvrtest.box import TECH, TECH_PW, make_box
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
 VIEWER, VIEWER_PW = "fuzzy", "fuzzy-watches-all-0d"
 
@@ -82,10 +81,9 @@ def signed(site: str, secret: str) -> Decorate:
     return decorate
 
 
-class _Daemon(Child):
+class _Daemon(NvrDaemon):
     def __init__(self, root: Path, module: str, config: Path, ready: str) -> None:
-        super().__init__(root, module.split(".")[1])
-        self.spawn([sys.executable, "-m", module, "--config", str(config)])
+        super().__init__(module, config, root=root)
         wait_until(lambda: ready in self.log(), 30, f"{module}: {ready!r}")
 
 

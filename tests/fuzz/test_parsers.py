@@ -21,9 +21,7 @@ from hypothesis import strategies as st
 from nvr.core.config import Config, load_config
 from nvr.core.errors import ConfigError
 from nvr.core.redact import Secret
-from nvr.headoffice.errors import Refused
-from nvr.headoffice.verify import parse_envelopes
-from nvr.uplink.commands.wire import (
+from nvr.uplink.mqtt.commands.wire import (
     Destination,
     Refusal,
     authenticate,
@@ -31,6 +29,8 @@ from nvr.uplink.commands.wire import (
     read_object,
     signature,
 )
+from nvr_headoffice.errors import Refused
+from nvr_headoffice.verify import parse_envelopes
 from nvrtest import base_config
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))

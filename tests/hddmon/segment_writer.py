@@ -15,10 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-from hddmon_helpers import add_segment
-
 from nvr.core.errors import NvrError
 from nvr.core.state import StateStore, now_ms
+
+# Run as a script from tests/hddmon: the shared helpers are a package of tests/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from nvrtest.recordings import add_segment
 
 
 def main() -> int:

@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import events, make_daemon, make_env, settle
+
+from nvrtest.recordings import events, make_daemon, make_env, settle
 
 pytestmark = pytest.mark.timeout(60)
 

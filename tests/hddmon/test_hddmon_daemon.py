@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import HOUR_MS, fill, make_env
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import now_ms
 from nvrtest import NotifySocket
+from nvrtest.recordings import HOUR_MS, fill, make_env
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -10,7 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import (
+
+from nvr.core.state import now_ms
+from nvr.hddmon.protect import add_protection, release_protection
+from nvrtest.recordings import (
     DAY_MS,
     HOUR_MS,
     SEGMENT_MS,
@@ -24,9 +27,6 @@ from hddmon_helpers import (
     settle,
     write_file,
 )
-
-from nvr.core.state import now_ms
-from nvr.hddmon.protect import add_protection, release_protection
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import (
+
+from nvr.core.state import now_ms
+from nvrtest.recordings import (
     HOUR_MS,
     SEGMENT_MS,
     add_segment,
@@ -19,8 +21,6 @@ from hddmon_helpers import (
     settle,
     write_file,
 )
-
-from nvr.core.state import now_ms
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import events, make_daemon, make_env, settle
 
-from nvr.core.events import Severity
+from nvr.core.tables.events import Severity
 from nvr.hddmon.smart import parse_smartctl, read_smart, smart_problems
+from nvrtest.recordings import events, make_daemon, make_env, settle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hddmon_helpers import Harness, add_segment, events, make_daemon, make_env, settle
 
 from nvr.core.state import now_ms
 from nvr.core.statebackup import BACKUP_DIR_NAME, integrity_problem, list_backups
 from nvr.hddmon.statebackup import StateBackupJob
 from nvrtest import wait_until
+from nvrtest.recordings import Harness, add_segment, events, make_daemon, make_env, settle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from .box import Box, make_box
+from nvrtest.box import Box, make_box
 
 
 @pytest.fixture

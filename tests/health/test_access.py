@@ -18,11 +18,10 @@ import requests
 
 from nvr.core.httpserve import MAX_HEADER_BYTES
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.health.constants import MAX_REQUEST_BODY_BYTES
 from nvrtest import Child, wait_until
-
-from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
+from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
 
 pytestmark = pytest.mark.timeout(90)
 

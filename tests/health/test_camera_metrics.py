@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from nvr.health.app import create_app
-
-from .box import Box
+from nvrtest.box import Box
 
 pytestmark = pytest.mark.timeout(60)
 RULES = Path(__file__).resolve().parents[2] / "etc" / "prometheus" / "nvr-alerts.yml"

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from nvr.core.notify import child_environment
-from nvr.core.outbox import append_report
+from nvr.core.process import child_environment
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import append_report
 from nvrtest import wait_until
+from nvrtest.box import DAEMONS, Box, make_box
 
-from .box import DAEMONS, Box, make_box
 from .test_daemon import fetch
 
 pytestmark = pytest.mark.timeout(180)

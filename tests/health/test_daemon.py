@@ -19,10 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvrtest import wait_until
-
-from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box
+from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -10,8 +10,7 @@ from flask.testing import FlaskClient
 
 from nvr.health.app import create_app
 from nvr.health.probes import ProbeBoard
-
-from .box import PASSWORD, TECH, TECH_PW, Box, make_box
+from nvrtest.box import PASSWORD, TECH, TECH_PW, Box, make_box
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,8 +9,7 @@ import pytest
 import yaml
 
 from nvr.health.app import create_app
-
-from .box import Box
+from nvrtest.box import Box
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import now_ms
 from nvr.report.status import status_body
+from nvrtest.box import PASSWORD, Box, make_box
 
-from .box import PASSWORD, Box, make_box
 from .test_daemon import Notifications, fetch, running  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(120)

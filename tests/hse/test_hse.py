@@ -30,14 +30,14 @@ from minio import Minio
 from paho.mqtt.enums import CallbackAPIVersion
 
 from livestream.harness import API_SECRET, Ports, ProxyMediamtx, ffprobe
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
-from nvr.camsim import CameraSimulator, Fault
-from nvr.camsim.mediamtx import free_port
-from nvr.core.notify import child_environment
 from nvr.core.passwords import hash_password
+from nvr.core.process import child_environment
 from nvr.livestream.constants import MEDIAMTX_API_USER
+from nvr_camsim import CameraSimulator, Fault
+from nvr_camsim.mediamtx import free_port
 from nvrtest import query_state, wait_until
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from commands.centre import BROKER_USERS, CENTRE_PASSWORD, MQTT_PASSWORD, SECRET
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
-from uplink.helpers import Process
+from nvrtest import NvrDaemon
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
+from uplink.mqtt.centre import BROKER_USERS, CENTRE_PASSWORD, MQTT_PASSWORD, SECRET
 from uplink.receiver import Receiver
 
 from .edge import EDGE_SECRET, HSE_TOKEN
@@ -47,18 +47,18 @@ def hse() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def processes(request: pytest.FixtureRequest) -> Iterator[list[Process]]:
+def processes(request: pytest.FixtureRequest) -> Iterator[list[NvrDaemon]]:
     """Box processes started by a test; killed at the end, their logs checked for secrets."""
-    started: list[Process] = []
+    started: list[NvrDaemon] = []
     yield started
     for proc in started:
-        if proc.proc.poll() is None:
+        if proc.alive:
             proc.kill()
     secrets = list(SECRETS)
     if "minio" in request.fixturenames:
         secrets.append(request.getfixturevalue("minio").secret_key)
     for proc in started:
-        text = proc.text()
+        text = proc.log()
         for secret in secrets:
-            assert secret not in text, f"a credential reached the log {proc.log.name}"
+            assert secret not in text, f"a credential reached the log {proc.logs[-1].name}"
         assert "Traceback" not in text, text

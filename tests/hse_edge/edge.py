@@ -8,10 +8,10 @@ from typing import Any
 
 import yaml
 
-from commands.centre import box_config
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
 from nvr.core.state import StateStore
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
+from uplink.mqtt.centre import box_config
 from uplink.receiver import Receiver
 
 HSE_TOKEN = "hse-token-2b7e1d9c"

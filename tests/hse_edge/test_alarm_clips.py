@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
-from nvr.camsim import CameraSimulator
-from nvr.core.events import Severity, record_event
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
 from nvr.core.tools import require_tool
-from nvrtest import query_state, wait_until
-from uplink.helpers import Process
+from nvr_camsim import CameraSimulator
+from nvrtest import NvrDaemon, query_state, wait_until
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.receiver import Receiver
 
 from .edge import (
@@ -90,14 +89,14 @@ def test_alarm_clip_survives_kill_and_heartbeat_keeps_the_box_online(
     minio: MinioServer,
     head_office: Receiver,
     hse: Receiver,
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     cameras = [{"id": c, "name": f"Camera {c}", "url": sim.camera_url(c)} for c in ("cam01",)]
     config = edge_config(tmp_path, broker, minio, cameras, head_office.url, hse.url)
     state_file = tmp_path / "state.db"
-    processes.append(Process("nvr.backup.main", config))
-    processes.append(Process("nvr.report.main", config))
-    uplink = Process("nvr.uplink.main", config)
+    processes.append(NvrDaemon("nvr.backup.main", config))
+    processes.append(NvrDaemon("nvr.report.main", config))
+    uplink = NvrDaemon("nvr.uplink.main", config)
     processes.append(uplink)
     wait_until(
         lambda: query_state(state_file, "SELECT 1 FROM report_state WHERE key = 'events_cursor'"),
@@ -128,7 +127,7 @@ def test_alarm_clip_survives_kill_and_heartbeat_keeps_the_box_online(
     # nvr-uplink dies while the clip is pending; the next process makes it.
     uplink.kill()
     assert query_state(state_file, "SELECT state FROM alarm_clips")[0][0] == "waiting"
-    uplink = Process("nvr.uplink.main", config)
+    uplink = NvrDaemon("nvr.uplink.main", config)
     processes.append(uplink)
     restarted = time.monotonic()
     data = wait_until(lambda: follow_up(state_file, alarm_id), 90, "the alarm_clip follow-up")

@@ -14,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from commands.centre import SECRET, SITE, Centre, iso, sign
-from minio_server import MinioServer
-from mqtt_broker import MosquittoBroker
-from nvr.camsim import CameraSimulator
-from nvrtest import query_state, wait_until
-from uplink.helpers import Process
+from nvr_camsim import CameraSimulator
+from nvrtest import NvrDaemon, query_state, wait_until
+from nvrtest.minio_server import MinioServer
+from nvrtest.mqtt_broker import MosquittoBroker
+from uplink.mqtt.centre import SECRET, SITE, Centre, iso, sign
 from uplink.receiver import Receiver
 
 from .edge import EDGE_ID, EDGE_SECRET, edge_config
@@ -71,7 +70,7 @@ def test_edge_cloud_commands_on_mqtt_and_socketio(
     head_office: Receiver,
     hse: Receiver,
     sio_centre: SocketIoCentre,
-    processes: list[Process],
+    processes: list[NvrDaemon],
 ) -> None:
     cameras = [{"id": "cam02", "name": "Yard", "url": sim.camera_url("cam02")}]
     (tmp_path / "edge.secret").write_text(EDGE_SECRET + "\n")
@@ -85,8 +84,8 @@ def test_edge_cloud_commands_on_mqtt_and_socketio(
         tmp_path, broker, minio, cameras, head_office.url, hse.url, socketio=socketio
     )
     state_file = tmp_path / "state.db"
-    processes.append(Process("nvr.backup.main", config))
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.backup.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     mqtt = Centre(broker)
     try:
         mqtt.wait_message(f"status/{SITE}", 30, "online", state="online")

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from nvr.core.redact import Secret
 from nvr.report.coalesce import Coalescer, Notice
-from nvr.uplink.commands.wire import (
+from nvr.uplink.mqtt.commands.wire import (
     Destination,
     Refusal,
     authenticate,

@@ -12,11 +12,10 @@ import pytest
 import requests
 import yaml
 
-from headoffice.helpers import HeadOffice
 from nvr.core.redact import Secret
 from nvr.core.signing import report_signature
-from nvrtest import base_config, wait_until
-from uplink.helpers import Process
+from nvrtest import NvrDaemon, base_config, wait_until
+from nvrtest.headoffice import HeadOffice
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,7 +31,7 @@ def heartbeat_of(receiver: HeadOffice) -> dict[str, Any] | None:
 
 
 def test_head_office_sees_the_box_online_then_offline(
-    tmp_path: Path, processes: list[Process]
+    tmp_path: Path, processes: list[NvrDaemon]
 ) -> None:
     (tmp_path / "site.key").write_text(SECRET + "\n")
     sites = tmp_path / "sites.yaml"
@@ -55,7 +54,7 @@ def test_head_office_sees_the_box_online_then_offline(
         }
         config = tmp_path / "nvr.yaml"
         config.write_text(yaml.safe_dump(base_config(tmp_path, uplink=uplink)))
-        box = Process("nvr.uplink.main", config)
+        box = NvrDaemon("nvr.uplink.main", config)
         processes.append(box)
 
         first = wait_until(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from nvr.camsim import CameraSimulator
 from nvr.core.passwords import hash_password
+from nvr_camsim import CameraSimulator
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW, Livestream
 

@@ -23,13 +23,13 @@ from typing import Any
 import requests
 import yaml
 
-from nvr.camsim import CameraSimulator, MediamtxServer
-from nvr.camsim.mediamtx import free_port
 from nvr.cli import tls_cmd
 from nvr.core.config import load_config
 from nvr.core.tools import require_tool
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.mediamtx_tls import CERT_CREDENTIAL, KEY_CREDENTIAL, render
+from nvr_camsim import CameraSimulator, MediamtxServer
+from nvr_camsim.mediamtx import free_port
 from nvrtest import Child, NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"

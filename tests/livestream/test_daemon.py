@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from nvr.camsim import CameraSimulator
 from nvr.cli import streams_cmd
+from nvr_camsim import CameraSimulator
 
 from .harness import (
     ALICE,

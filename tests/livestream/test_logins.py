@@ -23,12 +23,12 @@ import pytest
 import requests
 import yaml
 
-from nvr.camsim.mediamtx import free_port
 from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS, LoginThrottle, Verifier
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE
+from nvr_camsim.mediamtx import free_port
 from nvrtest import Child, base_config, wait_until
 
 from .harness import ALICE, ALICE_PW, BOB, BOB_PW

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.core.passwords import hash_password
+from nvr_camsim import CameraSimulator
 from nvrtest import Child, wait_until
 
 from .conftest import BITRATE, HEIGHT, WIDTH

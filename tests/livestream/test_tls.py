@@ -15,13 +15,13 @@ import pytest
 import requests
 import yaml
 
-from nvr.camsim import CameraSimulator
 from nvr.cli.main import main
 from nvr.core.camera_media import remember_transport
 from nvr.core.state import StateStore
 from nvr.core.tools import require_tool
 from nvr.livestream.constants import AUTH_ROUTE, MAX_REQUEST_BODY_BYTES
 from nvr.livestream.mediamtx_tls import CERT_CREDENTIAL, KEY_CREDENTIAL
+from nvr_camsim import CameraSimulator
 from nvrtest import relay_camera
 
 from .harness import ALICE, ALICE_PW, SHIPPED_MEDIAMTX, Livestream, make_pair, wait_until

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvrtest import wait_until
 
 pytestmark = pytest.mark.timeout(60)

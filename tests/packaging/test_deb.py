@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -113,6 +115,36 @@ def test_contents_units_configs_and_wheels(deb: Path) -> None:
     assert any(f.startswith("/opt/nvr/wheels/opencv_python_headless-") for f in files)
     # The venv is built by postinst, never shipped; recordings are never in the package.
     assert not any(f.startswith(("/opt/nvr/venv", "/srv/")) for f in files)
+
+
+TOOL_PACKAGES = ("nvr_camsim", "nvr_demo", "nvr_headoffice")
+TOOL_SCRIPTS = ("nvr-camsim", "nvr-demo", "nvr-headoffice")
+
+
+def test_box_wheel_holds_only_what_the_box_runs(unpacked: Path) -> None:
+    """The simulator, the demo and head office's receiver are nvr-tools, never on the box."""
+    wheel = unpacked / f"opt/nvr/wheels/nvr-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        entry_points = archive.read(f"nvr-{VERSION}.dist-info/entry_points.txt").decode()
+    assert {name.split("/")[0] for name in names} == {"nvr", f"nvr-{VERSION}.dist-info"}
+    assert "nvr/cli/main.py" in names and "nvr/backup/recorder.py" in names
+    for old in ("camsim", "demo", "headoffice"):
+        assert not any(name.startswith(f"nvr/{old}/") for name in names), old
+    assert not any(script in entry_points for script in TOOL_SCRIPTS), entry_points
+    assert not any(f.name.startswith("nvr_tools") for f in (unpacked / "opt/nvr/wheels").iterdir())
+
+
+def test_no_box_module_imports_the_tools() -> None:
+    """Every module of nvr (nvrctl included) imports, and none pulls in a tool package."""
+    script = (
+        "import pkgutil, sys, nvr\n"
+        "for info in pkgutil.walk_packages(nvr.__path__, 'nvr.'):\n"
+        "    __import__(info.name)\n"
+        "import nvr.cli.main\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {TOOL_PACKAGES!r}))\n"
+    )
+    assert run(sys.executable, "-c", script).strip() == "[]"
 
 
 def test_conffiles_and_maintainer_scripts(deb: Path, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from health.box import free_port
+from nvrtest.box import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

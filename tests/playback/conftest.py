@@ -20,9 +20,9 @@ import pytest
 import requests
 import yaml
 
-from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import free_port
 from nvr.core.passwords import hash_password
+from nvr_camsim import CameraSimulator
+from nvr_camsim.mediamtx import free_port
 from nvrtest import Child, NotifySocket, query_state, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-plays-back-4"  # every camera, may protect

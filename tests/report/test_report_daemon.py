@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.core.events import Severity, record_event
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
 from nvrtest import wait_until
 
 from .test_reports import config_dict, outbox

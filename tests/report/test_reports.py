@@ -134,7 +134,8 @@ def test_seq_is_gapless_with_concurrent_writers(tmp_path: Path) -> None:
     state_file = tmp_path / "state.db"
     StateStore.open(state_file).close()
     code = (
-        "import sys; from nvr.core.state import StateStore; from nvr.core.outbox import append\n"
+        "import sys; from nvr.core.state import StateStore\n"
+        "from nvr.core.tables.outbox import append\n"
         "s = StateStore.open(sys.argv[1])\n"
         "for i in range(40):\n"
         "    with s.write() as c: append(c, 'smg-01', 'event', {'w': sys.argv[2], 'i': i})\n"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nvr.core.state import StateStore
-from nvr.uplink.worker import DestinationWorker
+from nvr.uplink.delivery.worker import DestinationWorker
 
 from .receiver import Receiver
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from nvr.core.outbox import append
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore
-from nvr.uplink.adapters import HeadOfficeAdapter, HseAdapter
-from nvr.uplink.transport import TlsSettings, Transport
-from nvr.uplink.worker import DestinationWorker, RetryPolicy
-from nvrtest import query_state
+from nvr.core.tables.outbox import append
+from nvr.uplink.delivery.adapters import HeadOfficeAdapter, HseAdapter
+from nvr.uplink.delivery.transport import TlsSettings, Transport
+from nvr.uplink.delivery.worker import DestinationWorker, RetryPolicy
+from nvrtest import NvrDaemon, query_state
 
 SITE = "test-01"
 SECRET = "ho-site-secret-7f3a9c"
@@ -74,37 +75,20 @@ def uplink_config(
     }
 
 
-class Process:
-    """One nvr-uplink or nvr-report process, its log in a file."""
+def checked_daemons(
+    secrets: Sequence[str], *, no_traceback: bool = False
+) -> Iterator[list[NvrDaemon]]:
+    """For a fixture: the daemons a test starts; at the end killed, their logs checked.
 
-    def __init__(self, module: str, config: Path, notify_socket: Path | None = None) -> None:
-        import subprocess
-        import sys
-
-        from nvr.core.notify import child_environment
-
-        env = child_environment()
-        env.pop("JOURNAL_STREAM", None)
-        if notify_socket is not None:
-            env["NOTIFY_SOCKET"] = str(notify_socket)
-        self.log = config.parent / f"{module.rsplit('.', 2)[-2]}-{id(self)}.log"
-        with self.log.open("wb") as handle:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", module, "--config", str(config)],
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def stop(self) -> int:
-        import signal
-
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+    No log may hold one of `secrets` (nor, with `no_traceback`, a traceback).
+    """
+    started: list[NvrDaemon] = []
+    yield started
+    for proc in started:
+        if proc.alive:
+            proc.kill()
+    for proc in started:
+        text = proc.log()
+        assert not [s for s in secrets if s in text], f"a credential reached {proc.logs[-1]}"
+        if no_traceback:
+            assert "Traceback" not in text, text

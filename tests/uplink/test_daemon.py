@@ -12,23 +12,17 @@ import yaml
 
 from nvr.core.state import StateStore
 from nvrtest import NotifySocket as Notify
-from nvrtest import wait_until
+from nvrtest import NvrDaemon, wait_until
 
-from .helpers import SECRET, TOKEN, Process, enqueue, query, uplink_config
+from .helpers import SECRET, TOKEN, checked_daemons, enqueue, query, uplink_config
 from .receiver import Receiver
 
 pytestmark = pytest.mark.timeout(150)
 
 
 @pytest.fixture
-def processes() -> Iterator[list[Process]]:
-    started: list[Process] = []
-    yield started
-    for proc in started:
-        if proc.proc.poll() is None:
-            proc.kill()
-        text = proc.text()
-        assert SECRET not in text and TOKEN not in text, "a credential reached the log"
+def processes() -> Iterator[list[NvrDaemon]]:
+    yield from checked_daemons((SECRET, TOKEN))
 
 
 def write_config(tmp_path: Path, ho: str | None, hse: str | None, **uplink: object) -> Path:
@@ -39,7 +33,7 @@ def write_config(tmp_path: Path, ho: str | None, hse: str | None, **uplink: obje
 
 
 def test_uplink_process_ready_status_and_clean_stop(
-    tmp_path: Path, receivers: Callable[..., Receiver], processes: list[Process]
+    tmp_path: Path, receivers: Callable[..., Receiver], processes: list[NvrDaemon]
 ) -> None:
     head_office = receivers(secret=SECRET)
     hse = receivers("hse", token=TOKEN)
@@ -48,7 +42,7 @@ def test_uplink_process_ready_status_and_clean_stop(
         enqueue(store, 3)
     notify = Notify(tmp_path / "notify.sock")
     try:
-        processes.append(Process("nvr.uplink.main", config, notify.path))
+        processes.append(NvrDaemon("nvr.uplink.main", config, notify.path))
         wait_until(lambda: any("READY=1" in m for m in notify.messages), 30, "READY=1")
         wait_until(lambda: head_office.count() == 3, 30, "the queued reports delivered")
         wait_until(
@@ -68,7 +62,7 @@ def test_uplink_process_ready_status_and_clean_stop(
 
 
 def test_kill_9_mid_batch_leaves_every_report_exactly_once_without_gaps(
-    tmp_path: Path, receivers: Callable[..., Receiver], processes: list[Process]
+    tmp_path: Path, receivers: Callable[..., Receiver], processes: list[NvrDaemon]
 ) -> None:
     total = 2_000
     head_office = receivers(secret=SECRET)
@@ -79,7 +73,7 @@ def test_kill_9_mid_batch_leaves_every_report_exactly_once_without_gaps(
     rng = random.Random(7)
     kills = 0
     while kills < 8 and head_office.count() < total:
-        proc = Process("nvr.uplink.main", config)
+        proc = NvrDaemon("nvr.uplink.main", config)
         processes.append(proc)
         before = len(head_office.requests)
         wait_until(
@@ -91,7 +85,7 @@ def test_kill_9_mid_batch_leaves_every_report_exactly_once_without_gaps(
         proc.kill()
         kills += 1
     assert kills >= 3, "the backlog drained before enough kills landed"
-    processes.append(Process("nvr.uplink.main", config))
+    processes.append(NvrDaemon("nvr.uplink.main", config))
     wait_until(lambda: head_office.count() == total, 90, "every report after the kills")
 
     assert head_office.duplicates() > 0  # kills did land between a POST and its commit

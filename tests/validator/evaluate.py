@@ -13,11 +13,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from nvr.camsim.labelled import SECONDS, Clip
 from nvr.validator.constants import MIN_FRAMES_FOR_FREEZE
 from nvr.validator.media import Frame, analysis_size
 from nvr.validator.picture import Baseline, FrameStats, Mode, analyse, learn, measure
 from nvr.validator.results import CheckResult, Status
+from nvr_camsim.labelled import SECONDS, Clip
 
 CHECK_SECONDS = 4.0
 WINDOWS = tuple(

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from nvr.camsim import CameraSimulator, Fault
 from nvr.core.config import CameraConfig, Config, parse_config
 from nvr.core.state import StateStore, now_ms
 from nvr.validator.checker import Outcome
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.results import Check, Status
 from nvr.validator.source import Source, SourceKind, pick_source
+from nvr_camsim import CameraSimulator, Fault
 
 from .conftest import HEIGHT, WIDTH
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator, Fault
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
+from nvr_camsim import CameraSimulator, Fault
 from nvrtest import NotifySocket, query_state, wait_until
 
 from .conftest import HEIGHT, WIDTH

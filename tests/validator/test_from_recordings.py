@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 import yaml
 
-from nvr.camsim import CameraSimulator, Fault
 from nvr.core.config import parse_config
-from nvr.core.recordings import EndReason
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason
 from nvr.core.tools import require_tool
 from nvr.validator.checker import BUSY
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.results import Check, Status
 from nvr.validator.source import Source, SourceKind
+from nvr_camsim import CameraSimulator, Fault
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, Child, wait_until
 
 pytestmark = pytest.mark.timeout(300)

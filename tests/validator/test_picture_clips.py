@@ -4,7 +4,7 @@ with a clock is not "frozen", a frozen picture re-encoded by a bitrate-capped ca
 blurred camera is found without a baseline, a camera switching to infrared at dusk is no
 defect, and an event waits for a second failing check.
 
-The clips come from the held-out labelled set (nvr.camsim.labelled), no threshold was set
+The clips come from the held-out labelled set (nvr_camsim.labelled), no threshold was set
 on them; the whole set is scored by tests/bench/bench_picture.py.
 """
 
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from nvr.camsim.labelled import HELDOUT, Clip
 from nvr.core.config import Config, parse_config
 from nvr.core.state import StateStore, now_ms
 from nvr.validator.checker import Outcome, Settings
@@ -23,6 +22,7 @@ from nvr.validator.engine import Engine, default_tools
 from nvr.validator.picture import Mode
 from nvr.validator.results import Check, Status
 from nvr.validator.source import Source, SourceKind
+from nvr_camsim.labelled import HELDOUT, Clip
 from nvrtest import query_state
 
 pytestmark = pytest.mark.timeout(400)  # a first run encodes five clips (~1 min on 2 cores)

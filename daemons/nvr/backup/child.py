@@ -11,15 +11,13 @@ from __future__ import annotations
 import ctypes
 import logging
 import signal
-import subprocess
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import IO
 
-from nvr.core.notify import child_environment
-from nvr.core.process import stop_process
+from nvr.core.process import child_environment, spawn, stop_process
 from nvr.core.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -59,15 +57,7 @@ class FfmpegChild:
         self._frames: deque[tuple[int, int]] = deque(maxlen=FPS_SAMPLES)  # (out_time_us, frame)
         env = child_environment()
         env["TZ"] = "UTC"  # strftime file names and clock-aligned cuts in UTC
-        self._proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,  # a Ctrl-C in a technician's shell reaches us, not ffmpeg
-            preexec_fn=_die_with_parent,
-        )
+        self._proc = spawn(argv, env=env, preexec_fn=_die_with_parent)
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [
             threading.Thread(target=self._read_segments, args=(self._proc.stdout,), daemon=True),

@@ -31,11 +31,11 @@ from nvr.backup.recorder import CameraRecorder, CameraState, FinishedSegment
 from nvr.backup.verdicts import fetch_verdicts
 from nvr.core.camera_media import read_camera_media, remember_audio_refusal, remember_transport
 from nvr.core.config import CameraConfig, Config
-from nvr.core.events import Severity, record_event
-from nvr.core.recordings import EndReason
 from nvr.core.rtsp import probe
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.recordings import EndReason
 from nvr.core.tools import require_tool
 
 log = logging.getLogger(__name__)

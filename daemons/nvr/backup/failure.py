@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from nvr.core.recordings import EndReason
 from nvr.core.rtsp import ProbeResult
+from nvr.core.tables.recordings import EndReason
 
 # ffmpeg's words when a camera will not send RTP the way ffmpeg asked (TCP to a UDP-only one).
 _TRANSPORT_REFUSED = ("461 unsupported transport",)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from nvr.core.recordings import EndReason
+from nvr.core.tables.recordings import EndReason
 
 # What the technician should do about each blocking reason (the event and the log say it).
 REMEDY = {

@@ -22,8 +22,9 @@ from nvr.backup.paths import is_staged, place_segment
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.chain import chain_tip
 from nvr.core.durable import fsync_directory
-from nvr.core.recordings import HASH_CHUNK_BYTES, chain_hash
+from nvr.core.process import run_child
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import HASH_CHUNK_BYTES, chain_hash
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,10 @@ def probe_duration_ms(ffprobe_bin: str, path: Path) -> int | None:
     duration counts as video (docs/design/recording.md, invariant 10).
     """
     try:
-        result = subprocess.run(
+        result = run_child(
             [ffprobe_bin, "-v", "error", "-select_streams", "v:0", "-show_entries",
-             "packet=pts_time,duration_time", "-of", "json", path],
-            capture_output=True,
-            text=True,
-            timeout=PROBE_TIMEOUT_SECONDS,
-            check=False,
+             "packet=pts_time,duration_time", "-of", "json", str(path)],
+            PROBE_TIMEOUT_SECONDS,
         )  # fmt: skip
         packets = json.loads(result.stdout or "{}").get("packets", [])
         times = [

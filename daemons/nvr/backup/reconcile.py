@@ -19,8 +19,8 @@ import psutil
 
 from nvr.backup.paths import SEGMENT_NAME, STAGED_NAME, STAGING_DIR, staged_relative
 from nvr.backup.recorder import FinishedSegment
-from nvr.core.recordings import EndReason
 from nvr.core.state import StateStore
+from nvr.core.tables.recordings import EndReason
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from nvr.backup.paths import ensure_staging_directory, staged_relative
 from nvr.core.backoff import Backoff
 from nvr.core.camera_media import CameraMedia
 from nvr.core.config import CameraConfig, RecordingConfig, RtspTransport
-from nvr.core.events import Severity
-from nvr.core.recordings import EndReason
 from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeAnswer, ProbeResult
+from nvr.core.tables.events import Severity
+from nvr.core.tables.recordings import EndReason
 
 log = logging.getLogger(__name__)
 

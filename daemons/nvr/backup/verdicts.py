@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from nvr.core.recordings import EndReason
+from nvr.core.tables.recordings import EndReason
 
 # Picture checks decided on decoded frames: a camera cannot look black or covered because
 # the box was busy or the camera refused a session (those end the check before them).

@@ -28,9 +28,10 @@ from pathlib import Path
 from nvr import __version__
 from nvr.cli.status_cmd import run_status
 from nvr.core.config import Config
-from nvr.core.recordings import coverage
+from nvr.core.process import run_child
 from nvr.core.redact import MASK, redact_text
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import coverage
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,7 @@ def command(argv: list[str]) -> str:
     if shutil.which(argv[0]) is None:
         return f"({argv[0]} not installed)\n"
     try:
-        done = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT_SECONDS,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        done = run_child(argv, COMMAND_TIMEOUT_SECONDS)
     except (OSError, subprocess.SubprocessError) as err:
         return f"({' '.join(argv)} failed: {err})\n"
     return f"$ {' '.join(argv)}  (exit {done.returncode})\n{done.stdout}{done.stderr}"

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Sequence
 
 from nvr import __version__
-from nvr.camsim import cli as camsim_cmd
 from nvr.cli import (
     config_cmd,
     identity_cmd,
@@ -46,7 +45,6 @@ COMMANDS = (
     state_cmd,
     support_cmd,
     tls_cmd,
-    camsim_cmd,
 )
 
 

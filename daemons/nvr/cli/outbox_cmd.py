@@ -7,13 +7,13 @@ import json
 from typing import Any
 
 from nvr.core.config import Config, load_config, resolve_path
-from nvr.core.outbox import (
+from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import (
     DISPLAY_NAME,
     backlog,
     dead_letters,
     report_destinations,
 )
-from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_ms
 
 DEAD_LETTERS_SHOWN = 20

@@ -12,8 +12,8 @@ from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
 from nvr.core.evidenceclip import export_run, plan_evidence
 from nvr.core.identity import load_identity
-from nvr.core.recordings import coverage, list_segments
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import coverage, list_segments
 from nvr.core.timeutil import format_ms, parse_time
 
 CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"

@@ -37,8 +37,6 @@ from nvr.backup.reconcile import (
 )
 from nvr.core.config import Config
 from nvr.core.durable import fsync_directory, sync_file
-from nvr.core.events import Severity, record_event
-from nvr.core.outbox import KIND_ALARM, append
 from nvr.core.state import StateStore
 from nvr.core.statebackup import (
     Backup,
@@ -47,6 +45,8 @@ from nvr.core.statebackup import (
     integrity_problem,
     list_backups,
 )
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.outbox import KIND_ALARM, append
 from nvr.core.tools import require_tool
 
 log = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ import argparse
 import grp
 import os
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from nvr.core.errors import NvrError
 from nvr.core.netaddr import primary_address
+from nvr.core.process import run_child
 from nvr.core.tools import require_tool
 
 DEFAULT_DIR = Path("/etc/nvr/tls")
@@ -65,9 +65,7 @@ def self_signed(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     old_umask = os.umask(0o077)  # the key is never readable by others, not even briefly
     try:
-        made = subprocess.run(
-            argv, capture_output=True, text=True, timeout=OPENSSL_TIMEOUT_SECONDS, check=False
-        )
+        made = run_child(argv, OPENSSL_TIMEOUT_SECONDS)
     finally:
         os.umask(old_umask)
     if made.returncode != 0:

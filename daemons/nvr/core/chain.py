@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nvr.core.recordings import (
+from nvr.core.tables.recordings import (
     CHAIN_GENESIS,
     CONTINUITY_TOLERANCE_MS,
     Gap,

@@ -12,11 +12,11 @@ from pathlib import Path
 from nvr.core.chain import explain_deleted
 from nvr.core.config import Config
 from nvr.core.errors import NvrError
-from nvr.core.export import continuous_runs, export_clip
 from nvr.core.identity import BoxIdentity
 from nvr.core.manifest import ClipSource, write_manifest
-from nvr.core.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore
+from nvr.core.tables.export import continuous_runs, export_clip
+from nvr.core.tables.recordings import Gap, Segment, coverage, list_segments
 
 
 @dataclass(frozen=True)

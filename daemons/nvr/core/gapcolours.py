@@ -1,6 +1,6 @@
 """The colour of each gap reason on timelines (nvr-health's status page, the playback page).
 
-One table so both pages show a gap alike; names match nvr.core.recordings.EndReason.
+One table so both pages show a gap alike; names match nvr.core.tables.recordings.EndReason.
 """
 
 from __future__ import annotations

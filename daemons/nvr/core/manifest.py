@@ -25,8 +25,8 @@ from nvr.core.chain import (
 )
 from nvr.core.durable import write_atomically
 from nvr.core.identity import BoxIdentity, signature_valid
-from nvr.core.recordings import Gap, Segment, chain_hash, file_sha256
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import Gap, Segment, chain_hash, file_sha256
 from nvr.core.timeutil import format_ms
 
 FORMAT = "nvr-clip-manifest/1"

@@ -116,15 +116,3 @@ class Notifier:
 
 
 NOTIFY_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
-
-
-def child_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for a child process (ffmpeg) without our notify and watchdog variables.
-
-    With NotifyAccess=main systemd would ignore a child's messages anyway; removing the
-    variables keeps a child library from trying, and keeps the unit's intent obvious.
-    """
-    env = dict(os.environ if base is None else base)
-    for name in NOTIFY_VARIABLES:
-        env.pop(name, None)
-    return env

@@ -32,11 +32,11 @@ from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.config.logs import LogFormat
 from nvr.core.errors import ConfigError, NvrError, StateError
-from nvr.core.events import Severity, record_event
 from nvr.core.logfields import configure_daemon_logging
 from nvr.core.notify import Notifier
 from nvr.core.redact import redact_text
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.events import Severity, record_event
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from nvr.core.errors import NvrError
-from nvr.core.notify import child_environment
+from nvr.core.process import child_environment
 from nvr.core.redact import redact_text
 from nvr.core.tools import require_tool
 

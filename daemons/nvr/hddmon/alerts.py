@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from nvr.core.events import Severity, record_event
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
 from nvr.hddmon.constants import SOURCE
 
 log = logging.getLogger(__name__)

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.events import Severity, record_event
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore, now_ms
 from nvr.core.statebackup import StateBackupError
-from nvr.hddmon import health
+from nvr.core.tables.events import Severity
+from nvr.hddmon import conditions, health
 from nvr.hddmon.alerts import Alerts
 from nvr.hddmon.constants import (
     DELETE_BUDGET_SECONDS,
@@ -28,7 +28,6 @@ from nvr.hddmon.constants import (
     MS_PER_HOUR,
     ORPHAN_DELETE_AFTER_SECONDS,
     ORPHAN_MIN_SEGMENTS,
-    PROBE_SLOW_MS,
     RATE_MIN_SPAN_MS,
     RATE_WINDOW_MS,
     RECONCILE_FOLDERS_PER_TICK,
@@ -40,14 +39,9 @@ from nvr.hddmon.constants import (
 )
 from nvr.hddmon.index import indexed_cameras, write_rates
 from nvr.hddmon.janitor import Janitor, PassResult
-from nvr.hddmon.policy import (
-    SpaceNeed,
-    reaches_high_watermark,
-    retention_cutoffs,
-    space_need,
-)
+from nvr.hddmon.policy import SpaceNeed, retention_cutoffs, space_need
 from nvr.hddmon.reconcile import Reconciler, ReconcileReport
-from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_smartctl, smart_problems
+from nvr.hddmon.smart import Runner, SmartReport, read_smart, run_smartctl
 from nvr.hddmon.statebackup import FAILED_KIND, StateBackupJob
 from nvr.hddmon.usage import DiskUsage, UsageFn, disk_usage, format_bytes, same_filesystem
 
@@ -151,17 +145,8 @@ class HddmonDaemon(Daemon):
             problem = f"recordings_dir {root} does not exist"
         elif self.config.storage.require_mount and not health.is_mount_point(root):
             problem = f"recordings disk not mounted at {root}"
-        if problem:
-            self.alerts.raise_(
-                "not_mounted",
-                Severity.CRITICAL,
-                "disk_not_mounted",
-                f"{problem}: janitor paused, nothing is deleted or marked missing",
-                short=problem,
-            )
-            return False
-        self.alerts.clear("not_mounted", "disk_mounted", f"recordings disk back at {root}")
-        return True
+        conditions.disk_presence(self.alerts, root, problem)
+        return not problem
 
     # -- space -------------------------------------------------------------------
 
@@ -221,91 +206,26 @@ class HddmonDaemon(Daemon):
         )
 
     def _watermark_crossing(self, usage: DiskUsage) -> None:
-        """Log and record each crossing of the high (upwards) and low (downwards) watermark."""
-        disk = self.config.disk
-        used = f"{usage.percent:.1f}% ({format_bytes(usage.used)} used, "
-        used += f"{format_bytes(usage.free)} free)"
-        data = {"percent": round(usage.percent, 2), "used": usage.used, "free": usage.free}
+        """Record each crossing of a watermark; the look-ahead uses the faster write rate."""
         writing = max(self.rate_bytes_per_s, self.growth_bytes_per_s)
-        if not self.under_pressure and reaches_high_watermark(usage, self.config, writing):
-            self.under_pressure = True
-            verb = (
-                "reached" if usage.percent >= disk.high_watermark_percent else "is about to reach"
-            )
-            message = (
-                f"disk {used} {verb} the high watermark {disk.high_watermark_percent:g}%: "
-                f"deleting the oldest segments down to {disk.low_watermark_percent:g}%"
-            )
-            self._event(Severity.WARNING, "disk_high_watermark", message, data)
-        elif self.under_pressure and usage.percent <= disk.low_watermark_percent:
-            self.under_pressure = False
-            message = f"disk {used} is below the low watermark {disk.low_watermark_percent:g}%"
-            self._event(Severity.INFO, "disk_low_watermark", message, data)
+        self.under_pressure = conditions.watermark_crossing(
+            self.store, self.config, usage, writing, self.under_pressure
+        )
 
     def _space_alerts(self, usage: DiskUsage, need: SpaceNeed, freed: PassResult | None) -> None:
         """Conditions deleting could not fix: only protected video left, too little headroom."""
-        disk = self.config.disk
-        stuck = freed is not None and freed.exhausted
-        if stuck and usage.percent >= disk.high_watermark_percent:
-            assert freed is not None
-            self.alerts.raise_(
-                "only_protected",
-                Severity.CRITICAL,
-                "disk_only_protected_left",
-                f"disk {usage.percent:.1f}% is above the high watermark and nothing deletable "
-                f"is left: {freed.protected_skipped} protected segments kept; release "
-                "protections or add disk space",
-                short="only protected video left",
-                data={"percent": round(usage.percent, 2), "protected": freed.protected_skipped},
-            )
-        elif usage.percent < disk.high_watermark_percent:
-            self.alerts.clear(
-                "only_protected", "disk_space_recovered", f"disk {usage.percent:.1f}% again"
-            )
-        self._headroom_alert(usage, need)
-        self._state_reserve_alert()
-
-    def _headroom_alert(self, usage: DiskUsage, need: SpaceNeed) -> None:
-        if need.headroom > 0:
-            self.alerts.raise_(
-                "headroom",
-                Severity.WARNING,
-                "disk_headroom_low",
-                f"free space {format_bytes(usage.free)} covers less than "
-                f"{self.config.disk.headroom_hours:g} h at "
-                f"{format_bytes(self.rate_bytes_per_s)}/s and nothing more can be deleted",
-                short="headroom low",
-            )
-        else:
-            self.alerts.clear("headroom", "disk_headroom_ok", "headroom restored")
-
-    def _state_reserve_alert(self) -> None:
-        """The state file's filesystem needs its reserve even when it is not ours to clean."""
-        state_dir = self.config.storage.state_file.parent
-        free = self._usage_fn(state_dir).free
-        reserve = self.config.disk.state_min_free_mb * 1_000_000
-        if free < reserve:
-            self.alerts.raise_(
-                "state_reserve",
-                Severity.CRITICAL,
-                "disk_state_reserve_low",
-                f"filesystem of the state file {state_dir} has {format_bytes(free)} free, "
-                f"below the {self.config.disk.state_min_free_mb} MB reserve",
-                short="state file disk full",
-            )
-        else:
-            self.alerts.clear("state_reserve", "disk_state_reserve_ok", "state file disk ok")
+        conditions.only_protected_left(self.alerts, self.config, usage, freed)
+        conditions.headroom(self.alerts, self.config, usage, need, self.rate_bytes_per_s)
+        state_free = self._usage_fn(self.config.storage.state_file.parent).free
+        conditions.state_reserve(self.alerts, self.config, state_free)
 
     def _report(self, result: PassResult) -> None:
         """Summarise a pass in one log line and one event (each file had its own line)."""
         if result.count == 0:
             return
         self._count_today(result.count)
-        self._event(Severity.INFO, DELETED_KIND, result.summary(), result.event_data())
-
-    def _event(self, severity: Severity, kind: str, message: str, data: dict[str, Any]) -> None:
-        record_event(
-            self.store, source=SOURCE, severity=severity, kind=kind, message=message, data=data
+        conditions.record(
+            self.store, Severity.INFO, DELETED_KIND, result.summary(), result.event_data()
         )
 
     def _count_today(self, count: int) -> None:
@@ -340,11 +260,17 @@ class HddmonDaemon(Daemon):
         """The daily copy of the state file; a failure is a warning event, once per try."""
         outcome = self.state_backup.step(self.config)
         if isinstance(outcome, StateBackupError):
-            self._event(Severity.WARNING, FAILED_KIND, str(outcome), {})
+            conditions.record(self.store, Severity.WARNING, FAILED_KIND, str(outcome), {})
 
     def _report_reconcile(self, report: ReconcileReport) -> None:
         if report.repaired_anything:
-            self._event(Severity.WARNING, "disk_reconcile", report.summary(), report.event_data())
+            conditions.record(
+                self.store,
+                Severity.WARNING,
+                "disk_reconcile",
+                report.summary(),
+                report.event_data(),
+            )
         else:
             log.info("%s (%d rows checked)", report.summary(), report.rows_checked)
 
@@ -353,73 +279,17 @@ class HddmonDaemon(Daemon):
     def _check_health(self) -> None:
         """Read-only filesystem and the write probe."""
         root = self.config.storage.recordings_dir
-        if health.is_read_only(root):
-            self.alerts.raise_(
-                "read_only",
-                Severity.CRITICAL,
-                "disk_read_only",
-                f"recordings filesystem at {root} is read-only: recording has stopped "
-                "(ext4 remounts read-only after I/O errors; see dmesg)",
-                short="disk read-only",
-            )
+        read_only = health.is_read_only(root)
+        conditions.read_only(self.alerts, root, read_only)
+        if read_only:
             return
-        self.alerts.clear("read_only", "disk_writable", f"recordings filesystem {root} writable")
         self.probe = health.probe_write(root)
-        self._probe_alerts(self.probe)
-
-    def _probe_alerts(self, probe: health.ProbeResult) -> None:
-        root = self.config.storage.recordings_dir
-        if not probe.ok:
-            self.alerts.raise_(
-                "write",
-                Severity.CRITICAL,
-                "disk_write_failed",
-                f"cannot write to {root}: {probe.error}",
-                short="disk write failed",
-            )
-        elif probe.latency_ms > PROBE_SLOW_MS:
-            self.alerts.raise_(
-                "write",
-                Severity.WARNING,
-                "disk_write_slow",
-                f"a 4 KiB write + fsync on {root} took {probe.latency_ms:.0f} ms "
-                "(disk retrying sectors or overloaded)",
-                short="disk slow",
-            )
-        else:
-            self.alerts.clear("write", "disk_write_ok", f"writes to {root} are fine again")
+        conditions.write_probe(self.alerts, root, self.probe)
 
     def _check_smart(self) -> None:
         for device in self.config.disk.smart_devices:
-            report = read_smart(device, self._smart_runner)
-            self.smart[device] = report
-            if not report.available:
-                self.alerts.raise_(
-                    f"smart_unavailable:{device}",
-                    Severity.INFO,
-                    "disk_smart_unavailable",
-                    f"SMART unavailable for {device}: {report.message}",
-                )
-                continue
-            self._smart_alerts(report)
-
-    def _smart_alerts(self, report: SmartReport) -> None:
-        found = {problem.key: problem for problem in smart_problems(report)}
-        for key in ("failing", "nvme_warning", "sectors", "temperature"):
-            alert_key = f"smart:{report.device}:{key}"
-            problem = found.get(key)
-            if problem is None:
-                self.alerts.clear(alert_key, "disk_smart_ok", f"SMART {report.device}: {key} ok")
-                continue
-            self.alerts.raise_(
-                alert_key,
-                problem.severity,
-                f"disk_smart_{key}",
-                problem.message,
-                short=f"SMART {report.device} {key}",
-                data=report.as_dict(),
-                refresh=True,
-            )
+            self.smart[device] = read_smart(device, self._smart_runner)
+            conditions.smart(self.alerts, device, self.smart[device])
 
     # -- reporting ---------------------------------------------------------------
 

@@ -25,7 +25,7 @@ START_CURSOR: Cursor = (-(2**62), -1)
 class JanitorSegment:
     """A segment row as the janitor sees it: where the file is, what it spans, its size.
 
-    Not nvr.core.recordings.Segment (the full row with hashes and status, for listings and
+    Not nvr.core.tables.recordings.Segment (the full row with hashes and status, for listings and
     exports): deletion needs only these columns and reads thousands per pass.
     """
 

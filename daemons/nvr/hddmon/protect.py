@@ -1,6 +1,6 @@
 """Protections: time ranges of a camera kept as evidence, never deleted by the janitor.
 
-Written by `nvrctl protect` and by clip requests (the INSERT is in nvr.core.protections);
+Written by `nvrctl protect` and by clip requests (the INSERT is in nvr.core.tables.protections);
 read by the janitor inside its deletion transaction (docs/design/disk.md, invariant 3).
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nvr.core.events import Severity, record_event
-from nvr.core.protections import insert_protection
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.protections import insert_protection
 from nvr.hddmon.constants import SOURCE
 from nvr.hddmon.errors import ProtectionError
 from nvr.hddmon.index import indexed_cameras

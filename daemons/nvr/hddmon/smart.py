@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nvr.core.events import Severity
 from nvr.core.process import run_command
+from nvr.core.tables.events import Severity
 from nvr.hddmon.constants import SMART_TEMPERATURE_WARN_C, SMART_TIMEOUT_SECONDS
 from nvr.hddmon.errors import SmartError
 

@@ -11,7 +11,7 @@ from flask import render_template_string
 
 from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR
 from nvr.core.playbackurl import playback_server
-from nvr.core.recordings import coverage
+from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.health.constants import HDDMON_DAEMON, TIMELINE_HOURS
 from nvr.health.facts import Facts

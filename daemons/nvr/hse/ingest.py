@@ -17,8 +17,8 @@ from typing import Any
 
 from nvr.core.alarms import EXTERNAL_KIND
 from nvr.core.config import Config
-from nvr.core.events import Severity, record_event
 from nvr.core.state import StateStore
+from nvr.core.tables.events import Severity, record_event
 from nvr.core.timeutil import format_ms
 from nvr.hse.constants import DAEMON_NAME, INGEST_DETAILS_MAX_BYTES, INGEST_TYPE_MAX
 

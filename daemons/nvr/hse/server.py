@@ -34,9 +34,9 @@ from nvr.core.config import Config
 from nvr.core.config.hse import HseConfig
 from nvr.core.errors import NvrError
 from nvr.core.httpserve import split_listen
-from nvr.core.recordings import latest_segment
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.recordings import latest_segment
 from nvr.core.viewer_urls import stream_urls
 from nvr.hse.constants import (
     INGEST_MAX_BODY_BYTES,

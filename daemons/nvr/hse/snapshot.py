@@ -17,10 +17,10 @@ from pathlib import Path
 
 from nvr.core.config import Config
 from nvr.core.durable import sync_file
-from nvr.core.recordings import file_sha256, latest_segment
 from nvr.core.state import StateStore
 from nvr.core.stills import StillError, write_jpeg
-from nvr.core.uploads import ObjectRef, UploadKind, enqueue, images_target
+from nvr.core.tables.recordings import file_sha256, latest_segment
+from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, images_target
 from nvr.hse.constants import (
     SNAPSHOT_JPEG_QSCALE,
     SNAPSHOT_RECENT_SEGMENTS,

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr.core.export import recorded_ms
-from nvr.core.recordings import Segment
+from nvr.core.tables.export import recorded_ms
+from nvr.core.tables.recordings import Segment
 from nvr.core.tools import require_tool
 from nvr.livestream.errors import LivestreamError
 from nvr.livestream.recorded import OPEN_STATUS

@@ -12,7 +12,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from nvr.core.recordings import Segment
+from nvr.core.tables.recordings import Segment
 from nvr.core.timeutil import format_ms
 from nvr.livestream.fmp4 import Fmp4Error, FragmentIndex, index_fragments
 

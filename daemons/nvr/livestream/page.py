@@ -14,7 +14,7 @@ from flask import render_template_string
 from nvr.core.config import Config
 from nvr.core.config.viewers import ViewerAccount
 from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR, PROTECTED_COLOUR, RECORDED_COLOUR
-from nvr.core.recordings import coverage
+from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_ms
 
 TIMELINE_MS = 24 * 3_600_000

@@ -31,9 +31,9 @@ from nvr.core.config import Config
 from nvr.core.config.viewers import ViewerAccount
 from nvr.core.errors import NvrError
 from nvr.core.identity import IdentityError
-from nvr.core.protections import insert_protection
-from nvr.core.recordings import coverage
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.protections import insert_protection
+from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_ms
 from nvr.livestream.clip import (
     FileChunks,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from nvr.core.recordings import Segment, latest_segment, list_segments
+from nvr.core.tables.recordings import Segment, latest_segment, list_segments
 from nvr.livestream.fmp4 import Fmp4Error, index_fragments
 
 STAGING_DIR = ".incoming"  # nvr-backup's staging directory (backup/paths.py)

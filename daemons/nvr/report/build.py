@@ -9,8 +9,8 @@ from typing import Any
 
 from nvr.core.chain import note_reported_heads
 from nvr.core.config import Config
-from nvr.core.outbox import KIND_DAILY_SUMMARY, KIND_STATUS, append
 from nvr.core.state import StateStore
+from nvr.core.tables.outbox import KIND_DAILY_SUMMARY, KIND_STATUS, append
 from nvr.core.timesync import probe_time_sync
 from nvr.report.constants import MS_PER_MINUTE
 from nvr.report.status import daily_body, status_body

@@ -12,7 +12,7 @@ from typing import Any
 
 from nvr.core.alarm_clips import FOLLOW_UP_KINDS
 from nvr.core.alarms import is_alarm
-from nvr.core.outbox import KIND_ALARM, KIND_EVENT
+from nvr.core.tables.outbox import KIND_ALARM, KIND_EVENT
 from nvr.core.timeutil import format_ms
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

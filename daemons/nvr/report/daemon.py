@@ -21,9 +21,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from nvr.core.config import Config
-from nvr.core.outbox import append
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
+from nvr.core.tables.outbox import append
 from nvr.report.build import enqueue_daily, enqueue_status
 from nvr.report.coalesce import Coalescer, EventReport, Notice
 from nvr.report.constants import EVENT_CURSOR_KEY, STARTS_KEY, VALIDATION_CURSOR_KEY

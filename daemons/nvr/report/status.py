@@ -1,6 +1,6 @@
 """The bodies of status and daily summary reports, read from the state file.
 
-Numbers come from the modules other daemons share (`nvr.core.recordings.coverage`), so
+Numbers come from the modules other daemons share (`nvr.core.tables.recordings.coverage`), so
 "minutes recorded" means the same in a report, in nvrctl and in nvr-health.
 """
 
@@ -13,11 +13,11 @@ from nvr.core.chain import report_heads
 from nvr.core.config import Config
 from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.identity import IdentityError, load_identity
-from nvr.core.offsite import offsite_cameras, offsite_status
-from nvr.core.outbox import backlog, report_destinations
-from nvr.core.recordings import coverage
+from nvr.core.tables.offsite import offsite_cameras, offsite_status
+from nvr.core.tables.outbox import backlog, report_destinations
+from nvr.core.tables.recordings import coverage
+from nvr.core.tables.uploads import pending_by_kind
 from nvr.core.timeutil import format_ms
-from nvr.core.uploads import pending_by_kind
 
 HDDMON = "nvr-hddmon"
 BACKUP = "nvr-backup"

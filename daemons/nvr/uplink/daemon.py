@@ -14,21 +14,21 @@ import time
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.events import Severity, record_event
-from nvr.core.outbox import DISPLAY_NAME, Backlog, backlog
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore
-from nvr.uplink.adapters import Adapter, HeadOfficeAdapter, HseAdapter
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.outbox import DISPLAY_NAME, Backlog, backlog
 from nvr.uplink.constants import (
     EVENT_SOURCE,
     MAINTENANCE_SECONDS,
     OVERFLOW_EVENT_KIND,
     WORKER_JOIN_SECONDS,
 )
-from nvr.uplink.outbox import enforce_bound, prune
+from nvr.uplink.delivery.adapters import Adapter, HeadOfficeAdapter, HseAdapter
+from nvr.uplink.delivery.pending import enforce_bound, prune
+from nvr.uplink.delivery.transport import TlsSettings, Transport
+from nvr.uplink.delivery.worker import DestinationWorker, RetryPolicy
 from nvr.uplink.services import Service, build_services
-from nvr.uplink.transport import TlsSettings, Transport
-from nvr.uplink.worker import DestinationWorker, RetryPolicy
 
 log = logging.getLogger(__name__)
 

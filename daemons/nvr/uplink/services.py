@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nvr.core.config import Config
-from nvr.uplink.eventclip_service import EventClipService
-from nvr.uplink.heartbeat import HeartbeatService, heartbeat_targets
-from nvr.uplink.mqtt import MqttService
-from nvr.uplink.socketio_link import SocketIoService
-from nvr.uplink.uploader import UploadService
+from nvr.uplink.delivery.heartbeat import HeartbeatService, heartbeat_targets
+from nvr.uplink.mqtt.client import MqttService
+from nvr.uplink.objects.eventclip_service import EventClipService
+from nvr.uplink.objects.uploader import UploadService
+from nvr.uplink.socketio.link import SocketIoService
 
 
 class Service(Protocol):

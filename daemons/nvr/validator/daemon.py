@@ -24,7 +24,7 @@ from apscheduler.schedulers.background import (
 from nvr.core.config import CameraConfig, Config
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
-from nvr.core.uploads import images_target
+from nvr.core.tables.uploads import images_target
 from nvr.validator import constants as c
 from nvr.validator.checker import Outcome, Settings
 from nvr.validator.engine import Engine, default_tools, settings_of

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.state import StateStore
+from nvr.core.tables.uploads import BucketTarget, ObjectRef
 from nvr.core.tools import require_tool
-from nvr.core.uploads import BucketTarget, ObjectRef
 from nvr.validator.checker import Outcome, Settings, Tools, check_camera
 from nvr.validator.media import ToolRunner, children_cpu_seconds
 from nvr.validator.picture import Baseline, Mode, learn, shows_scene

@@ -20,7 +20,7 @@ import ffmpeg  # ffmpeg-python, to build the argv
 import numpy as np
 import numpy.typing as npt
 
-from nvr.core.notify import child_environment
+from nvr.core.process import spawn
 from nvr.core.redact import redact_text
 from nvr.validator import constants as c
 from nvr.validator.errors import NoFrames, ToolFailed, ToolTimedOut
@@ -57,14 +57,7 @@ class ToolRunner:
 
     def __call__(self, argv: list[str], timeout: float) -> bytes:
         """Run `argv`; return its stdout or raise ToolFailed with a redacted reason."""
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            env=child_environment(),
-        )
+        proc = spawn(argv)
         waited = 0.0
         while True:
             try:

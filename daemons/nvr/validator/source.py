@@ -15,8 +15,8 @@ from pathlib import Path
 
 from nvr.core.camera_media import reading_transport
 from nvr.core.config import CameraConfig, Config
-from nvr.core.recordings import CONTINUITY_TOLERANCE_MS, latest_segment
 from nvr.core.redact import SecretUrl
+from nvr.core.tables.recordings import CONTINUITY_TOLERANCE_MS, latest_segment
 from nvr.validator import constants as c
 
 

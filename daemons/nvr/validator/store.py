@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 
 from nvr.core.durable import write_atomically
-from nvr.core.events import Severity, record_event
-from nvr.core.recordings import file_sha256
 from nvr.core.state import StateStore, now_ms
-from nvr.core.uploads import (
+from nvr.core.tables.events import Severity, record_event
+from nvr.core.tables.recordings import file_sha256
+from nvr.core.tables.uploads import (
     SNAPSHOT_SPOOL,
     BucketTarget,
     ObjectRef,

@@ -1,0 +1,155 @@
+"""A real nvr-headoffice process and a client that signs like nvr-uplink does.
+
+The fixtures `start_headoffice` and `headoffice` are imported by the conftest of each test
+directory that talks to a receiver (tests/tools/headoffice, tests/evidence).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from nvr.core.redact import Secret
+from nvr.core.signing import report_signature as sign
+from nvrtest import Child, wait_until
+
+SITE = "smg-01"
+SECRET = "ho-secret-4c1e9a77d2"
+OTHER_SITE = "smg-02"
+OTHER_SECRET = "inline-secret-b7d03f"
+SERVING = re.compile(r"serving on http://127\.0\.0\.1:(\d+)/")
+
+
+def write_sites(
+    root: Path, name: str = "Semarang plant", extra_sites: dict[str, Any] | None = None
+) -> Path:
+    """A sites file: SITE with its secret in a file, OTHER_SITE inline, plus `extra_sites`."""
+    key = root / f"{SITE}.key"
+    key.write_text(SECRET + "\n")
+    sites: dict[str, Any] = {
+        SITE: {"secret_file": str(key), "name": name},
+        OTHER_SITE: {"secret": OTHER_SECRET},
+        **(extra_sites or {}),
+    }
+    path = root / "sites.yaml"
+    path.write_text(yaml.safe_dump({"sites": sites, "replay_window_seconds": 300}))
+    return path
+
+
+def envelope(seq: int, kind: str = "event", site: str = SITE, **body: Any) -> dict[str, Any]:
+    """A report envelope as nvr-report writes it."""
+    return {
+        "schema": 1,
+        "id": str(uuid.uuid4()),
+        "site_id": site,
+        "kind": kind,
+        "created_at": "2026-11-21T08:00:00.000Z",
+        "seq": seq,
+        "body": body or {"event": "camera_offline", "message": f"report {seq}"},
+    }
+
+
+# The console script `pip install nvr-tools` makes (tools/pyproject.toml), as an operator runs it.
+HEADOFFICE_BIN = str(Path(sys.executable).with_name("nvr-headoffice"))
+
+
+def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
+    return [HEADOFFICE_BIN, "--listen", listen, "--database", str(database), "--sites", str(sites)]
+
+
+class HeadOffice(Child):
+    """One nvr-headoffice process on a free port."""
+
+    def __init__(self, root: Path, sites: Path, database: Path | None = None) -> None:
+        super().__init__(root, "headoffice")
+        self.sites = sites
+        self.database = database or root / "headoffice.db"
+        self.port = 0
+        self.start()
+
+    def start(self) -> None:
+        log = self.spawn(headoffice_argv("127.0.0.1:0", self.database, self.sites))
+        match = wait_until(
+            lambda: SERVING.search(log.read_text()) or self._died(), 30, "serving on ..."
+        )
+        self.port = int(match.group(1))
+
+    def _died(self) -> bool:
+        """Fail at once (rather than time out) when the receiver exited during start-up."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"nvr-headoffice exited {self.proc.returncode}: {self.log()}")
+        return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def reports_url(self) -> str:
+        return f"{self.url}/api/nvr/reports"
+
+    def post(
+        self,
+        data: Any,
+        site: str = SITE,
+        secret: str = SECRET,
+        timestamp: float | None = None,
+        raw: bytes | None = None,
+    ) -> requests.Response:
+        """POST signed exactly as nvr-uplink signs (its own `sign`)."""
+        body = raw if raw is not None else json.dumps(data, separators=(",", ":")).encode()
+        stamp = str(int(timestamp if timestamp is not None else time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-NVR-Site": site,
+            "X-NVR-Timestamp": stamp,
+            "X-NVR-Signature": sign(Secret(secret), stamp, body),
+        }
+        return requests.post(self.reports_url, data=body, headers=headers, timeout=10)
+
+    def get(self, path: str) -> requests.Response:
+        return requests.get(self.url + path, timeout=10)
+
+    def site(self, site_id: str = SITE) -> dict[str, Any]:
+        sites = self.get("/api/sites").json()
+        return next(s for s in sites if s["site_id"] == site_id)
+
+    def reports(self, site_id: str = SITE, query: str = "") -> list[dict[str, Any]]:
+        response = self.get(f"/api/sites/{site_id}/reports{query}")
+        assert response.status_code == 200, response.text
+        result: list[dict[str, Any]] = response.json()
+        return result
+
+
+@pytest.fixture
+def start_headoffice(tmp_path: Path) -> Iterator[Callable[..., HeadOffice]]:
+    """Start receivers; at the end each must stop cleanly and its log hold no secret."""
+    started: list[HeadOffice] = []
+
+    def start(sites: Path | None = None, database: Path | None = None) -> HeadOffice:
+        receiver = HeadOffice(tmp_path, sites or write_sites(tmp_path), database)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        if receiver.proc is not None:
+            assert receiver.stop() == 0, receiver.log()
+        text = receiver.log()
+        assert SECRET not in text and OTHER_SECRET not in text, "a secret reached the log"
+        assert "Traceback" not in text, text
+
+
+@pytest.fixture
+def headoffice(start_headoffice: Callable[..., HeadOffice]) -> HeadOffice:
+    return start_headoffice()
