@@ -149,6 +149,16 @@ class Playback:
         self._login = login
 
     # -- access ------------------------------------------------------------------------
+    def _range_asked(self) -> tuple[Config, str, int, int] | Response:
+        """`path`, `start` and `duration` of /get and /export, for a permitted viewer."""
+        camera = request.args.get("path", "")
+        access = self._viewer_for(camera)
+        if isinstance(access, Response):
+            return access
+        from_ms = parse_rfc3339("start", request.args.get("start"))
+        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        return access[0], camera, from_ms, to_ms
+
     def _viewer_for(self, camera: str) -> tuple[Config, ViewerAccount] | Response:
         """The config and the viewer permitted `camera`, or the answer: 401/429, 403, 404.
 
@@ -188,13 +198,10 @@ class Playback:
 
     def get_clip(self) -> Response:
         """`/get`: the range as one stream-copied file, fMP4 streamed or plain MP4."""
-        camera = request.args.get("path", "")
-        access = self._viewer_for(camera)
-        if isinstance(access, Response):
-            return access
-        config = access[0]
-        from_ms = parse_rfc3339("start", request.args.get("start"))
-        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        asked = self._range_asked()
+        if isinstance(asked, Response):
+            return asked
+        config, camera, from_ms, to_ms = asked
         kind = request.args.get("format", "fmp4")
         if kind not in ("fmp4", "mp4"):
             raise BadRequest(f"format={kind!r}: use fmp4 or mp4")
@@ -202,13 +209,10 @@ class Playback:
 
     def export_evidence(self) -> Response:
         """`/export`: the range as clips with their signed manifests, in one zip."""
-        camera = request.args.get("path", "")
-        access = self._viewer_for(camera)
-        if isinstance(access, Response):
-            return access
-        config = access[0]
-        from_ms = parse_rfc3339("start", request.args.get("start"))
-        to_ms = from_ms + parse_seconds("duration", request.args.get("duration"))
+        asked = self._range_asked()
+        if isinstance(asked, Response):
+            return asked
+        config, camera, from_ms, to_ms = asked
         return _holding_slot(lambda: _evidence(config, camera, from_ms, to_ms))
 
     def hls_playlist(self, camera: str) -> Response:
