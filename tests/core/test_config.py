@@ -216,6 +216,7 @@ def test_nvrctl_config_check_invalid_is_one_line_exit_1(
     assert len(lines) == 1, result.stderr
     assert lines[0] == (
         f"nvrctl: error: {path}: cameras[0].enabeld: unknown key "
-        "(check the spelling; see etc/nvr/nvr.yaml for every key)"
+        "(did you mean 'enabled'? every key: `nvrctl config schema`"
+        " or /usr/share/doc/nvr/examples/nvr.yaml)"
     )
     assert "topsecret9" not in result.stderr + result.stdout

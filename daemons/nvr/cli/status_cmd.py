@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.config.salvage import salvage_config
+from nvr.core.errors import ConfigError
 from nvr.core.heartbeats import livestream_in_use
 from nvr.core.state import now_ms
 from nvr.health.body import health_body, unavailable_body
@@ -46,8 +48,21 @@ def add_parser(subparsers: Any) -> None:
 
 
 def show_status(args: argparse.Namespace) -> int:
-    """Read the state file once, print the verdict, return 1 when something is critical."""
-    config = load_config(resolve_path(args.config))
+    """Read the state file once, print the verdict, return 1 when something is critical.
+
+    A broken config file does not cost the dashboard: the daemons run on the config they
+    loaded, so the status is shown from the file with its invalid keys left out, under a
+    first line that says the file is invalid and why.
+    """
+    path = resolve_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        salvaged = salvage_config(path)
+        if salvaged is None:
+            raise
+        config, _ = salvaged
+        return run_status(config, as_json=bool(args.json), out=sys.stdout, invalid=str(err))
     return run_status(config, as_json=bool(args.json), out=sys.stdout)
 
 
@@ -58,8 +73,12 @@ def run_status(
     out: TextIO,
     probes: ProbeBoard | None = None,
     clock: Callable[[], int] = now_ms,
+    invalid: str | None = None,
 ) -> int:
-    """The whole command with its inputs passed in (tests give a fixed clock)."""
+    """The whole command with its inputs passed in (tests give a fixed clock).
+
+    `invalid`: why the config file on disk does not load (then `config` is salvaged).
+    """
     board = probes or ProbeBoard()
     sources = Sources(config, board, clock=clock)
     try:
@@ -73,8 +92,13 @@ def run_status(
             print(f"CRIT state: state file unreadable: {err}", file=out)
         return EXIT_CRITICAL
     if as_json:
-        print(json.dumps(health_body(config, report, skipped), indent=2), file=out)
+        body = health_body(config, report, skipped)
+        if invalid is not None:
+            body["config_invalid"] = invalid
+        print(json.dumps(body, indent=2), file=out)
     else:
+        if invalid is not None:
+            out.write(f"config invalid: {invalid}\n  (the daemons run on the config they loaded)\n")
         out.write(render_text(config, report))
     return EXIT_CRITICAL if report.http_status == 503 else EXIT_OK
 
@@ -149,6 +173,7 @@ def _outbox_line(result: CheckResult) -> str:
 
 _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
     ("DAEMONS", "daemon:", _daemon_line),
+    ("CONFIG", "config", lambda r: r.reason or f"loaded by {len(r.data['daemons'])} daemons"),
     ("CAMERAS", "camera:", _camera_line),
     ("DISK", "disk", _disk_line),
     ("UPLINK", "uplink:", _uplink_line),

@@ -31,6 +31,7 @@ import psutil
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.config.logs import LogFormat
+from nvr.core.configloads import Outcome, record_load, record_refusal
 from nvr.core.errors import ConfigError, NvrError, StateError
 from nvr.core.events import Severity, record_event
 from nvr.core.logfields import configure_daemon_logging
@@ -158,9 +159,15 @@ class Runtime:
 
     def serve(self) -> int:
         """Load, start, loop until stopped, shut down. Returns the exit code."""
-        config = load_config(self._config_path)
+        try:
+            config = load_config(self._config_path)
+        except ConfigError as err:
+            # Said in the state file too: /health then reads "config invalid", not "crashed".
+            record_refusal(self._daemon_cls.name, self._config_path, str(err))
+            raise
         store = StateStore.open(config.storage.state_file)
         daemon = self._daemon_cls(config, store, self._stop)
+        self._note_load(daemon, Outcome.ACCEPTED)
         self._install_signal_handlers()
         self._crashed_at_ms = previous_run_crashed(store, daemon.name)
         self._beat(daemon, force=True)
@@ -212,12 +219,21 @@ class Runtime:
             new = load_config(self._config_path)
         except ConfigError as err:
             log.error("reload rejected, keeping the running config: %s", err)
+            self._note_load(daemon, Outcome.REJECTED, str(err))
         else:
             if new.storage.state_file != daemon.config.storage.state_file:
                 log.warning("storage.state_file changed: takes effect at the next restart")
             daemon.apply_config(new)
             log.info("config reloaded from %s", self._config_path)
+            self._note_load(daemon, Outcome.ACCEPTED)
         self._notifier.reloaded()
+
+    def _note_load(self, daemon: Daemon, outcome: Outcome, error: str | None = None) -> None:
+        """Record what this daemon made of the file (`nvrctl config apply` waits for it)."""
+        try:
+            record_load(daemon.store, daemon.name, self._config_path, outcome, error)
+        except StateError as err:
+            log.warning("config load not recorded: %s", err)
 
     def _beat(self, daemon: Daemon, force: bool = False, every: float | None = None) -> None:
         now = self._clock()

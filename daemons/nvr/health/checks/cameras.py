@@ -22,6 +22,19 @@ def stale_after_seconds(config: Config) -> float:
     return max(config.health.camera_stale_seconds, by_segment + CAMERA_STALE_SLACK_SECONDS)
 
 
+def _starting(camera: str, facts: Facts) -> bool:
+    """No segment yet, and the first recording run (else nvr-backup) began within the limit.
+
+    A first segment is indexed when it closes, a segment length after the run started;
+    until the stale limit has passed from then, no segment is no outage.
+    """
+    since = facts.first_runs.get(camera)
+    if since is None:
+        beat = facts.heartbeats.get(BACKUP_DAEMON)
+        since = beat.started_at_ms if beat is not None and beat.alive else None
+    return since is not None and age_seconds(facts, since) <= stale_after_seconds(facts.config)
+
+
 def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severity, str]:
     """Judge recording by output: the newest segment's end against the stale limit."""
     segment = facts.segments.get(camera)
@@ -30,6 +43,10 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
     data["recorder"] = state
     cause = recorder.get("reason") or f"recorder {state}"
     if segment is None:
+        if _starting(camera, facts):
+            # Within its first segment: nothing can be on disk yet (health.md, invariant 8).
+            data["recorder"] = "starting"
+            return Severity.OK, ""
         return Severity.CRITICAL, f"{camera} has no recorded segment yet ({cause})"
     age = age_seconds(facts, segment.end_ms)
     data["last_segment_age_s"] = round(age, 1)
@@ -49,7 +66,7 @@ def _validation(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severi
     """The latest validation: a failed or a long-overdue check warns; recording goes on."""
     last = facts.validations.get(camera)
     if last is None:
-        data["validation"] = "none yet"
+        data["validation"] = "pending"  # a new camera is checked within an interval
         return Severity.OK, ""
     data["validation"] = last.status
     age = age_seconds(facts, last.checked_at_ms)

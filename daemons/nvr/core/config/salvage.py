@@ -1,0 +1,75 @@
+"""What can still be read from a config file that does not validate.
+
+A broken file must not cost the technician the dashboard (issue 24): the daemons keep
+running on the config they loaded, and `nvrctl status` and a daemon refused at start
+still need to find the state file. Nothing here is used to run anything: the daemons only
+ever run on a config that validated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nvr.core.config.loader import read_yaml
+from nvr.core.config.model import Config
+from nvr.core.config.storage import StorageConfig
+from nvr.core.errors import ConfigError
+
+# Each round drops the keys pydantic complained about; a file with more broken keys than
+# this is not worth salvaging.
+MAX_ROUNDS = 20
+
+
+def _raw(path: Path) -> dict[str, Any]:
+    try:
+        data = read_yaml(path)
+    except ConfigError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def state_file_of(path: Path) -> Path:
+    """storage.state_file as the file writes it, else the default."""
+    storage = _raw(path).get("storage")
+    value = storage.get("state_file") if isinstance(storage, dict) else None
+    return Path(value) if isinstance(value, str) and value else StorageConfig().state_file
+
+
+def _drop(data: Any, loc: tuple[int | str, ...]) -> bool:
+    """Remove the value at `loc` (its innermost mapping key); False when there is none."""
+    for depth in range(len(loc), 0, -1):
+        *parents, last = loc[:depth]
+        node = data
+        for part in parents:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict) and last in node:
+            del node[last]
+            return True
+    return False
+
+
+def salvage_config(path: Path) -> tuple[Config, list[str]] | None:
+    """The config with every key that fails validation left out, and those keys' paths.
+
+    None when even that does not validate (a required key is missing or the YAML does not
+    parse): the caller then has only the state file.
+    """
+    data = _raw(path)
+    dropped: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        try:
+            return Config.model_validate(data), dropped
+        except ValidationError as err:
+            errors = err.errors()
+            removed = [e["loc"] for e in errors if _drop(data, e["loc"])]
+            if not removed:
+                return None
+            dropped.extend(".".join(str(p) for p in loc) for loc in removed)
+    return None
