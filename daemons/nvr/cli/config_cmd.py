@@ -1,4 +1,4 @@
-"""`nvrctl config check` validates the file as the daemons do, `apply` reloads them, `schema` documents it."""
+"""`nvrctl config`: `check` validates as the daemons do, `apply` reloads them, `schema`."""
 
 from __future__ import annotations
 

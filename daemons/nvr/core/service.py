@@ -167,8 +167,8 @@ class Runtime:
             raise
         store = StateStore.open(config.storage.state_file)
         daemon = self._daemon_cls(config, store, self._stop)
-        self._note_load(daemon, Outcome.ACCEPTED)
         self._install_signal_handlers()
+        self._note_load(daemon, Outcome.ACCEPTED)
         self._crashed_at_ms = previous_run_crashed(store, daemon.name)
         self._beat(daemon, force=True)
         daemon.start()

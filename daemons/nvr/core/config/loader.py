@@ -51,7 +51,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The config section class inside a field's type (`tuple[CameraConfig, ...]` → CameraConfig)."""
+    """The section class inside a field's type (`tuple[CameraConfig, ...]` → CameraConfig)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in get_args(annotation):
@@ -73,7 +73,7 @@ def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _unknown_key(loc: tuple[int | str, ...]) -> str:
-    """ "unknown key", with the closest known key when there is one (difflib)."""
+    """The unknown-key message, with the closest known key when there is one (difflib)."""
     key = str(loc[-1]) if loc else ""
     close = difflib.get_close_matches(key, _known_keys(loc), n=1, cutoff=0.6)
     guess = f"did you mean {close[0]!r}? " if close else "check the spelling; "

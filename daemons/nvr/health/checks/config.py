@@ -35,7 +35,7 @@ def _reason(failed: list[ConfigLoad]) -> str:
 
 
 class ConfigCheck:
-    """One result: does every daemon run on the file as it is?"""
+    """One result: whether every daemon runs on the file as it is."""
 
     name = "config"
 
