@@ -44,7 +44,7 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
     cause = recorder.get("reason") or f"recorder {state}"
     if segment is None:
         if _starting(camera, facts):
-            # Within its first segment: nothing can be on disk yet (health.md, invariant 8).
+            # Within its first segment: nothing is on disk yet (docs/design/health.md, inv. 8).
             data["recorder"] = "starting"
             return Severity.OK, ""
         return Severity.CRITICAL, f"{camera} has no recorded segment yet ({cause})"
