@@ -13,9 +13,9 @@ from nvr.core.errors import NvrError
 from nvr.core.export import continuous_runs, export_clip
 from nvr.core.identity import BoxIdentity, load_identity
 from nvr.core.manifest import ClipSource, write_manifest
-from nvr.core.recordings import Gap, Segment, coverage, list_segments
+from nvr.core.recordings import GAP_IN_PROGRESS, Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
-from nvr.core.timeutil import format_ms, parse_time
+from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 
 CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 
@@ -52,6 +52,7 @@ def add_parser(subparsers: Any) -> None:
     export = subparsers.add_parser("export", help="join a time range into one MP4")
     _range_args(export, required=True)
     export.add_argument("-o", "--output", required=True, help="output file (.mp4)")
+    export.add_argument("--force", action="store_true", help="overwrite existing output files")
     export.add_argument(
         "--split-at-gaps",
         action="store_true",
@@ -81,6 +82,9 @@ def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
     end = parse_time(args.end, now_ms=now) if args.end else None
     if start is not None and end is not None and end <= start:
         raise NvrError(f"--to ({args.end}) must be after --from ({args.start})")
+    typed = [t for t in (args.start, args.end) if t and typed_as_local(t)]
+    if typed and not getattr(args, "json", False):
+        print(f"{' and '.join(typed)} read as local time, {local_zone()}")
     return start, end
 
 
@@ -95,7 +99,7 @@ def list_command(args: argparse.Namespace) -> int:
         return 0
     for seg in segments:
         print(
-            f"{format_ms(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
+            f"{format_local(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
             f"  {seg.bytes:>11,d} B  {seg.path}"
         )
     print(f"{len(segments)} segments")
@@ -108,7 +112,8 @@ def coverage_command(args: argparse.Namespace) -> int:
     start, end = _range(args)
     assert start is not None and end is not None
     with store:
-        result = coverage(store.read(), args.camera, start, end).to_json()
+        covered = coverage(store.read(), args.camera, start, end)
+    result, coverage_gaps = covered.to_json(), covered.gaps
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -116,8 +121,8 @@ def coverage_command(args: argparse.Namespace) -> int:
         f"{result['camera']}: {result['recorded_minutes']} of {result['expected_minutes']} "
         f"minutes recorded ({result['percent']}%)"
     )
-    for gap in result["gaps"]:
-        print(f"  gap {gap['start']} → {gap['end']} ({gap['seconds']}s): {gap['reason']}")
+    for gap in coverage_gaps:
+        print(f"  {_gap_line(gap)}")
     return 0
 
 
@@ -168,14 +173,51 @@ def export_command(args: argparse.Namespace) -> int:
         gaps = explain_deleted(conn, args.camera, coverage(conn, args.camera, start, end).gaps)
         runs = continuous_runs(segments) if args.split_at_gaps else [segments]
         identity = load_identity(config.storage.state_file)
+        outputs = _outputs(Path(args.output), len(runs))
+        _refuse_overwrite(outputs, force=bool(args.force))
         for gap in gaps:
-            print(
-                f"gap {format_ms(gap.start_ms)} → {format_ms(gap.end_ms)}"
-                f" ({(gap.end_ms - gap.start_ms) / 1000:g}s): {gap.reason}"
-            )
-        for run, output in zip(runs, _outputs(Path(args.output), len(runs)), strict=True):
+            print(_gap_line(gap))
+        for run, output in zip(runs, outputs, strict=True):
             _export_run(config, store, identity, run, gaps, (start, end), output)
+    print(what_was_exported(segments, gaps, start, end))
     return 0
+
+
+def _gap_line(gap: Gap) -> str:
+    seconds = (gap.end_ms - gap.start_ms) / 1000
+    return (
+        f"gap {format_local(gap.start_ms)} → {format_local(gap.end_ms)} ({seconds:g}s):"
+        f" {gap.reason}"
+    )
+
+
+def _refuse_overwrite(outputs: list[Path], *, force: bool) -> None:
+    """An existing clip may be the one handed over as evidence: replaced only on --force."""
+    existing = [str(path) for path in outputs if path.exists()]
+    if existing and not force:
+        raise NvrError(f"{', '.join(existing)} already exists: pass --force to overwrite")
+
+
+def recorded_ms(segments: list[Segment], start: int, end: int) -> int:
+    """Milliseconds of [start, end) the segments cover."""
+    return sum(max(0, min(s.end_ms, end) - max(s.start_ms, start)) for s in segments)
+
+
+def what_was_exported(segments: list[Segment], gaps: list[Gap], start: int, end: int) -> str:
+    """The real duration against the asked one, and why they differ (issue 24)."""
+    asked, got = (end - start) / 1000, recorded_ms(segments, start, end) / 1000
+    line = f"exported {got:.1f} s of the {asked:g} s asked for"
+    if not gaps or got >= asked:
+        return line
+    why: dict[str, float] = {}
+    for gap in gaps:
+        seconds = (min(gap.end_ms, end) - max(gap.start_ms, start)) / 1000
+        cause = gap.reason.split(" at ")[0]  # "deleted by retention at <time>": one cause
+        why[cause] = why.get(cause, 0.0) + max(0.0, seconds)
+    parts = [f"{reason} {seconds:.0f} s" for reason, seconds in why.items()]
+    if GAP_IN_PROGRESS in why:
+        parts.append("the segment being written is exported once it closes")
+    return f"{line}: not in it: {'; '.join(parts)}"
 
 
 def _export_run(
