@@ -13,7 +13,8 @@ from nvr.core.errors import NvrError
 from nvr.core.export import continuous_runs, export_clip
 from nvr.core.identity import BoxIdentity, load_identity
 from nvr.core.manifest import ClipSource, write_manifest
-from nvr.core.recordings import GAP_IN_PROGRESS, Gap, Segment, coverage, list_segments
+from nvr.core.rangesummary import range_summary
+from nvr.core.recordings import Gap, Segment, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 
@@ -179,7 +180,7 @@ def export_command(args: argparse.Namespace) -> int:
             print(_gap_line(gap))
         for run, output in zip(runs, outputs, strict=True):
             _export_run(config, store, identity, run, gaps, (start, end), output)
-    print(what_was_exported(segments, gaps, start, end))
+    print(range_summary("exported", segments, gaps, start, end))
     return 0
 
 
@@ -196,28 +197,6 @@ def _refuse_overwrite(outputs: list[Path], *, force: bool) -> None:
     existing = [str(path) for path in outputs if path.exists()]
     if existing and not force:
         raise NvrError(f"{', '.join(existing)} already exists: pass --force to overwrite")
-
-
-def recorded_ms(segments: list[Segment], start: int, end: int) -> int:
-    """Milliseconds of [start, end) the segments cover."""
-    return sum(max(0, min(s.end_ms, end) - max(s.start_ms, start)) for s in segments)
-
-
-def what_was_exported(segments: list[Segment], gaps: list[Gap], start: int, end: int) -> str:
-    """The real duration against the asked one, and why they differ (issue 24)."""
-    asked, got = (end - start) / 1000, recorded_ms(segments, start, end) / 1000
-    line = f"exported {got:.1f} s of the {asked:g} s asked for"
-    if not gaps or got >= asked:
-        return line
-    why: dict[str, float] = {}
-    for gap in gaps:
-        seconds = (min(gap.end_ms, end) - max(gap.start_ms, start)) / 1000
-        cause = gap.reason.split(" at ")[0]  # "deleted by retention at <time>": one cause
-        why[cause] = why.get(cause, 0.0) + max(0.0, seconds)
-    parts = [f"{reason} {seconds:.0f} s" for reason, seconds in why.items()]
-    if GAP_IN_PROGRESS in why:
-        parts.append("the segment being written is exported once it closes")
-    return f"{line}: not in it: {'; '.join(parts)}"
 
 
 def _export_run(

@@ -15,7 +15,6 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from nvr.core.config import Config, load_config, resolve_path
@@ -23,6 +22,7 @@ from nvr.core.config.salvage import salvage_config
 from nvr.core.errors import ConfigError
 from nvr.core.heartbeats import livestream_in_use
 from nvr.core.state import now_ms
+from nvr.core.timeutil import format_local
 from nvr.health.body import health_body, unavailable_body
 from nvr.health.errors import HealthError
 from nvr.health.model import CheckResult, HealthReport, Severity
@@ -185,10 +185,9 @@ _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
 
 def render_text(config: Config, report: HealthReport) -> str:
     """One screen: a headline, a section per kind of check, then what is wrong and why."""
-    checked = datetime.fromtimestamp(report.checked_at_ms / 1000, tz=UTC)
     lines = [
         f"NVR {config.site.id} ({config.site.name}): {str(report.overall).upper()}"
-        f"  at {checked:%Y-%m-%d %H:%M:%S} UTC",
+        f"  at {format_local(report.checked_at_ms)}",
     ]
     for title, prefix, line in _SECTIONS:
         results = [r for r in report.results if r.name.startswith(prefix)]
