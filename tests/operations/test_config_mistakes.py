@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from health.test_daemon import ARTIFACTS as HEALTH_ARTIFACTS
+from health.test_daemon import chromium
 from nvr.core.passwords import hash_password
 from nvrtest import Child, base_config, query_state, wait_until
 
@@ -29,6 +31,7 @@ pytestmark = pytest.mark.timeout(150)
 SAMPLE = Path(__file__).resolve().parents[1] / "core" / "sample_daemon.py"
 TECH, TECH_PW = "tech", "tech-sees-all-7c2"
 TYPO = "recording.segment_secnds"
+ARTIFACTS = HEALTH_ARTIFACTS.parent / "operations"
 
 
 def _free_port() -> int:
@@ -37,14 +40,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _fetch(url: str, auth: bool = False) -> str:
+def _fetch(url: str) -> str:
     request = urllib.request.Request(url)
-    if auth:
-        manager = urllib.request.HTTPPasswordMgrWithDefaultRealm()
-        manager.add_password(None, url, TECH, TECH_PW)
-        opener = urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(manager))
-        with opener.open(request, timeout=10) as answer:
-            return str(answer.read().decode())
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             return str(answer.read().decode())
@@ -174,9 +171,15 @@ def test_a_config_typo_shows_everywhere_and_apply_reports_who_accepted(site: Sit
     assert "WARN config: config invalid:" in done.stdout
     assert done.stderr == ""
 
-    # The status page lists it under "Needs attention".
-    page = _fetch(f"{site.base}/", auth=True)
-    assert "config invalid:" in page and TYPO in page
+    # The status page lists it under "Needs attention" (Chromium, with a screenshot).
+    page_url = site.base.replace("http://", f"http://{TECH}:{TECH_PW}@") + "/"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "status-page-config-invalid.png"
+    shot.unlink(missing_ok=True)
+    taken = chromium(page_url, f"--screenshot={shot}")
+    assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+    page = chromium(page_url, "--dump-dom").stdout
+    assert "Needs attention" in page and f"config invalid: {site.path}: {TYPO}" in page
 
     # A daemon that restarts while the file is broken: one line, exit 1, and /health says
     # "config invalid", not "crashed or killed".
