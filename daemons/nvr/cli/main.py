@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from nvr import __version__
 from nvr.camsim import cli as camsim_cmd
 from nvr.cli import (
+    camera_cmd,
     config_cmd,
     identity_cmd,
     outbox_cmd,
@@ -31,6 +32,7 @@ from nvr.core.redact import redact_text
 COMMANDS = (
     status_cmd,
     config_cmd,
+    camera_cmd,
     recordings_cmd,
     identity_cmd,
     protect_cmd,
