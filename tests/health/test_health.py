@@ -148,6 +148,20 @@ def test_a_camera_within_its_first_segment_is_starting_not_an_outage(box: Box) -
     assert (code, body["status"], failing(body)) == (200, "healthy", {})
     cam = next(c for c in body["checks"] if c["name"] == "camera:cam02")
     assert (cam["status"], cam["recorder"], cam["validation"]) == ("ok", "starting", "pending")
+    # A first attempt that already failed is an outage, not a start.
+    box.beat(
+        "nvr-backup",
+        {
+            "cameras": {
+                "cam01": {"state": "recording"},
+                "cam02": {"state": "waiting", "reason": "camera offline"},
+            }
+        },
+    )
+    code, body = get_health(box)
+    assert code == 503
+    assert failing(body)["camera:cam02"] == "cam02 has no recorded segment yet (camera offline)"
+    box.beat("nvr-backup", {"cameras": {"cam01": {"state": "recording"}, "cam02": {}}})
     # Past the stale limit (2 x 60 s segments + 30 s) without a segment: an outage again.
     with box.store.write() as conn:
         conn.execute(

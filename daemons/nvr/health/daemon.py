@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from typing import Any
 
@@ -10,10 +11,11 @@ from nvr.core.config import Config
 from nvr.core.heartbeats import livestream_in_use
 from nvr.core.httpserve import HttpServers, ServeError, endpoints
 from nvr.core.service import Daemon
+from nvr.core.sitehealth import verdict_detail
 from nvr.core.state import StateStore, now_ms
 from nvr.health.app import create_app
 from nvr.health.constants import DAEMON_NAME, PROBE_EVERY_TICKS, SERVER_THREADS
-from nvr.health.errors import ListenError
+from nvr.health.errors import HealthError, ListenError
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
 
@@ -70,8 +72,17 @@ class HealthDaemon(Daemon):
         return f"serving on {self.address}" if self.address else "starting"
 
     def heartbeat_detail(self) -> dict[str, Any]:
-        """Where it listens."""
-        return {"listen": self.address}
+        """Where it listens, and the verdict status reports carry to head office."""
+        try:
+            _, report, _ = self.sources.report()
+        except (sqlite3.Error, HealthError) as err:
+            log.debug("no verdict for the heartbeat: %s", err)
+            return {"listen": self.address}
+        failing = [
+            {"name": r.name, "status": str(r.severity), "reason": r.reason}
+            for r in report.failing()
+        ]
+        return {"listen": self.address, **verdict_detail(str(report.overall), failing)}
 
     def shutdown(self) -> None:
         """Close the server and wait for its thread."""

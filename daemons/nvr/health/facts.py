@@ -17,7 +17,7 @@ from nvr.core.config import Config
 from nvr.core.configloads import ConfigLoad, read_config_loads
 from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.redact import redact_text
-from nvr.core.service import CRASH_EVENT_KIND
+from nvr.core.sitehealth import recent_crashes
 from nvr.health.constants import UPLINK_DAEMON
 from nvr.health.probes import ProbeResults
 
@@ -151,15 +151,6 @@ def first_run_ms(conn: sqlite3.Connection, camera: str) -> int | None:
         (camera,),
     ).fetchone()
     return int(row[0]) if row else None
-
-
-def recent_crashes(conn: sqlite3.Connection, since_ms: int) -> dict[str, int]:
-    """Crashes per daemon since `since_ms` (index events_time: the window is short)."""
-    rows = conn.execute(
-        "SELECT source, count(*) FROM events WHERE created_at_ms >= ? AND kind = ? GROUP BY source",
-        (since_ms, CRASH_EVENT_KIND),
-    ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def outbox_fill(conn: sqlite3.Connection, config: Config) -> OutboxFill:

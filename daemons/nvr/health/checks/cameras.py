@@ -25,6 +25,9 @@ def stale_after_seconds(config: Config) -> float:
 def _starting(camera: str, facts: Facts) -> bool:
     """No segment yet, and the first recording run (else nvr-backup) began within the limit.
 
+    Asked only while the recorder names no failure: a camera whose first attempt already
+    failed (camera offline, auth failed) is an outage, not a start.
+
     A first segment is indexed when it closes, a segment length after the run started;
     until the stale limit has passed from then, no segment is no outage.
     """
@@ -43,7 +46,7 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
     data["recorder"] = state
     cause = recorder.get("reason") or f"recorder {state}"
     if segment is None:
-        if _starting(camera, facts):
+        if not recorder.get("reason") and _starting(camera, facts):
             # Within its first segment: nothing is on disk yet (docs/design/health.md, inv. 8).
             data["recorder"] = "starting"
             return Severity.OK, ""
