@@ -136,6 +136,9 @@ def test_camera_not_recording_is_critical_with_the_cause(box: Box) -> None:
     reasons = failing(body)
     assert list(reasons) == ["camera:cam02"]
     assert "no new segment for 190 s (camera offline)" in reasons["camera:cam02"]
+    # One word per cause: what `nvrctl coverage` says of the gap this makes.
+    cam02 = next(c for c in body["checks"] if c["name"] == "camera:cam02")
+    assert cam02["cause"] == "camera or network"
 
 
 def test_a_camera_within_its_first_segment_is_starting_not_an_outage(box: Box) -> None:

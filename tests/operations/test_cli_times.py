@@ -40,6 +40,7 @@ def test_typed_local_times_name_their_zone_and_json_stays_utc(
         "  gap 2026-11-21 08:00:00 IST → 2026-11-21 09:00:00 IST (3600s): not recording",
     ]
     answer = json.loads(run(nvrctl, "coverage", "--config", config, *span, "--json").stdout)
+    assert answer["gaps"][0]["cause"] == "not recording"  # the word `nvrctl status` uses
     assert (answer["from"], answer["gaps"][0]["end"]) == (
         "2026-11-21T02:30:00.000Z",
         "2026-11-21T03:30:00.000Z",

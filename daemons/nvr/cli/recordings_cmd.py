@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nvr.core.causes import cause_of
 from nvr.core.chain import explain_deleted, verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
@@ -115,6 +116,8 @@ def coverage_command(args: argparse.Namespace) -> int:
     with store:
         covered = coverage(store.read(), args.camera, start, end)
     result, coverage_gaps = covered.to_json(), covered.gaps
+    for gap in result["gaps"]:
+        gap["cause"] = cause_of(gap["reason"])  # the word `nvrctl status` uses too
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -186,9 +189,11 @@ def export_command(args: argparse.Namespace) -> int:
 
 def _gap_line(gap: Gap) -> str:
     seconds = (gap.end_ms - gap.start_ms) / 1000
+    cause = cause_of(gap.reason)
+    because = "" if cause == gap.reason else f" ({cause})"
     return (
         f"gap {format_local(gap.start_ms)} → {format_local(gap.end_ms)} ({seconds:g}s):"
-        f" {gap.reason}"
+        f" {gap.reason}{because}"
     )
 
 

@@ -127,8 +127,9 @@ def _camera_line(result: CheckResult) -> str:
     data = result.data
     camera = result.name.removeprefix("camera:")
     label = f"{camera} ({data.get('camera_name', '')})"
+    cause = f" ({data['cause']})" if "cause" in data else ""
     return (
-        f"{label:<28} {data.get('recorder', '?'):<10}"
+        f"{label:<28} {data.get('recorder', '?') + cause:<10}"
         f" last segment {_ago(data.get('last_segment_age_s')):<11}"
         f" validation {data.get('validation', '-')}"
     )

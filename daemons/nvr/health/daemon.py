@@ -73,6 +73,10 @@ class HealthDaemon(Daemon):
 
     def heartbeat_detail(self) -> dict[str, Any]:
         """Where it listens, and the verdict status reports carry to head office."""
+        if not self.address:
+            # The first beat comes before start(): no probe yet, and the verdict would be
+            # cached for the first requests (REPORT_CACHE_SECONDS).
+            return {"listen": self.address}
         try:
             _, report, _ = self.sources.report()
         except (sqlite3.Error, HealthError) as err:

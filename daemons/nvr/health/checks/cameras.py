@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nvr.core.causes import cause_of
 from nvr.core.config import Config
 from nvr.health.checks.base import age_seconds
 from nvr.health.constants import (
@@ -45,6 +46,9 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
     state = recorder.get("state", "unknown")
     data["recorder"] = state
     cause = recorder.get("reason") or f"recorder {state}"
+    if recorder.get("reason"):
+        # The same word `nvrctl coverage` gives the gap this makes (nvr.core.causes).
+        data["cause"] = cause_of(str(recorder["reason"]))
     if segment is None:
         if not recorder.get("reason") and _starting(camera, facts):
             # Within its first segment: nothing is on disk yet (docs/design/health.md, inv. 8).
