@@ -171,6 +171,13 @@ def test_a_config_typo_shows_everywhere_and_apply_reports_who_accepted(site: Sit
     assert "WARN config: config invalid:" in done.stdout
     assert done.stderr == ""
 
+    # Even YAML that does not parse leaves the dashboard: read from the state file alone.
+    site.path.write_text(site.good + "recording: [\n")
+    done = site.nvrctl("status")
+    assert done.stdout.startswith(f"config invalid: {site.path}: line "), done.stdout + done.stderr
+    assert "nvr-health" in done.stdout and "WARN config: config invalid:" in done.stdout
+    site.path.write_text(site.good + "recording:\n  segment_secnds: 10\n")
+
     # The status page lists it under "Needs attention" (Chromium, with a screenshot).
     page_url = site.base.replace("http://", f"http://{TECH}:{TECH_PW}@") + "/"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from nvr.core.config import Config, load_config, resolve_path
-from nvr.core.config.salvage import salvage_config
+from nvr.core.config.salvage import salvage_config, state_only_config
 from nvr.core.errors import ConfigError
 from nvr.core.heartbeats import livestream_in_use
 from nvr.core.state import now_ms
@@ -59,9 +59,7 @@ def show_status(args: argparse.Namespace) -> int:
         config = load_config(path)
     except ConfigError as err:
         salvaged = salvage_config(path)
-        if salvaged is None:
-            raise
-        config, _ = salvaged
+        config = salvaged[0] if salvaged is not None else state_only_config(path)
         return run_status(config, as_json=bool(args.json), out=sys.stdout, invalid=str(err))
     return run_status(config, as_json=bool(args.json), out=sys.stdout)
 
@@ -79,6 +77,8 @@ def run_status(
 
     `invalid`: why the config file on disk does not load (then `config` is salvaged).
     """
+    if invalid is not None and not as_json:
+        out.write(f"config invalid: {invalid}\n  (the daemons run on the config they loaded)\n")
     board = probes or ProbeBoard()
     sources = Sources(config, board, clock=clock)
     try:
@@ -97,8 +97,6 @@ def run_status(
             body["config_invalid"] = invalid
         print(json.dumps(body, indent=2), file=out)
     else:
-        if invalid is not None:
-            out.write(f"config invalid: {invalid}\n  (the daemons run on the config they loaded)\n")
         out.write(render_text(config, report))
     return EXIT_CRITICAL if report.http_status == 503 else EXIT_OK
 

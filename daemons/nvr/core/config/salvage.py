@@ -8,12 +8,13 @@ ever run on a config that validated.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from nvr.core.config.loader import read_yaml
+from nvr.core.config.loader import MAX_CONFIG_BYTES, read_yaml
 from nvr.core.config.model import Config
 from nvr.core.config.storage import StorageConfig
 from nvr.core.errors import ConfigError
@@ -21,6 +22,7 @@ from nvr.core.errors import ConfigError
 # Each round drops the keys pydantic complained about; a file with more broken keys than
 # this is not worth salvaging.
 MAX_ROUNDS = 20
+_STATE_FILE_LINE = re.compile(r"^\s+state_file:\s*(\S+)", re.MULTILINE)
 
 
 def _raw(path: Path) -> dict[str, Any]:
@@ -32,10 +34,24 @@ def _raw(path: Path) -> dict[str, Any]:
 
 
 def state_file_of(path: Path) -> Path:
-    """storage.state_file as the file writes it, else the default."""
+    """storage.state_file as the file writes it, else the default.
+
+    When the YAML does not parse, the first `state_file:` line is taken at its word.
+    """
     storage = _raw(path).get("storage")
     value = storage.get("state_file") if isinstance(storage, dict) else None
-    return Path(value) if isinstance(value, str) and value else StorageConfig().state_file
+    if not isinstance(value, str) or not value:
+        value = _state_file_line(path)
+    return Path(value) if value else StorageConfig().state_file
+
+
+def _state_file_line(path: Path) -> str | None:
+    try:
+        text = path.read_text(errors="replace")[:MAX_CONFIG_BYTES]
+    except OSError:
+        return None
+    found = _STATE_FILE_LINE.search(text)
+    return found.group(1).strip("'\"") if found else None
 
 
 def _drop(data: Any, loc: tuple[int | str, ...]) -> bool:
@@ -73,3 +89,14 @@ def salvage_config(path: Path) -> tuple[Config, list[str]] | None:
                 return None
             dropped.extend(".".join(str(p) for p in loc) for loc in removed)
     return None
+
+
+def state_only_config(path: Path) -> Config:
+    """The defaults, with the state file the broken file names: enough to read the state.
+
+    For a file salvage_config cannot rescue (YAML that does not parse, no site.id). The
+    site then reads "unknown" and no camera is checked; daemons and disk still are.
+    """
+    return Config.model_validate(
+        {"site": {"id": "unknown"}, "storage": {"state_file": str(state_file_of(path))}}
+    )
