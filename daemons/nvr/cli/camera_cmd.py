@@ -26,6 +26,7 @@ import yaml
 from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
 from nvr.core.config import Config, load_config, parse_config, resolve_path
 from nvr.core.errors import ConfigError, NvrError
+from nvr.core.onvif import DISCOVERY_SECONDS, OnvifError, discover, stream_uri
 from nvr.core.process import run_command
 from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeResult, probe
@@ -57,6 +58,40 @@ def add_parser(subparsers: Any) -> None:
         "--wait", type=float, default=DEFAULT_WAIT_SECONDS, help="seconds to wait for reloads"
     )
     add.set_defaults(func=add_camera)
+    find = actions.add_parser(
+        "discover", help="find ONVIF cameras on the LAN (WS-Discovery) and their RTSP URLs"
+    )
+    find.add_argument("--user", default="admin", help="the cameras' ONVIF user")
+    find.add_argument(
+        "--password-file", type=Path, help="file holding the password (not on the command line)"
+    )
+    find.add_argument(
+        "--timeout", type=float, default=DISCOVERY_SECONDS, help="seconds to collect answers"
+    )
+    find.set_defaults(func=discover_cameras)
+
+
+def discover_cameras(args: argparse.Namespace) -> int:
+    """One line per camera that answered: its device service and its RTSP URL (or why not)."""
+    password = args.password_file.read_text().strip() if args.password_file else None
+    found = discover(args.timeout)
+    if not found:
+        print(f"no ONVIF camera answered within {args.timeout:g} s")
+        return 1
+    for camera in found:
+        if password is None:
+            print(f"{camera.xaddr}  (give --password-file for its RTSP URL)")
+            continue
+        try:
+            uri = stream_uri(camera.xaddr, args.user, password)
+        except OnvifError as err:
+            print(f"{camera.xaddr}  {err}")
+            continue
+        print(f"{camera.xaddr}  {SecretUrl(uri)}")
+    print(
+        f"{len(found)} cameras; add one with: nvrctl camera add --url <rtsp url with credentials>"
+    )
+    return 0
 
 
 @dataclass(frozen=True)
