@@ -54,21 +54,46 @@ def _state_file_line(path: Path) -> str | None:
     return found.group(1).strip("'\"") if found else None
 
 
+# A list item to leave out: removed after the round, so the indexes of the round's other
+# errors still point at their items.
+_GONE = object()
+
+
+def _node(data: Any, parents: list[int | str]) -> Any:
+    node = data
+    for part in parents:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 def _drop(data: Any, loc: tuple[int | str, ...]) -> bool:
-    """Remove the value at `loc` (its innermost mapping key); False when there is none."""
+    """Leave out the innermost key at `loc`, else the list item holding it.
+
+    The item goes when its own key cannot (a camera whose required `url` is missing).
+    """
     for depth in range(len(loc), 0, -1):
         *parents, last = loc[:depth]
-        node = data
-        for part in parents:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
+        node = _node(data, parents)
         if isinstance(node, dict) and last in node:
             del node[last]
             return True
+        if isinstance(node, list) and isinstance(last, int) and 0 <= last < len(node):
+            if node[last] is not _GONE:
+                node[last] = _GONE
+            return True
     return False
+
+
+def _purge(value: Any) -> Any:
+    """`value` without the list items marked _GONE."""
+    if isinstance(value, dict):
+        return {key: _purge(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_purge(item) for item in value if item is not _GONE]
+    return value
 
 
 def salvage_config(path: Path) -> tuple[Config, list[str]] | None:
@@ -87,6 +112,7 @@ def salvage_config(path: Path) -> tuple[Config, list[str]] | None:
             removed = [e["loc"] for e in errors if _drop(data, e["loc"])]
             if not removed:
                 return None
+            data = _purge(data)
             dropped.extend(".".join(str(p) for p in loc) for loc in removed)
     return None
 
