@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
+from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.notify import child_environment
 from nvr.core.process import stop_process
 
@@ -246,3 +247,45 @@ class Child:
 
     def log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in self.logs)
+
+
+def _free_udp_pair() -> int:
+    """An even UDP port whose successor is free too (RTP and RTCP)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+            rtp.bind(("127.0.0.1", 0))
+            port = int(rtp.getsockname()[1])
+        if port % 2:
+            continue
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as check:
+                check.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free UDP port pair")
+
+
+@contextlib.contextmanager
+def relay_camera(run_dir: Path, source: str, transport: str) -> Iterator[str]:
+    """A camera that speaks only `transport` (RTSP 461 to the other one); yields its URL.
+
+    It is a mediamtx pulling `source` (e.g. an odd-password simulator camera, which also
+    shows that a proxy gets an encoded password right).
+    """
+    rtp = _free_udp_pair()
+    server = MediamtxServer(
+        run_dir,
+        paths={"relay": {"source": source, "rtspTransport": "tcp"}},
+        extra_config={
+            "rtspTransports": [transport],
+            "rtpAddress": f"127.0.0.1:{rtp}",
+            "rtcpAddress": f"127.0.0.1:{rtp + 1}",
+        },
+    )
+    server.start()
+    try:
+        wait_until(lambda: "relay" in server.available_paths(), 60, "relay pulling its source")
+        yield server.rtsp_url("relay")
+    finally:
+        server.stop()

@@ -31,6 +31,7 @@ DAEMONS = (
     "nvr-report",
     "nvr-health",
     "nvr-uplink",
+    "nvr-hse",
 )
 UNITS = (*DAEMONS, "mediamtx")
 # Short segments so a test sees a finished one quickly.
@@ -50,6 +51,7 @@ class Ports:
     hls: int = field(default_factory=free_port)
     webrtc: int = field(default_factory=free_port)
     webrtc_udp: int = field(default_factory=free_port)
+    rtsps: int = field(default_factory=free_port)
     api: int = field(default_factory=free_port)
     metrics: int = field(default_factory=free_port)
 
@@ -119,6 +121,8 @@ class Appliance:
             hls_port=self.ports.hls,
             webrtc_port=self.ports.webrtc,
         )
+        if "rtsps_port" in config["livestream"]:  # releases before TLS on mediamtx lack it
+            config["livestream"]["rtsps_port"] = self.ports.rtsps
         config["health"]["listen"] = f"127.0.0.1:{self.ports.health}"
         config["cameras"] = cameras
         for name, values in sections.items():

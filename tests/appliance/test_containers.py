@@ -43,6 +43,7 @@ SERVICES = (
     "nvr-report",
     "nvr-health",
     "nvr-uplink",
+    "nvr-hse",
     "mediamtx",
 )
 

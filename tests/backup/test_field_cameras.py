@@ -12,8 +12,6 @@ tests/core/test_rtsp_hostile.py against a camera server of our own (ffmpeg and t
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -24,10 +22,9 @@ import pytest
 import yaml
 
 from nvr.camsim import CameraSimulator
-from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import load_config
 from nvr.core.rtsp import ProbeResult, probe
-from nvrtest import Child, wait_until
+from nvrtest import Child, relay_camera, wait_until
 
 from .harness import Backup
 
@@ -46,48 +43,6 @@ def odd_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulato
         passwords=ODD_PASSWORDS,
     ) as sim:  # fmt: skip
         yield sim
-
-
-def _free_udp_pair() -> int:
-    """An even UDP port whose successor is free too (RTP and RTCP)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
-            rtp.bind(("127.0.0.1", 0))
-            port = int(rtp.getsockname()[1])
-        if port % 2:
-            continue
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as check:
-                check.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free UDP port pair")
-
-
-@contextlib.contextmanager
-def relay_camera(run_dir: Path, source: str, transport: str) -> Iterator[str]:
-    """A camera that speaks only `transport` (RTSP 461 to the other one); yields its URL.
-
-    It is a mediamtx pulling `source` (an odd-password simulator camera), so it also shows
-    that a live-view proxy gets an encoded password right.
-    """
-    rtp = _free_udp_pair()
-    server = MediamtxServer(
-        run_dir,
-        paths={"relay": {"source": source, "rtspTransport": "tcp"}},
-        extra_config={
-            "rtspTransports": [transport],
-            "rtpAddress": f"127.0.0.1:{rtp}",
-            "rtcpAddress": f"127.0.0.1:{rtp + 1}",
-        },
-    )
-    server.start()
-    try:
-        wait_until(lambda: "relay" in server.available_paths(), 60, "relay pulling its source")
-        yield server.rtsp_url("relay")
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def test_request_clip_exports_uploads_protects_and_reports(
     bucket, key = done["minio_file_path"].split("/", 1)
     hhmmss = start.strftime("%H%M%S")
     assert bucket == "recordings"
-    assert key == f"{start:%Y-%m-%d}/{SITE}/cam01/clip-{hhmmss}-{CLIP_S}s-{command['id']}.mp4"
+    assert key == f"{start:%Y/%m/%d}/{SITE}/cam01/clip-{hhmmss}-{CLIP_S}s-{command['id']}.mp4"
     client = minio.client()
     assert client.stat_object(bucket, key).size == done["bytes"]
     # Beside it, the manifest signed by the box: the clip's hash, its segments, the site.

@@ -35,6 +35,12 @@ def backed_up(harness: Harness, count: int) -> bool:
     )
 
 
+def finished_at(harness: Harness, taken_at: datetime) -> bool:
+    harness.daemon.tick()
+    last = harness.daemon.state_backup.last
+    return last is not None and last.taken_at == taken_at
+
+
 def test_daily_copies_are_checked_and_the_newest_kept(tmp_path: Path, recordings: Path) -> None:
     env = make_env(tmp_path, recordings, disk={"state_backup_hours": 24, "state_backups_kept": 2})
     add_segment(env.store, recordings, "cam01", now_ms() - 60_000)
@@ -48,14 +54,9 @@ def test_daily_copies_are_checked_and_the_newest_kept(tmp_path: Path, recordings
     assert len(list_backups(recordings / BACKUP_DIR_NAME)) == 1
     for day in (1, 2):
         wall.now += timedelta(days=1)
-        wait_until(
-            lambda: (
-                backed_up(harness, 2)
-                and list_backups(recordings / BACKUP_DIR_NAME)[0].taken_at == wall.now
-            ),
-            20,
-            f"day {day}'s copy",
-        )
+        # Finished means the job handed back its outcome: the copy written AND the old
+        # ones pruned (the new file appears before the pruning, in the job's thread).
+        wait_until(lambda: finished_at(harness, wall.now), 20, f"day {day}'s copy")
     kept = list_backups(recordings / BACKUP_DIR_NAME)
     assert [b.taken_at for b in kept] == [wall.now, wall.now - timedelta(days=1)]
     for backup in kept:

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from nvr.core.httpserve import MAX_HEADER_BYTES
+from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS
 from nvr.core.notify import child_environment
+from nvr.health.constants import MAX_REQUEST_BODY_BYTES
 from nvrtest import Child, wait_until
 
 from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
@@ -127,4 +130,50 @@ def test_plain_http_beyond_loopback_needs_the_operators_word(tmp_path: Path) -> 
     (line,) = check.stderr.strip().splitlines()
     assert "health" in line and "would serve plain HTTP to the network" in line
     assert "tls_listen" in line and "plain_http_anywhere" in line
+    box.store.close()
+
+
+def test_a_body_larger_than_health_needs_is_refused_413_on_both_listeners(
+    tls_box: tuple[Box, str, Path],
+) -> None:
+    box, base, cert = tls_box
+    plain = "http://" + box.config.health.listen
+    noc = {"Authorization": f"Bearer {TOKEN}"}
+    big = b"x" * (MAX_REQUEST_BODY_BYTES + 1)
+    for url, verify in ((base, cert), (plain, None)):
+        # A declared length past the limit: 413 before the body is read; a small body
+        # reaches the app as before.
+        sized = requests.post(url + "/health", data=big, headers=noc, verify=verify, timeout=10)
+        assert sized.status_code == 413, url
+        small = requests.post(url + "/health", data=b"x", headers=noc, verify=verify, timeout=10)
+        assert small.status_code == 405, url  # the app's own answer: GET only
+    # waitress buffers a chunked body before the app runs: it stops at the limit. (cheroot
+    # streams it to the app, which reads no body here, through a reader with the same cap.)
+    chunked = requests.post(plain + "/health", data=iter([big]), headers=noc, timeout=10)
+    assert chunked.status_code == 413
+    # Headers without end are refused on the TLS listener too (cheroot's default: no limit).
+    flood = {"X-Filler": "y" * (MAX_HEADER_BYTES + 1), **noc}
+    assert requests.get(base + "/health", headers=flood, verify=cert, timeout=10).status_code in (
+        413,
+        431,
+    )
+
+
+def test_a_page_guesser_stays_throttled_across_a_restart_of_nvr_health(tmp_path: Path) -> None:
+    box = make_box(tmp_path)
+    page = f"http://{box.config.health.listen}/"
+    health = Health(box)
+    answers = [
+        requests.get(page, auth=(TECH, f"guess-{n}"), timeout=10).status_code
+        for n in range(CLIENT_FAILURES)
+    ]
+    assert answers == [401] * (CLIENT_FAILURES - 1) + [429]
+    assert health.stop() == 0
+
+    restarted = Health(box)
+    # The technician's right password from the guesser's address: still throttled.
+    answer = requests.get(page, auth=(TECH, TECH_PW), timeout=10)
+    assert answer.status_code == 429 and 0 < int(answer.headers["Retry-After"]) <= WINDOW_SECONDS
+    assert restarted.stop() == 0
+    assert TECH_PW not in restarted.log()
     box.store.close()

@@ -40,8 +40,14 @@ def livestream(
     """Make a started Livestream; at the end stop it and check no password was logged."""
     made: list[Livestream] = []
 
-    def make(cameras: list[str], disabled: tuple[str, ...] = ()) -> Livestream:
-        harness = Livestream(tmp_path / f"ls{len(made)}", sim, viewers)
+    def make(
+        cameras: list[str],
+        disabled: tuple[str, ...] = (),
+        media_tls: bool = False,
+        camera_keys: dict[str, dict[str, Any]] | None = None,
+    ) -> Livestream:
+        harness = Livestream(tmp_path / f"ls{len(made)}", sim, viewers, media_tls)
+        harness.camera_keys = camera_keys or {}
         made.append(harness)
         harness.write_config(cameras, disabled)
         harness.start()

@@ -7,6 +7,7 @@ pointing at the daemon); nvr-livestream runs as a child process with its own con
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,11 @@ import yaml
 
 from nvr.camsim import CameraSimulator, MediamtxServer
 from nvr.camsim.mediamtx import free_port
+from nvr.cli import tls_cmd
+from nvr.core.config import load_config
 from nvr.core.tools import require_tool
 from nvr.livestream.constants import MEDIAMTX_API_USER
+from nvr.livestream.mediamtx_tls import CERT_CREDENTIAL, KEY_CREDENTIAL, render
 from nvrtest import Child, NotifySocket, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"
@@ -45,6 +50,7 @@ class Ports:
     webrtc_udp: int = field(default_factory=free_port)
     metrics: int = field(default_factory=free_port)
     listen: int = field(default_factory=free_port)
+    rtsps: int = field(default_factory=free_port)
 
 
 class ProxyMediamtx(MediamtxServer):
@@ -52,6 +58,8 @@ class ProxyMediamtx(MediamtxServer):
 
     def __init__(self, run_dir: Path, ports: Ports) -> None:
         self.ports = ports
+        # Set for media_tls: renders the config as `nvrctl mediamtx config` does on a box.
+        self.render: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         super().__init__(run_dir, rtsp_port=ports.rtsp)
 
     def config(self) -> dict[str, Any]:
@@ -69,7 +77,7 @@ class ProxyMediamtx(MediamtxServer):
                 "webrtcLocalUDPAddress": f"127.0.0.1:{self.ports.webrtc_udp}",
             }
         )
-        return config
+        return config if self.render is None else self.render(config)
 
     def kill(self) -> None:
         """SIGKILL mediamtx, as a crash would, and reap it."""
@@ -89,9 +97,20 @@ class ProxyMediamtx(MediamtxServer):
 class Livestream(Child):
     """One nvr-livestream process, its config and its proxy mediamtx."""
 
-    def __init__(self, root: Path, sim: CameraSimulator, viewers: list[dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        sim: CameraSimulator,
+        viewers: list[dict[str, Any]],
+        media_tls: bool = False,
+    ) -> None:
         super().__init__(root, "livestream")
         self.sim = sim
+        self.media_tls = media_tls
+        # Where systemd would put mediamtx's credentials: the box's pair, self-signed.
+        self.tls_dir = root / "tls"
+        # Per camera not of the simulator: its keys (`url` at least).
+        self.camera_keys: dict[str, dict[str, Any]] = {}
         self.ports = Ports()
         self.viewers = viewers
         self.config_path = root / "nvr.yaml"
@@ -118,6 +137,10 @@ class Livestream(Child):
                 "rtsp_port": self.ports.rtsp,
                 "hls_port": self.ports.hls,
                 "webrtc_port": self.ports.webrtc,
+                "rtsps_port": self.ports.rtsps,
+                "media_tls": "on" if self.media_tls else "off",
+                "tls_cert_file": str(self.tls_dir / CERT_CREDENTIAL),
+                "tls_key_file": str(self.tls_dir / KEY_CREDENTIAL),
                 "reconcile_seconds": 2,
                 "viewers": self.viewers,
                 "mediamtx_api_secret": API_SECRET,
@@ -126,13 +149,17 @@ class Livestream(Child):
                 {
                     "id": cid,
                     "name": f"Camera {cid}",
-                    "url": self.sim.camera_url(cid),
                     "enabled": cid not in disabled,
+                    **(self.camera_keys.get(cid) or {"url": self.sim.camera_url(cid)}),
                 }
                 for cid in cameras
             ],
         }
         self.config_path.write_text(yaml.safe_dump(config))
+        if self.media_tls:
+            make_pair(self.tls_dir)
+            section = load_config(self.config_path).livestream
+            self.proxy.render = lambda base: render(base, section, self.tls_dir)
 
     def start(self) -> None:
         """Start the daemon, wait for READY, then start the proxy (it asks the daemon)."""
@@ -185,6 +212,13 @@ class Livestream(Child):
     def hls_url(self, camera: str, user: str | None = None, pw: str | None = None) -> str:
         auth = f"{user}:{pw}@" if user else ""
         return f"http://{auth}127.0.0.1:{self.ports.hls}/{camera}/index.m3u8"
+
+
+def make_pair(directory: Path) -> None:
+    """The box's self-signed certificate and key, made as the installer makes them."""
+    if not (directory / CERT_CREDENTIAL).exists():
+        args = argparse.Namespace(dir=directory, days=1, group=None, force=False)
+        tls_cmd.self_signed(args)
 
 
 def ffprobe(url: str, timeout: float = PROBE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:

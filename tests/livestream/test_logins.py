@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -110,10 +111,13 @@ class ViewerApi(Child):
                 **section,
             },
         )
-        path = root / "nvr.yaml"
-        path.write_text(yaml.safe_dump(config))
-        self.spawn([sys.executable, "-m", "nvr.livestream.main", "--config", str(path)])
-        wait_until(lambda: "listening on" in self.log(), 30, "nvr-livestream's API")
+        self.config_path = root / "nvr.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.start()
+
+    def start(self) -> None:
+        self.spawn([sys.executable, "-m", "nvr.livestream.main", "--config", str(self.config_path)])
+        wait_until(lambda: "listening on" in self.logs[-1].read_text(), 30, "nvr-livestream's API")
 
     def get(
         self, user: str, password: str, client: str = "127.0.0.1"
@@ -177,6 +181,29 @@ def test_the_viewer_api_throttles_guessing_and_hides_which_users_exist(api: View
     log = api.log()
     assert log.count("failed viewer login ip=127.0.0.4") == 1
     assert "has no `cameras`: it sees nothing" in log
+
+
+@pytest.mark.timeout(120)
+def test_a_guesser_stays_throttled_across_a_restart_of_the_daemon(api: ViewerApi) -> None:
+    answers = [api.get(ALICE, f"guess-{n}", "127.0.0.8")[0] for n in range(CLIENT_FAILURES)]
+    assert answers == [401] * (CLIENT_FAILURES - 1) + [429]  # the last failure fills the budget
+
+    assert api.stop() == 0
+    api.start()
+    # Still throttled after the restart (the count was in memory only: it was reset), and
+    # for no longer than the rest of the window; other clients are not.
+    status, headers, _ = api.get(ALICE, ALICE_PW, "127.0.0.8")
+    assert status == 429 and 0 < int(headers["Retry-After"]) <= WINDOW_SECONDS
+    assert api.get(ALICE, ALICE_PW, "127.0.0.9")[0] == 200
+    assert "failed logins of the last window kept from before" in api.logs[-1].read_text()
+    # The state file names neither the address nor the user in clear.
+    with sqlite3.connect(api.root / "state" / "state.db") as conn:
+        rows = conn.execute("SELECT service, kind, key FROM login_failures").fetchall()
+    assert {(service, kind) for service, kind, _ in rows} == {
+        ("nvr-livestream", "client"),
+        ("nvr-livestream", "account"),
+    }
+    assert not any(ALICE in key or "127.0.0.8" in key for _, _, key in rows)
 
 
 @pytest.mark.timeout(60)

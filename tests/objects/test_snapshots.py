@@ -52,11 +52,12 @@ def test_bad_picture_event_carries_its_minio_image_path(
 
         wait_until(lambda: hse.hse["alarms"], 60, "the alarm at the HSE API")
         alarm = hse.hse["alarms"][0]
-        assert alarm["camera_name"] == "Dock" and alarm["alarm_type"] == "camera_invalid"
+        # The HSE platform's alarm_type (nvr.core.alarms), not our event kind.
+        assert alarm["camera_name"] == "Dock" and alarm["alarm_type"] == "PictureBlack"
         bucket, key = alarm["minio_image_path"].split("/", 1)
         assert bucket == IMAGES_BUCKET
-        # <date>/<site>/<camera>/<UTC time>.jpg, the date being the picture's own
-        match = re.fullmatch(rf"(\d{{4}})-(\d\d)-(\d\d)/{SITE}/cam03/(\d{{8}})T\d{{9}}Z\.jpg", key)
+        # <YYYY>/<MM>/<DD>/<site>/<camera>/<UTC time>.jpg, the date being the picture's own
+        match = re.fullmatch(rf"(\d{{4}})/(\d\d)/(\d\d)/{SITE}/cam03/(\d{{8}})T\d{{9}}Z\.jpg", key)
         assert match and "".join(match.groups()[:3]) == match.group(4), key
         data = json.loads(
             query(tmp_path, "SELECT data_json FROM events WHERE kind = 'camera_invalid'")[0][0]

@@ -62,7 +62,7 @@ def test_files_land_under_their_key_once_and_spool_copies_go(
     start_uplink(config, processes, notify)
     wait_until(lambda: all_done(tmp_path, 3), 30, "three uploads done")
 
-    assert snap_ref.key == f"2026-11-18/{SITE}/cam01/a.jpg"  # by date, site, camera
+    assert snap_ref.key == f"2026/11/18/{SITE}/cam01/a.jpg"  # by date, site, camera
     for ref, content in ((snap_ref, picture), (clip_ref, clip), (kept_ref, evidence)):
         assert sha256(fetch(client, ref) or b"") == sha256(content), ref.path
         assert stored_sha256(client, ref) == sha256(content)

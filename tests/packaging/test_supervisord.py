@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "packaging" / "supervisord" / "nvr.conf"
-DAEMONS = ("backup", "hddmon", "validator", "livestream", "report", "health", "uplink")
+DAEMONS = ("backup", "hddmon", "validator", "livestream", "report", "health", "uplink", "hse")
 UNDER_TEST = ("nvr-report", "nvr-health")
 VENV_BIN = Path(sys.executable).parent
 
@@ -61,7 +61,16 @@ def test_programs_match_the_systemd_units() -> None:
     for name in names:
         program = shipped[f"program:{name}"]
         unit = read_ini(REPO / "systemd" / f"{name}.service", strict=False)
-        assert program["command"] == unit["Service"]["ExecStart"], name
+        if name == "mediamtx":
+            # The unit reads the config `nvrctl mediamtx config` renders (TLS credentials
+            # through LoadCredential=); supervisord has neither, so mediamtx serves the
+            # shipped config without viewer TLS there (docs/design/security.md).
+            assert (
+                unit["Service"]["ExecStart"] == "/usr/local/bin/mediamtx /run/mediamtx/mediamtx.yml"
+            )
+            assert program["command"] == "/usr/local/bin/mediamtx /etc/mediamtx/mediamtx.yml"
+        else:
+            assert program["command"] == unit["Service"]["ExecStart"], name
         assert program["autorestart"] == "true"
         assert program["stopsignal"] == "TERM"
         assert program["stdout_logfile"] == "/dev/stdout"

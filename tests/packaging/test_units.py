@@ -31,6 +31,7 @@ DAEMONS = (
     "nvr-report",
     "nvr-health",
     "nvr-uplink",
+    "nvr-hse",
 )
 UNITS = tuple(f"{d}.service" for d in DAEMONS)
 ALL_UNITS = (*UNITS, "nvr.target", "mediamtx.service")
@@ -60,7 +61,7 @@ def exec_paths(unit: str) -> list[str]:
         return []
     return [
         parser.get("Service", key).split()[0].lstrip("-@+!:")
-        for key in ("ExecStart", "ExecReload")
+        for key in ("ExecStartPre", "ExecStart", "ExecReload")
         if parser.has_option("Service", key)
     ]
 

@@ -14,7 +14,7 @@ from typing import Any
 from nvr.core.config import load_config
 from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.livewords import live_word
-from nvr.livestream.api import stream_urls
+from nvr.core.viewer_urls import stream_urls
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.errors import LivestreamError
 from nvr.livestream.mediamtx import ApiCredentials, LivePath, MediamtxClient

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 JOIN_TIMEOUT_SECONDS = 5.0
 # A TLS client that stays silent is dropped after this long (it holds a worker meanwhile).
 TLS_SOCKET_TIMEOUT_SECONDS = 10
+# Request line and headers, on the TLS listener: waitress's own default on the plain one.
+MAX_HEADER_BYTES = 256 * 1024
 
 
 class ServeError(NvrError):
@@ -82,9 +84,17 @@ def endpoints(section: ServedSection, prefix: str) -> list[Endpoint]:
 
 
 class _Plain:
-    def __init__(self, app: Any, endpoint: Endpoint, threads: int) -> None:
+    def __init__(self, app: Any, endpoint: Endpoint, limits: Limits) -> None:
         host, port = split_listen(endpoint.listen)
-        self._server = create_server(app, host=host, port=port, threads=threads)
+        # waitress answers 413 to a larger Content-Length before reading the body, and
+        # stops a chunked body at the limit (its default is 1 GiB, buffered to disk).
+        self._server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=limits.threads,
+            max_request_body_size=limits.max_body_bytes,
+        )
         self.address = f"{host}:{self._server.effective_port}"
 
     def run(self) -> None:
@@ -107,13 +117,16 @@ class _QuietServer(wsgi.Server):
 
 
 class _Tls:
-    def __init__(self, app: Any, endpoint: Endpoint, threads: int) -> None:
+    def __init__(self, app: Any, endpoint: Endpoint, limits: Limits) -> None:
         assert endpoint.cert is not None and endpoint.key_file is not None
         adapter = _adapter(endpoint)
         host, port = split_listen(endpoint.listen)
+        # cheroot's default body limit is none at all: 413 past ours, as waitress does.
         self._server = _QuietServer(
-            (host, port), app, numthreads=threads, timeout=TLS_SOCKET_TIMEOUT_SECONDS
+            (host, port), app, numthreads=limits.threads, timeout=TLS_SOCKET_TIMEOUT_SECONDS
         )
+        self._server.max_request_body_size = limits.max_body_bytes
+        self._server.max_request_header_size = MAX_HEADER_BYTES  # cheroot's default: none
         self._server.ssl_adapter = adapter
         self._server.prepare()  # binds now, so a taken port fails before READY
         bound = self._server.bind_addr
@@ -149,13 +162,25 @@ def _adapter(endpoint: Endpoint) -> BuiltinSSLAdapter:
     return adapter
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one daemon's servers allow: worker threads, and the largest request body.
+
+    Each daemon sets the body limit to what its API needs (docs/design/security.md,
+    invariant 10): a larger body is answered 413 before the app reads it.
+    """
+
+    threads: int
+    max_body_bytes: int
+
+
 class HttpServers:
     """The app on each endpoint, each in its own thread; started and stopped together."""
 
-    def __init__(self, app: Any, endpoints: list[Endpoint], threads: int) -> None:
+    def __init__(self, app: Any, endpoints: list[Endpoint], limits: Limits) -> None:
         self._app = app
         self._endpoints = endpoints
-        self._threads = threads
+        self._limits = limits
         self._running: list[tuple[_Plain | _Tls, threading.Thread]] = []
         self.urls: list[str] = []
 
@@ -171,7 +196,7 @@ class HttpServers:
     def _start_one(self, endpoint: Endpoint) -> None:
         kind = _Tls if endpoint.cert is not None else _Plain
         try:
-            server = kind(self._app, endpoint, self._threads)
+            server = kind(self._app, endpoint, self._limits)
         except OSError as err:
             raise ServeError(f"{endpoint.key} {endpoint.listen}: {err.strerror or err}") from None
         thread = threading.Thread(target=server.run, name=f"http-{endpoint.key}", daemon=True)

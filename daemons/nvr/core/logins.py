@@ -10,6 +10,9 @@ per-account limit is higher than the per-client one, so one guesser cannot lock 
 alone; a viewer whose password was verified recently is let in from the verifier's memory
 even while its account is throttled.
 
+Failures are also written to the state file (`nvr.core.login_journal`) when the daemon
+gives a journal, and read back at start: restarting the daemon does not reset the count.
+
 Repeated failures are logged once per window and key (the first failure, then the next one
 after the window with the count of those in between), so a guessing run is one line per
 window, not one per guess.
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 from flask import Response, jsonify
 
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.login_journal import FailureJournal, key_digest
 from nvr.core.passwords import decoy_hash, verify_password
 
 log = logging.getLogger(__name__)
@@ -69,49 +73,67 @@ class LoginThrottle:
         client_failures: int = CLIENT_FAILURES,
         account_failures: int = ACCOUNT_FAILURES,
         window_seconds: float = WINDOW_SECONDS,
+        journal: FailureJournal | None = None,
     ) -> None:
         self._clock = clock
         self._limits = {"client": client_failures, "account": account_failures}
         self._window = window_seconds
+        # Keyed by (kind, digest of the value): the journal's rows name keys the same way.
         self._failures: dict[tuple[str, str], _Failures] = {}
         self._lock = threading.Lock()
+        self._journal = journal
+        if journal is not None:
+            self._restore(journal)
+
+    def _restore(self, journal: FailureJournal) -> None:
+        """Take back the failures a previous run of this service wrote, ages kept."""
+        now = self._clock()
+        for past in journal.recent(self._window):
+            entry = self._failures.setdefault((past.kind, past.key), _Failures())
+            entry.times.append(now - past.age_seconds)
+        if self._failures:
+            log.info("%d failed logins of the last window kept from before", len(self._failures))
 
     def wait_seconds(self, client: str, user: str) -> float:
         """0 when a login may be tried now, else the seconds until it may."""
         now = self._clock()
         waits = [0.0]
         with self._lock:
-            for key in (("client", client), ("account", user)):
-                entry = self._failures.get(key)
+            for kind, value in (("client", client), ("account", user)):
+                entry = self._failures.get((kind, key_digest(kind, value)))
                 if entry is None:
                     continue
                 self._expire(entry, now)
-                if len(entry.times) >= self._limits[key[0]]:
+                if len(entry.times) >= self._limits[kind]:
                     waits.append(entry.times[0] + self._window - now)
         return max(waits)
 
     def failed(self, client: str, user: str) -> None:
-        """Count one failed login (wrong password or unknown user)."""
+        """Count one failed login (wrong password or unknown user), in the journal too."""
         now = self._clock()
+        named = (("client", client), ("account", user))
+        keys = [(kind, key_digest(kind, value)) for kind, value in named]
         with self._lock:
             if len(self._failures) >= THROTTLE_MAX_KEYS:
                 self._forget_idle(now)
-            for key in (("client", client), ("account", user)):
+            for (kind, value), key in zip(named, keys, strict=True):
                 entry = self._failures.setdefault(key, _Failures())
                 self._expire(entry, now)
                 entry.times.append(now)
-                self._maybe_log(key, entry, now)
+                self._maybe_log(kind, value, entry, now)
+        if self._journal is not None:
+            # Before the answer goes out: a restart right after still counts this guess.
+            self._journal.record(keys, self._window)
 
     def _expire(self, entry: _Failures, now: float) -> None:
         while entry.times and now - entry.times[0] >= self._window:
             entry.times.popleft()
 
-    def _maybe_log(self, key: tuple[str, str], entry: _Failures, now: float) -> None:
+    def _maybe_log(self, kind: str, value: str, entry: _Failures, now: float) -> None:
         """The first failure of a window is logged; the rest are counted into the next line."""
         if now - entry.logged_at < self._window:
             entry.unlogged += 1
             return
-        kind, value = key
         earlier = f" (and {entry.unlogged} more in the last window)" if entry.unlogged else ""
         limited = len(entry.times) >= self._limits[kind]
         log.warning(

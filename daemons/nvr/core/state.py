@@ -319,6 +319,35 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE id = NEW.id;
     END;
     """,
+    # (security) failed viewer logins, so a restart of nvr-livestream or nvr-health does
+    # not reset a guesser's budget (docs/design/security.md, invariant 1;
+    # nvr.core.login_journal). Rows older than the throttle's window are deleted.
+    """
+    CREATE TABLE login_failures (
+        service TEXT    NOT NULL,                -- the daemon that counted it (reads its own)
+        kind    TEXT    NOT NULL,                -- client / account
+        key     TEXT    NOT NULL,                -- digest of the address or user name tried
+        at_ms   INTEGER NOT NULL
+    );
+    CREATE INDEX login_failures_service_at ON login_failures (service, at_ms);
+    """,
+    # (hse-box) the alarm messages nvr-hse sends the HSE backend (WebSocket) and nvr-uplink
+    # publishes on MQTT, numbered for replay; and where each reader of them has got to.
+    # See docs/design/hse.md.
+    """
+    CREATE TABLE hse_alarms (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- the replay cursor; never reused
+        event_id      INTEGER NOT NULL UNIQUE,   -- the events row it was made from
+        alarm_id      INTEGER,                   -- a follow-up (clip): the alarm's id
+        created_at_ms INTEGER NOT NULL,
+        message_json  TEXT    NOT NULL           -- the message as sent, without its id
+    );
+    CREATE INDEX hse_alarms_time ON hse_alarms (created_at_ms);
+    CREATE TABLE hse_cursors (
+        name          TEXT    PRIMARY KEY,       -- events (nvr-hse), mqtt (nvr-uplink)
+        last_id       INTEGER NOT NULL
+    );
+    """,
     # (operations) which config each daemon loaded, or why it refused one: a rejected
     # reload or a start refused by a broken file shows in /health and `nvrctl status`, and
     # `nvrctl config apply` reports which daemon accepted the file (nvr.core.configloads).

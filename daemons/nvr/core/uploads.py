@@ -81,8 +81,12 @@ def images_target(config: Config) -> BucketTarget | None:
 
 
 def object_key(site_id: str, camera: str, at_ms: int, name: str) -> str:
-    """`<YYYY-MM-DD>/<site>/<camera>/<name>`: by date, site and camera (UTC date)."""
-    day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d")
+    """`<YYYY>/<MM>/<DD>/<site>/<camera>/<name>`: by date, site and camera (UTC date).
+
+    The date as the HSE backend lays out its buckets (`alarm-images/YYYY/MM/DD/...`,
+    docs/design/hse.md), so its media sync and ours list the same prefixes.
+    """
+    day = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y/%m/%d")
     return f"{day}/{site_id}/{camera}/{name}"
 
 

@@ -421,6 +421,8 @@ class Stack:
                 "rtsp_port": ports.live_rtsp,
                 "hls_port": ports.live_hls,
                 "webrtc_port": ports.live_webrtc,
+                # The demo's mediamtx runs the shipped file as written: no TLS to promise.
+                "media_tls": "off",
                 "viewers": [
                     {
                         "user": VIEWER_USER,

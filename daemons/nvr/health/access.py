@@ -20,6 +20,7 @@ from flask import Request, Response, jsonify
 
 from nvr.core.config import Config
 from nvr.core.config.viewers import ALL_CAMERAS, ViewerAccount
+from nvr.core.login_journal import FailureJournal
 from nvr.core.logins import LoginThrottle, Verifier, login_challenge, too_many_logins
 
 REALM = "nvr-health"
@@ -28,9 +29,11 @@ REALM = "nvr-health"
 class Access:
     """The login checks of one nvr-health process; the throttle outlives config reloads."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, journal: FailureJournal | None = None
+    ) -> None:
         self._clock = clock
-        self._throttle = LoginThrottle(clock)
+        self._throttle = LoginThrottle(clock, journal=journal)
         self._lock = threading.Lock()
         self._viewers: tuple[ViewerAccount, ...] | None = None
         self._verifier: Verifier | None = None

@@ -90,7 +90,7 @@ def _register_views(app: Flask, sources: Sources, access: Access) -> None:
 
 
 def create_app(sources: Sources, access: Access | None = None) -> Flask:
-    """The WSGI app; every route reads, none writes."""
+    """The WSGI app; every route reads, none writes (a failed login is counted, security.md)."""
     app = Flask(__name__)
     access = access or Access()
     _register_probes(app, sources)

@@ -33,3 +33,5 @@ REPORT_CACHE_SECONDS = 1.0
 
 # WSGI server threads; requests are read-only and short.
 SERVER_THREADS = 8
+# Every route is a GET (a login rides in a header): a body of more is answered 413.
+MAX_REQUEST_BODY_BYTES = 4 * 1024

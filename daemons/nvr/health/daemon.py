@@ -9,12 +9,19 @@ from typing import Any
 
 from nvr.core.config import Config
 from nvr.core.heartbeats import livestream_in_use
-from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
+from nvr.core.login_journal import FailureJournal
 from nvr.core.service import Daemon
 from nvr.core.sitehealth import verdict_detail
 from nvr.core.state import StateStore, now_ms
+from nvr.health.access import Access
 from nvr.health.app import create_app
-from nvr.health.constants import DAEMON_NAME, PROBE_EVERY_TICKS, SERVER_THREADS
+from nvr.health.constants import (
+    DAEMON_NAME,
+    MAX_REQUEST_BODY_BYTES,
+    PROBE_EVERY_TICKS,
+    SERVER_THREADS,
+)
 from nvr.health.errors import HealthError, ListenError
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
@@ -39,7 +46,13 @@ class HealthDaemon(Daemon):
         """Bind health.listen (and tls_listen) and serve from threads (before READY=1)."""
         self._probe()
         servers = HttpServers(
-            create_app(self.sources), endpoints(self.config.health, "health"), SERVER_THREADS
+            # Failed logins on the page outlive a restart (security.md, invariant 1).
+            create_app(
+                self.sources,
+                Access(journal=FailureJournal(self.config.storage.state_file, DAEMON_NAME)),
+            ),
+            endpoints(self.config.health, "health"),
+            Limits(SERVER_THREADS, MAX_REQUEST_BODY_BYTES),
         )
         try:
             servers.start()

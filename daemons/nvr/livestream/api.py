@@ -18,9 +18,10 @@ from flask import Flask, Response, jsonify, request
 
 from nvr.core.config import CameraConfig, Config
 from nvr.core.config.viewers import ViewerAccount
+from nvr.core.errors import ConfigError, NvrError
 from nvr.core.livewords import live_word
 from nvr.core.logins import login_challenge, too_many_logins
-from nvr.core.netaddr import primary_address
+from nvr.core.viewer_urls import stream_urls
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
 from nvr.livestream.errors import LivestreamError
@@ -38,33 +39,6 @@ class Shared:
     config: Config
     gatekeeper: Gatekeeper
     live: LiveSnapshot
-
-
-def public_host(config: Config) -> str:
-    """`livestream.public_host`, else the primary address; LivestreamError when neither.
-
-    127.0.0.1 would hand LAN viewers URLs that point at their own machine.
-    """
-    host = config.livestream.public_host or primary_address()
-    if host is None:
-        raise LivestreamError(
-            "livestream.public_host is not set and this box has no default route to take"
-            " its address from: set livestream.public_host to the address viewers reach"
-        )
-    return host
-
-
-def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
-    """The URLs a viewer opens for one camera (they log in with their own account)."""
-    section = config.livestream
-    host = public_host(config)
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    return {
-        "rtsp": f"rtsp://{host}:{section.rtsp_port}/{camera_id}",
-        "hls": f"http://{host}:{section.hls_port}/{camera_id}/index.m3u8",
-        "webrtc": f"http://{host}:{section.webrtc_port}/{camera_id}/",
-    }
 
 
 def describe(config: Config, camera: CameraConfig, live: LiveSnapshot) -> dict[str, Any]:
@@ -133,7 +107,8 @@ def create_app(current: Callable[[], Shared]) -> Flask:
         return _answer_mediamtx(current())
 
     @app.errorhandler(LivestreamError)
-    def no_public_host(err: LivestreamError) -> Response:
+    @app.errorhandler(ConfigError)  # no public host to put into the URLs
+    def no_public_host(err: NvrError) -> Response:
         response = jsonify(error=str(err))
         response.status_code = 503
         return response

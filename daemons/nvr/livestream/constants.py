@@ -10,8 +10,6 @@ API_TIMEOUT_SECONDS = 3.0
 ITEMS_PER_PAGE = 500
 # The API tested against; another version is used but logged once as untested.
 TESTED_MEDIAMTX_VERSION = "v1.20.1"
-# How cameras are pulled: TCP survives lossy site networks without smeared pictures.
-CAMERA_RTSP_TRANSPORT = "tcp"
 # mediamtx path names that are not cameras and that we never touch.
 RESERVED_PATHS = frozenset({"all", "all_others"})
 # The auth callback, on the API's listen address but answered for loopback callers only.
@@ -21,3 +19,6 @@ AUTH_ROUTE = "/mediamtx/auth"
 MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 WSGI_THREADS = 8
+# The largest body is mediamtx's auth question (a few hundred bytes of JSON, with the
+# viewer's query string and token); the viewer API takes GETs. More is answered 413.
+MAX_REQUEST_BODY_BYTES = 64 * 1024

@@ -14,17 +14,25 @@ from collections.abc import Callable
 from typing import Any
 
 from nvr.core.config import Config
-from nvr.core.httpserve import HttpServers, ServeError, endpoints
+from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
+from nvr.core.login_journal import FailureJournal
 from nvr.core.logins import LoginThrottle
 from nvr.core.service import Daemon, Lifecycle
 from nvr.core.state import StateStore
-from nvr.livestream.api import Shared, create_app, public_host
+from nvr.core.viewer_urls import public_host, viewer_tls
+from nvr.livestream.api import Shared, create_app
 from nvr.livestream.auth import Gatekeeper
-from nvr.livestream.constants import TESTED_MEDIAMTX_VERSION, TICK_SECONDS, WSGI_THREADS
+from nvr.livestream.constants import (
+    MAX_REQUEST_BODY_BYTES,
+    TESTED_MEDIAMTX_VERSION,
+    TICK_SECONDS,
+    WSGI_THREADS,
+)
 from nvr.livestream.errors import LivestreamError, MediamtxUnreachable
 from nvr.livestream.live import BitrateMeter, LiveSnapshot
 from nvr.livestream.mediamtx import ApiCredentials, MediamtxClient
-from nvr.livestream.sync import reconcile, wanted_paths
+from nvr.livestream.mediamtx_tls import TLS_KEYS, served_tls
+from nvr.livestream.sync import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,9 @@ class LivestreamDaemon(Daemon):
     def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
         super().__init__(config, store, stop_event)
         self._clock: Callable[[], float] = time.monotonic
-        self._throttle = LoginThrottle(self._clock)
+        # Failed logins outlive a restart (security.md, invariant 1): kept in the state file.
+        journal = FailureJournal(config.storage.state_file, self.name)
+        self._throttle = LoginThrottle(self._clock, journal=journal)
         # One set per process: the callback asks mediamtx's API callers for exactly these.
         self._api = ApiCredentials.for_config(config.livestream)
         self._client = MediamtxClient(config.livestream.mediamtx_api, self._api)
@@ -47,7 +57,7 @@ class LivestreamDaemon(Daemon):
         self._web = HttpServers(
             create_app(lambda: self._shared),
             endpoints(config.livestream, "livestream"),
-            WSGI_THREADS,
+            Limits(WSGI_THREADS, MAX_REQUEST_BODY_BYTES),
         )
         self._down_reason: str | None = None
         self._sync_problem: str | None = None
@@ -140,6 +150,23 @@ class LivestreamDaemon(Daemon):
                 self._version,
                 TESTED_MEDIAMTX_VERSION,
             )
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        """Say once per mediamtx start when its TLS is not what our URLs promise.
+
+        mediamtx's TLS is rendered into its config when it starts (mediamtx_tls.py): a
+        changed `media_tls`, or a mediamtx started without its unit, needs a restart.
+        """
+        served = served_tls(self._client.global_settings(TLS_KEYS))
+        wanted = viewer_tls(self.config.livestream)
+        if served != wanted:
+            log.warning(
+                "mediamtx serves viewers %s but livestream.media_tls makes URLs %s: restart"
+                " mediamtx (its unit renders TLS from nvr.yaml at start)",
+                "over TLS" if served else "without TLS",
+                "https/rtsps" if wanted else "http/rtsp",
+            )
 
     def _mark_down(self, reason: str) -> None:
         if self._down_reason is None:
@@ -152,7 +179,7 @@ class LivestreamDaemon(Daemon):
     def _reconcile(self, now: float) -> None:
         self._last_reconcile = now
         try:
-            done = reconcile(self._client, self.config)
+            done = reconcile(self._client, self.config, self.store.read())
         except MediamtxUnreachable as err:
             self._mark_down(str(err))
             return
@@ -165,7 +192,7 @@ class LivestreamDaemon(Daemon):
         self._reconcile_due = False
         self._reconciles += 1
         if self._sync_problem is not None or not done.empty:
-            log.info("%d paths in sync with the cameras", len(wanted_paths(self.config)))
+            log.info("%d paths in sync with the cameras", len(self.config.enabled_cameras))
         self._sync_problem = None
         self.lifecycle = Lifecycle.RUNNING
 

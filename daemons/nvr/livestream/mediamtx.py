@@ -107,6 +107,11 @@ class MediamtxClient:
         """The version string of mediamtx, e.g. `v1.20.1`."""
         return str(self._call("GET", "/v3/info").get("version", "unknown")).strip()
 
+    def global_settings(self, keys: tuple[str, ...]) -> dict[str, Any]:
+        """Only `keys` of mediamtx's running global config (the rest is not ours to hold)."""
+        answer = self._call("GET", "/v3/config/global/get") or {}
+        return {key: answer.get(key) for key in keys}
+
     def configured_paths(self) -> dict[str, dict[str, Any]]:
         """Every configured path: name → only the managed keys (see MANAGED_KEYS)."""
         return {

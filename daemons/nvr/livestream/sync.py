@@ -7,12 +7,14 @@ recreates it and drops everybody watching it (see docs/design/livestream.md, inv
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvr.core.camera_media import reading_transport
 from nvr.core.config import CameraConfig, Config
-from nvr.livestream.constants import CAMERA_RTSP_TRANSPORT, RESERVED_PATHS
+from nvr.livestream.constants import RESERVED_PATHS
 from nvr.livestream.mediamtx import MediamtxClient
 
 log = logging.getLogger(__name__)
@@ -34,23 +36,27 @@ class SyncPlan:
         return not (self.add or self.patch or self.delete)
 
 
-def wanted_paths(config: Config) -> dict[str, PathSettings]:
+def wanted_paths(config: Config, conn: sqlite3.Connection) -> dict[str, PathSettings]:
     """One path per enabled camera, named after its id, pulling from the camera.
 
     A single-session camera (`sessions: 1`) is not pulled: its one session is the
     recorder's, which publishes the stream to this path (backup/liveshare.py).
     """
     return {
-        camera.id: _shared_path() if camera.live_via_recorder else _pulled_path(config, camera)
+        camera.id: (
+            _shared_path() if camera.live_via_recorder else _pulled_path(config, camera, conn)
+        )
         for camera in config.enabled_cameras
     }
 
 
-def _pulled_path(config: Config, camera: CameraConfig) -> PathSettings:
+def _pulled_path(config: Config, camera: CameraConfig, conn: sqlite3.Connection) -> PathSettings:
+    # The recorder's transport, configured or learned (issue 17): a UDP-only camera
+    # answers 461 to a TCP pull, and TCP is what `auto` tries first.
     return {
         "source": camera.url.reveal(),
         "sourceOnDemand": config.livestream.on_demand,
-        "rtspTransport": CAMERA_RTSP_TRANSPORT,
+        "rtspTransport": reading_transport(conn, camera, config.recording),
     }
 
 
@@ -90,8 +96,11 @@ def apply(client: MediamtxClient, sync: SyncPlan) -> None:
         client.patch_path(name, changes)
 
 
-def reconcile(client: MediamtxClient, config: Config) -> SyncPlan:
-    """Read mediamtx's paths, change what differs, return what was done."""
-    sync = plan(wanted_paths(config), client.configured_paths())
+def reconcile(client: MediamtxClient, config: Config, conn: sqlite3.Connection) -> SyncPlan:
+    """Read mediamtx's paths, change what differs, return what was done.
+
+    `conn` reads the transports nvr-backup learned (the state file's camera_media).
+    """
+    sync = plan(wanted_paths(config, conn), client.configured_paths())
     apply(client, sync)
     return sync

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvr.core.alarms import is_alarm
 from nvr.core.outbox import KIND_ALARM, KIND_EVENT
 from nvr.core.timeutil import format_ms
 
@@ -57,7 +58,9 @@ def report_for(notices: list[Notice], window_s: int) -> EventReport:
         body["message"] = (
             f"{len(notices)} events within {window_s}s ({_kinds(kinds)}); latest: {last.message}"
         )
-    return EventReport(KIND_ALARM if severity == "critical" else KIND_EVENT, body)
+    # Which events are alarms is nvr.core.alarms' call (docs/design/hse.md, invariant 1).
+    alarm = is_alarm(last.kind, severity, last.data)
+    return EventReport(KIND_ALARM if alarm else KIND_EVENT, body)
 
 
 def _kinds(kinds: Counter[str]) -> str:

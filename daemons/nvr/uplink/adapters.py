@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from nvr.core.alarms import alarm_type
 from nvr.core.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_STATUS
 from nvr.core.redact import Secret
 from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
@@ -132,15 +133,16 @@ class HseAdapter:
 
     def _alarm(self, row: OutboxRow) -> Request:
         body = row.envelope()["body"]
+        data = body.get("data") or {}
+        kind = alarm_type(str(body.get("event", "")), str(body.get("severity", "")), data)
         alarm: dict[str, Any] = {
             "box_id": self.site_id,
             "alarm_id": row.report_id,
-            "alarm_type": body.get("event", "alarm"),
+            "alarm_type": kind.name if kind is not None else body.get("event", "alarm"),
             "camera_name": body.get("camera_name") or body.get("camera") or "",
             "alarm_time": body.get("last_at") or row.envelope()["created_at"],
             "message": body.get("message", ""),
         }
-        data = body.get("data") or {}
         if data.get("image_url"):
             alarm["image_url"] = data["image_url"]
         elif data.get("minio_image_path"):

@@ -54,6 +54,7 @@ from nvr.uplink.commands.constants import (
 from nvr.uplink.commands.runner import CommandRunner
 from nvr.uplink.commands.status import read_status
 from nvr.uplink.errors import UplinkError
+from nvr.uplink.hse_topics import HseTopics
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +262,10 @@ class MqttService:
         self._status_thread = threading.Thread(
             target=self._status_loop, name="uplink-mqtt-status", daemon=True
         )
+        # alarm/<site> and recording/<site>, the HSE backend's topics (docs/design/hse.md).
+        self.hse_topics = (
+            HseTopics(config, self.link, settings.status_interval_seconds) if self.link else None
+        )
 
     def start(self) -> None:
         """Connect, start the command runner and the status publisher."""
@@ -270,6 +275,8 @@ class MqttService:
         self.link.start()
         self.runner.start()
         self._status_thread.start()
+        if self.hse_topics is not None:
+            self.hse_topics.start()
 
     def stop(self, timeout: float) -> None:
         """Finish the current command step, then say offline and disconnect."""
@@ -279,6 +286,8 @@ class MqttService:
         self._refresh.set()
         self.runner.stop(timeout)
         self._status_thread.join(timeout)
+        if self.hse_topics is not None:
+            self.hse_topics.stop()
         self.link.stop()
 
     def status_text(self) -> str:

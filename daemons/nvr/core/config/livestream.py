@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -10,6 +11,14 @@ from nvr.core.config.base import SecretStr, inline_secret_file
 from nvr.core.config.served import ServedSection
 from nvr.core.config.viewers import ViewerAccount
 from nvr.core.redact import Secret
+
+
+class MediaTls(StrEnum):
+    """Whether mediamtx serves viewers over TLS (HLS and WebRTC over HTTPS, RTSPS)."""
+
+    AUTO = "auto"  # on when the certificate and key exist (the installer makes them)
+    ON = "on"
+    OFF = "off"
 
 
 class LivestreamConfig(ServedSection):
@@ -29,6 +38,14 @@ class LivestreamConfig(ServedSection):
     rtsp_port: int = Field(default=8554, gt=0, lt=65536, description="mediamtx's RTSP port")
     hls_port: int = Field(default=8888, gt=0, lt=65536, description="mediamtx's HLS port")
     webrtc_port: int = Field(default=8889, gt=0, lt=65536, description="mediamtx's WebRTC port")
+    rtsps_port: int = Field(
+        default=8322, gt=0, lt=65536, description="mediamtx's RTSPS (RTSP over TLS) port"
+    )
+    media_tls: MediaTls = Field(
+        default=MediaTls.AUTO,
+        description="TLS for viewers on mediamtx (HTTPS for HLS/WebRTC, RTSPS; plain RTSP on"
+        " loopback only) with tls_cert_file/tls_key_file; auto: on when both exist",
+    )
     on_demand: bool = Field(
         default=True, description="a camera is pulled only while somebody watches"
     )

@@ -8,6 +8,7 @@ from nvr.core.config.base import Section
 from nvr.core.config.cameras import CameraConfig
 from nvr.core.config.disk import DiskConfig
 from nvr.core.config.health import HealthConfig
+from nvr.core.config.hse import HseConfig
 from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.config.logs import LoggingConfig
 from nvr.core.config.recording import RecordingConfig
@@ -45,6 +46,10 @@ class Config(Section):
     report: ReportConfig = Field(default=ReportConfig(), description="reports nvr-report builds")
     uplink: UplinkConfig = Field(
         default=UplinkConfig(), description="where nvr-uplink delivers reports, images and clips"
+    )
+    hse: HseConfig | None = Field(
+        default=None,
+        description="the interface the central HSE backend registers (nvr-hse); none: idle",
     )
     logging: LoggingConfig = Field(default=LoggingConfig(), description="how the daemons log")
     cameras: tuple[CameraConfig, ...] = Field(

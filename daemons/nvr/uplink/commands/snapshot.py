@@ -9,17 +9,14 @@ only in ffmpeg's argv, and ffmpeg's messages are redacted.
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 from pathlib import Path
 
 from nvr.core.camera_media import reading_transport
 from nvr.core.durable import sync_file
-from nvr.core.notify import child_environment
 from nvr.core.recordings import file_sha256
-from nvr.core.redact import redact_text
 from nvr.core.state import StateStore
+from nvr.core.stills import StillError, write_jpeg
 from nvr.core.timeutil import format_ms
-from nvr.core.tools import require_tool
 from nvr.core.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
 from nvr.uplink.commands.base import (
     ActionFailed,
@@ -105,32 +102,11 @@ def _grab_and_queue(store: StateStore, ctx: Context, stored: Stored, now_ms: int
 
 def grab_frame(url: str, output: Path, transport: str) -> Path:
     """Write the first whole frame of `url` as JPEG to `output`; ActionFailed otherwise."""
-    partial = output.with_name(f".{output.name}.part")
-    argv = [
-        require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+    source = [
         "-rtsp_transport", transport, "-timeout", str(SNAPSHOT_TIMEOUT_SECONDS * 1_000_000),
         "-analyzeduration", str(SNAPSHOT_ANALYZE_US), "-skip_frame", "nokey", "-i", url,
-        "-frames:v", "1", "-c:v", "mjpeg", "-q:v", str(SNAPSHOT_JPEG_QSCALE),
-        "-f", "image2", str(partial),
     ]  # fmt: skip
     try:
-        result = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=SNAPSHOT_TIMEOUT_SECONDS,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        partial.unlink(missing_ok=True)
-        raise ActionFailed(
-            f"no picture from the camera within {SNAPSHOT_TIMEOUT_SECONDS} s"
-        ) from None
-    if result.returncode != 0 or not partial.exists() or partial.stat().st_size == 0:
-        partial.unlink(missing_ok=True)
-        last = (result.stderr.strip().splitlines() or ["no picture decoded"])[-1]
-        raise ActionFailed(f"no picture from the camera: {redact_text(last)}")
-    return partial.replace(output)
+        return write_jpeg(source, output, SNAPSHOT_JPEG_QSCALE, SNAPSHOT_TIMEOUT_SECONDS)
+    except StillError as err:
+        raise ActionFailed(f"no picture from the camera: {err}") from None

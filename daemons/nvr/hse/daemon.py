@@ -1,0 +1,81 @@
+"""nvr-hse as a daemon: the server in a thread, the alarm feed on the main loop's tick."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from nvr.core.config import Config
+from nvr.core.service import Daemon
+from nvr.core.state import StateStore, now_ms
+from nvr.hse.constants import DAEMON_NAME, IMAGE_KEEP_MS, PRUNE_EVERY_TICKS
+from nvr.hse.feed import AlarmFeed
+from nvr.hse.server import HseServer
+from nvr.hse.snapshot import prune_pictures
+
+log = logging.getLogger(__name__)
+
+
+class HseDaemon(Daemon):
+    """Serves the HSE backend's interface; turns events into alarm messages."""
+
+    name = DAEMON_NAME
+
+    def __init__(self, config: Config, store: StateStore, stop_event: threading.Event) -> None:
+        super().__init__(config, store, stop_event)
+        self.feed = AlarmFeed(config, store)
+        self._server: HseServer | None = None
+        self._ticks = 0
+
+    def start(self) -> None:
+        """Bind hse.listen before READY=1 (a taken port fails the start in one line)."""
+        if self.config.hse is None:
+            log.warning("no hse section in the config: nothing to serve")
+            return
+        self._server = HseServer(self.config)
+        self._server.start()
+        log.info("serving the HSE API, /alarm/ and ingest on %s", self._server.address)
+
+    def tick(self) -> None:
+        """Turn new events into alarm messages; now and then prune old pictures."""
+        if self._server is None:
+            return
+        self.feed.run_once()
+        self._ticks += 1
+        if self._ticks % PRUNE_EVERY_TICKS == 0:
+            removed = prune_pictures(self.config.storage.state_file, now_ms() - IMAGE_KEEP_MS)
+            if removed:
+                log.info("pruned %d alarm pictures older than a day", removed)
+
+    def apply_config(self, new: Config) -> None:
+        """Cameras and tokens apply to the next request; a new listen needs a restart."""
+        old_listen = self.config.hse.listen if self.config.hse else None
+        new_listen = new.hse.listen if new.hse else None
+        if old_listen != new_listen:
+            log.warning("hse.listen changed: takes effect at the next restart")
+        if self._server is not None and new.hse is not None:
+            self._server.config = new
+        self.config = new
+        self.feed.config = new
+
+    def status_line(self) -> str:
+        """`serving on 0.0.0.0:2323; 2 centre connections; 14 alarms sent`."""
+        if self._server is None:
+            return "idle: no hse section in the config"
+        clients = self._server.clients
+        return (
+            f"serving on {self._server.address}; {clients} alarm connection"
+            f"{'' if clients == 1 else 's'}; {self.feed.sent} alarms queued"
+        )
+
+    def heartbeat_detail(self) -> dict[str, Any]:
+        """Where it listens and how many sockets are open."""
+        if self._server is None:
+            return {}
+        return {"listen": self._server.address, "clients": self._server.clients}
+
+    def shutdown(self) -> None:
+        """Close the sockets and the listener."""
+        if self._server is not None:
+            self._server.stop()
