@@ -8,11 +8,14 @@ from __future__ import annotations
 
 LIVE = "live"
 IDLE = "idle"
+STARTING = "starting"  # on demand, someone asked, mediamtx is still pulling the camera
 DOWN = "down"
 
 
 def live_word(available: bool, readers: int, on_demand: bool) -> str:
-    """Live / idle / down."""
+    """Live, idle (on demand, nobody watching), starting, or down."""
     if available:
         return LIVE
-    return IDLE if on_demand and readers == 0 else DOWN
+    if on_demand:
+        return IDLE if readers == 0 else STARTING
+    return DOWN
