@@ -30,6 +30,7 @@ import psutil
 
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.config.health import HealthConfig
 from nvr.core.config.logs import LogFormat
 from nvr.core.configloads import Outcome, record_load, record_refusal
 from nvr.core.errors import ConfigError, NvrError, StateError
@@ -170,6 +171,8 @@ class Runtime:
         self._install_signal_handlers()
         self._note_load(daemon, Outcome.ACCEPTED)
         self._crashed_at_ms = previous_run_crashed(store, daemon.name)
+        if self._crashed_at_ms is not None:
+            note_restart_loop(store, daemon.name, config.health)
         self._beat(daemon, force=True)
         daemon.start()
         daemon.lifecycle = Lifecycle.RUNNING
@@ -334,6 +337,38 @@ def previous_run_crashed(store: StateStore, daemon: str) -> int | None:
         data={"daemon": daemon, "pid": row[0]},
     )
     return now_ms()
+
+
+# Recorded once a loop starts (the crash that reaches health.crash_loop_count): a critical
+# event, so nvr-report sends head office an alarm naming the daemon (issue 24).
+RESTART_LOOP_EVENT_KIND = "daemon_restart_loop"
+
+
+def note_restart_loop(store: StateStore, daemon: str, health: HealthConfig) -> None:
+    """Record a restart-loop event when this crash makes `crash_loop_count` in the window."""
+    since = now_ms() - int(health.crash_loop_window_seconds * 1000)
+    row = (
+        store.read()
+        .execute(
+            "SELECT count(*) FROM events WHERE created_at_ms >= ? AND kind = ? AND source = ?",
+            (since, CRASH_EVENT_KIND, daemon),
+        )
+        .fetchone()
+    )
+    if int(row[0]) != health.crash_loop_count:
+        return
+    minutes = health.crash_loop_window_seconds / 60
+    record_event(
+        store,
+        source=daemon,
+        severity=Severity.CRITICAL,
+        kind=RESTART_LOOP_EVENT_KIND,
+        message=(
+            f"{daemon} crashed {row[0]} times within {minutes:g} min: restart loop"
+            f" (journalctl -u {daemon})"
+        ),
+        data={"daemon": daemon, "crashes": int(row[0])},
+    )
 
 
 def configured_format(config_path: str | None) -> LogFormat:
