@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from nvr.core.notify import child_environment
+from nvr.core.state import now_ms
 from nvrtest import wait_until
 
 from .box import GUARD, GUARD_PW, TECH, TECH_PW, Box
@@ -227,3 +228,20 @@ def test_status_page_timeline_zooms_and_counts_dropouts(
     legend = pages["24h"].split('class="legend"')[1].split("</div>")[0]
     assert legend.count("<span") == 5
     assert "camera or network" in legend and "box: disk or recorder" in legend
+
+    # Start-up is not an outage: cam02 just added, its first segment not closed yet.
+    with box.store.write() as conn:
+        for table in ("segments", "recording_runs", "validations"):
+            conn.execute(f"DELETE FROM {table} WHERE camera = 'cam02'")
+    box.run("cam02", now_ms() - 5_000, None, None)
+    shot = ARTIFACTS / "status-page-camera-starting.png"
+
+    def starting_page() -> str | None:
+        dom = " ".join(chromium(page_url, "--dump-dom").stdout.split())
+        return dom if "<div>starting</div>" in dom else None
+
+    page = wait_until(starting_page, 30, "cam02 shown as starting")
+    chromium(page_url, f"--screenshot={shot}")
+    assert "badge b-healthy" in page
+    cam02 = page.split('id="cam-cam02"')[1].split('id="cam-')[0]
+    assert '(cam02) <span class="ok"> ok</span>' in cam02 and "no recorded segment" not in cam02
