@@ -16,6 +16,7 @@ PACKAGES=(
     logrotate           # checks our logrotate config
     openssl             # test certificates (TLS to head office and the log collector)
     chromium            # headless browser that opens nvr-health's status page in tests
+    chromium-driver     # WebDriver for it: the playback tests drive hls.js (play, seek)
     wrk                 # HTTP load generator of the nvr-health benchmark
     lintian             # checks the .deb built by `make deb`
     supervisor          # supervisord: the container deployment's process manager

@@ -174,6 +174,7 @@ def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications
     for text in ("Gate", "Yard", 'id="cam-cam01"', 'id="cam-cam02"', "nvr-backup", "head_office"):
         assert text in page, text
     assert page.count('class="tl"') == 2
+    assert 'data-camera="cam01"' in page and "/view/" in page  # opens the playback page
     assert "camera offline" in page  # cam02's gap is named and coloured
     assert 'src="snapshot/cam01.jpg"' in page
     errors = [

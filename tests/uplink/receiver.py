@@ -57,6 +57,7 @@ class Receiver:
             "heartbeat": [],
             "video-sources": [],
             "alarms": [],
+            "alarm-clips": [],
         }
         self.throttled_at: list[float] = []
         self.port = 0
@@ -208,6 +209,7 @@ HSE_FIELDS: dict[str, set[str]] = {
     "heartbeat": {"box_id", "online", "last_seen"},
     "video-sources": {"box_id", "video_sources"},
     "alarms": {"box_id", "alarm_id", "alarm_type", "camera_name", "alarm_time", "message"},
+    "alarm-clips": {"box_id", "alarm_event_id", "clip_path", "file_name", "start_time"},
 }
 
 

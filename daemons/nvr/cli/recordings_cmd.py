@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from nvr.core.causes import cause_of
-from nvr.core.chain import explain_deleted, verify_chain
+from nvr.core.chain import verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
-from nvr.core.export import continuous_runs, export_clip
-from nvr.core.identity import BoxIdentity, load_identity
-from nvr.core.manifest import ClipSource, write_manifest
+from nvr.core.evidenceclip import export_run, plan_evidence
+from nvr.core.identity import load_identity
 from nvr.core.rangesummary import range_summary
-from nvr.core.recordings import Gap, Segment, coverage, list_segments
+from nvr.core.recordings import Gap, coverage, list_segments
 from nvr.core.state import StateStore, now_ms
 from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 
@@ -170,20 +169,17 @@ def export_command(args: argparse.Namespace) -> int:
     start, end = _range(args)
     assert start is not None and end is not None
     with store:
-        conn = store.read()
-        segments = list_segments(conn, args.camera, start, end)
-        if not segments:
-            raise NvrError(f"nothing recorded for {args.camera} in that range")
-        gaps = explain_deleted(conn, args.camera, coverage(conn, args.camera, start, end).gaps)
-        runs = continuous_runs(segments) if args.split_at_gaps else [segments]
+        plan = plan_evidence(store, args.camera, start, end, args.split_at_gaps)
         identity = load_identity(config.storage.state_file)
-        outputs = _outputs(Path(args.output), len(runs))
+        outputs = _outputs(Path(args.output), len(plan.runs))
         _refuse_overwrite(outputs, force=bool(args.force))
-        for gap in gaps:
+        for gap in plan.gaps:
             print(_gap_line(gap))
-        for run, output in zip(runs, outputs, strict=True):
-            _export_run(config, store, identity, run, gaps, (start, end), output)
-    print(range_summary("exported", segments, gaps, start, end))
+        for run, output in zip(plan.runs, outputs, strict=True):
+            manifest, gaps = export_run(config, store, identity, plan, run, output)
+            print(f"wrote {output} ({len(run)} segments, {gaps} gaps) and {manifest}")
+    segments = [segment for run in plan.runs for segment in run]
+    print(range_summary("exported", segments, plan.gaps, start, end))
     return 0
 
 
@@ -202,21 +198,3 @@ def _refuse_overwrite(outputs: list[Path], *, force: bool) -> None:
     existing = [str(path) for path in outputs if path.exists()]
     if existing and not force:
         raise NvrError(f"{', '.join(existing)} already exists: pass --force to overwrite")
-
-
-def _export_run(
-    config: Config,
-    store: StateStore,
-    identity: BoxIdentity,
-    run: list[Segment],
-    gaps: list[Gap],
-    period: tuple[int, int],
-    output: Path,
-) -> None:
-    """One clip and its manifest; the manifest lists the gaps inside the clip's own range."""
-    from_ms, to_ms = max(period[0], run[0].start_ms), min(period[1], run[-1].end_ms)
-    export_clip(config.storage.recordings_dir, run, period[0], period[1], output)
-    inside = [g for g in gaps if g.start_ms < to_ms and g.end_ms > from_ms]
-    source = ClipSource(config.site.id, run[0].camera, from_ms, to_ms, run, inside)
-    manifest = write_manifest(store, source, output, identity)
-    print(f"wrote {output} ({len(run)} segments, {len(inside)} gaps) and {manifest}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from enum import StrEnum
 from typing import Any
 
@@ -46,9 +47,26 @@ def record_event(
         _LOG_LEVEL[severity], "event %s: %s", kind, message, extra={"event": kind, "camera": camera}
     )
     with store.write() as conn:
-        cursor = conn.execute(
-            "INSERT INTO events (created_at_ms, source, severity, kind, camera, message,"
-            " data_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (now_ms(), source, str(severity), kind, camera, message, json.dumps(data or {})),
-        )
+        return insert_event(conn, source, severity, kind, message, camera=camera, data=data)
+
+
+def insert_event(
+    conn: sqlite3.Connection,
+    source: str,
+    severity: Severity,
+    kind: str,
+    message: str,
+    *,
+    camera: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Append an event inside the caller's write transaction (not logged); return its id.
+
+    For an event that must commit with another change or not at all.
+    """
+    cursor = conn.execute(
+        "INSERT INTO events (created_at_ms, source, severity, kind, camera, message,"
+        " data_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (now_ms(), source, str(severity), kind, camera, message, json.dumps(data or {})),
+    )
     return int(cursor.lastrowid or 0)

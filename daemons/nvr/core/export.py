@@ -10,6 +10,7 @@ import logging
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from nvr.core.errors import NvrError
@@ -19,6 +20,14 @@ from nvr.core.tools import require_tool
 log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_SECONDS = 600
+# A background export runs at the lowest CPU priority, so recording (nvr-backup's ffmpeg)
+# always goes first. Under systemd the unit's Nice=/CPUWeight=/IOWeight= already apply and
+# its seccomp filter refuses setpriority: nice then warns and runs ffmpeg as it is. No
+# ionice: it refuses to run the command at all when ioprio_set is refused.
+LOW_PRIORITY_PREFIX = ("nice", "-n", "19")
+# One export at a time per process: alarm clips and requested clips never run two ffmpeg
+# reading the recordings disk side by side (docs/design/hse-edge.md, invariant 4).
+_ONE_AT_A_TIME = threading.Lock()
 
 
 class ExportError(NvrError):
@@ -55,9 +64,18 @@ def continuous_runs(segments: list[Segment]) -> list[list[Segment]]:
 
 
 def export_clip(
-    recordings_dir: Path, segments: list[Segment], from_ms: int, to_ms: int, output: Path
+    recordings_dir: Path,
+    segments: list[Segment],
+    from_ms: int,
+    to_ms: int,
+    output: Path,
+    *,
+    low_priority: bool = False,
 ) -> Path:
-    """Join `segments` into `output` (MP4), trimmed to [from_ms, to_ms) at keyframes."""
+    """Join `segments` into `output` (MP4), trimmed to [from_ms, to_ms) at keyframes.
+
+    `low_priority`: run ffmpeg under `nice -n 19` (background work beside recording).
+    """
     if not segments:
         raise ExportError("no recordings in the requested range")
     missing = [s.path for s in segments if not (recordings_dir / s.path).exists()]
@@ -75,10 +93,13 @@ def export_clip(
         "-t", f"{duration_ms / 1000:.3f}", "-map", "0", "-c", "copy",
         "-movflags", "+faststart", "-f", "mp4", str(tmp_output),
     ]  # fmt: skip
+    if low_priority:
+        argv = [*LOW_PRIORITY_PREFIX, *argv]
     try:
-        result = subprocess.run(
-            argv, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_SECONDS, check=False
-        )
+        with _ONE_AT_A_TIME:
+            result = subprocess.run(
+                argv, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_SECONDS, check=False
+            )
     finally:
         os.unlink(list_path)
     if result.returncode != 0:

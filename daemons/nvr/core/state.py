@@ -348,6 +348,31 @@ MIGRATIONS: tuple[str, ...] = (
         last_id       INTEGER NOT NULL
     );
     """,
+    # (hse-edge) event clips: one row per alarm, from its discovery (with the protection of
+    # its range) to the clip in MinIO and its follow-up event (docs/design/hse-edge.md).
+    # Its event cursors (`alarm_clips`, `socketio_alerts`) are rows of hse_cursors.
+    """
+    CREATE TABLE alarm_clips (
+        event_id      INTEGER PRIMARY KEY,       -- the alarm's events.id
+        camera        TEXT    NOT NULL,
+        from_ms       INTEGER NOT NULL,          -- alarm - before_seconds
+        to_ms         INTEGER NOT NULL,          -- alarm + after_seconds
+        protection_id INTEGER NOT NULL,
+        state         TEXT    NOT NULL DEFAULT 'waiting'
+                      CHECK (state IN ('waiting', 'uploading', 'done', 'failed')),
+        bucket        TEXT,                      -- set with the export, in its transaction
+        object_key    TEXT,
+        bytes         INTEGER,
+        sha256        TEXT,
+        missing_json  TEXT    NOT NULL DEFAULT '[]',  -- gaps of the range, with reasons
+        error         TEXT    NOT NULL DEFAULT '',
+        clip_event_id INTEGER,                   -- the alarm_clip follow-up event
+        created_at_ms INTEGER NOT NULL,
+        finished_at_ms INTEGER
+    );
+    CREATE INDEX alarm_clips_open ON alarm_clips (event_id)
+        WHERE state IN ('waiting', 'uploading');
+    """,
     # (operations) which config each daemon loaded, or why it refused one: a rejected
     # reload or a start refused by a broken file shows in /health and `nvrctl status`, and
     # `nvrctl config apply` reports which daemon accepted the file (nvr.core.configloads).

@@ -11,7 +11,7 @@ from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
-from nvr.headoffice import clips
+from nvr.headoffice import clips, heartbeats
 from nvr.headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
     EVENT_KINDS,
@@ -192,4 +192,5 @@ def create_app(store: ReportStore, sites: LiveSites, clock: Clock = time.time) -
     _register_receiver(app, store, sites, clock)
     _register_views(app, Views(store, sites, clock))
     clips.register(app, store)
+    heartbeats.register(app, sites, clock, _error)
     return app

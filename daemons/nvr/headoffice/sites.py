@@ -9,6 +9,7 @@ sites:
     previous_secret_file: /etc/nvr-headoffice/smg-03.key.previous
     previous_until: 2026-12-02T00:00:00Z
 replay_window_seconds: 300
+heartbeat_timeout_seconds: 120  # optional: offline without a heartbeat this long
 ```
 Secrets become `Secret` objects at once; no message about this file ever prints one.
 """
@@ -69,6 +70,12 @@ class SitesFile(Section):
         ge=1,
         le=86_400,
         description="a signature timestamp further than this from our clock is refused",
+    )
+    heartbeat_timeout_seconds: int = Field(
+        default=120,
+        ge=1,
+        le=86_400,
+        description="a site without a heartbeat for this long is shown offline (/api/heartbeats)",
     )
 
     def secret(self, site_id: str) -> Secret | None:

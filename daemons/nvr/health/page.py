@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import render_template_string
 
+from nvr.core.playbackurl import playback_server
 from nvr.core.timeutil import format_local
 from nvr.health.constants import HDDMON_DAEMON
 from nvr.health.facts import Facts
@@ -16,6 +17,7 @@ from nvr.health.timeline import (
     CAUSE_COLOURS,
     RECORDED_COLOUR,
     ZOOM_LABELS,
+    ZOOMS,
     timeline,
     zoom_of,
 )
@@ -70,6 +72,9 @@ def render_page(
         recorded_colour=RECORDED_COLOUR,
         zoom=window,
         zooms=ZOOM_LABELS,
+        playback=playback_server(facts.config),
+        timeline_start_ms=facts.now_ms - ZOOMS[window],
+        span_ms=ZOOMS[window],
     )
 
 
@@ -117,7 +122,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 {% else %}<div class="noimg">no snapshot yet</div>{% endif %}
 <div>{{ c.result.data.recorder if c.result else '' }}{% if c.result and c.result.reason %}:
 {{ c.result.reason }}{% endif %}</div>
-<div class="tl" title="last {{ zooms[zoom] }}">{% for b in c.timeline.bars %}<span
+<div class="tl" title="last {{ zooms[zoom] }}: click to play"
+ data-camera="{{ c.id }}">{% for b in c.timeline.bars %}<span
  style="left:{{ '%.3f' % b.left }}%;width:{{ '%.3f' % b.width }}%;background:{{ b.colour }}"
  title="{{ b.title }}"></span>{% endfor %}</div>
 <div class="drops {{ 'warning' if c.timeline.dropouts else 'ok' }}">{{ c.id }}:
@@ -143,6 +149,22 @@ background:{{ '#c62828' if disk.severity == 'critical' else '#b26a00' if disk.se
 <td class="{{ r.severity }}">{{ r.severity }}</td>
 <td>{{ r.data.backlog }}</td><td>{{ r.data.oldest_pending_age_s }}</td><td>{{ r.data.circuit }}</td>
 </tr>{% endfor %}</table>{% else %}<p>{{ skipped.get('uplink', 'no destination') }}</p>{% endif %}
+<script>
+// The timeline opens nvr-livestream's playback page at the clicked minute (playback.md).
+const play = {{ {"scheme": playback.scheme, "host": playback.host, "port": playback.port}|tojson }};
+for (const tl of document.querySelectorAll(".tl[data-camera]")) {
+  tl.style.cursor = "pointer";
+  tl.addEventListener("click", (event) => {
+    const box = tl.getBoundingClientRect();
+    const span = {{ span_ms }};
+    const ms = {{ timeline_start_ms }} + (event.clientX - box.left) / box.width * span;
+    const at = new Date(ms - ms % 60000).toISOString();
+    const host = play.host || location.hostname;
+    location.href = play.scheme + "://" + host + ":" + play.port + "/view/"
+      + encodeURIComponent(tl.dataset.camera) + "?at=" + at;
+  });
+}
+</script>
 {% if skipped %}<h2>Not checked</h2><ul>{% for k, v in skipped.items() %}<li>{{ k }}: {{ v }}</li>
 {% endfor %}</ul>{% endif %}
 </body></html>

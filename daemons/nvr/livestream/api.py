@@ -5,6 +5,7 @@
 - `GET /api/streams` and `GET /api/streams/<id>`: for a viewer logged in with HTTP basic
   auth, the cameras it may watch, with RTSP, HLS and WebRTC URLs (no credentials in them)
   and the live state. A camera the viewer may not watch answers 404, like a missing one.
+- recorded video by time (`/list`, `/get`, `/hls/...`, `/view/...`): nvr.livestream.playback.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nvr.livestream.auth import AuthQuestion, Gatekeeper
 from nvr.livestream.constants import AUTH_ROUTE, LOOPBACK
 from nvr.livestream.errors import LivestreamError
 from nvr.livestream.live import LiveSnapshot, PathState
+from nvr.livestream.playback import register_playback
 
 log = logging.getLogger(__name__)
 
@@ -138,4 +140,5 @@ def create_app(current: Callable[[], Shared]) -> Flask:
             return response
         return jsonify(describe(shared.config, camera, shared.live))
 
+    register_playback(app, current, _login)  # recorded video: docs/design/playback.md
     return app

@@ -18,7 +18,10 @@ AUTH_ROUTE = "/mediamtx/auth"
 # (docs/design/security.md, invariant 5).
 MEDIAMTX_API_USER = "nvr-livestream"
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
-WSGI_THREADS = 8
+# Up to 8 of them can be busy sending downloads (playback.MAX_CLIP_STREAMS); the others
+# answer logins, mediamtx's auth callback and HLS.
+WSGI_THREADS = 16
 # The largest body is mediamtx's auth question (a few hundred bytes of JSON, with the
-# viewer's query string and token); the viewer API takes GETs. More is answered 413.
+# viewer's query string and token); the viewer API takes GETs and the playback page's
+# small POST /protect. More is answered 413.
 MAX_REQUEST_BODY_BYTES = 64 * 1024

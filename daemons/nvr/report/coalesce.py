@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvr.core.alarm_clips import FOLLOW_UP_KINDS
 from nvr.core.alarms import is_alarm
 from nvr.core.outbox import KIND_ALARM, KIND_EVENT
 from nvr.core.timeutil import format_ms
@@ -77,6 +78,10 @@ class Coalescer:
 
     def offer(self, notice: Notice, now_ms: int) -> EventReport | None:
         """A report to send now, or None when the notice is held for the window."""
+        if notice.kind in FOLLOW_UP_KINDS:
+            # An alarm's clip path: each one names its own alarm, and a summary keeps only
+            # the last notice's data (docs/design/hse-edge.md, invariant 6).
+            return report_for([notice], self.window_ms // 1000)
         sent = self._last_sent.get(notice.key)
         if notice.key not in self._held and (sent is None or now_ms - sent >= self.window_ms):
             self._last_sent[notice.key] = now_ms

@@ -49,7 +49,8 @@ def new_events(conn: sqlite3.Connection, after: int) -> tuple[list[Notice], int]
             message=r["message"],
             at_ms=r["created_at_ms"],
             camera=r["camera"],
-            data={"source": r["source"], **json.loads(r["data_json"])},
+            # event_id: what an alarm's clip follow-up names (alarm_event_id).
+            data={"source": r["source"], "event_id": r["id"], **json.loads(r["data_json"])},
         )
         for r in rows
         if r["source"] != SOURCE

@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from nvr.core.alarm_clips import ALARM_CLIP_KIND
 from nvr.core.alarms import alarm_type
-from nvr.core.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_STATUS
+from nvr.core.outbox import HEAD_OFFICE, HSE_API, KIND_ALARM, KIND_EVENT, KIND_STATUS
 from nvr.core.redact import Secret
 from nvr.core.signing import HEADER_IDEMPOTENCY, HEADER_SITE
 from nvr.uplink.outbox import OutboxRow
@@ -95,6 +96,8 @@ class HseAdapter:
         for row in rows:
             if row.kind == KIND_ALARM:
                 out.append(self._alarm(row))
+            elif row.kind == KIND_EVENT and row.envelope()["body"].get("event") == ALARM_CLIP_KIND:
+                out.append(self._alarm_clip(row))
             elif row.id == last_status:
                 out.extend(self._status(row))
             else:
@@ -143,12 +146,36 @@ class HseAdapter:
             "alarm_time": body.get("last_at") or row.envelope()["created_at"],
             "message": body.get("message", ""),
         }
+        if data.get("event_id") is not None:  # what the clip follow-up names
+            alarm["event_id"] = data["event_id"]
         if data.get("image_url"):
             alarm["image_url"] = data["image_url"]
         elif data.get("minio_image_path"):
             alarm["minio_image_path"] = data["minio_image_path"]
         return Request(
             "POST", f"{self.base}/alarms", _dumps(alarm), self._headers(row.report_id), (row,)
+        )
+
+    def _alarm_clip(self, row: OutboxRow) -> Request:
+        """The follow-up of an alarm: its clip in MinIO (docs/design/hse-edge.md)."""
+        body = row.envelope()["body"]
+        data = body.get("data") or {}
+        clip = {
+            "box_id": self.site_id,
+            "alarm_event_id": data.get("alarm_event_id"),
+            "camera_name": body.get("camera") or "",
+            "clip_path": data.get("clip_path"),
+            "file_name": data.get("file_name"),
+            "minio_file_path": data.get("minio_file_path"),
+            "start_time": data.get("start_time"),
+            "end_time": data.get("end_time"),
+        }
+        return Request(
+            "POST",
+            f"{self.base}/alarm-clips",
+            _dumps(clip),
+            self._headers(row.report_id),
+            (row,),
         )
 
 

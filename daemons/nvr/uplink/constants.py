@@ -19,6 +19,33 @@ WORKER_JOIN_SECONDS = 15.0
 MAINTENANCE_SECONDS = 5.0
 EVENT_SOURCE = "nvr-uplink"
 
+HEARTBEAT = "heartbeat"  # the heartbeat service's name (docs/design/hse-edge.md)
+
+# -- Socket.IO to an edge/cloud centre (docs/design/hse-edge.md) ---------------------------
+SOCKETIO = "socketio"  # the service's name in the heartbeat detail
+SOCKETIO_ORIGIN = "socketio"  # commands.origin of commands that came over it
+SOCKETIO_TICK_SECONDS = 0.5
+SOCKETIO_CONNECT_SECONDS = 5
+SOCKETIO_ACK_SECONDS = 10
+SOCKETIO_ALERTS_PER_PASS = 200
+# Reconnects: 1 s doubling to 60 s with jitter, like MQTT's (a centre that restarts gets
+# all its boxes back within a minute, not all in the same second).
+SOCKETIO_RECONNECT_MIN_SECONDS = 1.0
+SOCKETIO_RECONNECT_MAX_SECONDS = 60.0
+
+# -- alarm clips (docs/design/hse-edge.md) --------------------------------------------------
+EVENT_CLIPS = "event_clips"  # the service's name in the heartbeat detail
+# The loop looks for new alarms and advances open clips this often: a clip is ready a
+# segment after its range ends, so a second more is nothing, and a pass is a few reads.
+EVENT_CLIPS_TICK_SECONDS = 1.0
+# Events read per pass (a burst of events is worked through over a few passes).
+ALARM_CLIPS_PER_PASS = 500
+# On their first start the event readers (alarm clips, Socket.IO alerts) take the events of
+# the last few minutes, not all history.
+FIRST_LOOK_BACK_MS = 15 * 60 * 1000
+# Spool folder of exported alarm clips: spool/alarm_clips/<camera>/<event id>.mp4.
+SPOOL_ALARM_CLIPS = "alarm_clips"
+
 # -- MinIO uploads and offsite copy (docs/design/objects.md) -------------------------------
 MINIO = "minio"  # the service's name in the heartbeat detail
 MINIO_LABEL = "MinIO"

@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from nvr.core.config import Config
+from nvr.uplink.eventclip_service import EventClipService
+from nvr.uplink.heartbeat import HeartbeatService, heartbeat_targets
 from nvr.uplink.mqtt import MqttService
+from nvr.uplink.socketio_link import SocketIoService
 from nvr.uplink.uploader import UploadService
 
 
@@ -40,6 +43,12 @@ def build_services(config: Config) -> list[Service]:
     services: list[Service] = []
     if config.uplink.minio is not None:  # uploads and offsite copy (docs/design/objects.md)
         services.append(UploadService(config))
+        if config.uplink.event_clips.enabled:  # a clip per alarm (docs/design/hse-edge.md)
+            services.append(EventClipService(config))
+    if config.uplink.heartbeat.enabled and heartbeat_targets(config):
+        services.append(HeartbeatService(config))  # docs/design/hse-edge.md, "Heartbeat"
     if config.uplink.mqtt is not None:  # status and commands (docs/design/commands.md)
         services.append(MqttService(config, config.uplink.mqtt))
+    if config.uplink.socketio is not None:  # an edge/cloud centre (docs/design/hse-edge.md)
+        services.append(SocketIoService(config, config.uplink.socketio))
     return services

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from nvr.core.config.base import SecretStr, Section, inline_secret_file, read_secret_file
+from nvr.core.config.edge import EventClipsConfig, HeartbeatConfig, SocketIoConfig
 
 # `nvrctl secret rotate` keeps the old site secret next to the new one under this suffix.
 PREVIOUS_SUFFIX = ".previous"
@@ -185,6 +186,16 @@ class UplinkConfig(Section):
     )
     commands: CommandsConfig = Field(
         default=CommandsConfig(), description="signed commands from the centre over MQTT"
+    )
+    # The edge side of the HSE centre (docs/design/hse-edge.md).
+    event_clips: EventClipsConfig = Field(
+        default=EventClipsConfig(), description="a clip of every alarm, uploaded to MinIO"
+    )
+    heartbeat: HeartbeatConfig = Field(
+        default=HeartbeatConfig(), description="the heartbeat to the HSE API and head office"
+    )
+    socketio: SocketIoConfig | None = Field(
+        default=None, description="a Socket.IO centre (edge/cloud design); none: not used"
     )
     outbox_max_rows: int = Field(
         default=200_000,

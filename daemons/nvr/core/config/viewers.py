@@ -38,6 +38,13 @@ class ViewerAccount(Section):
         default=(), description="camera ids this viewer may watch; `all` for every camera"
     )
 
+    # Protecting keeps video past retention and can fill the disk: a right of its own,
+    # off by default (docs/design/playback.md, invariant 6).
+    may_protect: bool = Field(
+        default=False,
+        description="may protect ranges of its cameras from the playback page",
+    )
+
     @field_validator("cameras", mode="before")
     @classmethod
     def _all_keyword(cls, cameras: Any) -> Any:

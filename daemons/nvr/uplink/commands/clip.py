@@ -11,18 +11,14 @@ from __future__ import annotations
 import math
 import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 
-from nvr.core.chain import explain_deleted
-from nvr.core.durable import sync_file
-from nvr.core.export import export_clip
-from nvr.core.identity import load_identity
-from nvr.core.manifest import MANIFEST_SUFFIX, ClipSource, write_manifest
+from nvr.core.manifest import MANIFEST_SUFFIX
 from nvr.core.protections import insert_protection
-from nvr.core.recordings import Segment, coverage, file_sha256, list_segments
+from nvr.core.recordings import coverage
 from nvr.core.state import StateStore
 from nvr.core.timeutil import format_ms
 from nvr.core.uploads import ObjectRef, UploadKind, enqueue, object_key, spool_path
+from nvr.uplink.clipfile import export_evidence_clip
 from nvr.uplink.commands.base import (
     Context,
     Outcome,
@@ -137,27 +133,25 @@ def _export(store: StateStore, ctx: Context, stored: Stored) -> None:
     """Stream-copy the range into the spool and queue its upload (ExportError on failure)."""
     progress = stored.progress
     camera, from_ms, to_ms = progress["camera"], progress["from_ms"], progress["to_ms"]
-    segments = list_segments(store.read(), camera, from_ms, to_ms)
     output = spool_path(ctx.state_file, SPOOL_CLIPS, camera, f"{stored.command.id}.mp4")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    export_clip(ctx.config.storage.recordings_dir, segments, from_ms, to_ms, output)
-    sync_file(output)
-    sha256 = file_sha256(output)
-    manifest = _write_manifest(store, ctx, segments, (from_ms, to_ms), output)
+    # Background work beside recording, like alarm clips (hse-edge.md, invariant 4).
+    clip = export_evidence_clip(
+        store, ctx.config, camera, (from_ms, to_ms), output, low_priority=True
+    )
     ref = ObjectRef(
         progress["bucket"],
         object_key(ctx.config.site.id, camera, from_ms, _clip_name(stored, from_ms, to_ms)),
     )
     manifest_ref = ObjectRef(ref.bucket, ref.key + MANIFEST_SUFFIX)
     with store.write() as conn:
-        for path, target in ((output, ref), (manifest, manifest_ref)):
+        for path, target in ((clip.path, ref), (clip.manifest, manifest_ref)):
             enqueue(
                 conn,
                 target,
                 path,
                 UploadKind.CLIP,
                 camera=camera,
-                sha256=sha256 if path == output else None,
+                sha256=clip.sha256 if path == clip.path else None,
                 owned=True,
                 command_id=stored.command.id,
                 start_ms=from_ms,
@@ -167,24 +161,9 @@ def _export(store: StateStore, ctx: Context, stored: Stored) -> None:
             conn,
             key=ref.key,
             manifest_key=manifest_ref.key,
-            bytes=output.stat().st_size,
-            sha256=sha256,
+            bytes=clip.bytes,
+            sha256=clip.sha256,
         )
-
-
-def _write_manifest(
-    store: StateStore,
-    ctx: Context,
-    segments: list[Segment],
-    period: tuple[int, int],
-    clip: Path,
-) -> Path:
-    """The signed manifest beside the clip: what head office verifies the clip with."""
-    conn = store.read()
-    camera = segments[0].camera
-    gaps = explain_deleted(conn, camera, coverage(conn, camera, *period).gaps)
-    source = ClipSource(ctx.config.site.id, camera, *period, segments, gaps)
-    return write_manifest(store, source, clip, load_identity(ctx.config.storage.state_file))
 
 
 def _clip_name(stored: Stored, from_ms: int, to_ms: int) -> str:

@@ -26,6 +26,7 @@ from nvr.uplink.commands.constants import (
     ACCEPTED,
     DONE,
     FAILED,
+    ORIGIN_MQTT,
     POLL_SECONDS,
     REFUSAL_REPORTS_PER_MINUTE,
     REJECTED,
@@ -85,9 +86,12 @@ class RefusalBudget:
 class CommandRunner:
     """Checks each command, stores it, steps the accepted ones until they finish."""
 
-    def __init__(self, ctx: Context, publish: Publish) -> None:
+    def __init__(self, ctx: Context, publish: Publish, origin: str = ORIGIN_MQTT) -> None:
         self.ctx = ctx
         self._publish = publish
+        # Each channel's runner resumes its own commands only, so a restart never runs one
+        # twice (docs/design/hse-edge.md, invariant 8).
+        self.origin = origin
         self._inbox: collections.deque[Incoming] = collections.deque()
         self._wake = threading.Event()
         self.stop_event = threading.Event()
@@ -132,6 +136,8 @@ class CommandRunner:
 
     def _resume(self, store: StateStore) -> None:
         for stored in journal.unfinished(store.read()):
+            if stored.command.origin != self.origin:
+                continue
             log.info(
                 "command action=%s id=%s origin=%s: resuming after a restart",
                 stored.command.action,

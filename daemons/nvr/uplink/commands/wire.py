@@ -17,6 +17,7 @@ from typing import Any
 from nvr.core.redact import Secret
 from nvr.core.signing import hmac_signature, signatures_match
 from nvr.uplink.commands.constants import ACTIONS, ID_PATTERN, MAX_PAYLOAD_BYTES
+from nvr.uplink.commands.edgecloud import action_and_args
 from nvr.uplink.errors import UplinkError
 
 _ID = re.compile(ID_PATTERN)
@@ -100,7 +101,7 @@ def unverified_refusal(obj: dict[str, Any], reason: str) -> Refusal:
 
     The id and action are echoed only when they have the form of an id and an action.
     """
-    command_id, action = obj.get("id"), obj.get("action")
+    command_id, action = obj.get("id"), action_and_args(obj)[0]
     return Refusal(
         reason,
         command_id=command_id
@@ -161,12 +162,14 @@ def _shape(obj: dict[str, Any], origin: str) -> Command:
             action=None,
             authenticated=True,
         )
-    action = obj.get("action")
-    args = obj.get("args", {})
+    action, args = action_and_args(obj)  # ours or the edge/cloud form
     issued_at = obj.get("issued_at")
     return Command(
         id=command_id,
-        action=action if isinstance(action, str) else repr(action)[:32],
+        # Only an action-shaped name is kept as it is: it reaches log lines and answers.
+        action=action
+        if isinstance(action, str) and _ACTION.fullmatch(action)
+        else repr(action)[:32],
         args=args if isinstance(args, dict) else {},
         issued_at=issued_at if isinstance(issued_at, str) else "",
         origin=origin,
