@@ -51,6 +51,9 @@ for unit in "$REPO"/systemd/*.service "$REPO"/systemd/*.target; do
     install_file 0644 "$unit" "/lib/systemd/system/$(basename "$unit")"
 done
 install_file 0644 "$REPO/etc/nvr/nvr.yaml" /etc/nvr/nvr.yaml
+# The pristine example (every key commented) the config errors point at: /etc/nvr/nvr.yaml
+# is the site's own file once edited (nvr.core.config.loader.EXAMPLE_PATH).
+install_file 0644 "$REPO/etc/nvr/nvr.yaml" /usr/share/doc/nvr/examples/nvr.yaml
 install_file 0644 "$REPO/etc/mediamtx/mediamtx.yml" /etc/mediamtx/mediamtx.yml
 install_file 0644 "$REPO/syslog-ng/conf.d/nvr.conf" /etc/syslog-ng/conf.d/nvr.conf
 install_file 0644 "$REPO/syslog-ng/nvr/site.conf" /etc/syslog-ng/nvr/site.conf

@@ -13,6 +13,8 @@ PACKAGES=(
     sqlite3             # the technician's view into the state file
     e2fsprogs           # mkfs.ext4 for the small loop-mounted disks of the janitor tests
     mount               # losetup and mount for those disks
+    iproute2            # ip: the camera discovery test's own network namespace (lo, multicast route)
+    util-linux          # unshare --net for that namespace
     logrotate           # checks our logrotate config
     openssl             # test certificates (TLS to head office and the log collector)
     chromium            # headless browser that opens nvr-health's status page in tests

@@ -126,6 +126,17 @@ def test_recordings_list_json_and_export(backup_factory: MakeBackup, sim: Camera
     backup = backup_factory(["cam02"], segment_seconds=4)
     backup.start()
     wait_until(lambda: len(backup.segments("cam02")) >= 3, 60, "3 segments")
+    # While recording, the last minute: says how much it holds and why not all of it.
+    latest = nvrctl(
+        backup, "export", "--camera", "cam02", "--from=-1m", "--to=now",
+        "-o", str(backup.root / "last-minute.mp4"),
+    )  # fmt: skip
+    assert latest.returncode == 0, latest.stderr
+    summary = latest.stdout.splitlines()[-1]
+    assert summary.startswith("exported ") and "of the 60 s asked for: not in it:" in summary
+    assert "not recording" in summary  # the camera started recording under a minute ago
+    # The open segment is a gap only when the last one closed more than 2 s ago.
+    assert ("segment in progress" in summary) == ("exported once it closes" in summary)
     backup.stop()
     listing = nvrctl(backup, "recordings", "list", "--camera", "cam02", "--json")
     items = json.loads(listing.stdout)

@@ -10,7 +10,7 @@ import pytest
 
 from nvr.cli import protect_cmd
 from nvr.core.state import now_ms
-from nvr.core.timeutil import format_ms
+from nvr.core.timeutil import format_local, format_ms
 from nvr.hddmon.errors import ProtectionError
 from nvrtest.recordings import HOUR_MS, SEGMENT_MS, add_segment, events, make_env
 
@@ -43,11 +43,16 @@ def test_protect_list_and_release(
     assert code == 0
     out = capsys.readouterr().out.splitlines()
     # Segments 1..5 overlap [2, 5] minutes (1 ends where 2 starts).
+    # Printed in local time with the zone; what the range holds follows (issue 24).
+    local_from = format_local(start + 2 * SEGMENT_MS)
+    local_to = format_local(start + 5 * SEGMENT_MS)
     assert out[0] == (
-        f"protected #1 camera=cam01 {from_text} .. {to_text}: "
+        f"protected #1 camera=cam01 {local_from} .. {local_to}: "
         "5 segments (5.0 kB), reason: incident 4711"
     )
-    assert out[1].startswith("protected #2 camera=cam02")
+    assert out[1] == "  holds 180.0 s of the 180 s asked for"
+    assert out[2].startswith("protected #2 camera=cam02")
+    assert out[3].startswith("  holds 0.0 s of the 180 s asked for: not in it: not recording 180 s")
     assert [e["camera"] for e in events(env.store, "evidence_protected")] == ["cam01", "cam02"]
 
     assert nvrctl(["protect", "--config", config, "--list"]) == 0

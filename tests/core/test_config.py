@@ -11,7 +11,9 @@ import yaml
 from pydantic import ValidationError
 
 from nvr.core.config import Container, load_config
+from nvr.core.config.salvage import salvage_config
 from nvr.core.errors import ConfigError
+from nvrtest import base_config
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "etc" / "nvr" / "nvr.yaml"
@@ -216,6 +218,27 @@ def test_nvrctl_config_check_invalid_is_one_line_exit_1(
     assert len(lines) == 1, result.stderr
     assert lines[0] == (
         f"nvrctl: error: {path}: cameras[0].enabeld: unknown key "
-        "(check the spelling; see etc/nvr/nvr.yaml for every key)"
+        "(did you mean 'enabled'? every key: `nvrctl config schema`"
+        " or /usr/share/doc/nvr/examples/nvr.yaml)"
     )
     assert "topsecret9" not in result.stderr + result.stdout
+
+
+def test_salvage_leaves_out_only_what_is_broken(tmp_path: Path) -> None:
+    """What `nvrctl status` runs on when the file does not validate (issue 24)."""
+    data = base_config(tmp_path)
+    good = dict(data["cameras"][0])
+    data["cameras"] = [
+        {**good, "id": "cam01", "enabeld": False},  # a typo: the key goes, the camera stays
+        {"id": "cam02", "name": "no url"},  # a required key missing: the camera goes
+        {**good, "id": "cam03"},
+    ]
+    data["recording"] = {"segment_secnds": 10, "segment_seconds": 30}
+    path = tmp_path / "nvr.yaml"
+    path.write_text(yaml.safe_dump(data))
+    salvaged = salvage_config(path)
+    assert salvaged is not None
+    config, dropped = salvaged
+    assert [c.id for c in config.cameras] == ["cam01", "cam03"]
+    assert config.recording.segment_seconds == 30
+    assert "recording.segment_secnds" in dropped and "cameras.0.enabeld" in dropped

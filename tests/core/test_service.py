@@ -17,7 +17,7 @@ import yaml
 
 from nvr.core.notify import to_latin1, watchdog_interval
 from nvr.core.process import child_environment
-from nvrtest import NotifySocket, wait_until
+from nvrtest import NotifySocket, query_state, wait_until
 
 SAMPLE = Path(__file__).with_name("sample_daemon.py")
 WriteConfig = Callable[..., Path]
@@ -268,3 +268,32 @@ def test_children_do_not_inherit_the_notify_socket() -> None:
     env = child_environment({"NOTIFY_SOCKET": "/run/x", "WATCHDOG_USEC": "1", "PATH": "/bin"})
     assert env == {"PATH": "/bin"}
     assert json.dumps(env)
+
+
+def test_crashes_that_make_a_restart_loop_leave_one_critical_event(
+    write_config: WriteConfig,
+) -> None:
+    """Issue 24: head office hears of a restart loop (nvr-report sends critical as alarms)."""
+    config = write_config(health={"crash_loop_count": 2, "crash_loop_window_seconds": 300})
+    state = Path(yaml.safe_load(config.read_text())["storage"]["state_file"])
+
+    def beating(proc: subprocess.Popen[str]) -> bool:
+        pids = "SELECT pid FROM heartbeats WHERE daemon = 'nvr-sample'"
+        return query_state(state, pids) == [(proc.pid,)]
+
+    for run in range(3):
+        proc = start_sample(config, None)
+        wait_until(lambda p=proc: beating(p), 30, f"run {run} beating")
+        proc.kill()
+        proc.communicate()
+    last = start_sample(config, None)
+    wait_until(lambda: beating(last), 30, "the last run beating")
+    assert stop(last)[0] == 0
+    rows = query_state(
+        state, "SELECT severity, message FROM events WHERE kind = 'daemon_restart_loop'"
+    )
+    # Three crashes, the loop reached at the second: said once, not at every crash after.
+    assert rows == [
+        ("critical", "nvr-sample crashed 2 times within 5 min: restart loop"
+         " (journalctl -u nvr-sample)")
+    ]  # fmt: skip

@@ -24,7 +24,7 @@ from nvr.core.manifest import sign_manifest
 from nvr.core.state import now_ms
 from nvr.core.tables.protections import insert_protection
 from nvr.core.tables.recordings import chain_hash
-from nvr.core.timeutil import format_ms
+from nvr.core.timeutil import format_local, format_ms
 from nvr.core.tools import require_tool
 from nvr.hddmon.janitor import Janitor
 from nvr.report.build import enqueue_status
@@ -111,10 +111,25 @@ def test_a_clip_across_a_gap_verifies_and_each_tampering_is_refused(
     clip = tmp_path / "clip.mp4"
     to_ms = base + 5 * SEGMENT_MS + GAP_MS  # the end of segment 4
     out = export(box, clip, base + 1000, to_ms)
-    gap_text = (
-        f"gap {format_ms(base + 3 * SEGMENT_MS)} → {format_ms(base + 3 * SEGMENT_MS + GAP_MS)}"
-    )
+    gap_start, gap_end = base + 3 * SEGMENT_MS, base + 3 * SEGMENT_MS + GAP_MS
+    gap_text = f"gap {format_local(gap_start)} → {format_local(gap_end)} (20s): not recording"
     assert gap_text in out, out
+    # What was exported, in seconds, and why it is shorter than what was asked for.
+    asked = (to_ms - base - 1000) / 1000
+    summary = (
+        f"exported {asked - 20:.1f} s of the {asked:g} s asked for: not in it: not recording 20 s"
+    )
+    assert summary in out, out
+    # The clip just made is not replaced without --force (it may be what was handed over).
+    before = clip.read_bytes()
+    again = box.nvrctl(
+        "export", "--camera", "cam01", "--from", format_ms(base), "--to", format_ms(to_ms),
+        "-o", str(clip),
+    )  # fmt: skip
+    assert again.returncode == 1 and clip.read_bytes() == before
+    assert (
+        again.stderr.strip() == f"nvrctl: error: {clip} already exists: pass --force to overwrite"
+    )
     manifest = json.loads(Path(f"{clip}.manifest.json").read_text())
     assert [g["reason"] for g in manifest["gaps"]] == ["not recording"]
     assert len(manifest["segments"]) == 5 and manifest["site"] == SITE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from nvr.core.process import child_environment
+from nvr.core.state import now_ms
 from nvrtest import wait_until
 from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
@@ -187,3 +189,59 @@ def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications
     assert fetch(f"{base}/")[0] == 401
     assert fetch(f"{base}/snapshot/cam01.jpg", (GUARD, GUARD_PW))[0] == 403
     assert fetch(f"{base}/", (GUARD, GUARD_PW))[0] == 403
+
+
+def test_status_page_timeline_zooms_and_counts_dropouts(
+    running: tuple[Box, str, Notifications],
+) -> None:
+    """Issue 24: 24 h / 1 h / 15 min, gaps visible at each, dropouts counted, five colours."""
+    box, base, _ = running
+    minute = 60_000
+    # cam02 dropped out four times in the last 15 min (camera offline each time).
+    for back in (15, 13, 11, 9):
+        box.segment("cam02", box.now - back * minute)
+    for back in (14, 12, 10, 8):
+        box.run("cam02", box.now - 30 * minute, box.now - back * minute, "camera offline")
+    page_url = base.replace("http://", f"http://{TECH}:{TECH_PW}@") + "/"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pages = {}
+    for zoom in ("24h", "1h", "15m"):
+        shot = ARTIFACTS / f"status-page-zoom-{zoom}.png"
+        shot.unlink(missing_ok=True)
+        taken = chromium(f"{page_url}?zoom={zoom}", f"--screenshot={shot}")
+        assert shot.is_file() and shot.stat().st_size > 10_000, taken.stderr[-2000:]
+        dom = chromium(f"{page_url}?zoom={zoom}", "--dump-dom")
+        assert dom.returncode == 0, dom.stderr[-2000:]
+        pages[zoom] = " ".join(dom.stdout.split())
+    assert "cam02: 4 dropouts in 15 min" in pages["15m"]
+    # Over the hour the box's fixture adds the stretch before its five recorded minutes.
+    hour = re.search(r"cam02: (\d+) dropouts in 1 h", pages["1h"])
+    assert hour is not None and int(hour.group(1)) >= 4
+    # The zoom shown is bold, the other two are links.
+    assert "<b>15 min</b>" in pages["15m"] and 'href="?zoom=24h"' in pages["15m"]
+    # Each of the four gaps is drawn, and at least 1 % wide even at 24 h.
+    for page in pages.values():
+        assert page.count("camera offline (camera or network)") >= 4
+    widths = [float(w) for w in re.findall(r"width:([0-9.]+)%;background:#d32f2f", pages["24h"])]
+    assert len(widths) >= 4 and min(widths) >= 1.0
+    # Five legend colours: recorded and the four causes.
+    legend = pages["24h"].split('class="legend"')[1].split("</div>")[0]
+    assert legend.count("<span") == 5
+    assert "camera or network" in legend and "box: disk or recorder" in legend
+
+    # Start-up is not an outage: cam02 just added, its first segment not closed yet.
+    with box.store.write() as conn:
+        for table in ("segments", "recording_runs", "validations"):
+            conn.execute(f"DELETE FROM {table} WHERE camera = 'cam02'")
+    box.run("cam02", now_ms() - 5_000, None, None)
+    shot = ARTIFACTS / "status-page-camera-starting.png"
+
+    def starting_page() -> str | None:
+        dom = " ".join(chromium(page_url, "--dump-dom").stdout.split())
+        return dom if "<div>starting</div>" in dom else None
+
+    page = wait_until(starting_page, 30, "cam02 shown as starting")
+    chromium(page_url, f"--screenshot={shot}")
+    assert "badge b-healthy" in page
+    cam02 = page.split('id="cam-cam02"')[1].split('id="cam-')[0]
+    assert '(cam02) <span class="ok"> ok</span>' in cam02 and "no recorded segment" not in cam02

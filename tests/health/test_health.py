@@ -135,6 +135,44 @@ def test_camera_not_recording_is_critical_with_the_cause(box: Box) -> None:
     reasons = failing(body)
     assert list(reasons) == ["camera:cam02"]
     assert "no new segment for 190 s (camera offline)" in reasons["camera:cam02"]
+    # One word per cause: what `nvrctl coverage` says of the gap this makes.
+    cam02 = next(c for c in body["checks"] if c["name"] == "camera:cam02")
+    assert cam02["cause"] == "camera or network"
+
+
+def test_a_camera_within_its_first_segment_is_starting_not_an_outage(box: Box) -> None:
+    """Issue 24: a just-added camera is "starting" and "validation pending", the box healthy."""
+    with box.store.write() as conn:
+        for table in ("segments", "recording_runs", "validations"):
+            conn.execute(f"DELETE FROM {table} WHERE camera = 'cam02'")
+    box.run("cam02", box.now - 20_000, None, None)
+    code, body = get_health(box)
+    assert (code, body["status"], failing(body)) == (200, "healthy", {})
+    cam = next(c for c in body["checks"] if c["name"] == "camera:cam02")
+    assert (cam["status"], cam["recorder"], cam["validation"]) == ("ok", "starting", "pending")
+    # A first attempt that already failed is an outage, not a start.
+    box.beat(
+        "nvr-backup",
+        {
+            "cameras": {
+                "cam01": {"state": "recording"},
+                "cam02": {"state": "waiting", "reason": "camera offline"},
+            }
+        },
+    )
+    code, body = get_health(box)
+    assert code == 503
+    assert failing(body)["camera:cam02"] == "cam02 has no recorded segment yet (camera offline)"
+    box.beat("nvr-backup", {"cameras": {"cam01": {"state": "recording"}, "cam02": {}}})
+    # Past the stale limit (2 x 60 s segments + 30 s) without a segment: an outage again.
+    with box.store.write() as conn:
+        conn.execute(
+            "UPDATE recording_runs SET started_at_ms = ? WHERE camera = 'cam02'",
+            (box.now - 200_000,),
+        )
+    code, body = get_health(box)
+    assert code == 503
+    assert failing(body)["camera:cam02"].startswith("cam02 has no recorded segment yet")
 
 
 def test_failed_validation_warns_but_stays_200(box: Box) -> None:

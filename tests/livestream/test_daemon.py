@@ -58,7 +58,8 @@ def test_nvrctl_streams_prints_the_url_table_with_live_state(
     cam01 = next(line for line in lines if line.startswith("cam01"))
     assert f"rtsp://127.0.0.1:{ls.ports.rtsp}/cam01" in cam01
     assert f"http://127.0.0.1:{ls.ports.hls}/cam01/index.m3u8" in cam01
-    assert " no " in cam01  # on demand: nobody watches, so the camera is not pulled
+    # On demand and nobody watches: the camera is not pulled, which is "idle", not down.
+    assert " idle " in cam01
     ls.proxy.stop()
     assert run_streams(ls.config_path) == 0
     printed = capsys.readouterr()
@@ -93,6 +94,7 @@ def test_the_api_lists_permitted_cameras_with_urls_and_live_state_without_secret
     finally:
         viewer.terminate()
         viewer.wait(10)
+    assert cam01["live"]["state"] == "live"
     assert cam01["urls"] == {
         "rtsp": f"rtsp://127.0.0.1:{ls.ports.rtsp}/cam01",
         "hls": f"http://127.0.0.1:{ls.ports.hls}/cam01/index.m3u8",

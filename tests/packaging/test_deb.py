@@ -111,6 +111,7 @@ def test_contents_units_configs_and_wheels(deb: Path) -> None:
     assert files >= CONFFILES
     assert "/usr/share/nvr/prometheus/nvr-alerts.yml" in files
     assert "/usr/share/doc/nvr/operator-guide.md" in files
+    assert "/usr/share/doc/nvr/examples/nvr.yaml" in files  # what config errors point at
     assert f"/opt/nvr/wheels/nvr-{VERSION}-py3-none-any.whl" in files
     assert any(f.startswith("/opt/nvr/wheels/opencv_python_headless-") for f in files)
     # The venv is built by postinst, never shipped; recordings are never in the package.

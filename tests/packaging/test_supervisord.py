@@ -190,7 +190,7 @@ def health_answers(port: int) -> dict[str, object] | None:
 
 
 def test_supervisord_runs_the_daemons_and_restarts_a_killed_one(
-    supervisor: tuple[Supervisor, int],
+    supervisor: tuple[Supervisor, int], tmp_path: Path
 ) -> None:
     sup, port = supervisor
     states = wait_until(sup.all_running, 60, "nvr-report and nvr-health RUNNING")
@@ -204,6 +204,16 @@ def test_supervisord_runs_the_daemons_and_restarts_a_killed_one(
         return bool(running and running["nvr-report"][1] not in (None, old_pid))
 
     wait_until(restarted, 60, "nvr-report restarted with a new pid")
+    # `nvrctl config apply` reloads through supervisorctl and hears from both (issue 24).
+    applied = subprocess.run(
+        [sys.executable, "-m", "nvr.cli.main", "config", "apply", "--config",
+         str(tmp_path / "nvr.yaml")],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"supervisorctl -c {sup.conf} signal HUP nvr:*" in applied.stdout
+    assert "nvr-report       accepted" in applied.stdout
+    assert "nvr-health       accepted" in applied.stdout
     pids = [pid for _, pid in sup.status().values()]
     sup.ctl("stop", "nvr:*")
     stopped = wait_until(

@@ -58,3 +58,12 @@ BUSY_TIMEOUT_MS = 5_000
 SERVER_THREADS = 8
 # On SIGTERM, requests in flight get this long to commit and answer.
 SERVER_STOP_SECONDS = 5.0
+
+# Recording coverage over the last hour / 24 h (the box's status report, issue 24): at or
+# above GOOD is green, at or above WARN orange, below red. A camera recording all the time
+# reaches 100 %: the segment being written is not counted as missing.
+COVERAGE_GOOD_PERCENT = 99.0
+COVERAGE_WARN_PERCENT = 95.0
+# Crashes of one daemon within the box's crash-loop window that the pages call a restart loop
+# (the box's own health.crash_loop_count default).
+RESTART_LOOP_CRASHES = 3

@@ -14,6 +14,8 @@ from flask import render_template_string
 
 from nvr.core.timeutil import format_ms
 from nvr_headoffice.constants import (
+    COVERAGE_GOOD_PERCENT,
+    COVERAGE_WARN_PERCENT,
     PAGE_REFRESH_SECONDS,
     SILENT_AFTER_SECONDS,
 )
@@ -30,6 +32,27 @@ class SiteView:
     status: StatusSummary | None
     age: str
     silent: bool
+
+    @property
+    def attention(self) -> int:
+        """0 needs someone now (unhealthy, silent, lost reports), 1 worth a look, 2 fine."""
+        health = self.status.health if self.status else "unknown"
+        if self.silent or health == "unhealthy" or self.summary.unexplained_missing > 0:
+            return 0
+        day = self.worst("24h")
+        low = day is not None and day < COVERAGE_GOOD_PERCENT
+        if health != "healthy" or self.summary.missing > 0 or low:
+            return 1
+        return 2
+
+    def worst(self, window: str) -> float | None:
+        """The lowest percent recorded over `window` among the site's cameras."""
+        values = [
+            p
+            for line in (self.status.camera_lines if self.status else [])
+            if (p := line.windows.get(window)) is not None
+        ]
+        return min(values) if values else None
 
     @property
     def gaps_class(self) -> str:
@@ -86,10 +109,26 @@ def _report_row(report: StoredReport) -> dict[str, Any]:
     }
 
 
+def coverage_class(percent: float | None) -> str:
+    """Good / warn / bad against the coverage thresholds; "" when unknown."""
+    if percent is None:
+        return ""
+    if percent >= COVERAGE_GOOD_PERCENT:
+        return "good"
+    return "warn" if percent >= COVERAGE_WARN_PERCENT else "bad"
+
+
 def render_overview(views: list[SiteView], now_ms: int) -> str:
-    """GET /: one row per site."""
+    """GET /: one row per site, the ones that need attention first."""
+    ordered = sorted(views, key=lambda v: (v.attention, v.summary.site_id))
     return render_template_string(
-        OVERVIEW, views=views, now=format_ms(now_ms), refresh=PAGE_REFRESH_SECONDS
+        OVERVIEW,
+        views=ordered,
+        now=format_ms(now_ms),
+        refresh=PAGE_REFRESH_SECONDS,
+        cov=coverage_class,
+        good=COVERAGE_GOOD_PERCENT,
+        warn=COVERAGE_WARN_PERCENT,
     )
 
 
@@ -105,6 +144,9 @@ def render_site(
         refresh=PAGE_REFRESH_SECONDS,
         events=[_event_row(r) for r in events],
         reports=[_report_row(r) for r in reports],
+        cov=coverage_class,
+        good=COVERAGE_GOOD_PERCENT,
+        warn=COVERAGE_WARN_PERCENT,
     )
 
 
@@ -115,6 +157,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 td.n{text-align:right}
 .good{color:#2e7d32}.warn{color:#b26a00}.bad{color:#c62828;font-weight:bold}
 .critical{color:#c62828}.warning{color:#b26a00}
+.h-healthy{color:#2e7d32}.h-degraded{color:#b26a00}.h-unhealthy{color:#c62828;font-weight:bold}
+.h-unknown{color:#666} td ul{margin:0;padding-left:1.1em}
 small{color:#666}
 </style>"""
 
@@ -127,18 +171,30 @@ OVERVIEW = (
     + STYLE
     + """</head><body>
 <h1>Sites</h1>
-<p>{{ views|length }} sites; {{ now }}; this page reloads every {{ refresh }} s.</p>
+<p>{{ views|length }} sites, those that need attention first; {{ now }}; this page reloads
+every {{ refresh }} s. Recorded: the worst camera, green from {{ good }} %, orange from
+{{ warn }} %.</p>
 <table>
-<tr><th>site</th><th>cameras recording</th><th>disk</th><th>uplink backlog</th>
+<tr><th>site</th><th>health</th><th>recorded 1 h / 24 h</th><th>cameras recording</th>
+<th>disk</th><th>uplink backlog</th>
 <th>last report</th><th>reports</th><th>missing (gaps)</th><th>duplicates received</th></tr>
 {% for v in views %}{% set s = v.summary %}<tr id="site-{{ s.site_id }}">
 <td><a href="sites/{{ s.site_id }}">{{ s.site_id }}</a>
 {% if v.name %}<br><small>{{ v.name }}</small>{% endif %}</td>
-{% if v.status %}<td class="{{ 'good' if v.status.all_recording else 'bad' }}">
+{% if v.status %}<td><span class="h-{{ v.status.health }}">{{ v.status.health }}</span>
+{% if v.status.failing or v.status.restart_loops %}<ul>
+{% for line in v.status.restart_loops %}<li class="bad">{{ line }}: restart loop</li>{% endfor %}
+{% for line in v.status.failing[:5] %}<li>{{ line }}</li>{% endfor %}
+{% if v.status.failing|length > 5 %}<li>... {{ v.status.failing|length - 5 }} more</li>{% endif %}
+</ul>{% endif %}</td>
+{% set h1, h24 = v.worst('1h'), v.worst('24h') %}
+<td><span class="{{ cov(h1) }}">{{ '?' if h1 is none else '%.1f %%' % h1 }}</span> /
+<span class="{{ cov(h24) }}">{{ '?' if h24 is none else '%.1f %%' % h24 }}</span></td>
+<td class="{{ 'good' if v.status.all_recording else 'bad' }}">
 {{ v.status.recording }}/{{ v.status.cameras }}</td>
 <td>{{ '?' if v.status.disk_percent is none else '%.0f%%' % v.status.disk_percent }}</td>
 <td>{{ v.status.backlog_text }}</td>
-{% else %}<td colspan="3"><small>no status report yet</small></td>{% endif %}
+{% else %}<td colspan="5"><small>no status report yet</small></td>{% endif %}
 <td class="{{ 'warn' if v.silent else 'good' }}">{{ v.age }}</td>
 <td class="n">{{ s.reports }}</td>
 <td class="{{ v.gaps_class }}">{{ s.missing }}{% if s.announced_dropped %}
@@ -146,7 +202,7 @@ OVERVIEW = (
 {% for g in s.gaps[:5] %}<small>{{ g[0] }}{% if g[1] != g[0] %}-{{ g[1] }}{% endif %}</small>
 {% endfor %}{% if s.gaps|length > 5 %}<small>...</small>{% endif %}</td>
 <td class="n">{{ s.duplicates }}</td>
-</tr>{% else %}<tr><td colspan="8">no site configured</td></tr>{% endfor %}
+</tr>{% else %}<tr><td colspan="10">no site configured</td></tr>{% endfor %}
 </table>
 </body></html>
 """
@@ -179,10 +235,19 @@ SITE = (
 {{ '?' if st.disk_percent is none else '%.1f%%' % st.disk_percent }};
 uplink backlog {{ st.backlog_text }}{% if st.stale_daemons %};
 <span class="bad">stale: {{ st.stale_daemons|join(', ') }}</span>{% endif %}.</p>
-<table><tr><th>camera</th><th>name</th><th>recorder</th><th>recorded</th>
+<p>health: <span class="h-{{ st.health }}">{{ st.health }}</span></p>
+{% if st.failing or st.restart_loops %}<ul>
+{% for line in st.restart_loops %}<li class="bad">{{ line }}: restart loop</li>{% endfor %}
+{% for line in st.failing %}<li>{{ line }}</li>{% endfor %}</ul>{% endif %}
+<table><tr><th>camera</th><th>name</th><th>recorder</th><th>recorded last hour</th>
+<th>last 24 h</th><th>dropouts last hour</th><th>in the report period</th>
 <th>failing checks</th></tr>
 {% for c in st.camera_lines %}<tr><td>{{ c.id }}</td><td>{{ c.name }}</td>
 <td class="{{ 'good' if c.state == 'recording' else 'bad' }}">{{ c.state }}</td>
+{% for w in ('1h', '24h') %}{% set p = c.windows.get(w) %}
+<td class="n {{ cov(p) }}">{{ '?' if p is none else '%.1f%%' % p }}</td>{% endfor %}
+<td class="n {{ 'warn' if c.dropouts_1h else 'good' }}">
+{{ '?' if c.dropouts_1h is none else c.dropouts_1h }}</td>
 <td class="n">{{ '?' if c.recorded_percent is none else '%.1f%%' % c.recorded_percent }}</td>
 <td class="{{ 'bad' if c.failing_checks else 'good' }}">
 {{ c.failing_checks|join(', ') or 'none' }}</td>

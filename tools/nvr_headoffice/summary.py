@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from nvr_headoffice.constants import RESTART_LOOP_CRASHES
+
 
 @dataclass(frozen=True)
 class CameraLine:
@@ -20,6 +22,9 @@ class CameraLine:
     state: str
     recorded_percent: float | None
     failing_checks: list[str]
+    # Percent recorded over the last "1h" and "24h" (None: an older box did not send it).
+    windows: dict[str, float | None] = field(default_factory=dict)
+    dropouts_1h: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,11 @@ class StatusSummary:
     backlog: dict[str, int] = field(default_factory=dict)
     stale_daemons: list[str] = field(default_factory=list)
     camera_lines: list[CameraLine] = field(default_factory=list)
+    # The box's /health verdict and the reasons of what fails (nvr.core.sitehealth).
+    health: str = "unknown"
+    failing: list[str] = field(default_factory=list)
+    # `nvr-backup crashed 4 times`: daemons in a restart loop.
+    restart_loops: list[str] = field(default_factory=list)
 
     @property
     def all_recording(self) -> bool:
@@ -63,13 +73,37 @@ def _camera_line(camera: dict[str, Any]) -> CameraLine:
         for check in map(_dict, _list(camera.get("validation")))
         if check.get("status") == "fail"
     ]
+    windows = _dict(camera.get("windows"))
+    dropouts = _number(_dict(windows.get("1h")).get("dropouts"))
     return CameraLine(
         id=str(camera.get("id", "?")),
         name=str(camera.get("name") or ""),
         state=str(_dict(camera.get("recording")).get("state", "unknown")),
         recorded_percent=_number(_dict(camera.get("coverage")).get("percent")),
         failing_checks=failing,
+        windows={name: _number(_dict(windows.get(name)).get("percent")) for name in ("1h", "24h")},
+        dropouts_1h=None if dropouts is None else int(dropouts),
     )
+
+
+def _failing(health: dict[str, Any]) -> list[str]:
+    """`camera:cam02: no new segment for 300 s ...`, worst first as the box sent them."""
+    lines = [
+        f"{item.get('name', '?')}: {item.get('reason', '')}"
+        for item in map(_dict, _list(health.get("failing")))
+    ]
+    if not lines and health.get("reason"):
+        lines.append(str(health["reason"]))
+    return lines
+
+
+def _restart_loops(daemons: list[Any]) -> list[str]:
+    loops = []
+    for daemon in map(_dict, daemons):
+        crashes = _number(daemon.get("recent_crashes")) or 0
+        if crashes >= RESTART_LOOP_CRASHES:
+            loops.append(f"{daemon.get('daemon', '?')} crashed {crashes:.0f} times")
+    return loops
 
 
 def status_summary(body: dict[str, Any]) -> StatusSummary:
@@ -85,7 +119,11 @@ def status_summary(body: dict[str, Any]) -> StatusSummary:
     stale = [
         str(d.get("daemon", "?")) for d in map(_dict, _list(body.get("daemons"))) if d.get("stale")
     ]
+    health = _dict(body.get("health"))
     return StatusSummary(
+        health=str(health.get("status", "unknown")),
+        failing=_failing(health),
+        restart_loops=_restart_loops(_list(body.get("daemons"))),
         recording=sum(1 for line in lines if line.state == "recording"),
         cameras=len(lines),
         disk_percent=_number(disk.get("percent")),

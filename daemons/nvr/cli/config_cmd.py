@@ -1,4 +1,4 @@
-"""`nvrctl config check` validates a config file the way the daemons do; `schema` documents it."""
+"""`nvrctl config`: `check` validates as the daemons do, `apply` reloads them, `schema`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
 from nvr.core.config import load_config, resolve_path
 from nvr.core.config.schema import documented_keys, json_schema, render_text
 
@@ -19,6 +20,21 @@ def add_parser(subparsers: Any) -> None:
         "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
     )
     check.set_defaults(func=check_config)
+    apply = actions.add_parser(
+        "apply", help="check the config, reload every daemon, report which accepted it"
+    )
+    apply.add_argument(
+        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    )
+    apply.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        help="seconds to wait for every daemon's answer (default %(default)s)",
+    )
+    apply.set_defaults(
+        func=lambda args: apply_config(resolve_path(args.config), wait_seconds=args.wait)
+    )
     schema = actions.add_parser(
         "schema", help="every key of nvr.yaml: type, default and description"
     )

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from nvr import __version__
 from nvr.cli import (
+    camera_cmd,
     config_cmd,
     identity_cmd,
     mediamtx_cmd,
@@ -32,6 +33,7 @@ from nvr.core.redact import redact_text
 COMMANDS = (
     status_cmd,
     config_cmd,
+    camera_cmd,
     recordings_cmd,
     identity_cmd,
     protect_cmd,

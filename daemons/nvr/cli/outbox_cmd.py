@@ -14,7 +14,7 @@ from nvr.core.tables.outbox import (
     dead_letters,
     report_destinations,
 )
-from nvr.core.timeutil import format_ms
+from nvr.core.timeutil import format_local, format_ms
 
 DEAD_LETTERS_SHOWN = 20
 
@@ -42,6 +42,7 @@ def collect(store: StateStore, config: Config) -> dict[str, Any]:
                 "destination": name,
                 "pending": queue.pending,
                 "oldest_pending": format_ms(oldest) if oldest is not None else None,
+                "oldest_pending_ms": oldest,
                 "oldest_age_seconds": round((now - oldest) / 1000) if oldest is not None else None,
                 "dead_letters": queue.dead_letters,
             }
@@ -67,11 +68,13 @@ def show_outbox(args: argparse.Namespace) -> int:
     for queue in data["destinations"]:
         line = f"{DISPLAY_NAME[queue['destination']]}: backlog {queue['pending']}"
         if queue["oldest_pending"]:
-            line += f", oldest {queue['oldest_pending']} ({queue['oldest_age_seconds']}s ago)"
+            oldest = format_local(queue["oldest_pending_ms"])
+            line += f", oldest {oldest} ({queue['oldest_age_seconds']}s ago)"
         print(f"{line}, {queue['dead_letters']} dead letters")
     for row in data["dead_letters"]:
         label = DISPLAY_NAME.get(row["destination"], row["destination"])
         print(
-            f"dead: {label} seq {row['seq']} {row['kind']} at {row['created_at']}: {row['error']}"
+            f"dead: {label} seq {row['seq']} {row['kind']} at"
+            f" {format_local(row['created_at_ms'])}: {row['error']}"
         )
     return 0

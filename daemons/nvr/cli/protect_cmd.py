@@ -16,8 +16,10 @@ import argparse
 from typing import Any
 
 from nvr.core.config import load_config, resolve_path
+from nvr.core.rangesummary import range_summary
 from nvr.core.state import StateStore
-from nvr.core.timeutil import format_ms, parse_time
+from nvr.core.tables.recordings import coverage, list_segments
+from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 from nvr.hddmon.errors import ProtectionError
 from nvr.hddmon.protect import (
     Protection,
@@ -77,7 +79,16 @@ def run_protect(args: argparse.Namespace) -> int:
                 known_cameras=known,
             )
             print(f"protected {_describe(added)}")
+            print(f"  {_holds(store, camera, from_ms, to_ms)}")
     return 0
+
+
+def _holds(store: StateStore, camera: str, from_ms: int, to_ms: int) -> str:
+    """How much of the range was recorded, and why the rest is not (issue 24)."""
+    conn = store.read()
+    segments = list_segments(conn, camera, from_ms, to_ms)
+    gaps = coverage(conn, camera, from_ms, to_ms).gaps
+    return range_summary("holds", segments, gaps, from_ms, to_ms)
 
 
 def _range(args: argparse.Namespace) -> tuple[int, int]:
@@ -95,12 +106,15 @@ def _range(args: argparse.Namespace) -> tuple[int, int]:
         raise ProtectionError(f"protect needs {', '.join(missing)} (or --list / --release)")
     to_text = str(args.to_time)
     to_ms = parse_time("-0s") if to_text == "now" else parse_time(to_text)
+    typed = [t for t in (str(args.from_time), to_text) if typed_as_local(t)]
+    if typed:
+        print(f"{' and '.join(typed)} read as local time, {local_zone()}")
     return parse_time(str(args.from_time)), to_ms
 
 
 def _describe(p: Protection) -> str:
     return (
-        f"#{p.id} camera={p.camera} {format_ms(p.from_ms)} .. {format_ms(p.to_ms)}: "
+        f"#{p.id} camera={p.camera} {format_local(p.from_ms)} .. {format_local(p.to_ms)}: "
         f"{p.segments} segments ({format_bytes(p.bytes)}), reason: {p.reason}"
     )
 

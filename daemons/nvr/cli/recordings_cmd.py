@@ -7,14 +7,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nvr.core.causes import cause_of
 from nvr.core.chain import verify_chain
 from nvr.core.config import Config, load_config
 from nvr.core.errors import NvrError
 from nvr.core.evidenceclip import export_run, plan_evidence
 from nvr.core.identity import load_identity
+from nvr.core.rangesummary import range_summary
 from nvr.core.state import StateStore, now_ms
-from nvr.core.tables.recordings import coverage, list_segments
-from nvr.core.timeutil import format_ms, parse_time
+from nvr.core.tables.recordings import Gap, coverage, list_segments
+from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 
 CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 
@@ -51,6 +53,7 @@ def add_parser(subparsers: Any) -> None:
     export = subparsers.add_parser("export", help="join a time range into one MP4")
     _range_args(export, required=True)
     export.add_argument("-o", "--output", required=True, help="output file (.mp4)")
+    export.add_argument("--force", action="store_true", help="overwrite existing output files")
     export.add_argument(
         "--split-at-gaps",
         action="store_true",
@@ -80,6 +83,9 @@ def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
     end = parse_time(args.end, now_ms=now) if args.end else None
     if start is not None and end is not None and end <= start:
         raise NvrError(f"--to ({args.end}) must be after --from ({args.start})")
+    typed = [t for t in (args.start, args.end) if t and typed_as_local(t)]
+    if typed and not getattr(args, "json", False):
+        print(f"{' and '.join(typed)} read as local time, {local_zone()}")
     return start, end
 
 
@@ -94,7 +100,7 @@ def list_command(args: argparse.Namespace) -> int:
         return 0
     for seg in segments:
         print(
-            f"{format_ms(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
+            f"{format_local(seg.start_ms)}  {(seg.end_ms - seg.start_ms) / 1000:6.1f}s"
             f"  {seg.bytes:>11,d} B  {seg.path}"
         )
     print(f"{len(segments)} segments")
@@ -107,7 +113,10 @@ def coverage_command(args: argparse.Namespace) -> int:
     start, end = _range(args)
     assert start is not None and end is not None
     with store:
-        result = coverage(store.read(), args.camera, start, end).to_json()
+        covered = coverage(store.read(), args.camera, start, end)
+    result, coverage_gaps = covered.to_json(), covered.gaps
+    for gap in result["gaps"]:
+        gap["cause"] = cause_of(gap["reason"])  # the word `nvrctl status` uses too
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -115,8 +124,8 @@ def coverage_command(args: argparse.Namespace) -> int:
         f"{result['camera']}: {result['recorded_minutes']} of {result['expected_minutes']} "
         f"minutes recorded ({result['percent']}%)"
     )
-    for gap in result["gaps"]:
-        print(f"  gap {gap['start']} → {gap['end']} ({gap['seconds']}s): {gap['reason']}")
+    for gap in coverage_gaps:
+        print(f"  {_gap_line(gap)}")
     return 0
 
 
@@ -162,12 +171,30 @@ def export_command(args: argparse.Namespace) -> int:
     with store:
         plan = plan_evidence(store, args.camera, start, end, args.split_at_gaps)
         identity = load_identity(config.storage.state_file)
+        outputs = _outputs(Path(args.output), len(plan.runs))
+        _refuse_overwrite(outputs, force=bool(args.force))
         for gap in plan.gaps:
-            print(
-                f"gap {format_ms(gap.start_ms)} → {format_ms(gap.end_ms)}"
-                f" ({(gap.end_ms - gap.start_ms) / 1000:g}s): {gap.reason}"
-            )
-        for run, output in zip(plan.runs, _outputs(Path(args.output), len(plan.runs)), strict=True):
+            print(_gap_line(gap))
+        for run, output in zip(plan.runs, outputs, strict=True):
             manifest, gaps = export_run(config, store, identity, plan, run, output)
             print(f"wrote {output} ({len(run)} segments, {gaps} gaps) and {manifest}")
+    segments = [segment for run in plan.runs for segment in run]
+    print(range_summary("exported", segments, plan.gaps, start, end))
     return 0
+
+
+def _gap_line(gap: Gap) -> str:
+    seconds = (gap.end_ms - gap.start_ms) / 1000
+    cause = cause_of(gap.reason)
+    because = "" if cause == gap.reason else f" ({cause})"
+    return (
+        f"gap {format_local(gap.start_ms)} → {format_local(gap.end_ms)} ({seconds:g}s):"
+        f" {gap.reason}{because}"
+    )
+
+
+def _refuse_overwrite(outputs: list[Path], *, force: bool) -> None:
+    """An existing clip may be the one handed over as evidence: replaced only on --force."""
+    existing = [str(path) for path in outputs if path.exists()]
+    if existing and not force:
+        raise NvrError(f"{', '.join(existing)} already exists: pass --force to overwrite")

@@ -15,12 +15,14 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.config.salvage import salvage_config, state_only_config
+from nvr.core.errors import ConfigError
 from nvr.core.heartbeats import livestream_in_use
 from nvr.core.state import now_ms
+from nvr.core.timeutil import format_local
 from nvr.health.body import health_body, unavailable_body
 from nvr.health.errors import HealthError
 from nvr.health.model import CheckResult, HealthReport, Severity
@@ -46,8 +48,19 @@ def add_parser(subparsers: Any) -> None:
 
 
 def show_status(args: argparse.Namespace) -> int:
-    """Read the state file once, print the verdict, return 1 when something is critical."""
-    config = load_config(resolve_path(args.config))
+    """Read the state file once, print the verdict, return 1 when something is critical.
+
+    A broken config file does not cost the dashboard: the daemons run on the config they
+    loaded, so the status is shown from the file with its invalid keys left out, under a
+    first line that says the file is invalid and why.
+    """
+    path = resolve_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as err:
+        salvaged = salvage_config(path)
+        config = salvaged[0] if salvaged is not None else state_only_config(path)
+        return run_status(config, as_json=bool(args.json), out=sys.stdout, invalid=str(err))
     return run_status(config, as_json=bool(args.json), out=sys.stdout)
 
 
@@ -58,8 +71,14 @@ def run_status(
     out: TextIO,
     probes: ProbeBoard | None = None,
     clock: Callable[[], int] = now_ms,
+    invalid: str | None = None,
 ) -> int:
-    """The whole command with its inputs passed in (tests give a fixed clock)."""
+    """The whole command with its inputs passed in (tests give a fixed clock).
+
+    `invalid`: why the config file on disk does not load (then `config` is salvaged).
+    """
+    if invalid is not None and not as_json:
+        out.write(f"config invalid: {invalid}\n  (the daemons run on the config they loaded)\n")
     board = probes or ProbeBoard()
     sources = Sources(config, board, clock=clock)
     try:
@@ -73,7 +92,10 @@ def run_status(
             print(f"CRIT state: state file unreadable: {err}", file=out)
         return EXIT_CRITICAL
     if as_json:
-        print(json.dumps(health_body(config, report, skipped), indent=2), file=out)
+        body = health_body(config, report, skipped)
+        if invalid is not None:
+            body["config_invalid"] = invalid
+        print(json.dumps(body, indent=2), file=out)
     else:
         out.write(render_text(config, report))
     return EXIT_CRITICAL if report.http_status == 503 else EXIT_OK
@@ -103,8 +125,9 @@ def _camera_line(result: CheckResult) -> str:
     data = result.data
     camera = result.name.removeprefix("camera:")
     label = f"{camera} ({data.get('camera_name', '')})"
+    cause = f" ({data['cause']})" if "cause" in data else ""
     return (
-        f"{label:<28} {data.get('recorder', '?'):<10}"
+        f"{label:<28} {data.get('recorder', '?') + cause:<10}"
         f" last segment {_ago(data.get('last_segment_age_s')):<11}"
         f" validation {data.get('validation', '-')}"
     )
@@ -149,6 +172,7 @@ def _outbox_line(result: CheckResult) -> str:
 
 _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
     ("DAEMONS", "daemon:", _daemon_line),
+    ("CONFIG", "config", lambda r: r.reason or f"loaded by {len(r.data['daemons'])} daemons"),
     ("CAMERAS", "camera:", _camera_line),
     ("DISK", "disk", _disk_line),
     ("UPLINK", "uplink:", _uplink_line),
@@ -160,10 +184,9 @@ _SECTIONS: tuple[tuple[str, str, Callable[[CheckResult], str]], ...] = (
 
 def render_text(config: Config, report: HealthReport) -> str:
     """One screen: a headline, a section per kind of check, then what is wrong and why."""
-    checked = datetime.fromtimestamp(report.checked_at_ms / 1000, tz=UTC)
     lines = [
         f"NVR {config.site.id} ({config.site.name}): {str(report.overall).upper()}"
-        f"  at {checked:%Y-%m-%d %H:%M:%S} UTC",
+        f"  at {format_local(report.checked_at_ms)}",
     ]
     for title, prefix, line in _SECTIONS:
         results = [r for r in report.results if r.name.startswith(prefix)]

@@ -13,6 +13,7 @@ from typing import Any
 
 from nvr.core.config import load_config
 from nvr.core.config.livestream import LivestreamConfig
+from nvr.core.livewords import live_word
 from nvr.core.viewer_urls import stream_urls
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.errors import LivestreamError
@@ -49,16 +50,29 @@ def _live(section: LivestreamConfig) -> dict[str, LivePath] | None:
 
 
 def _row(
-    camera_id: str, name: str, urls: dict[str, str], live: dict[str, LivePath] | None
+    camera_id: str,
+    name: str,
+    urls: dict[str, str],
+    live: dict[str, LivePath] | None,
+    on_demand: bool,
 ) -> list[str]:
     if live is None:
         state, readers = "?", "?"
     elif camera_id not in live:
         state, readers = "no path", "0"  # nvr-livestream down or not reconciled yet
     else:
-        state = "yes" if live[camera_id].available else "no"
-        readers = str(live[camera_id].readers)
+        path = live[camera_id]
+        state = live_word(path.available, path.readers, on_demand)
+        readers = str(path.readers)
     return [camera_id, name or "-", state, readers, urls["rtsp"], urls["hls"], urls["webrtc"]]
+
+
+def _state(camera_id: str, live: dict[str, LivePath] | None, on_demand: bool) -> str | None:
+    """The one word for the path (None: mediamtx did not answer)."""
+    if live is None:
+        return None
+    path = live.get(camera_id)
+    return "no path" if path is None else live_word(path.available, path.readers, on_demand)
 
 
 def _print_table(rows: list[list[str]]) -> None:
@@ -75,6 +89,7 @@ def print_streams(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     live = _live(config.livestream)
     cameras = config.enabled_cameras
+    on_demand = config.livestream.on_demand
     if args.json:
         answer = [
             {
@@ -82,11 +97,12 @@ def print_streams(args: argparse.Namespace) -> int:
                 "name": c.name,
                 "urls": stream_urls(config, c.id),
                 "available": None if live is None else c.id in live and live[c.id].available,
+                "state": _state(c.id, live, on_demand),
             }
             for c in cameras
         ]
         print(json.dumps(answer, indent=2))
         return 0
-    rows = [_row(c.id, c.name, stream_urls(config, c.id), live) for c in cameras]
+    rows = [_row(c.id, c.name, stream_urls(config, c.id), live, on_demand) for c in cameras]
     _print_table(rows)
     return 0

@@ -30,7 +30,9 @@ import psutil
 
 from nvr import __version__
 from nvr.core.config import Config, load_config, resolve_path
+from nvr.core.config.health import HealthConfig
 from nvr.core.config.logs import LogFormat
+from nvr.core.configloads import Outcome, record_load, record_refusal
 from nvr.core.errors import ConfigError, NvrError, StateError
 from nvr.core.logfields import configure_daemon_logging
 from nvr.core.notify import Notifier
@@ -158,11 +160,19 @@ class Runtime:
 
     def serve(self) -> int:
         """Load, start, loop until stopped, shut down. Returns the exit code."""
-        config = load_config(self._config_path)
+        try:
+            config = load_config(self._config_path)
+        except ConfigError as err:
+            # Said in the state file too: /health then reads "config invalid", not "crashed".
+            record_refusal(self._daemon_cls.name, self._config_path, str(err))
+            raise
         store = StateStore.open(config.storage.state_file)
         daemon = self._daemon_cls(config, store, self._stop)
         self._install_signal_handlers()
+        self._note_load(daemon, Outcome.ACCEPTED)
         self._crashed_at_ms = previous_run_crashed(store, daemon.name)
+        if self._crashed_at_ms is not None:
+            note_restart_loop(store, daemon.name, config.health)
         self._beat(daemon, force=True)
         daemon.start()
         daemon.lifecycle = Lifecycle.RUNNING
@@ -212,12 +222,21 @@ class Runtime:
             new = load_config(self._config_path)
         except ConfigError as err:
             log.error("reload rejected, keeping the running config: %s", err)
+            self._note_load(daemon, Outcome.REJECTED, str(err))
         else:
             if new.storage.state_file != daemon.config.storage.state_file:
                 log.warning("storage.state_file changed: takes effect at the next restart")
             daemon.apply_config(new)
             log.info("config reloaded from %s", self._config_path)
+            self._note_load(daemon, Outcome.ACCEPTED)
         self._notifier.reloaded()
+
+    def _note_load(self, daemon: Daemon, outcome: Outcome, error: str | None = None) -> None:
+        """Record what this daemon made of the file (`nvrctl config apply` waits for it)."""
+        try:
+            record_load(daemon.store, daemon.name, self._config_path, outcome, error)
+        except StateError as err:
+            log.warning("config load not recorded: %s", err)
 
     def _beat(self, daemon: Daemon, force: bool = False, every: float | None = None) -> None:
         now = self._clock()
@@ -318,6 +337,38 @@ def previous_run_crashed(store: StateStore, daemon: str) -> int | None:
         data={"daemon": daemon, "pid": row[0]},
     )
     return now_ms()
+
+
+# Recorded once a loop starts (the crash that reaches health.crash_loop_count): a critical
+# event, so nvr-report sends head office an alarm naming the daemon (issue 24).
+RESTART_LOOP_EVENT_KIND = "daemon_restart_loop"
+
+
+def note_restart_loop(store: StateStore, daemon: str, health: HealthConfig) -> None:
+    """Record a restart-loop event when this crash makes `crash_loop_count` in the window."""
+    since = now_ms() - int(health.crash_loop_window_seconds * 1000)
+    row = (
+        store.read()
+        .execute(
+            "SELECT count(*) FROM events WHERE created_at_ms >= ? AND kind = ? AND source = ?",
+            (since, CRASH_EVENT_KIND, daemon),
+        )
+        .fetchone()
+    )
+    if int(row[0]) != health.crash_loop_count:
+        return
+    minutes = health.crash_loop_window_seconds / 60
+    record_event(
+        store,
+        source=daemon,
+        severity=Severity.CRITICAL,
+        kind=RESTART_LOOP_EVENT_KIND,
+        message=(
+            f"{daemon} crashed {row[0]} times within {minutes:g} min: restart loop"
+            f" (journalctl -u {daemon})"
+        ),
+        data={"daemon": daemon, "crashes": int(row[0])},
+    )
 
 
 def configured_format(config_path: str | None) -> LogFormat:

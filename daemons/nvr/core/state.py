@@ -390,6 +390,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     DROP TABLE validator_baselines;
     """,
+    # (operations) which config each daemon loaded, or why it refused one: a rejected
+    # reload or a start refused by a broken file shows in /health and `nvrctl status`, and
+    # `nvrctl config apply` reports which daemon accepted the file (nvr.core.configloads).
+    """
+    CREATE TABLE config_loads (
+        daemon    TEXT    PRIMARY KEY,
+        outcome   TEXT    NOT NULL,               -- accepted / rejected / refused
+        path      TEXT    NOT NULL,
+        sha256    TEXT,                           -- of the file's bytes; NULL if unreadable
+        error     TEXT,                           -- the one-line ConfigError, redacted
+        at_ms     INTEGER NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -44,3 +44,30 @@ _UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 def format_ms(ms: int) -> str:
     """RFC 3339 UTC with milliseconds: `2026-11-21T08:00:00.000Z`."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def format_local(ms: int) -> str:
+    """The box's local time with its zone, as a technician reads it: `2026-11-21 09:00:00 CET`.
+
+    For people; `--json` and the state file keep UTC (format_ms).
+    """
+    return datetime.fromtimestamp(ms / 1000, UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def local_zone() -> str:
+    """The zone typed times without an offset are read in: `CET (UTC+01:00)`."""
+    now = datetime.now(UTC).astimezone()
+    offset = now.strftime("%z")
+    return f"{now.tzname()} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def typed_as_local(text: str) -> bool:
+    """True when `text` is a wall-clock time without an offset (parse_time reads it as local)."""
+    text = text.strip()
+    if text == "now" or text.startswith("-"):
+        return False
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return parsed.tzinfo is None

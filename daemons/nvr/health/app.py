@@ -72,7 +72,7 @@ def _register_views(app: Flask, sources: Sources, access: Access) -> None:
         if refused is not None:
             return refused
         facts, report, skipped = sources.report()
-        html = render_page(sources.connection(), facts, report, skipped)
+        html = render_page(sources.connection(), facts, report, skipped, request.args.get("zoom"))
         return Response(html, content_type="text/html; charset=utf-8")
 
     @app.get("/snapshot/<camera>.jpg")

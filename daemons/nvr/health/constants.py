@@ -24,8 +24,6 @@ PROBE_MAX_AGE_SECONDS = 30.0
 # Whether the clock is synchronised is asked of the time service at most this often.
 TIME_SYNC_MS = 60_000
 
-# The status page's recording timeline covers this long.
-TIMELINE_HOURS = 24
 # Totals over the whole segment index cost a scan: /metrics refreshes them at most this often.
 TOTALS_CACHE_SECONDS = 30.0
 

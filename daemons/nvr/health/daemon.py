@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from typing import Any
 
@@ -11,6 +12,7 @@ from nvr.core.heartbeats import livestream_in_use
 from nvr.core.httpserve import HttpServers, Limits, ServeError, endpoints
 from nvr.core.login_journal import FailureJournal
 from nvr.core.service import Daemon
+from nvr.core.sitehealth import verdict_detail
 from nvr.core.state import StateStore, now_ms
 from nvr.health.access import Access
 from nvr.health.app import create_app
@@ -20,7 +22,7 @@ from nvr.health.constants import (
     PROBE_EVERY_TICKS,
     SERVER_THREADS,
 )
-from nvr.health.errors import ListenError
+from nvr.health.errors import HealthError, ListenError
 from nvr.health.probes import ProbeBoard
 from nvr.health.sources import Sources
 
@@ -83,8 +85,21 @@ class HealthDaemon(Daemon):
         return f"serving on {self.address}" if self.address else "starting"
 
     def heartbeat_detail(self) -> dict[str, Any]:
-        """Where it listens."""
-        return {"listen": self.address}
+        """Where it listens, and the verdict status reports carry to head office."""
+        if not self.address:
+            # The first beat comes before start(): no probe yet, and the verdict would be
+            # cached for the first requests (REPORT_CACHE_SECONDS).
+            return {"listen": self.address}
+        try:
+            _, report, _ = self.sources.report()
+        except (sqlite3.Error, HealthError) as err:
+            log.debug("no verdict for the heartbeat: %s", err)
+            return {"listen": self.address}
+        failing = [
+            {"name": r.name, "status": str(r.severity), "reason": r.reason}
+            for r in report.failing()
+        ]
+        return {"listen": self.address, **verdict_detail(str(report.overall), failing)}
 
     def shutdown(self) -> None:
         """Close the server and wait for its thread."""

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.configloads import ConfigLoad, read_config_loads
 from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.redact import redact_text
-from nvr.core.service import CRASH_EVENT_KIND
+from nvr.core.sitehealth import recent_crashes
 from nvr.health.constants import UPLINK_DAEMON
 from nvr.health.probes import ProbeResults
 
@@ -81,6 +82,10 @@ class Facts:
     # Crashes per daemon within health.crash_loop_window_seconds (from daemon_crashed events).
     crashes: dict[str, int]
     outbox: OutboxFill
+    # Each daemon's latest load of the config file (nvr.core.configloads).
+    config_loads: dict[str, ConfigLoad]
+    # When each camera without any segment started its first recording run (start-up grace).
+    first_runs: dict[str, int | None]
 
     def detail(self, daemon: str) -> dict[str, Any]:
         """A daemon's heartbeat detail, empty when it never beat."""
@@ -139,13 +144,13 @@ def read_destinations(conn: sqlite3.Connection, uplink: dict[str, Any]) -> list[
     return result
 
 
-def recent_crashes(conn: sqlite3.Connection, since_ms: int) -> dict[str, int]:
-    """Crashes per daemon since `since_ms` (index events_time: the window is short)."""
-    rows = conn.execute(
-        "SELECT source, count(*) FROM events WHERE created_at_ms >= ? AND kind = ? GROUP BY source",
-        (since_ms, CRASH_EVENT_KIND),
-    ).fetchall()
-    return {str(row[0]): int(row[1]) for row in rows}
+def first_run_ms(conn: sqlite3.Connection, camera: str) -> int | None:
+    """When the camera's first recording run started (index recording_runs_camera_start)."""
+    row = conn.execute(
+        "SELECT started_at_ms FROM recording_runs WHERE camera = ? ORDER BY started_at_ms LIMIT 1",
+        (camera,),
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def outbox_fill(conn: sqlite3.Connection, config: Config) -> OutboxFill:
@@ -164,14 +169,17 @@ def gather(conn: sqlite3.Connection, config: Config, now_ms: int, probes: ProbeR
     heartbeats = read_heartbeats(conn)
     cameras = [c.id for c in config.enabled_cameras]
     uplink = heartbeats.get(UPLINK_DAEMON)
+    segments = {camera: last_segment(conn, camera) for camera in cameras}
     return Facts(
         config=config,
         now_ms=now_ms,
         heartbeats=heartbeats,
-        segments={camera: last_segment(conn, camera) for camera in cameras},
+        segments=segments,
         validations={camera: last_validation(conn, camera) for camera in cameras},
         destinations=read_destinations(conn, uplink.detail if uplink else {}),
         probes=probes,
         outbox=outbox_fill(conn, config),
         crashes=recent_crashes(conn, now_ms - int(config.health.crash_loop_window_seconds * 1000)),
+        config_loads=read_config_loads(conn),
+        first_runs={c: first_run_ms(conn, c) for c in cameras if segments[c] is None},
     )

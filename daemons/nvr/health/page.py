@@ -3,47 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import render_template_string
 
-from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR
 from nvr.core.playbackurl import playback_server
-from nvr.core.tables.recordings import coverage
-from nvr.core.timeutil import format_ms
-from nvr.health.constants import HDDMON_DAEMON, TIMELINE_HOURS
+from nvr.core.timeutil import format_local
+from nvr.health.constants import HDDMON_DAEMON
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, HealthReport
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One stretch of a timeline, in percent of its width."""
-
-    left: float
-    width: float
-    colour: str
-    title: str
-
-
-def timeline(conn: sqlite3.Connection, camera: str, now_ms: int) -> list[Bar]:
-    """The last 24 h of a camera: recorded stretches green, gaps coloured by reason."""
-    span = TIMELINE_HOURS * 3_600_000
-    start = now_ms - span
-    result = coverage(conn, camera, start, now_ms)
-    bars = [Bar(0.0, 100.0, "#5cb85c", "recorded")]
-    for gap in result.gaps:
-        bars.append(
-            Bar(
-                left=100 * (gap.start_ms - start) / span,
-                width=max(0.2, 100 * (gap.end_ms - gap.start_ms) / span),
-                colour=GAP_COLOURS.get(gap.reason, OTHER_GAP_COLOUR),
-                title=f"{format_ms(gap.start_ms)} - {format_ms(gap.end_ms)}: {gap.reason}",
-            )
-        )
-    return bars
+from nvr.health.timeline import (
+    CAUSE_COLOURS,
+    RECORDED_COLOUR,
+    ZOOM_LABELS,
+    ZOOMS,
+    timeline,
+    zoom_of,
+)
 
 
 def snapshot_file(state_file: Path, camera: str) -> Path | None:
@@ -58,10 +35,15 @@ def _by_name(report: HealthReport) -> dict[str, CheckResult]:
 
 
 def render_page(
-    conn: sqlite3.Connection, facts: Facts, report: HealthReport, skipped: dict[str, str]
+    conn: sqlite3.Connection,
+    facts: Facts,
+    report: HealthReport,
+    skipped: dict[str, str],
+    zoom: str | None = None,
 ) -> str:
-    """The whole page."""
+    """The whole page; `zoom` is the timeline's window (24h, 1h, 15m)."""
     results = _by_name(report)
+    window = zoom_of(zoom)
     cameras: list[dict[str, Any]] = []
     for camera in facts.config.enabled_cameras:
         cameras.append(
@@ -69,7 +51,7 @@ def render_page(
                 "id": camera.id,
                 "name": camera.name or camera.id,
                 "result": results.get(f"camera:{camera.id}"),
-                "bars": timeline(conn, camera.id, facts.now_ms),
+                "timeline": timeline(conn, camera.id, facts.now_ms, window),
                 "snapshot": snapshot_file(facts.config.storage.state_file, camera.id) is not None,
             }
         )
@@ -77,7 +59,7 @@ def render_page(
         TEMPLATE,
         site=facts.config.site,
         overall=str(report.overall),
-        checked=format_ms(facts.now_ms),
+        checked=format_local(facts.now_ms),
         refresh=facts.config.health.page_refresh_seconds,
         cameras=cameras,
         failing=report.failing(),
@@ -86,10 +68,13 @@ def render_page(
         disk=results.get("disk"),
         disk_percent=facts.detail(HDDMON_DAEMON).get("percent"),
         skipped=skipped,
-        legend=GAP_COLOURS,
-        hours=TIMELINE_HOURS,
+        legend=CAUSE_COLOURS,
+        recorded_colour=RECORDED_COLOUR,
+        zoom=window,
+        zooms=ZOOM_LABELS,
         playback=playback_server(facts.config),
-        timeline_start_ms=facts.now_ms - TIMELINE_HOURS * 3_600_000,
+        timeline_start_ms=facts.now_ms - ZOOMS[window],
+        span_ms=ZOOMS[window],
     )
 
 
@@ -114,6 +99,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 .gauge{width:300px;height:18px;background:#eee;border:1px solid #aaa}
 .gauge div{height:18px}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 .2em 0 .8em}
+.zoom a,.zoom b{margin:0 .4em}
 </style></head><body>
 <h1>{{ site.name or site.id }} <span class="badge b-{{ overall }}">{{ overall }}</span></h1>
 <p>checked {{ checked }}; this page reloads every {{ refresh }} s.</p>
@@ -121,8 +107,11 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 {% for r in failing %}<li class="{{ r.severity }}"><b>{{ r.name }}</b>: {{ r.reason }}</li>
 {% endfor %}</ul>{% endif %}
 <h2>Cameras</h2>
-<div class="legend">last {{ hours }} h: <span style="background:#5cb85c"></span>recorded
-{% for reason, colour in legend.items() %}<span style="background:{{ colour }}"></span>{{ reason }}
+<div class="zoom">show the last {% for key, label in zooms.items() %}{% if key == zoom %}
+<b>{{ label }}</b>{% else %}<a href="?zoom={{ key }}">{{ label }}</a>{% endif %}{% endfor %}</div>
+<div class="legend">last {{ zooms[zoom] }}:
+<span style="background:{{ recorded_colour }}"></span>recorded
+{% for cause, colour in legend.items() %}<span style="background:{{ colour }}"></span>{{ cause }}
 {% endfor %}</div>
 <div class="cams">
 {% for c in cameras %}<div class="cam" id="cam-{{ c.id }}">
@@ -133,10 +122,13 @@ table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2em .5em;tex
 {% else %}<div class="noimg">no snapshot yet</div>{% endif %}
 <div>{{ c.result.data.recorder if c.result else '' }}{% if c.result and c.result.reason %}:
 {{ c.result.reason }}{% endif %}</div>
-<div class="tl" title="last {{ hours }} h: click to play"
- data-camera="{{ c.id }}">{% for b in c.bars %}<span
+<div class="tl" title="last {{ zooms[zoom] }}: click to play"
+ data-camera="{{ c.id }}">{% for b in c.timeline.bars %}<span
  style="left:{{ '%.3f' % b.left }}%;width:{{ '%.3f' % b.width }}%;background:{{ b.colour }}"
  title="{{ b.title }}"></span>{% endfor %}</div>
+<div class="drops {{ 'warning' if c.timeline.dropouts else 'ok' }}">{{ c.id }}:
+{{ c.timeline.dropouts }} dropout{{ '' if c.timeline.dropouts == 1 else 's' }}
+in {{ zooms[zoom] }}</div>
 </div>{% endfor %}
 </div>
 <h2>Disk</h2>
@@ -164,7 +156,7 @@ for (const tl of document.querySelectorAll(".tl[data-camera]")) {
   tl.style.cursor = "pointer";
   tl.addEventListener("click", (event) => {
     const box = tl.getBoundingClientRect();
-    const span = {{ hours }} * 3600000;
+    const span = {{ span_ms }};
     const ms = {{ timeline_start_ms }} + (event.clientX - box.left) / box.width * span;
     const at = new Date(ms - ms % 60000).toISOString();
     const host = play.host || location.hostname;

@@ -20,6 +20,7 @@ from flask import Flask, Response, jsonify, request
 from nvr.core.config import CameraConfig, Config
 from nvr.core.config.viewers import ViewerAccount
 from nvr.core.errors import ConfigError, NvrError
+from nvr.core.livewords import live_word
 from nvr.core.logins import login_challenge, too_many_logins
 from nvr.core.viewer_urls import stream_urls
 from nvr.livestream.auth import AuthQuestion, Gatekeeper
@@ -50,6 +51,7 @@ def describe(config: Config, camera: CameraConfig, live: LiveSnapshot) -> dict[s
         "name": camera.name,
         "urls": stream_urls(config, camera.id),
         "live": {
+            "state": live_word(state.available, state.readers, config.livestream.on_demand),
             "available": state.available,
             "readers": state.readers,
             "inbound_bitrate_bps": state.inbound_bitrate_bps,

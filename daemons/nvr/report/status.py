@@ -13,6 +13,7 @@ from nvr.core.chain import report_heads
 from nvr.core.config import Config
 from nvr.core.heartbeats import Heartbeat, read_heartbeats
 from nvr.core.identity import IdentityError, load_identity
+from nvr.core.sitehealth import coverage_windows, health_of, recent_crashes
 from nvr.core.tables.offsite import offsite_cameras, offsite_status
 from nvr.core.tables.outbox import backlog, report_destinations
 from nvr.core.tables.recordings import coverage
@@ -33,7 +34,13 @@ def status_body(
         "period": {"from": format_ms(from_ms), "to": format_ms(to_ms)},
         "cameras": cameras(conn, config, beats.get(BACKUP), from_ms, to_ms),
         "disk": disk(beats.get(HDDMON)),
-        "daemons": daemons(beats, to_ms, config.health.heartbeat_stale_factor),
+        "daemons": daemons(
+            beats,
+            to_ms,
+            config.health.heartbeat_stale_factor,
+            recent_crashes(conn, to_ms - int(config.health.crash_loop_window_seconds * 1000)),
+        ),
+        "health": health_of(beats, to_ms, config.health.heartbeat_stale_factor),
         "uplink": uplink_backlog(conn, config),
         "evidence": evidence(conn, config, to_ms),
     }
@@ -62,6 +69,7 @@ def cameras(
                 "enabled": camera.enabled,
                 "recording": states.get(camera.id, {"state": "unknown"}),
                 "coverage": cover,
+                "windows": coverage_windows(conn, camera.id, to_ms),
                 "validation": last_validation(conn, camera.id),
             }
         )
@@ -105,13 +113,16 @@ def disk(hddmon: Heartbeat | None) -> dict[str, Any]:
     return {"known": True, **{key: detail[key] for key in DISK_KEYS if key in detail}}
 
 
-def daemons(beats: dict[str, Heartbeat], now_ms: int, stale_factor: float) -> list[dict[str, Any]]:
-    """Each daemon's last heartbeat and whether it is stale (health.heartbeat_stale_factor)."""
+def daemons(
+    beats: dict[str, Heartbeat], now_ms: int, stale_factor: float, crashes: dict[str, int]
+) -> list[dict[str, Any]]:
+    """Each daemon's last heartbeat, whether it is stale, its crashes in the loop window."""
     return [
         {
             "daemon": name,
             **beat.summary(now_ms, stale_factor),
             "started_at": format_ms(beat.started_at_ms),
+            "recent_crashes": crashes.get(name, 0),
         }
         for name, beat in sorted(beats.items())
     ]

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from health.test_daemon import chromium
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NvrDaemon, query_state, wait_until
 from nvrtest.headoffice import SECRET, SITE, HeadOffice
@@ -20,6 +21,7 @@ from nvrtest.headoffice import SECRET, SITE, HeadOffice
 pytestmark = pytest.mark.timeout(180)
 
 DAEMONS = ("nvr.report.main", "nvr.uplink.main", "nvr.hddmon.main", "nvr.backup.main")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "run" / "test-artifacts" / "headoffice"
 
 
 def closed_port() -> int:
@@ -50,6 +52,11 @@ def nvr_config(root: Path, camera_url: str, reports_url: str) -> Path:
             },
         },
         "disk": {"check_interval_seconds": 2},
+        # Its verdict travels in the status report (issue 24): the head-office health column.
+        "health": {
+            "listen": f"127.0.0.1:{closed_port()}",
+            "daemons": ["nvr-backup", "nvr-hddmon", "nvr-report", "nvr-uplink"],
+        },
         "report": {"event_coalesce_seconds": 2},
         "uplink": {
             "head_office": {"url": reports_url, "secret_file": str(root / f"{SITE}.key")},
@@ -89,7 +96,8 @@ def test_reports_of_the_real_product_arrive_verified_and_show(
     ) as sim:
         config = nvr_config(tmp_path, sim.camera_url("cam01"), headoffice.reports_url)
         try:
-            for module in DAEMONS:
+            # nvr-health too: its verdict travels in the status report (issue 24).
+            for module in (*DAEMONS, "nvr.health.main"):
                 daemons.append(NvrDaemon(module, config))
                 if module == "nvr.report.main":
                     # nvr-report reports events from its first start on: start it first.
@@ -108,6 +116,11 @@ def test_reports_of_the_real_product_arrive_verified_and_show(
                 "cam01 recording",
             )
             wait_until(lambda: "percent" in heartbeat(state_file, "nvr-hddmon"), 30, "disk usage")
+            wait_until(
+                lambda: "camera:cam02" in str(heartbeat(state_file, "nvr-health").get("failing")),
+                60,
+                "nvr-health's verdict naming cam02",
+            )
             queued = subprocess.run(
                 [*nvrctl, "report", "now", "--config", str(config)],
                 capture_output=True,
@@ -135,7 +148,7 @@ def test_reports_of_the_real_product_arrive_verified_and_show(
             )
         finally:
             codes = {d.name: d.stop() for d in daemons if d.proc is not None}
-    assert codes == {"report": 0, "uplink": 0, "hddmon": 0, "backup": 0}
+    assert codes == {"report": 0, "uplink": 0, "hddmon": 0, "backup": 0, "health": 0}
 
     assert (site["first_seq"], site["missing"], site["duplicates"]) == (1, 0, 0)
     assert site["reports"] == site["last_seq"]
@@ -150,6 +163,28 @@ def test_reports_of_the_real_product_arrive_verified_and_show(
     assert "1/2" in row and "%</td>" in row and "head_office" in row and "never" not in row
     site_page = headoffice.get(f"/sites/{SITE}").text
     assert "camera_not_recording" in site_page and "Yard" in site_page
+
+    # Issue 24: the box's health and its reasons, coverage over an hour and a day.
+    assert status["health"]["status"] == "unhealthy"
+    assert any(f["name"] == "camera:cam02" for f in status["health"]["failing"])
+    windows = {c["id"]: c["windows"] for c in status["cameras"]}
+    assert windows["cam02"]["1h"]["percent"] < 5.0
+    # cam01 records all the time: its open segment does not count as missing.
+    assert windows["cam01"]["1h"]["percent"] > 0
+    assert all("recent_crashes" in d for d in status["daemons"])
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for name, url in (("overview", "/"), ("site", f"/sites/{SITE}")):
+        shot = ARTIFACTS / f"headoffice-{name}.png"
+        shot.unlink(missing_ok=True)
+        taken = chromium(f"{headoffice.url}{url}", f"--screenshot={shot}")
+        assert shot.is_file() and shot.stat().st_size > 5_000, taken.stderr[-2000:]
+    overview = " ".join(chromium(f"{headoffice.url}/", "--dump-dom").stdout.split())
+    row = overview.split(f'id="site-{SITE}"')[1].split("</tr>")[0]
+    assert 'class="h-unhealthy">unhealthy</span>' in row
+    assert "camera:cam02: " in row and "recorded" not in row.split("</td>")[0]
+    site_dom = " ".join(chromium(f"{headoffice.url}/sites/{SITE}", "--dump-dom").stdout.split())
+    assert 'health: <span class="h-unhealthy">unhealthy</span>' in site_dom
+    assert "recorded last hour" in site_dom and "dropouts last hour" in site_dom
     assert "site=smg-01 accepted=" in headoffice.log()
     texts = [headoffice.get("/api/sites").text, site_page, *(d.log() for d in daemons)]
     for text in texts:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from nvr.core.config.base import ID_PATTERN
 from nvr.core.config.model import Config
@@ -16,6 +17,9 @@ from nvr.core.redact import redact_text
 
 DEFAULT_PATH = Path("/etc/nvr/nvr.yaml")
 ENV_VAR = "NVR_CONFIG"
+# Where the .deb installs the commented example of every key (packaging/deb/build.sh): the
+# path a technician on the box can open, unlike one in the source tree.
+EXAMPLE_PATH = Path("/usr/share/doc/nvr/examples/nvr.yaml")
 # The example config, every key commented, is ~12 KiB; 64 cameras (the most) add ~10 KiB.
 # A file ten times that is the wrong file (a log, a dump). Parsing 10 MiB took 8-25 s with
 # the pure-Python loader (issue 21) while every daemon waits at start and reload. At the cap
@@ -46,11 +50,41 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The section class inside a field's type (`tuple[CameraConfig, ...]` → CameraConfig)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the section holding `loc`'s last part accepts (nothing when unknown)."""
+    model: type[BaseModel] | None = Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model is not None else None
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    """The unknown-key message, with the closest known key when there is one (difflib)."""
+    key = str(loc[-1]) if loc else ""
+    close = difflib.get_close_matches(key, _known_keys(loc), n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else "check the spelling; "
+    return f"unknown key ({guess}every key: `nvrctl config schema` or {EXAMPLE_PATH})"
+
+
 def _describe(error: Any) -> str:
     """Rephrase pydantic's messages where a technician would be puzzled."""
     kind = error["type"]
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see etc/nvr/nvr.yaml for every key)"
+        return _unknown_key(tuple(error["loc"]))
     if kind == "missing":
         return "required key is missing"
     if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == ID_PATTERN:
@@ -83,7 +117,8 @@ def _read_text(path: Path) -> str:
     return raw.decode("utf-8")
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """The file's YAML, parsed; every problem a ConfigError naming the file (and line)."""
     try:
         text = _read_text(path)
     except FileNotFoundError:
@@ -124,4 +159,4 @@ def parse_config(data: Any, path: Path) -> Config:
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Load and validate the config; raises ConfigError with one line."""
     path = resolve_path(explicit)
-    return parse_config(_read_yaml(path), path)
+    return parse_config(read_yaml(path), path)

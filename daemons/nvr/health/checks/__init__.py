@@ -5,6 +5,7 @@ from __future__ import annotations
 from nvr.health.checks.base import HealthCheck
 from nvr.health.checks.cameras import CamerasCheck
 from nvr.health.checks.clock import ClockCheck
+from nvr.health.checks.config import ConfigCheck
 from nvr.health.checks.daemons import DaemonsCheck
 from nvr.health.checks.disk import DiskCheck
 from nvr.health.checks.mediamtx import MediamtxCheck
@@ -15,6 +16,7 @@ from nvr.health.model import CheckResult, HealthReport
 
 CHECKS: tuple[HealthCheck, ...] = (
     DaemonsCheck(),
+    ConfigCheck(),
     CamerasCheck(),
     DiskCheck(),
     UplinkCheck(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nvr.core.causes import cause_of
 from nvr.core.config import Config
 from nvr.health.checks.base import age_seconds
 from nvr.health.constants import (
@@ -22,6 +23,22 @@ def stale_after_seconds(config: Config) -> float:
     return max(config.health.camera_stale_seconds, by_segment + CAMERA_STALE_SLACK_SECONDS)
 
 
+def _starting(camera: str, facts: Facts) -> bool:
+    """No segment yet, and the first recording run (else nvr-backup) began within the limit.
+
+    Asked only while the recorder names no failure: a camera whose first attempt already
+    failed (camera offline, auth failed) is an outage, not a start.
+
+    A first segment is indexed when it closes, a segment length after the run started;
+    until the stale limit has passed from then, no segment is no outage.
+    """
+    since = facts.first_runs.get(camera)
+    if since is None:
+        beat = facts.heartbeats.get(BACKUP_DAEMON)
+        since = beat.started_at_ms if beat is not None and beat.alive else None
+    return since is not None and age_seconds(facts, since) <= stale_after_seconds(facts.config)
+
+
 def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severity, str]:
     """Judge recording by output: the newest segment's end against the stale limit."""
     segment = facts.segments.get(camera)
@@ -29,7 +46,14 @@ def _recording(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severit
     state = recorder.get("state", "unknown")
     data["recorder"] = state
     cause = recorder.get("reason") or f"recorder {state}"
+    if recorder.get("reason"):
+        # The same word `nvrctl coverage` gives the gap this makes (nvr.core.causes).
+        data["cause"] = cause_of(str(recorder["reason"]))
     if segment is None:
+        if not recorder.get("reason") and _starting(camera, facts):
+            # Within its first segment: nothing is on disk yet (docs/design/health.md, inv. 8).
+            data["recorder"] = "starting"
+            return Severity.OK, ""
         return Severity.CRITICAL, f"{camera} has no recorded segment yet ({cause})"
     age = age_seconds(facts, segment.end_ms)
     data["last_segment_age_s"] = round(age, 1)
@@ -49,7 +73,7 @@ def _validation(camera: str, facts: Facts, data: dict[str, Any]) -> tuple[Severi
     """The latest validation: a failed or a long-overdue check warns; recording goes on."""
     last = facts.validations.get(camera)
     if last is None:
-        data["validation"] = "none yet"
+        data["validation"] = "pending"  # a new camera is checked within an interval
         return Severity.OK, ""
     data["validation"] = last.status
     age = age_seconds(facts, last.checked_at_ms)

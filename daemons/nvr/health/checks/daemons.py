@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from nvr.core.configloads import ConfigLoad
 from nvr.core.heartbeats import Heartbeat
 from nvr.health.checks.base import age_seconds
+from nvr.health.checks.config import refusal
 from nvr.health.constants import DAEMON_NAME
 from nvr.health.facts import Facts
 from nvr.health.model import CheckResult, Severity
@@ -11,12 +13,19 @@ from nvr.health.model import CheckResult, Severity
 _STOPPED = ("stopping", "stopped")
 
 
-def _missing(name: str, required: bool) -> CheckResult:
+def _refused_reason(daemon: str, error: str | None) -> str:
+    """Not "crashed or killed": the supervisor restarts it and the file stops it again."""
+    return f"config invalid: {error}: {daemon} cannot start (fix it, then `nvrctl config apply`)"
+
+
+def _missing(name: str, required: bool, refused: ConfigLoad | None) -> CheckResult:
     severity = Severity.CRITICAL if required else Severity.WARNING
     reason = (
         f"{name} has never written a heartbeat: not installed or never started"
         f" (systemctl status {name})"
     )
+    if refused is not None:
+        reason = _refused_reason(name, refused.error)
     return CheckResult(f"daemon:{name}", severity, reason, {"state": "missing"})
 
 
@@ -70,7 +79,11 @@ def _problem(beat: Heartbeat, facts: Facts, age: float, unit: str | None) -> Pro
     if loop is not None:
         return loop
     if not beat.alive:
-        return _gone(beat, age, limit)
+        severity, reason = _gone(beat, age, limit)
+        refused = refusal(facts, beat.daemon)
+        if refused is not None and refused.at_ms >= beat.started_at_ms:
+            reason = _refused_reason(beat.daemon, refused.error)
+        return severity, reason
     if unit is not None and not unit.startswith("active"):
         return Severity.CRITICAL, (
             f"systemd unit {beat.daemon}.service is {unit} (journalctl -u {beat.daemon})"
@@ -125,7 +138,8 @@ class DaemonsCheck:
         for name in (*required, *others):
             beat = facts.heartbeats.get(name)
             is_required = name in required
-            results.append(
-                _missing(name, is_required) if beat is None else _check(beat, facts, is_required)
-            )
+            if beat is not None:
+                results.append(_check(beat, facts, is_required))
+                continue
+            results.append(_missing(name, is_required, refusal(facts, name)))
         return results
