@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from nvr.core.config.services import ValidationConfig
+from nvr.core.config.validation import ValidationConfig
 
 from nvr.validator.picture import Baseline, Mode
 from nvr_camsim.labelled import HELDOUT, PROBLEM, TUNING, Clip, Defect, Kind, LabelledSet

@@ -14,6 +14,7 @@ from typing import Any
 
 from nvr.backup.child import FfmpegChild
 from nvr.backup.clockstep import ClockWatch
+from nvr.backup.dropouts import note_dropout
 from nvr.backup.flush import InProgressSync
 from nvr.backup.guard import REMEDY, storage_problem
 from nvr.backup.indexer import Indexer
@@ -244,6 +245,7 @@ class BackupDaemon(Daemon):
                 " WHERE id = ?",
                 (now_ms() if at_ms is None else at_ms, str(reason), run_id),
             )
+        note_dropout(self.store, self.name, run_id, reason)
 
     def event(self, camera: CameraConfig, severity: Severity, kind: str, message: str) -> None:
         """Record a camera event."""
