@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -65,16 +66,19 @@ def camera(camera_id: str, url: str) -> dict[str, Any]:
     }
 
 
-def build_deb(out: Path, revision: int = 1) -> Path:
-    """packaging/deb/build.sh into `out`; `revision` makes a newer build of the same code."""
+def build_deb(out: Path, revision: int = 1, src: Path = REPO) -> Path:
+    """`make deb`'s build (packaging/deb/build.sh of the tree `src`) into `out`; returns the
+    .deb. `revision` makes a newer build of the same code. The build runs this interpreter:
+    a tree other than this checkout (an old release's) has no .venv of its own."""
     result = subprocess.run(
-        ["bash", str(REPO / "packaging" / "deb" / "build.sh"), str(out)],
+        ["bash", str(src / "packaging" / "deb" / "build.sh"), str(out)],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NVR_DEB_REVISION": str(revision)},
+        env={**os.environ, "PYTHON": sys.executable, "NVR_DEB_REVISION": str(revision)},
     )
-    assert result.returncode == 0, f"make deb failed:\n{result.stdout}\n{result.stderr}"
+    if result.returncode != 0:
+        raise RuntimeError(f"make deb failed:\n{result.stdout}\n{result.stderr[-3000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
 
 

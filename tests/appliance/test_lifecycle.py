@@ -9,9 +9,7 @@ build over it while it records must migrate the state file and keep everything. 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,16 +53,7 @@ def old_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-    out = tmp_path_factory.mktemp("old-deb")
-    result = subprocess.run(
-        ["bash", str(src / "packaging" / "deb" / "build.sh"), str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    assert result.returncode == 0, f"old release build failed:\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_deb(tmp_path_factory.mktemp("old-deb"), src=src)
 
 
 @pytest.fixture(scope="module")
