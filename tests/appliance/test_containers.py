@@ -189,15 +189,7 @@ def stack(
     (top / "nvr.yaml").write_text(yaml.safe_dump(config))
     (top / "nvr.yaml").chmod(0o644)
     mediamtx = yaml.safe_load((REPO / "etc" / "mediamtx" / "mediamtx.yml").read_text())
-    mediamtx.update(
-        authHTTPAddress=f"http://127.0.0.1:{ports.viewer}/mediamtx/auth",
-        apiAddress=f"127.0.0.1:{ports.api}",
-        metricsAddress=f"127.0.0.1:{ports.metrics}",
-        rtspAddress=f"127.0.0.1:{ports.rtsp}",
-        hlsAddress=f"127.0.0.1:{ports.hls}",
-        webrtcAddress=f"127.0.0.1:{ports.webrtc}",
-        webrtcLocalUDPAddress=f"127.0.0.1:{ports.webrtc_udp}",
-    )
+    mediamtx.update(ports.mediamtx())
     (top / "mediamtx.yml").write_text(yaml.safe_dump(mediamtx))
     env = {
         **podman_env,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance.box import DAEMONS, RECORDINGS, UNITS, Appliance, build_deb, camera
-from appliance.nspawn import REPO, Guest
+from appliance.box import DAEMONS, RECORDINGS, UNITS, Appliance, build_deb, camera, installed_box
+from appliance.nspawn import REPO
 from nvr.core.state import SCHEMA_VERSION
 from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
@@ -65,9 +65,7 @@ def box(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Appliance]:
     work = tmp_path_factory.mktemp("guest")
-    with Guest(rootfs, work, f"nvr-lifecycle-{work.name[-6:]}") as guest:
-        box = Appliance(guest, mediamtx)
-        box.install(old_deb)
+    with installed_box(rootfs, old_deb, mediamtx, work, "nvr-lifecycle") as box:
         cameras = [camera(c, simulator.camera_url(c)) for c in ("cam01", "cam02")]
         box.configure(cameras, release=OLD_RELEASE)
         box.systemctl("start", "nvr.target")
