@@ -5,17 +5,13 @@
 # run returns at once.
 set -euo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VERSION="${MEDIAMTX_VERSION:-v1.20.1}"
 HLSJS_VERSION="${HLSJS_VERSION:-1.7.0}"
-CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
-OUT="$CACHE/bin/mediamtx-$VERSION"
 
-if [[ -x "$OUT" ]]; then
-    echo "mediamtx $VERSION: cached at $OUT"
-    exit 0
-fi
-command -v go >/dev/null || { echo "error: go is required to build mediamtx" >&2; exit 1; }
-command -v npm >/dev/null || { echo "error: npm is required to fetch hls.js for mediamtx" >&2; exit 1; }
+cached_binary mediamtx "$VERSION"
+require go "build mediamtx"
+require npm "fetch hls.js for mediamtx"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

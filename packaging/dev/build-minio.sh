@@ -6,15 +6,11 @@
 # result is cached outside the repo, so a second run returns at once.
 set -euo pipefail
 
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
-CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
-OUT="$CACHE/bin/minio-$VERSION"
 
-if [[ -x "$OUT" ]]; then
-    echo "minio $VERSION: cached at $OUT"
-    exit 0
-fi
-command -v go >/dev/null || { echo "error: go is required to build minio" >&2; exit 1; }
+cached_binary minio "$VERSION"
+require go "build minio"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,18 @@ class Ports:
     api: int = field(default_factory=free_port)
     metrics: int = field(default_factory=free_port)
 
+    def mediamtx(self) -> dict[str, str]:
+        """mediamtx.yml's listen addresses on these ports (the viewer API is its auth hook)."""
+        return {
+            "authHTTPAddress": f"http://127.0.0.1:{self.viewer}/mediamtx/auth",
+            "apiAddress": f"127.0.0.1:{self.api}",
+            "metricsAddress": f"127.0.0.1:{self.metrics}",
+            "rtspAddress": f"127.0.0.1:{self.rtsp}",
+            "hlsAddress": f"127.0.0.1:{self.hls}",
+            "webrtcAddress": f"127.0.0.1:{self.webrtc}",
+            "webrtcLocalUDPAddress": f"127.0.0.1:{self.webrtc_udp}",
+        }
+
 
 def camera(camera_id: str, url: str) -> dict[str, Any]:
     return {
@@ -65,17 +80,32 @@ def camera(camera_id: str, url: str) -> dict[str, Any]:
     }
 
 
-def build_deb(out: Path, revision: int = 1) -> Path:
-    """packaging/deb/build.sh into `out`; `revision` makes a newer build of the same code."""
+def build_deb(out: Path, revision: int = 1, src: Path = REPO) -> Path:
+    """`make deb`'s build (packaging/deb/build.sh of the tree `src`) into `out`; returns the
+    .deb. `revision` makes a newer build of the same code. The build runs this interpreter:
+    a tree other than this checkout (an old release's) has no .venv of its own."""
     result = subprocess.run(
-        ["bash", str(REPO / "packaging" / "deb" / "build.sh"), str(out)],
+        ["bash", str(src / "packaging" / "deb" / "build.sh"), str(out)],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "NVR_DEB_REVISION": str(revision)},
+        env={**os.environ, "PYTHON": sys.executable, "NVR_DEB_REVISION": str(revision)},
     )
-    assert result.returncode == 0, f"make deb failed:\n{result.stdout}\n{result.stderr}"
+    if result.returncode != 0:
+        raise RuntimeError(f"make deb failed:\n{result.stdout}\n{result.stderr[-3000:]}")
     return Path(result.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def installed_box(
+    rootfs: Path, deb: Path, mediamtx: Path, work: Path, name: str
+) -> Iterator[Appliance]:
+    """A guest booted from `rootfs` in `work` (machine `name`-<work's suffix>), with the
+    host's mediamtx and `deb` installed, nothing configured or started yet."""
+    with Guest(rootfs, work, f"{name}-{work.name[-6:]}") as guest:
+        box = Appliance(guest, mediamtx)
+        box.install(deb)
+        yield box
 
 
 def shipped_file(path: str, release: str | None) -> str:
@@ -129,15 +159,7 @@ class Appliance:
             config[name].update(values)
         self.guest.path("/etc/nvr/nvr.yaml").write_text(yaml.safe_dump(config))
         mediamtx = yaml.safe_load(shipped_file("etc/mediamtx/mediamtx.yml", release))
-        mediamtx.update(
-            authHTTPAddress=f"http://127.0.0.1:{self.ports.viewer}/mediamtx/auth",
-            apiAddress=f"127.0.0.1:{self.ports.api}",
-            metricsAddress=f"127.0.0.1:{self.ports.metrics}",
-            rtspAddress=f"127.0.0.1:{self.ports.rtsp}",
-            hlsAddress=f"127.0.0.1:{self.ports.hls}",
-            webrtcAddress=f"127.0.0.1:{self.ports.webrtc}",
-            webrtcLocalUDPAddress=f"127.0.0.1:{self.ports.webrtc_udp}",
-        )
+        mediamtx.update(self.ports.mediamtx())
         self.guest.path("/etc/mediamtx/mediamtx.yml").write_text(yaml.safe_dump(mediamtx))
 
     def systemctl(self, *args: str, timeout: float = 180.0) -> str:

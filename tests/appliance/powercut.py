@@ -22,7 +22,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -38,7 +37,8 @@ from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH
 from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
 
-from .powercut_vm import HOST_FROM_GUEST, REPO, VirtualMachine, build_image
+from .box import build_deb
+from .powercut_vm import HOST_FROM_GUEST, VirtualMachine, build_image
 
 CAMERAS = ("cam01", "cam02")
 SEGMENT_SECONDS = 10
@@ -90,20 +90,6 @@ class Reports:
     missing: int
     seq_reused: int
     duplicates_deduped: int
-
-
-def make_deb(out: Path) -> Path:
-    """`make deb`'s build (packaging/deb/build.sh) into `out`; returns the .deb."""
-    result = subprocess.run(
-        ["bash", str(REPO / "packaging" / "deb" / "build.sh"), str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"make deb failed: {result.stderr[-3000:]}")
-    return Path(result.stdout.strip().splitlines()[-1])
 
 
 def deb_content_key(deb: Path) -> str:
@@ -220,7 +206,7 @@ class PowercutRig:
     def _set_up(self) -> None:
         started = time.monotonic()
         image = build_image()
-        deb = make_deb(self.root / "dist")
+        deb = build_deb(self.root / "dist")
         log.info("VM image and .deb ready after %.1f s", time.monotonic() - started)
         installed = self._installed_image(image, deb)
         self.sim = CameraSimulator(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -23,8 +22,8 @@ import pytest
 import requests
 import yaml
 
-from appliance.box import SEGMENT_SECONDS, Ports, camera
-from appliance.nspawn import REPO
+from appliance.box import SEGMENT_SECONDS, UNITS, Ports, camera
+from appliance.nspawn import REPO, tool
 from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
 from nvrtest.headoffice import SECRET, SITE, HeadOffice, write_sites
@@ -35,28 +34,13 @@ CONTAINER_DIR = REPO / "packaging" / "container"
 # From the dev extra of pyproject.toml, next to this interpreter.
 PODMAN_COMPOSE = str(Path(sys.executable).parent / "podman-compose")
 CACHE = Path(os.environ.get("NVR_DEV_CACHE", Path.home() / ".cache" / "nvr-dev"))
-SERVICES = (
-    "nvr-backup",
-    "nvr-hddmon",
-    "nvr-validator",
-    "nvr-livestream",
-    "nvr-report",
-    "nvr-health",
-    "nvr-uplink",
-    "nvr-hse",
-    "mediamtx",
-)
+# One container per systemd unit of the box.
+SERVICES = UNITS
 
 
 PROCESS_WAITS = (
     'for p in /proc/[0-9]*; do echo "$p $(tr "\\0" " " < $p/cmdline) wchan=$(cat $p/wchan)"; done'
 )
-
-
-def tool(name: str, package: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} not found (Debian package {package}; run `make apt`)"
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -205,15 +189,7 @@ def stack(
     (top / "nvr.yaml").write_text(yaml.safe_dump(config))
     (top / "nvr.yaml").chmod(0o644)
     mediamtx = yaml.safe_load((REPO / "etc" / "mediamtx" / "mediamtx.yml").read_text())
-    mediamtx.update(
-        authHTTPAddress=f"http://127.0.0.1:{ports.viewer}/mediamtx/auth",
-        apiAddress=f"127.0.0.1:{ports.api}",
-        metricsAddress=f"127.0.0.1:{ports.metrics}",
-        rtspAddress=f"127.0.0.1:{ports.rtsp}",
-        hlsAddress=f"127.0.0.1:{ports.hls}",
-        webrtcAddress=f"127.0.0.1:{ports.webrtc}",
-        webrtcLocalUDPAddress=f"127.0.0.1:{ports.webrtc_udp}",
-    )
+    mediamtx.update(ports.mediamtx())
     (top / "mediamtx.yml").write_text(yaml.safe_dump(mediamtx))
     env = {
         **podman_env,

@@ -9,16 +9,14 @@ build over it while it records must migrate the state file and keep everything. 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from appliance.box import DAEMONS, RECORDINGS, UNITS, Appliance, build_deb, camera
-from appliance.nspawn import REPO, Guest
+from appliance.box import DAEMONS, RECORDINGS, UNITS, Appliance, build_deb, camera, installed_box
+from appliance.nspawn import REPO
 from nvr.core.state import SCHEMA_VERSION
 from nvr_camsim import CameraSimulator
 from nvrtest import wait_until
@@ -55,16 +53,7 @@ def old_deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-    out = tmp_path_factory.mktemp("old-deb")
-    result = subprocess.run(
-        ["bash", str(src / "packaging" / "deb" / "build.sh"), str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    assert result.returncode == 0, f"old release build failed:\n{result.stderr}"
-    return Path(result.stdout.strip().splitlines()[-1])
+    return build_deb(tmp_path_factory.mktemp("old-deb"), src=src)
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +65,7 @@ def box(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Appliance]:
     work = tmp_path_factory.mktemp("guest")
-    with Guest(rootfs, work, f"nvr-lifecycle-{work.name[-6:]}") as guest:
-        box = Appliance(guest, mediamtx)
-        box.install(old_deb)
+    with installed_box(rootfs, old_deb, mediamtx, work, "nvr-lifecycle") as box:
         cameras = [camera(c, simulator.camera_url(c)) for c in ("cam01", "cam02")]
         box.configure(cameras, release=OLD_RELEASE)
         box.systemctl("start", "nvr.target")

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appliance.box import DAEMONS, UNITS, Appliance, camera
-from appliance.nspawn import Guest
+from appliance.box import DAEMONS, UNITS, Appliance, camera, installed_box
 from nvr_camsim import CameraSimulator
 from nvr_camsim.mediamtx import free_port
 from nvrtest import wait_until
@@ -45,9 +44,7 @@ def box(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Appliance]:
     work = tmp_path_factory.mktemp("guest")
-    with Guest(rootfs, work, f"nvr-systemd-{work.name[-6:]}") as guest:
-        box = Appliance(guest, mediamtx)
-        box.install(deb)
+    with installed_box(rootfs, deb, mediamtx, work, "nvr-systemd") as box:
         dead = f"rtsp://admin:dead-pw@127.0.0.1:{free_port()}/cam09"
         box.configure(
             [camera(c, simulator.camera_url(c)) for c in ("cam01", "cam02")]
@@ -55,7 +52,7 @@ def box(
             # Retry the dead camera often: its warnings are what the journal test reads.
             recording={"backoff": {"initial_seconds": 5, "factor": 1.5, "max_seconds": 10}},
         )
-        dropin = guest.path("/etc/systemd/system/nvr-backup.service.d/test-watchdog.conf")
+        dropin = box.guest.path("/etc/systemd/system/nvr-backup.service.d/test-watchdog.conf")
         dropin.parent.mkdir(parents=True)
         dropin.write_text(f"[Service]\nWatchdogSec={TEST_WATCHDOG_S}s\n")
         box.systemctl("daemon-reload")

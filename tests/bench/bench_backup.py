@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import hashlib
-import json
 import logging
 import os
 import platform
@@ -60,6 +59,7 @@ from typing import Any, Protocol
 
 import psutil
 import yaml
+from benchlib import nvr_config, write_results
 
 from nvr.backup.command import build_command
 from nvr.backup.paths import ensure_staging_directory
@@ -263,19 +263,6 @@ class Recorder(Protocol):
         """Health after stop: segments closed, indexed, problems in the logs."""
 
 
-def backup_config(root: Path, sim: CameraSimulator, segment_seconds: int) -> dict[str, Any]:
-    """The nvr.yaml of a bench run (every other setting at its default)."""
-    return {
-        "site": {"id": "bench-01"},
-        "storage": {
-            "recordings_dir": str(root / "recordings"),
-            "state_file": str(root / "state" / "state.db"),
-        },
-        "recording": {"segment_seconds": segment_seconds},
-        "cameras": [{"id": cid, "url": sim.camera_url(cid)} for cid in sim.camera_ids],
-    }
-
-
 class NvrBackup:
     """nvr-backup itself, as systemd would run it (minus systemd)."""
 
@@ -289,7 +276,7 @@ class NvrBackup:
         self.log_path = root / "nvr-backup.log"
         self.recordings.mkdir(parents=True)
         self.state_file.parent.mkdir(parents=True)
-        config = backup_config(root, sim, segment_seconds)
+        config = nvr_config(root, sim, segment_seconds, "bench-01")
         self.config_path.write_text(yaml.safe_dump(config))
         self._proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
@@ -358,7 +345,7 @@ class BareFfmpeg:
         self.root = root
         self.recordings = root / "recordings"
         self.recordings.mkdir(parents=True)
-        config = parse_config(backup_config(root, sim, segment_seconds), root / "nvr.yaml")
+        config = parse_config(nvr_config(root, sim, segment_seconds, "bench-01"), root / "nvr.yaml")
         ffmpeg = require_tool("ffmpeg")
         self._argvs = {
             cam.id: build_command(
@@ -809,10 +796,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-backup-", dir=args.workdir) as tmp:
         for cameras in args.cameras:
             rows.append(run_count(cameras, Path(tmp), args))
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "backup.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.results / "backup.md").write_text(markdown(rows))
-    print(markdown(rows))
+    write_results("backup", rows, markdown(rows), args.results, shown=markdown(rows))
     return 0
 
 

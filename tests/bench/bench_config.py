@@ -10,7 +10,6 @@ taken within the same run. Writes tests/bench/results/config.json and config.md.
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from datetime import UTC, datetime
@@ -18,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from benchlib import write_results
 
 from nvr.core.config.loader import MAX_CONFIG_BYTES
 
-RESULTS = Path(__file__).with_name("results")
 EXAMPLE = Path(__file__).resolve().parents[2] / "etc" / "nvr" / "nvr.yaml"
 ROUNDS = 5
 
@@ -86,10 +85,7 @@ def main() -> None:
         ),
         "",
     ]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "config.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "config.md").write_text("\n".join(lines))
-    print(json.dumps(result, indent=2))
+    write_results("config", result, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -37,6 +35,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchlib import machine, write_results
 
 from nvr.core.chain import chain_head, chain_tip
 from nvr.core.identity import load_identity
@@ -49,7 +49,6 @@ from nvr.core.tools import require_tool
 from nvr_headoffice.store import ReportStore
 from nvr_headoffice.verify import Envelope
 
-RESULTS = Path(__file__).with_name("results")
 SEGMENT_MS = 60_000
 T0_MS = 1_795_000_000_000
 SITE = "bench-01"
@@ -171,9 +170,7 @@ def run(workdir: Path, minutes: int, after: int, repeat: int) -> dict[str, Any]:
         "verify_vs_clip_sha256": round(verify_s / hash_s, 2),
         "repeat": repeat,
         "setup_seconds": round(setup_s, 1),
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **machine(),
     }
 
 
@@ -209,10 +206,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as workdir:
         result = run(Path(workdir), args.minutes, args.links_after, args.repeat)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "evidence.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "evidence.md").write_text(markdown(result))
-    print(json.dumps(result, indent=2))
+    write_results("evidence", result, markdown(result))
     return 0
 
 

@@ -15,11 +15,8 @@ Writes tests/bench/results/hddmon.json and hddmon.md.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import multiprocessing
-import os
-import platform
 import sqlite3
 import statistics
 import sys
@@ -30,13 +27,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchlib import machine, write_results
+
 from nvr.core.config import parse_config
 from nvr.core.errors import StateError
 from nvr.core.state import StateStore
 from nvr.hddmon.daemon import HddmonDaemon
 from nvr.hddmon.usage import DiskUsage
 
-RESULTS = Path(__file__).with_name("results")
 CAMERAS = 32
 SEGMENT_MS = 60_000
 SEGMENT_BYTES = 30_000_000  # one minute at 4 Mbit/s
@@ -197,9 +195,7 @@ def run(count: int, workdir: Path) -> dict[str, Any]:
         "writer_latency_ms_p99": round(statistics.quantiles(latencies, n=100)[98], 2),
         "writer_latency_ms_max": round(max(latencies), 2),
         "sqlite": sqlite3.sqlite_version,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **machine(),
     }
 
 
@@ -228,10 +224,7 @@ def main() -> int:
         # The janitor logs a line per deletion; to a file, so that cost is in wall_seconds.
         logging.basicConfig(level=logging.INFO, filename=str(Path(workdir) / "janitor.log"))
         result = run(args.segments, Path(workdir))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "hddmon.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "hddmon.md").write_text(markdown(result))
-    print(json.dumps(result, indent=2))
+    write_results("hddmon", result, markdown(result))
     ok = result["db_seconds"] < 2 and result["writer_locked_errors"] == 0
     return 0 if ok else 1
 

@@ -15,9 +15,6 @@ Writes tests/bench/results/health.json and health.md.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import re
 import signal
 import socket
@@ -27,16 +24,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
+from benchlib import machine, write_results
 
 from nvr.core.service import Lifecycle, write_heartbeat
 from nvr.core.state import StateStore, now_ms
 
-RESULTS = Path(__file__).with_name("results")
 CAMERAS = 32
 DAEMONS = ("nvr-backup", "nvr-hddmon", "nvr-validator", "nvr-report", "nvr-uplink")
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -196,14 +192,9 @@ def main() -> None:
         "setup_seconds": round(setup, 1),
         "target_p99_ms": 20,
         "sqlite": sqlite3.sqlite_version,
-        "python": platform.python_version(),
-        "cpus": os.cpu_count(),
-        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **machine(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "health.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "health.md").write_text(markdown(result, wrk.stdout))
-    print(json.dumps(result, indent=2))
+    write_results("health", result, markdown(result, wrk.stdout))
 
 
 def markdown(result: dict[str, Any], raw: str) -> str:

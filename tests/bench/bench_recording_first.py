@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import socket
 import sqlite3
@@ -30,6 +29,7 @@ from typing import Any
 import psutil
 import requests
 import yaml
+from benchlib import write_results
 
 from nvr.core.process import child_environment
 from nvr_camsim import CameraSimulator
@@ -262,10 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-first-") as tmp:
         result = run(args, Path(tmp))
-    args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / "recording_first.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.results / "recording_first.md").write_text(markdown(result))
-    print(markdown(result))
+    write_results("recording_first", result, markdown(result), args.results, markdown(result))
     return 0
 
 

@@ -13,7 +13,6 @@ Writes tests/bench/results/statebackup.json and statebackup.md.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import platform
 import statistics
@@ -23,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchlib import write_results
+
 from nvr.core.state import StateStore
 from nvr.core.statebackup import integrity_problem, take_backup
 
-RESULTS = Path(__file__).with_name("results")
 CAMERAS = 32
 WRITE_EVERY_S = 0.005
 BASELINE_S = 3.0
@@ -134,10 +134,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {multiprocessing.cpu_count()} CPUs",
         **run(args.segments),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "statebackup.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "statebackup.md").write_text(markdown(result))
-    print(json.dumps(result, indent=2))
+    write_results("statebackup", result, markdown(result))
 
 
 if __name__ == "__main__":

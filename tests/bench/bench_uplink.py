@@ -14,7 +14,6 @@ Writes tests/bench/results/uplink.json and uplink.md. Target: >= 2,000 reports/s
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sqlite3
 import subprocess
@@ -32,9 +31,10 @@ from nvr.core.state import StateStore
 from nvr.core.tables.outbox import append
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchlib import write_results
+
 from uplink.receiver import Receiver
 
-RESULTS = Path(__file__).with_name("results")
 SITE = "bench-01"
 SECRET = "bench-secret-0a1b2c3d"
 TARGET_PER_SECOND = 2_000
@@ -136,10 +136,7 @@ def main() -> int:
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         receiver.close()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "uplink.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "uplink.md").write_text(markdown(result))
-    print(json.dumps(result, indent=2))
+    write_results("uplink", result, markdown(result))
     ok = (
         result["reports_per_second"] >= TARGET_PER_SECOND
         and result["lost"] == 0

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from benchlib import nvr_config
 
 from nvr.core.config import Config, load_config
 from nvr.core.process import child_environment, stop_process
@@ -52,19 +53,7 @@ def write_config(root: Path, sim: CameraSimulator) -> Path:
     path = root / "nvr.yaml"
     (root / "state").mkdir()
     (root / "recordings").mkdir()
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "site": {"id": "bench"},
-                "storage": {
-                    "recordings_dir": str(root / "recordings"),
-                    "state_file": str(root / "state" / "state.db"),
-                },
-                "recording": {"segment_seconds": SEGMENT_SECONDS},
-                "cameras": [{"id": c, "url": sim.camera_url(c)} for c in sim.camera_ids],
-            }
-        )
-    )
+    path.write_text(yaml.safe_dump(nvr_config(root, sim, SEGMENT_SECONDS, "bench")))
     return path
 
 

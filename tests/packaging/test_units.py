@@ -19,20 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from appliance.box import DAEMONS
+
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD_DIR = REPO / "systemd"
-DAEMONS = (
-    "nvr-backup",
-    "nvr-hddmon",
-    "nvr-validator",
-    "nvr-livestream",
-    "nvr-report",
-    "nvr-health",
-    "nvr-uplink",
-    "nvr-hse",
-)
 UNITS = tuple(f"{d}.service" for d in DAEMONS)
 ALL_UNITS = (*UNITS, "nvr.target", "mediamtx.service")
 # systemd-analyze security's exposure, 0.0-10.0, is given to --threshold in tenths.
