@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from nvr.core.config.validation import ValidationConfig
-
 from nvr.validator.picture import Baseline, Mode
 from nvr_camsim.labelled import HELDOUT, PROBLEM, TUNING, Clip, Defect, Kind, LabelledSet
 
