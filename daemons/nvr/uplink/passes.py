@@ -1,8 +1,8 @@
 """One background thread that runs passes over the state file until it is asked to stop.
 
-The report destinations, the heartbeat, the MinIO uploads and the alarm clips each own one
-such thread: it opens the state file once, runs a pass, waits the seconds the pass asked
-for (or until stopped), and again.
+The report destinations, the heartbeat, the MinIO uploads, the alarm clips and the Socket.IO
+link each own one such thread: it opens the state file once, runs a pass, waits the seconds
+the pass asked for (or until stopped), and again.
 """
 
 from __future__ import annotations
