@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
 from nvr_headoffice import clips, heartbeats
 from nvr_headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
@@ -25,7 +24,7 @@ from nvr_headoffice.errors import Refused
 from nvr_headoffice.page import SiteView, render_overview, render_site, site_view
 from nvr_headoffice.sites import LiveSites
 from nvr_headoffice.store import ReportStore
-from nvr_headoffice.verify import Credentials, authenticate, parse_envelopes, shown
+from nvr_headoffice.verify import authenticate_request, parse_envelopes, shown
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +105,8 @@ def _register_receiver(app: Flask, store: ReportStore, sites: LiveSites, clock: 
             return _error(411, "Content-Length required")
         if request.content_length > MAX_BODY_BYTES:
             raise RequestEntityTooLarge()
-        creds = Credentials(
-            request.headers.get(HEADER_SITE, ""),
-            request.headers.get(HEADER_TIMESTAMP, ""),
-            request.headers.get(HEADER_SIGNATURE, ""),
-        )
         try:
-            site_id, body = authenticate(
-                creds, lambda: request.get_data(cache=False), sites.current, clock()
-            )
+            site_id, body = authenticate_request(request, sites.current, clock())
             envelopes = parse_envelopes(body, site_id)
         except Refused as err:
             log.warning(

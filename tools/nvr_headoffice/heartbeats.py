@@ -20,10 +20,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from nvr.core.signing import HEADER_SIGNATURE, HEADER_SITE, HEADER_TIMESTAMP
 from nvr_headoffice.errors import Refused
 from nvr_headoffice.sites import LiveSites
-from nvr_headoffice.verify import Credentials, authenticate
+from nvr_headoffice.verify import authenticate_request
 
 log = logging.getLogger(__name__)
 
@@ -87,15 +86,8 @@ def register(
             return error(411, "Content-Length required")
         if length > MAX_HEARTBEAT_BYTES:
             return error(413, f"a heartbeat is at most {MAX_HEARTBEAT_BYTES} bytes")
-        creds = Credentials(
-            request.headers.get(HEADER_SITE, ""),
-            request.headers.get(HEADER_TIMESTAMP, ""),
-            request.headers.get(HEADER_SIGNATURE, ""),
-        )
         try:
-            site_id, body = authenticate(
-                creds, lambda: request.get_data(cache=False), sites.current, clock()
-            )
+            site_id, body = authenticate_request(request, sites.current, clock())
             data = _body(body)
         except Refused as err:
             log.warning("heartbeat refused from %s: HTTP %d %s", request.remote_addr,

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Request
+
 from nvr.core.redact import Secret
 from nvr.core.signing import (
     HEADER_SIGNATURE,
@@ -109,6 +111,16 @@ def authenticate(
     if matches[0] is False:
         log.info("site=%s signed with its previous secret (rotation in progress)", site_id)
     return site_id, body
+
+
+def authenticate_request(req: Request, sites: SitesFile, now: float) -> tuple[str, bytes]:
+    """`authenticate` on a Flask request: its signature headers, then its body (not cached)."""
+    creds = Credentials(
+        req.headers.get(HEADER_SITE, ""),
+        req.headers.get(HEADER_TIMESTAMP, ""),
+        req.headers.get(HEADER_SIGNATURE, ""),
+    )
+    return authenticate(creds, lambda: req.get_data(cache=False), sites, now)
 
 
 def parse_envelopes(body: bytes, site_id: str) -> list[Envelope]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from nvr.uplink.delivery.transport import (
     signed_headers,
 )
 from nvr.uplink.mqtt.commands.status import read_status
+from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +105,21 @@ def heartbeat_targets(config: Config) -> list[Target]:
     return targets
 
 
-class HeartbeatService:
-    """Sends the heartbeat to each target on its own thread (services.Service)."""
+class HeartbeatService(PassThread):
+    """Sends the heartbeat to each target on its own thread (services.Service).
+
+    On stop, a beat in flight ends with its HTTP timeout.
+    """
 
     name = HEARTBEAT
 
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__("uplink-heartbeat", config.storage.state_file)
         self.config = config
         self.targets = heartbeat_targets(config)
         self._interval = config.uplink.heartbeat.interval_seconds
         self._clock = clock
-        self.stop_event = threading.Event()
         self._beat = 0
-        self._thread = threading.Thread(target=self._run, name="uplink-heartbeat", daemon=True)
 
     def start(self) -> None:
         """Start beating (the first beat at once)."""
@@ -125,22 +127,14 @@ class HeartbeatService:
         log.info("heartbeat every %gs to %s", self._interval, names)
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
-        """Stop; a beat in flight ends with its HTTP timeout."""
-        self.stop_event.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        with StateStore.open(self.config.storage.state_file) as store:
-            while not self.stop_event.is_set():
-                started = self._clock()
-                try:
-                    self.send(store)
-                except StateError as err:
-                    log.warning("heartbeat: state file: %s; next beat as usual", err)
-                # The period is kept from start to start: a slow answer does not stretch it.
-                self.stop_event.wait(max(0.0, self._interval - (self._clock() - started)))
+    def _pass(self, store: StateStore) -> float:
+        started = self._clock()
+        try:
+            self.send(store)
+        except StateError as err:
+            log.warning("heartbeat: state file: %s; next beat as usual", err)
+        # The period is kept from start to start: a slow answer does not stretch it.
+        return max(0.0, self._interval - (self._clock() - started))
 
     def send(self, store: StateStore) -> None:
         """Build one heartbeat and send it to every target."""

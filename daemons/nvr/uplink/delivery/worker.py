@@ -8,7 +8,6 @@ dedupe on the report id makes that harmless (docs/design/outbox.md, invariants 2
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from nvr.uplink.delivery.adapters import Adapter
 from nvr.uplink.delivery.circuit import CircuitBreaker, CircuitState
 from nvr.uplink.delivery.pending import OutboxRow, advance, pending
 from nvr.uplink.delivery.transport import Outcome, Request, Transport, Verdict
+from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,11 @@ class RetryPolicy:
     circuit_open_seconds: float
 
 
-class DestinationWorker:
-    """Delivers the outbox to one destination, in order."""
+class DestinationWorker(PassThread):
+    """Delivers the outbox to one destination, in order.
+
+    On stop, a request in flight may take its timeout.
+    """
 
     def __init__(
         self,
@@ -50,10 +53,10 @@ class DestinationWorker:
         policy: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(f"uplink-{adapter.name}", state_file)
         self.adapter = adapter
         self.transport = transport
         self.state_file = state_file
-        self.stop_event = threading.Event()
         self._clock = clock
         self._backoff = Backoff(policy.initial, RETRY_FACTOR, policy.maximum, RETRY_JITTER)
         self.circuit = CircuitBreaker(policy.circuit_failures, policy.circuit_open_seconds, clock)
@@ -63,9 +66,6 @@ class DestinationWorker:
         self._warned: str | None = None
         self.last_error = ""
         self.delivered = 0
-        self._thread = threading.Thread(
-            target=self._run, name=f"uplink-{adapter.name}", daemon=True
-        )
 
     @property
     def label(self) -> str:
@@ -77,20 +77,12 @@ class DestinationWorker:
         """Start the thread."""
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
-        """Ask the thread to end and wait for it (a request in flight may take its timeout)."""
-        self.stop_event.set()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        with StateStore.open(self.state_file) as store:
-            while not self.stop_event.is_set():
-                try:
-                    wait = self.step(store)
-                except StateError as err:
-                    log.warning("destination=%s: state file: %s", self.label, err)
-                    wait = IDLE_POLL_SECONDS
-                self.stop_event.wait(wait)
+    def _pass(self, store: StateStore) -> float:
+        try:
+            return self.step(store)
+        except StateError as err:
+            log.warning("destination=%s: state file: %s", self.label, err)
+            return IDLE_POLL_SECONDS
 
     # -- one step --------------------------------------------------------------------------
     def step(self, store: StateStore) -> float:

@@ -7,7 +7,6 @@ outage only delays the follow-ups. See docs/design/hse-edge.md, "Alarm clips".
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -32,23 +31,26 @@ from nvr.uplink.objects.eventclips import (
     prune,
 )
 from nvr.uplink.objects.uploader import Every
+from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
 
-class EventClipService:
-    """Cuts a clip of every alarm and follows the alarm up with its path (services.Service)."""
+class EventClipService(PassThread):
+    """Cuts a clip of every alarm and follows the alarm up with its path (services.Service).
+
+    On stop, the current step ends first (an export in progress finishes).
+    """
 
     name = EVENT_CLIPS
 
     def __init__(self, config: Config) -> None:
+        super().__init__("uplink-clips", config.storage.state_file)
         self.config = config
-        self.stop_event = threading.Event()
         self._counts: dict[str, int] = {}
         # Finished since this process started (finished rows are pruned after a week).
         self.finished = {DONE: 0, FAILED: 0}
         self._prune = Every(UPLOADS_PRUNE_SECONDS, time.monotonic)
-        self._thread = threading.Thread(target=self._run, name="uplink-clips", daemon=True)
 
     def start(self) -> None:
         """Start the thread (it resumes the clips a previous process left open)."""
@@ -61,23 +63,15 @@ class EventClipService:
         )
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
-        """Stop after the current step (an export in progress finishes first)."""
-        self.stop_event.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        with StateStore.open(self.config.storage.state_file) as store:
-            while not self.stop_event.is_set():
-                try:
-                    self.step(store)
-                except StateError as err:
-                    log.warning("alarm clips: state file: %s; retrying", err)
-                except Exception:
-                    # A bug must cost a pass, not the thread (the rows wait for the next).
-                    log.exception("alarm clips: unexpected error; carrying on")
-                self.stop_event.wait(EVENT_CLIPS_TICK_SECONDS)
+    def _pass(self, store: StateStore) -> float:
+        try:
+            self.step(store)
+        except StateError as err:
+            log.warning("alarm clips: state file: %s; retrying", err)
+        except Exception:
+            # A bug must cost a pass, not the thread (the rows wait for the next).
+            log.exception("alarm clips: unexpected error; carrying on")
+        return EVENT_CLIPS_TICK_SECONDS
 
     def step(self, store: StateStore) -> None:
         """Find new alarms, then one step of each open clip."""

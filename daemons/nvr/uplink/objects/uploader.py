@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -48,6 +47,7 @@ from nvr.uplink.objects.queue_state import (
 )
 from nvr.uplink.objects.store import ObjectRefused, ObjectStore, ObjectStoreError
 from nvr.uplink.objects.throttle import MeteredReader, TokenBucket, UploadInterrupted
+from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,11 @@ class Figures:
     offsite_behind_seconds: float = 0.0
 
 
-class UploadService:
-    """Uploads the `uploads` queue to MinIO and queues offsite copies (services.Service)."""
+class UploadService(PassThread):
+    """Uploads the `uploads` queue to MinIO and queues offsite copies (services.Service).
+
+    On stop, an upload in progress is abandoned and stays pending.
+    """
 
     name = MINIO
 
@@ -95,6 +98,7 @@ class UploadService:
         minio = config.uplink.minio
         if minio is None:
             raise UplinkError("uplink.minio is not configured")
+        super().__init__("uplink-minio", config.storage.state_file)
         self._objects = ObjectStore(minio)
         self._buckets = tuple(dict.fromkeys((minio.images_bucket, minio.recordings_bucket)))
         self._offsite = OffsiteCopy(
@@ -107,9 +111,7 @@ class UploadService:
         self._backoff = Backoff(
             uplink.retry_initial_seconds, RETRY_FACTOR, uplink.retry_max_seconds, RETRY_JITTER
         )
-        self._state_file = config.storage.state_file
         self._clock = clock
-        self.stop_event = threading.Event()
         self.figures = Figures()
         self._checked = False  # buckets checked since the start or the last failure
         self._ever_ok = False
@@ -120,7 +122,6 @@ class UploadService:
         self._sweep = Every(OFFSITE_SWEEP_SECONDS, clock)
         self._prune = Every(UPLOADS_PRUNE_SECONDS, clock)
         self._count = Every(UPLOAD_FIGURES_SECONDS, clock)
-        self._thread = threading.Thread(target=self._run, name="uplink-minio", daemon=True)
 
     # -- thread ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -133,26 +134,16 @@ class UploadService:
         )
         self._thread.start()
 
-    def stop(self, timeout: float) -> None:
-        """Stop the thread; an upload in progress is abandoned and stays pending."""
-        self.stop_event.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        with StateStore.open(self._state_file) as store:
-            while not self.stop_event.is_set():
-                try:
-                    wait = self.step(store)
-                except UploadInterrupted:
-                    return
-                except StateError as err:
-                    log.warning("MinIO uploads: state file: %s", err)
-                    wait = UPLOAD_IDLE_SECONDS
-                except Exception:
-                    log.exception("MinIO uploads: unexpected error; carrying on")
-                    wait = UPLOAD_IDLE_SECONDS
-                self.stop_event.wait(wait)
+    def _pass(self, store: StateStore) -> float | None:
+        try:
+            return self.step(store)
+        except UploadInterrupted:
+            return None
+        except StateError as err:
+            log.warning("MinIO uploads: state file: %s", err)
+        except Exception:
+            log.exception("MinIO uploads: unexpected error; carrying on")
+        return UPLOAD_IDLE_SECONDS
 
     # -- one step --------------------------------------------------------------------------
     def step(self, store: StateStore) -> float:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from typing import Any
 
 import socketio
@@ -48,6 +47,7 @@ from nvr.uplink.event_cursor import start_after
 from nvr.uplink.mqtt.commands.base import Context
 from nvr.uplink.mqtt.commands.runner import CommandRunner
 from nvr.uplink.mqtt.commands.status import read_status
+from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
@@ -103,15 +103,15 @@ def _alert(event: EventRow, edge_id: str) -> dict[str, Any]:
     return alert
 
 
-class SocketIoService:
+class SocketIoService(PassThread):
     """The Socket.IO link to an edge/cloud centre (services.Service)."""
 
     name = SOCKETIO
 
     def __init__(self, config: Config, settings: SocketIoConfig) -> None:
+        super().__init__("uplink-socketio", config.storage.state_file)
         self.config = config
         self.settings = settings
-        self.stop_event = threading.Event()
         self.runner = CommandRunner(Context(config), self._emit_result, SOCKETIO_ORIGIN)
         # handle_sigint: the daemon owns the signals.
         self.client = socketio.Client(reconnection=False, handle_sigint=False)
@@ -128,7 +128,6 @@ class SocketIoService:
         self._said = ""
         self._refusal: str | None = None
         self.alerts_sent = 0
-        self._thread = threading.Thread(target=self._run, name="uplink-socketio", daemon=True)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
@@ -139,29 +138,26 @@ class SocketIoService:
 
     def stop(self, timeout: float) -> None:
         """Finish the current command step, then disconnect."""
-        self.stop_event.set()
+        self.stop_event.set()  # before the runner's stop: both threads end meanwhile
         self.runner.stop(timeout)
-        self._thread.join(timeout)
+        super().stop(timeout)
         if self.client.connected:
             self.client.disconnect()
 
-    def _run(self) -> None:
-        with StateStore.open(self.config.storage.state_file) as store:
-            while not self.stop_event.is_set():
-                wait = SOCKETIO_TICK_SECONDS
-                try:
-                    wait = self._pass(store)
-                except StateError as err:
-                    log.warning("Socket.IO: state file: %s; retrying", err)
-                except socketio.exceptions.SocketIOError as err:
-                    # Not connected any more (an emit raced a disconnect): connect again.
-                    log.info("Socket.IO: %s", redact_text(str(err)) or type(err).__name__)
-                except Exception:
-                    # A bug must cost a pass, not the channel.
-                    log.exception("Socket.IO: unexpected error; carrying on")
-                self.stop_event.wait(wait)
-
     def _pass(self, store: StateStore) -> float:
+        try:
+            return self._connect_or_emit(store)
+        except StateError as err:
+            log.warning("Socket.IO: state file: %s; retrying", err)
+        except socketio.exceptions.SocketIOError as err:
+            # Not connected any more (an emit raced a disconnect): connect again.
+            log.info("Socket.IO: %s", redact_text(str(err)) or type(err).__name__)
+        except Exception:
+            # A bug must cost a pass, not the channel.
+            log.exception("Socket.IO: unexpected error; carrying on")
+        return SOCKETIO_TICK_SECONDS
+
+    def _connect_or_emit(self, store: StateStore) -> float:
         """Connect if needed (the wait is the back-off), else deliver alerts and status."""
         if not self.client.connected:
             return self._connect()
