@@ -21,7 +21,7 @@ from nvrtest.headoffice import SECRET, SITE, HeadOffice
 pytestmark = pytest.mark.timeout(180)
 
 DAEMONS = ("nvr.report.main", "nvr.uplink.main", "nvr.hddmon.main", "nvr.backup.main")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "run" / "test-artifacts" / "headoffice"
+ARTIFACTS = Path(__file__).resolve().parents[3] / "run" / "test-artifacts" / "headoffice"
 
 
 def closed_port() -> int:
