@@ -20,9 +20,9 @@ from .harness import (
     BOB_PW,
     Livestream,
     ffprobe,
-    start_viewer,
     video_codecs,
     wait_until,
+    watching,
 )
 
 Make = Callable[..., Livestream]
@@ -82,18 +82,14 @@ def test_the_api_lists_permitted_cameras_with_urls_and_live_state_without_secret
 ) -> None:
     ls = livestream(["cam01", "cam02"])
     ls.wait_paths({"cam01", "cam02"})
-    viewer = start_viewer(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log")
-    try:
 
-        def cam01_live() -> dict[str, object] | None:
-            answer = ls.api("/api/streams/cam01", (ALICE, ALICE_PW))
-            live = answer.json()["live"]
-            return answer.json() if live["available"] and live["inbound_bitrate_bps"] else None
+    def cam01_live() -> dict[str, object] | None:
+        answer = ls.api("/api/streams/cam01", (ALICE, ALICE_PW))
+        live = answer.json()["live"]
+        return answer.json() if live["available"] and live["inbound_bitrate_bps"] else None
 
+    with watching(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log"):
         cam01 = wait_until(cam01_live, 60, "cam01 available with a bitrate in the API")
-    finally:
-        viewer.terminate()
-        viewer.wait(10)
     assert cam01["live"]["state"] == "live"
     assert cam01["urls"] == {
         "rtsp": f"rtsp://127.0.0.1:{ls.ports.rtsp}/cam01",
@@ -148,8 +144,7 @@ def test_removing_a_camera_on_sighup_keeps_other_viewers_watching(
 ) -> None:
     ls = livestream(["cam01", "cam02"])
     ls.wait_paths({"cam01", "cam02"})
-    viewer = start_viewer(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log")
-    try:
+    with watching(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log") as viewer:
         before = wait_until(lambda: ls.proxy.readers("cam01"), 60, "a reader on cam01")
 
         ls.write_config(["cam01"])
@@ -161,9 +156,6 @@ def test_removing_a_camera_on_sighup_keeps_other_viewers_watching(
 
         assert viewer.poll() is None, (ls.root / "viewer.log").read_text()
         assert ls.proxy.readers("cam01") == before
-    finally:
-        viewer.terminate()
-        viewer.wait(10)
     assert "path=cam02: camera removed or disabled" in ls.log()
 
 
