@@ -23,13 +23,6 @@ SAMPLE = Path(__file__).with_name("sample_daemon.py")
 WriteConfig = Callable[..., Path]
 
 
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    sock = NotifySocket(tmp_path / "notify.sock")
-    yield sock
-    sock.close()
-
-
 _started: list[subprocess.Popen[str]] = []
 
 
