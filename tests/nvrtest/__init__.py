@@ -145,6 +145,20 @@ class SteppingClock:
         return self.now
 
 
+# The nvrctl of this checkout's virtualenv, beside the Python running the tests.
+NVRCTL = str(Path(sys.executable).with_name("nvrctl"))
+
+
+def run_nvrctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real nvrctl against `config`; its output captured, its exit code not checked."""
+    return subprocess.run(
+        [NVRCTL, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `predicate` until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
