@@ -18,7 +18,7 @@ import yaml
 from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, base_config
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NotifySocket, base_config
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx", "minio", "mosquitto", "supervisord")
 
@@ -34,6 +34,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         raise pytest.UsageError(
             "required tools missing (run `make test`, which installs them): " + "; ".join(missing)
         )
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    """A systemd notify socket for the daemons a test starts, closed after the test."""
+    sock = NotifySocket(tmp_path / "notify.sock")
+    yield sock
+    sock.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ tests/core/test_rtsp_hostile.py against a camera server of our own (ffmpeg and t
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 from nvr.core.config import load_config
 from nvr.core.rtsp import ProbeResult, probe
 from nvr_camsim import CameraSimulator
-from nvrtest import Child, relay_camera, wait_until
+from nvrtest import Child, query_state, relay_camera, wait_until
 
 from .harness import Backup
 
@@ -160,15 +159,7 @@ def test_the_validator_reaches_cameras_with_odd_passwords(
 
 
 def _reachable(state_file: Path) -> set[tuple[str, str]]:
-    if not state_file.exists():
-        return set()
-    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
-    try:
-        rows = conn.execute(
-            "SELECT camera, status FROM validations WHERE check_name = 'reachable'"
-        ).fetchall()
-    except sqlite3.OperationalError:
-        return set()  # no schema yet
-    finally:
-        conn.close()
+    rows = query_state(
+        state_file, "SELECT camera, status FROM validations WHERE check_name = 'reachable'"
+    )
     return {(row[0], row[1]) for row in rows}

@@ -6,7 +6,6 @@ import itertools
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,12 +17,11 @@ from nvr.core.timeutil import format_ms
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvr_camsim.faults import Fault
-from nvrtest import wait_until
+from nvrtest import run_nvrctl, wait_until
 
 from .harness import Backup
 
 MakeBackup = Callable[..., Backup]
-NVRCTL = str(Path(sys.executable).with_name("nvrctl"))
 CONTINUITY_MS = 2_000
 
 
@@ -50,12 +48,7 @@ def video_span_ms(path: Path) -> float:
 
 
 def nvrctl(backup: Backup, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [NVRCTL, *args, "--config", str(backup.config_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return run_nvrctl(backup.config_path, *args)
 
 
 def assert_continuous(segments: list[tuple[str, int, int, int]]) -> None:

@@ -25,6 +25,18 @@ def status(backup: Backup) -> str:
     return str(backup.heartbeat().get("status", ""))
 
 
+def blocked(backup: Backup, reason: str) -> str:
+    """Wait for the STATUS naming the directory's `reason`; the one recording_blocked
+    event's message."""
+    wait_until(
+        lambda: status(backup).startswith(f"NOT RECORDING: recordings directory {reason}"),
+        60,
+        f"the directory named {reason}",
+    )
+    (message,) = [m for _, m in backup.events("recording_blocked")]
+    return message
+
+
 def test_a_directory_nvr_backup_cannot_write_blocks_recording_with_its_reason(
     backup_factory: MakeBackup, sim: CameraSimulator
 ) -> None:
@@ -33,12 +45,7 @@ def test_a_directory_nvr_backup_cannot_write_blocks_recording_with_its_reason(
     subprocess.run(["chattr", "+i", backup.recordings], check=True)
     try:
         backup.start()
-        wait_until(
-            lambda: status(backup).startswith("NOT RECORDING: recordings directory not writable"),
-            60,
-            "the unwritable directory named",
-        )
-        (message,) = [m for _, m in backup.events("recording_blocked")]
+        message = blocked(backup, "not writable")
         assert "chown nvr:nvr" in message and "root filesystem" not in message
         # Blocked, not failing: no recording run was started and ended with a camera error.
         assert backup.query("SELECT count(*) FROM recording_runs") == [(0,)]
@@ -55,12 +62,7 @@ def test_a_missing_directory_is_not_called_an_unmounted_disk(
     backup = backup_factory(["cam01"], segment_seconds=4)
     shutil.rmtree(backup.recordings)
     backup.start()
-    wait_until(
-        lambda: status(backup).startswith("NOT RECORDING: recordings directory missing"),
-        60,
-        "the missing directory named",
-    )
-    (message,) = [m for _, m in backup.events("recording_blocked")]
+    message = blocked(backup, "missing")
     assert "storage.recordings_dir" in message and "root filesystem" not in message
     backup.recordings.mkdir()
     wait_until(lambda: backup.segments("cam01"), 60, "recording once the directory exists")

@@ -26,23 +26,13 @@ from nvr.core.tables.recordings import EndReason
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvr_camsim.mediamtx import free_port
-from nvrtest import wait_until
+from nvrtest import SteppingClock, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
 # The seed design's delays, before the recorder's +-10 % jitter.
 SEED_DELAYS = [30.0, 45.0, 67.5, 101.25, 151.875, 227.8125, 300.0, 300.0, 300.0, 300.0]
 JITTER = 0.1
-
-
-class Clock:
-    """Monotonic seconds that move only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Hooks:
@@ -79,7 +69,7 @@ class Rig:
     """One CameraRecorder, its hooks, its clock and the ffmpeg children it spawned."""
 
     def __init__(self, tmp: Path, url: str, pool: ThreadPoolExecutor, **recording: Any):
-        self.clock = Clock()
+        self.clock = SteppingClock()
         self.hooks = Hooks()
         self.children: list[FfmpegChild] = []
         self.recorder = CameraRecorder(

@@ -25,6 +25,7 @@ import pytest
 from nvr.core.redact import SecretUrl
 from nvr.core.rtsp import ProbeAnswer, ProbeResult, probe
 from nvr.core.tools import require_tool
+from nvrtest import closing_factory
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -98,15 +99,7 @@ class FakeCamera:
 
 @pytest.fixture
 def camera_factory() -> Iterator[Callable[..., FakeCamera]]:
-    made: list[FakeCamera] = []
-
-    def make(answer: Answer, hang_up: bool = False) -> FakeCamera:
-        made.append(FakeCamera(answer, hang_up))
-        return made[-1]
-
-    yield make
-    for camera in made:
-        camera.close()
+    yield from closing_factory(FakeCamera)
 
 
 def _cseq(request: bytes) -> str:

@@ -23,13 +23,6 @@ SAMPLE = Path(__file__).with_name("sample_daemon.py")
 WriteConfig = Callable[..., Path]
 
 
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    sock = NotifySocket(tmp_path / "notify.sock")
-    yield sock
-    sock.close()
-
-
 _started: list[subprocess.Popen[str]] = []
 
 
@@ -58,6 +51,13 @@ def start_sample(config: Path, notify: NotifySocket | None, **env: str) -> subpr
         text=True,
     )
     _started.append(proc)
+    return proc
+
+
+def start_ready(config: Path, notify: NotifySocket) -> subprocess.Popen[str]:
+    """The sample daemon started and past READY=1."""
+    proc = start_sample(config, notify)
+    notify.wait_for(lambda m: m.startswith("READY=1"))
     return proc
 
 
@@ -105,8 +105,7 @@ def test_a_restart_after_kill_9_is_marked_as_a_crash_a_clean_one_is_not(
     write_config: WriteConfig, notify: NotifySocket
 ) -> None:
     config = write_config()
-    first = start_sample(config, notify)
-    notify.wait_for(lambda m: m.startswith("READY=1"))
+    first = start_ready(config, notify)
     assert heartbeat(config)["crashed_at_ms"] is None
     first.kill()
     first.communicate()
@@ -139,8 +138,7 @@ def test_hung_work_loop_stops_the_watchdog_pings(
 
 
 def test_no_watchdog_without_watchdog_usec(write_config: WriteConfig, notify: NotifySocket) -> None:
-    proc = start_sample(write_config(), notify)
-    notify.wait_for(lambda m: m.startswith("READY=1"))
+    proc = start_ready(write_config(), notify)
     time.sleep(0.5)
     returncode, _ = stop(proc)
     assert returncode == 0
@@ -151,8 +149,7 @@ def test_sighup_applies_a_new_config_and_rejects_a_bad_one(
     write_config: WriteConfig, notify: NotifySocket
 ) -> None:
     config = write_config()
-    proc = start_sample(config, notify)
-    notify.wait_for(lambda m: m.startswith("READY=1"))
+    proc = start_ready(config, notify)
 
     write_config(
         cameras=[
@@ -181,8 +178,7 @@ def test_failing_tick_degrades_then_recovers(
     write_config: WriteConfig, notify: NotifySocket, tmp_path: Path
 ) -> None:
     config = write_config()
-    proc = start_sample(config, notify)
-    notify.wait_for(lambda m: m.startswith("READY=1"))
+    proc = start_ready(config, notify)
     flag = tmp_path / "state" / "tick-error"
     flag.touch()
     deadline = time.monotonic() + 15

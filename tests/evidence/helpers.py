@@ -20,8 +20,8 @@ from nvr.core.chain import chain_tip
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.recordings import chain_hash
 from nvr.core.tools import require_tool
+from nvrtest import run_nvrctl
 
-NVRCTL = str(Path(sys.executable).with_name("nvrctl"))
 HEADOFFICE = str(Path(sys.executable).with_name("nvr-headoffice"))
 SEGMENT_SECONDS = 4
 
@@ -71,12 +71,7 @@ class Box:
 
     def nvrctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real nvrctl against this box's config."""
-        return subprocess.run(
-            [NVRCTL, *args, "--config", str(self.config_path)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        return run_nvrctl(self.config_path, *args)
 
 
 def make_segments(directory: Path, count: int) -> list[Path]:

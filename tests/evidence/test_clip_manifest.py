@@ -60,6 +60,17 @@ def report_status(box: Box, headoffice: HeadOffice, secret: str | None = None) -
     assert answer.status_code == 200, answer.text
 
 
+def recorded_box(
+    tmp_path: Path, media: list[bytes], headoffice: HeadOffice
+) -> tuple[Box, int, list[tuple[int, str]]]:
+    """A box that recorded `record`'s segments from ten minutes ago and reported its heads."""
+    box = Box(tmp_path / "box")
+    base = now_ms() - 600_000
+    rows = record(box, media, base)
+    report_status(box, headoffice)
+    return box, base, rows
+
+
 def export(box: Box, output: Path, from_ms: int, to_ms: int, *extra: str) -> str:
     result = box.nvrctl(
         "export", "--camera", "cam01", "--from", format_ms(from_ms), "--to", format_ms(to_ms),
@@ -99,10 +110,7 @@ def test_a_clip_across_a_gap_verifies_and_each_tampering_is_refused(
     tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
 ) -> None:
     headoffice = start_headoffice()
-    box = Box(tmp_path / "box")
-    base = now_ms() - 600_000
-    rows = record(box, media, base)
-    report_status(box, headoffice)
+    box, base, rows = recorded_box(tmp_path, media, headoffice)
     stored = headoffice.get(f"/api/sites/{SITE}/evidence").json()
     assert [h["segment_id"] for h in stored["chain_heads"]] == [rows[-1][0]]
     assert [k["key_id"] for k in stored["keys"]] == [load_identity(box.store.path).key_id]
@@ -168,10 +176,7 @@ def test_removed_segment_other_site_and_rewritten_chain_are_refused(
     tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
 ) -> None:
     headoffice = start_headoffice()
-    box = Box(tmp_path / "box")
-    base = now_ms() - 600_000
-    rows = record(box, media, base)
-    report_status(box, headoffice)
+    box, base, rows = recorded_box(tmp_path, media, headoffice)
     other = Box(tmp_path / "other", site=OTHER_SITE)
     record(other, media, base)
     report_status(other, headoffice, secret=OTHER_SECRET)
@@ -226,10 +231,7 @@ def test_split_at_gaps_and_a_clip_newer_than_any_head(
     tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
 ) -> None:
     headoffice = start_headoffice()
-    box = Box(tmp_path / "box")
-    base = now_ms() - 600_000
-    rows = record(box, media, base)
-    report_status(box, headoffice)
+    box, base, rows = recorded_box(tmp_path, media, headoffice)
 
     out = export(
         box, tmp_path / "clip.mp4", base, base + 8 * SEGMENT_MS + GAP_MS, "--split-at-gaps"
@@ -266,10 +268,7 @@ def test_a_clip_across_segments_the_janitor_deleted_names_them_and_verifies(
     tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
 ) -> None:
     headoffice = start_headoffice()
-    box = Box(tmp_path / "box")
-    base = now_ms() - 600_000
-    rows = record(box, media, base)
-    report_status(box, headoffice)
+    box, base, rows = recorded_box(tmp_path, media, headoffice)
     first_end = base + 2 * SEGMENT_MS  # segments 0-1 and 7 are evidence
     last_start = base + 7 * SEGMENT_MS + GAP_MS
     with box.store.write() as conn:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,9 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from nvr.core.process import child_environment
 from nvr.core.state import now_ms
-from nvrtest import wait_until
+from nvrtest import NotifySocket, ready_daemon, wait_until
 from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
 pytestmark = pytest.mark.timeout(120)
@@ -44,64 +39,17 @@ def fetch(url: str, auth: tuple[str, str] | None = None) -> tuple[int, bytes]:
         return err.code, err.read()
 
 
-class Notifications:
-    """A NOTIFY_SOCKET that collects what the daemon sends."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.messages: list[str] = []
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(path))
-        self._sock.settimeout(0.2)
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._receive, daemon=True)
-        self._thread.start()
-
-    def _receive(self) -> None:
-        while not self._done.is_set():
-            try:
-                self.messages.append(self._sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    def seen(self, text: str) -> bool:
-        return any(text in m for m in self.messages)
-
-    def close(self) -> None:
-        self._done.set()
-        self._thread.join()
-        self._sock.close()
-
-
 @pytest.fixture
-def running(box: Box, tmp_path: Path) -> Iterator[tuple[Box, str, Notifications]]:
+def running(box: Box, tmp_path: Path) -> Iterator[tuple[Box, str, NotifySocket]]:
     snapshot = box.config.storage.state_file.parent / "snapshots" / "cam01" / "last_good.jpg"
     snapshot.parent.mkdir(parents=True)
     picture = np.zeros((180, 320, 3), np.uint8)
     picture[:, :160] = (40, 160, 40)
     snapshot.write_bytes(cv2.imencode(".jpg", picture)[1].tobytes())
     box.run("cam02", box.now - 20_000_000, box.now - 10_000_000, "camera offline")
-    notes = Notifications(tmp_path / "notify.sock")
-    env = child_environment()
-    env["NOTIFY_SOCKET"] = str(notes.path)
-    log = (tmp_path / "health.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nvr.health.main", "--config", str(box.config_path)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(lambda: notes.seen("READY=1"), 30, "READY=1")
+    with ready_daemon("nvr.health.main", box.config_path, tmp_path) as (health, notes):
         yield box, f"http://{box.config.health.listen}", notes
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        notes.close()
-        log.close()
-    assert "Traceback" not in (tmp_path / "health.log").read_text()
+    assert "Traceback" not in health.log()
 
 
 def chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -130,9 +78,9 @@ def chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
         )
 
 
-def test_daemon_serves_health_and_stops_cleanly(running: tuple[Box, str, Notifications]) -> None:
+def test_daemon_serves_health_and_stops_cleanly(running: tuple[Box, str, NotifySocket]) -> None:
     box, base, notes = running
-    assert wait_until(lambda: notes.seen("STATUS=serving on"), 20, "STATUS line")
+    assert wait_until(lambda: notes.has("STATUS=serving on"), 20, "STATUS line")
     code, body = fetch(f"{base}/health")
     answer = json.loads(body)
     assert (code, answer["status"]) == (200, "healthy"), answer["failing"]
@@ -157,7 +105,7 @@ def test_daemon_serves_health_and_stops_cleanly(running: tuple[Box, str, Notific
     assert row[0] == "running" and row[1].startswith("serving on 127.0.0.1:")
 
 
-def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications]) -> None:
+def test_status_page_in_headless_chromium(running: tuple[Box, str, NotifySocket]) -> None:
     _, base, _ = running
     # The technician's login in the URL: Chromium sends it, and keeps it for the snapshots.
     page_url = base.replace("http://", f"http://{TECH}:{TECH_PW}@") + "/"
@@ -192,7 +140,7 @@ def test_status_page_in_headless_chromium(running: tuple[Box, str, Notifications
 
 
 def test_status_page_timeline_zooms_and_counts_dropouts(
-    running: tuple[Box, str, Notifications],
+    running: tuple[Box, str, NotifySocket],
 ) -> None:
     """Issue 24: 24 h / 1 h / 15 min, gaps visible at each, dropouts counted, five colours."""
     box, base, _ = running

@@ -8,14 +8,14 @@ pointing at the daemon); nvr-livestream runs as a child process with its own con
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr.livestream.mediamtx_tls import CERT_CREDENTIAL, KEY_CREDENTIAL, render
 from nvr_camsim import CameraSimulator, MediamtxServer
 from nvr_camsim.mediamtx import free_port
-from nvrtest import Child, NotifySocket, wait_until
+from nvrtest import Child, NotifySocket, query_state, wait_until
 
 ALICE, ALICE_PW = "alice", "alice-watches-all-9"
 BOB, BOB_PW = "bob", "bob-sees-cam02-only"
@@ -180,17 +180,10 @@ class Livestream(Child):
         self.signal(signal.SIGHUP)
 
     def heartbeat(self) -> dict[str, Any]:
-        if not self.state_file.exists():
-            return {}
-        conn = sqlite3.connect(f"file:{self.state_file}?mode=ro", uri=True, timeout=10)
-        try:
-            rows = conn.execute(
-                "SELECT status, detail_json FROM heartbeats WHERE daemon = 'nvr-livestream'"
-            ).fetchall()
-        except sqlite3.OperationalError:
-            return {}
-        finally:
-            conn.close()
+        rows = query_state(
+            self.state_file,
+            "SELECT status, detail_json FROM heartbeats WHERE daemon = 'nvr-livestream'",
+        )
         return {"status": rows[0][0], **json.loads(rows[0][1])} if rows else {}
 
     def api(self, endpoint: str, auth: tuple[str, str] | None) -> requests.Response:
@@ -238,9 +231,16 @@ def video_codecs(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [s.get("codec_name", "") for s in streams if s.get("codec_type") == "video"]
 
 
-def start_viewer(url: str, log: Path) -> subprocess.Popen[bytes]:
-    """A long-running RTSP viewer: ffmpeg reading the stream and throwing it away."""
+@contextlib.contextmanager
+def watching(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A long-running RTSP viewer for the `with` block: ffmpeg reading the stream and
+    throwing it away, stopped on the way out."""
     argv = [require_tool("ffmpeg"), "-nostdin", "-v", "error", "-rtsp_transport", "tcp"]
     argv += ["-i", url, "-c", "copy", "-f", "null", "-"]
     with log.open("wb") as handle:
-        return subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
+        viewer = subprocess.Popen(argv, stdout=handle, stderr=subprocess.STDOUT)
+    try:
+        yield viewer
+    finally:
+        viewer.terminate()
+        viewer.wait(10)

@@ -20,12 +20,20 @@ from .harness import (
     BOB_PW,
     Livestream,
     ffprobe,
-    start_viewer,
     video_codecs,
     wait_until,
+    watching,
 )
 
 Make = Callable[..., Livestream]
+
+
+@pytest.fixture
+def ls(livestream: Make) -> Livestream:
+    """nvr-livestream with cam01 and cam02, both paths in place."""
+    started = livestream(["cam01", "cam02"])
+    started.wait_paths({"cam01", "cam02"})
+    return started
 
 
 @pytest.mark.timeout(150)
@@ -48,10 +56,8 @@ def test_a_path_per_enabled_camera_and_viewers_get_video_over_rtsp_and_hls(
 
 @pytest.mark.timeout(150)
 def test_nvrctl_streams_prints_the_url_table_with_live_state(
-    livestream: Make, sim: CameraSimulator, capsys: pytest.CaptureFixture[str]
+    ls: Livestream, sim: CameraSimulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ls = livestream(["cam01", "cam02"])
-    ls.wait_paths({"cam01", "cam02"})
     assert run_streams(ls.config_path) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["ID", "NAME", "LIVE", "READERS", "RTSP", "HLS", "WEBRTC"]
@@ -78,22 +84,16 @@ def run_streams(config: Path) -> int:
 
 @pytest.mark.timeout(150)
 def test_the_api_lists_permitted_cameras_with_urls_and_live_state_without_secrets(
-    livestream: Make, sim: CameraSimulator
+    ls: Livestream, sim: CameraSimulator
 ) -> None:
-    ls = livestream(["cam01", "cam02"])
-    ls.wait_paths({"cam01", "cam02"})
-    viewer = start_viewer(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log")
-    try:
 
-        def cam01_live() -> dict[str, object] | None:
-            answer = ls.api("/api/streams/cam01", (ALICE, ALICE_PW))
-            live = answer.json()["live"]
-            return answer.json() if live["available"] and live["inbound_bitrate_bps"] else None
+    def cam01_live() -> dict[str, object] | None:
+        answer = ls.api("/api/streams/cam01", (ALICE, ALICE_PW))
+        live = answer.json()["live"]
+        return answer.json() if live["available"] and live["inbound_bitrate_bps"] else None
 
+    with watching(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log"):
         cam01 = wait_until(cam01_live, 60, "cam01 available with a bitrate in the API")
-    finally:
-        viewer.terminate()
-        viewer.wait(10)
     assert cam01["live"]["state"] == "live"
     assert cam01["urls"] == {
         "rtsp": f"rtsp://127.0.0.1:{ls.ports.rtsp}/cam01",
@@ -123,10 +123,8 @@ def test_the_api_lists_permitted_cameras_with_urls_and_live_state_without_secret
 
 @pytest.mark.timeout(150)
 def test_a_viewer_without_permission_is_refused_on_rtsp_and_hls(
-    livestream: Make, sim: CameraSimulator
+    ls: Livestream, sim: CameraSimulator
 ) -> None:
-    ls = livestream(["cam01", "cam02"])
-    ls.wait_paths({"cam01", "cam02"})
 
     refused = ffprobe(ls.rtsp_url("cam01", BOB, BOB_PW))
     assert refused.returncode != 0
@@ -144,12 +142,9 @@ def test_a_viewer_without_permission_is_refused_on_rtsp_and_hls(
 
 @pytest.mark.timeout(150)
 def test_removing_a_camera_on_sighup_keeps_other_viewers_watching(
-    livestream: Make, sim: CameraSimulator
+    ls: Livestream, sim: CameraSimulator
 ) -> None:
-    ls = livestream(["cam01", "cam02"])
-    ls.wait_paths({"cam01", "cam02"})
-    viewer = start_viewer(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log")
-    try:
+    with watching(ls.rtsp_url("cam01", ALICE, ALICE_PW), ls.root / "viewer.log") as viewer:
         before = wait_until(lambda: ls.proxy.readers("cam01"), 60, "a reader on cam01")
 
         ls.write_config(["cam01"])
@@ -161,16 +156,11 @@ def test_removing_a_camera_on_sighup_keeps_other_viewers_watching(
 
         assert viewer.poll() is None, (ls.root / "viewer.log").read_text()
         assert ls.proxy.readers("cam01") == before
-    finally:
-        viewer.terminate()
-        viewer.wait(10)
     assert "path=cam02: camera removed or disabled" in ls.log()
 
 
 @pytest.mark.timeout(150)
-def test_a_restarted_mediamtx_gets_its_paths_back(livestream: Make, sim: CameraSimulator) -> None:
-    ls = livestream(["cam01", "cam02"])
-    ls.wait_paths({"cam01", "cam02"})
+def test_a_restarted_mediamtx_gets_its_paths_back(ls: Livestream, sim: CameraSimulator) -> None:
 
     ls.proxy.kill()
     wait_until(lambda: ls.heartbeat().get("mediamtx") == "down", 30, "daemon sees mediamtx down")

@@ -8,7 +8,6 @@ recording, and live view comes back with it.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import yaml
 
 from nvr.core.passwords import hash_password
 from nvr_camsim import CameraSimulator
-from nvrtest import Child, wait_until
+from nvrtest import Child, query_state, wait_until
 
 from .conftest import BITRATE, HEIGHT, WIDTH
 from .harness import ALICE, ALICE_PW, Livestream, ffprobe, video_codecs
@@ -40,15 +39,8 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator
 
 
 def count(state_file: Path, sql: str, *params: Any) -> int:
-    if not state_file.exists():
-        return 0
-    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
-    try:
-        return int(conn.execute(sql, params).fetchone()[0] or 0)
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
+    rows = query_state(state_file, sql, *params)
+    return int(rows[0][0] or 0) if rows else 0
 
 
 def segments_since(state_file: Path, since_s: float) -> int:

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ParamSpec, Protocol, Self, TypeVar
 
 from nvr.core.process import child_environment, stop_process
 from nvr_camsim.mediamtx import MediamtxServer
@@ -77,6 +77,27 @@ class NotifySocket:
         return sum(1 for t, m in pairs if t >= since and m == text)
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_P = ParamSpec("_P")
+_C = TypeVar("_C", bound=_Closable)
+
+
+def closing_factory(make: Callable[_P, _C]) -> Iterator[Callable[_P, _C]]:
+    """For a fixture: `make` as the test's factory; all it made is closed at the end."""
+    made: list[_C] = []
+
+    def factory(*args: _P.args, **kwargs: _P.kwargs) -> _C:
+        made.append(make(*args, **kwargs))
+        return made[-1]
+
+    yield factory
+    for thing in made:
+        thing.close()
+
+
 def base_config(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     """A valid config dict rooted in tmp_path; sections in `overrides` replace defaults."""
     data: dict[str, Any] = {
@@ -112,6 +133,30 @@ def query_state(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...
         raise
     finally:
         conn.close()
+
+
+class SteppingClock:
+    """A monotonic clock (seconds) that moves only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# The nvrctl of this checkout's virtualenv, beside the Python running the tests.
+NVRCTL = str(Path(sys.executable).with_name("nvrctl"))
+
+
+def run_nvrctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real nvrctl against `config`; its output captured, its exit code not checked."""
+    return subprocess.run(
+        [NVRCTL, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -242,10 +287,10 @@ class Child:
         assert self.proc is not None
         self.proc.send_signal(signum)
 
-    def stop(self) -> int:
+    def stop(self, timeout: float = 30.0) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(30)
+        code = self.proc.wait(timeout)
         self.proc = None
         return code
 
@@ -324,3 +369,24 @@ class NvrDaemon(Child):
     def alive(self) -> bool:
         """True while the daemon runs (not stopped, killed or exited)."""
         return self.proc is not None and self.proc.poll() is None
+
+
+@contextlib.contextmanager
+def ready_daemon(
+    module: str, config: Path, root: Path, stop_timeout: float = 30.0
+) -> Iterator[tuple[NvrDaemon, NotifySocket]]:
+    """`module` run with `config` and a notify socket in `root`, for the `with` block.
+
+    It must send READY=1 within 30 s; when the block ends, SIGTERM must stop it with exit
+    code 0 within `stop_timeout`. If the block fails, it is killed instead.
+    """
+    notify = NotifySocket(root / "notify.sock")
+    daemon = NvrDaemon(module, config, notify.path, root=root)
+    try:
+        notify.wait_for(lambda m: m.startswith("READY=1"))
+        yield daemon, notify
+        assert daemon.stop(stop_timeout) == 0, daemon.log()
+    finally:
+        if daemon.alive:
+            daemon.kill()
+        notify.close()

@@ -23,7 +23,7 @@ from nvr.core.config import Config, load_config
 from nvr.core.state import StateStore, now_ms
 from nvr.hddmon.daemon import HddmonDaemon
 from nvr.hddmon.smart import Runner
-from nvrtest import loop_mounted
+from nvrtest import SteppingClock, loop_mounted
 
 SEGMENT_MS = 60_000
 SEGMENT_BYTES = 512 * 1024
@@ -158,16 +158,6 @@ def events(store: StateStore, kind: str | None = None) -> list[dict[str, Any]]:
 def no_smart(argv: Any) -> str:
     """A runner for tests that configure no SMART device; never called."""
     raise AssertionError("smartctl must not run without smart_devices")
-
-
-class SteppingClock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Harness:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import sqlite3
 import struct
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from nvr.core.process import child_environment
-from nvrtest import wait_until
+from nvrtest import query_state, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,16 +115,8 @@ def test_journal_gets_fields_to_filter_one_camera_across_daemons(
 
 def running(state_file: Path, pid: int) -> bool:
     """The daemon's heartbeat says it runs (its signal handlers are in place)."""
-    if not state_file.exists():
-        return False
-    conn = sqlite3.connect(state_file, timeout=10)
-    try:
-        row = conn.execute("SELECT pid, state FROM heartbeats WHERE daemon = 'nvr-sample'")
-        return tuple(row.fetchone() or ()) == (pid, "running")
-    except sqlite3.OperationalError:
-        return False  # no schema yet
-    finally:
-        conn.close()
+    rows = query_state(state_file, "SELECT pid, state FROM heartbeats WHERE daemon = 'nvr-sample'")
+    return tuple(rows[0] if rows else ()) == (pid, "running")
 
 
 def json_lines(config: Path, state_file: Path, *extra: str) -> tuple[list[dict[str, Any]], str]:

@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
-import subprocess
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from nvr.core.process import child_environment
 from nvr.core.state import StateStore
 from nvr.core.tables.events import Severity, record_event
-from nvrtest import wait_until
+from nvrtest import ready_daemon, wait_until
 
 from .test_reports import config_dict, outbox
 
@@ -48,32 +42,7 @@ def test_report_daemon_turns_events_into_coalesced_reports(tmp_path: Path) -> No
             "INSERT INTO heartbeats (daemon, pid, state, status, started_at_ms, updated_at_ms,"
             " interval_ms) VALUES ('nvr-backup', 1, 'running', '', 1000, 1000, 5000)"
         )
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(tmp_path / "notify.sock"))
-    sock.settimeout(0.2)
-    messages: list[str] = []
-    done = threading.Event()
-
-    def receive() -> None:
-        while not done.is_set():
-            try:
-                messages.append(sock.recv(4096).decode("latin-1"))
-            except TimeoutError:
-                continue
-
-    receiver = threading.Thread(target=receive, daemon=True)
-    receiver.start()
-    log = (tmp_path / "report.log").open("wb")
-    env = child_environment()
-    env["NOTIFY_SOCKET"] = str(tmp_path / "notify.sock")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nvr.report.main", "--config", str(config)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_until(lambda: any("READY=1" in m for m in messages), 30, "READY=1")
+    with ready_daemon("nvr.report.main", config, tmp_path) as (report, notify):
         wait_until(
             lambda: (
                 "nvr-backup"
@@ -121,19 +90,10 @@ def test_report_daemon_turns_events_into_coalesced_reports(tmp_path: Path) -> No
         )
         assert reports[0]["body"]["count"] == 5 and reports[0]["body"]["camera"] == "cam01"
         assert wait_until(
-            lambda: any("STATUS=" in m and "reports queued" in m for m in messages),
+            lambda: any("STATUS=" in m and "reports queued" in m for m in notify.messages),
             20,
             "STATUS line",
         )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        done.set()
-        receiver.join()
-        sock.close()
-        log.close()
     bodies = [
         (e["kind"], e["body"]["event"], e["body"].get("camera"))
         for e in events_reported(state_file)
@@ -147,4 +107,4 @@ def test_report_daemon_turns_events_into_coalesced_reports(tmp_path: Path) -> No
     seqs = [e["seq"] for e in outbox(state_file)]
     assert seqs == list(range(1, len(seqs) + 1))
     store.close()
-    assert "k3y-abcdef" not in (tmp_path / "report.log").read_text()
+    assert "k3y-abcdef" not in report.log()

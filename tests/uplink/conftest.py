@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from nvr.core.state import StateStore
 from nvr.uplink.delivery.worker import DestinationWorker
+from nvrtest import closing_factory
 
 from .receiver import Receiver
 
@@ -27,16 +27,7 @@ def store(state_file: Path) -> Iterator[StateStore]:
 
 @pytest.fixture
 def receivers() -> Iterator[Callable[..., Receiver]]:
-    made: list[Receiver] = []
-
-    def make(*args: Any, **kwargs: Any) -> Receiver:
-        receiver = Receiver(*args, **kwargs)
-        made.append(receiver)
-        return receiver
-
-    yield make
-    for receiver in made:
-        receiver.close()
+    yield from closing_factory(Receiver)
 
 
 @pytest.fixture

@@ -5,17 +5,13 @@ A failure becomes an event only when the next check (30 s later) confirms it.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from nvr.core.process import child_environment
 from nvr_camsim import CameraSimulator, Fault
-from nvrtest import NotifySocket, query_state, wait_until
+from nvrtest import query_state, ready_daemon, wait_until
 
 from .conftest import HEIGHT, WIDTH
 
@@ -50,18 +46,10 @@ def test_daemon_reports_a_frozen_camera_and_its_recovery(
             }
         )
     )
-    notify = NotifySocket(tmp_path / "notify.sock")
-    log = tmp_path / "validator.log"
-    env = {**child_environment(), "NOTIFY_SOCKET": str(notify.path)}
-    with log.open("wb") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "nvr.validator.main", "--config", str(config)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        wait_until(lambda: any(m.startswith("READY=1") for m in notify.messages), 30, "READY")
+    with ready_daemon("nvr.validator.main", config, tmp_path, stop_timeout=60) as (
+        validator,
+        notify,
+    ):
         wait_until(lambda: any("STATUS=2 cameras: 2 ok" in m for m in notify.messages), 90, "2 ok")
         sim.set_fault("cam02", Fault.FROZEN)
         wait_until(
@@ -88,13 +76,6 @@ def test_daemon_reports_a_frozen_camera_and_its_recovery(
             90,
             "camera_valid event",
         )
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        notify.close()
     events = query(state_file, "SELECT kind, camera, message FROM events ORDER BY id")
     kinds = [(k, c) for k, c, _ in events]
     assert kinds == [("camera_invalid", "cam02"), ("camera_valid", "cam02")]
@@ -103,7 +84,7 @@ def test_daemon_reports_a_frozen_camera_and_its_recovery(
     assert {"reachable", "stream", "frozen"} <= {row[0] for row in checks}
     assert (state_file.parent / "snapshots" / "cam02" / "last_bad.jpg").exists()
     assert any(m.startswith("STOPPING=1") for m in notify.messages)
-    text = log.read_text()
+    text = validator.log()
     assert "nvr-validator stopped" in text
     for camera in cameras:
         assert sim.password(camera) not in text

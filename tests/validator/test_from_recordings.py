@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.results import Check, Status
 from nvr.validator.source import Source, SourceKind
 from nvr_camsim import CameraSimulator, Fault
-from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, Child, wait_until
+from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, Child, query_state, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 INTERVAL = 10
@@ -50,16 +49,7 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CameraSimulator
         yield sim
 
 
-def query(state_file: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    if not state_file.exists():
-        return []
-    conn = sqlite3.connect(f"file:{state_file}?mode=ro", uri=True, timeout=10)
-    try:
-        return list(conn.execute(sql, params).fetchall())
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        conn.close()
+query = query_state
 
 
 def latest(state_file: Path, camera: str) -> dict[str, tuple[str, str, dict[str, Any]]]:

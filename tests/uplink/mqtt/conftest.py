@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nvrtest import NvrDaemon
+from nvrtest import NvrDaemon, closing_factory
 from nvrtest.mqtt_broker import MosquittoBroker
 from uplink.helpers import checked_daemons
 from uplink.receiver import Receiver
@@ -28,16 +28,7 @@ def broker(tmp_path: Path) -> Iterator[MosquittoBroker]:
 @pytest.fixture
 def centres(broker: MosquittoBroker) -> Iterator[Callable[[], Centre]]:
     """Connect centre clients; disconnected at the end."""
-    made: list[Centre] = []
-
-    def connect() -> Centre:
-        centre = Centre(broker)
-        made.append(centre)
-        return centre
-
-    yield connect
-    for centre in made:
-        centre.close()
+    yield from closing_factory(lambda: Centre(broker))
 
 
 @pytest.fixture

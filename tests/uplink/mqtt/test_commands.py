@@ -44,20 +44,38 @@ def record_segments(state_file: Path, camera: str, from_ms: int, to_ms: int) -> 
             )
 
 
-def test_bad_commands_are_rejected_reported_and_not_run(
+StartBox = Callable[..., Centre]
+
+
+@pytest.fixture
+def start_box(
     tmp_path: Path,
     broker: MosquittoBroker,
     centres: Callable[[], Centre],
     processes: list[NvrDaemon],
     head_office: Receiver,
+) -> StartBox:
+    """Start the given modules, then nvr-uplink, on the box's config; a centre that saw it
+    online."""
+
+    def start(*modules: str) -> Centre:
+        config = box_config(tmp_path, broker, head_office_url=head_office.url)
+        centre = centres()
+        for module in (*modules, "nvr.uplink.main"):
+            processes.append(NvrDaemon(module, config))
+        centre.wait_message(f"status/{SITE}", 30, "online", state="online")
+        return centre
+
+    return start
+
+
+def test_bad_commands_are_rejected_reported_and_not_run(
+    tmp_path: Path, start_box: StartBox, processes: list[NvrDaemon], head_office: Receiver
 ) -> None:
     state_file = tmp_path / "state.db"
     recorded_from = datetime.now(UTC) - timedelta(minutes=10)
     record_segments(state_file, "cam01", int(recorded_from.timestamp() * 1000), now_ms() - 60_000)
-    config = box_config(tmp_path, broker, head_office_url=head_office.url)
-    centre = centres()
-    processes.append(NvrDaemon("nvr.uplink.main", config))
-    centre.wait_message(f"status/{SITE}", 30, "online", state="online")
+    centre = start_box()
 
     def clip(**args: Any) -> dict[str, Any]:
         return {"camera": "cam01", "start": iso(recorded_from), "duration": 30, **args}
@@ -136,17 +154,9 @@ def wait_for_reports(head_office: Receiver, count: int) -> None:
 
 
 def test_get_status_end_to_end_and_the_same_id_twice_runs_once(
-    tmp_path: Path,
-    broker: MosquittoBroker,
-    centres: Callable[[], Centre],
-    processes: list[NvrDaemon],
-    head_office: Receiver,
+    tmp_path: Path, start_box: StartBox, processes: list[NvrDaemon], head_office: Receiver
 ) -> None:
-    config = box_config(tmp_path, broker, head_office_url=head_office.url)
-    centre = centres()
-    processes.append(NvrDaemon("nvr.report.main", config))
-    processes.append(NvrDaemon("nvr.uplink.main", config))
-    centre.wait_message(f"status/{SITE}", 30, "online", state="online")
+    centre = start_box("nvr.report.main")
 
     command = centre.command("get_status", command_id="status-now-1")
     assert centre.wait_result("status-now-1", "accepted")["result"] == {}
@@ -176,17 +186,8 @@ def test_get_status_end_to_end_and_the_same_id_twice_runs_once(
     assert "command action=get_status id=status-now-1 origin=mqtt outcome=done: seq=" in log
 
 
-def test_a_forged_command_cannot_take_a_genuine_id(
-    tmp_path: Path,
-    broker: MosquittoBroker,
-    centres: Callable[[], Centre],
-    processes: list[NvrDaemon],
-    head_office: Receiver,
-) -> None:
-    config = box_config(tmp_path, broker, head_office_url=head_office.url)
-    centre = centres()
-    processes.append(NvrDaemon("nvr.uplink.main", config))
-    centre.wait_message(f"status/{SITE}", 30, "online", state="online")
+def test_a_forged_command_cannot_take_a_genuine_id(tmp_path: Path, start_box: StartBox) -> None:
+    centre = start_box()
 
     genuine = centre.command("snapshot", {"camera": "cam07"}, command_id="evidence-42")
     first = centre.wait_result("evidence-42", "rejected")

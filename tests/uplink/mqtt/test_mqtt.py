@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from nvr.core.state import StateStore, now_ms
-from nvrtest import NvrDaemon, wait_until
+from nvrtest import NvrDaemon, query_state, wait_until
 from nvrtest.mqtt_broker import MosquittoBroker
 
 from .centre import SITE, Centre, box_config, presence
@@ -24,14 +23,8 @@ STATE = f"status/{SITE}/state"
 
 def uplink_status(state_file: Path) -> str:
     """nvr-uplink's STATUS line as its heartbeat row carries it."""
-    conn = sqlite3.connect(state_file, timeout=10)
-    try:
-        row = conn.execute("SELECT status FROM heartbeats WHERE daemon = 'nvr-uplink'").fetchone()
-    except sqlite3.OperationalError:
-        return ""  # no schema yet
-    finally:
-        conn.close()
-    return str(row[0]) if row else ""
+    rows = query_state(state_file, "SELECT status FROM heartbeats WHERE daemon = 'nvr-uplink'")
+    return str(rows[0][0]) if rows else ""
 
 
 def test_last_will_on_kill_9_online_after_restart_offline_on_clean_stop(
