@@ -21,9 +21,10 @@ import pytest
 from nvr.core.process import child_environment
 from nvr.core.state import now_ms
 from nvr.report.status import status_body
+from nvrtest import NotifySocket
 from nvrtest.box import PASSWORD, Box, make_box
 
-from .test_daemon import Notifications, fetch, running  # noqa: F401 (fixture)
+from .test_daemon import fetch, running  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,7 +63,7 @@ def _timeless(value: Any, key: str = "") -> Any:
 
 
 def test_nvrctl_status_json_is_the_health_body(
-    running: tuple[Box, str, Notifications],  # noqa: F811 (the imported fixture)
+    running: tuple[Box, str, NotifySocket],  # noqa: F811 (the imported fixture)
 ) -> None:
     stale_box, health_url, _ = running
     code, raw = fetch(f"{health_url}/health")
