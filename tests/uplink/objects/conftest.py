@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nvrtest import NotifySocket, NvrDaemon
+from nvrtest import NvrDaemon
 from nvrtest.minio_server import MinioServer
 from uplink.helpers import checked_daemons
 
@@ -23,11 +23,3 @@ def minio(tmp_path: Path) -> Iterator[MinioServer]:
 def processes(minio: MinioServer) -> Iterator[list[NvrDaemon]]:
     """Daemon processes of the test; at the end: killed, and no MinIO secret in their logs."""
     yield from checked_daemons((minio.secret_key,))
-
-
-@pytest.fixture
-def notify(tmp_path: Path) -> Iterator[NotifySocket]:
-    """A systemd notify socket collecting the STATUS lines of one daemon."""
-    sock = NotifySocket(tmp_path / "notify.sock")
-    yield sock
-    sock.close()
