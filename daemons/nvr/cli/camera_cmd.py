@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
+from nvr.cli.options import add_config_option
 from nvr.core.config import Config, load_config, parse_config, resolve_path
 from nvr.core.errors import ConfigError, NvrError
 from nvr.core.onvif import DISCOVERY_SECONDS, OnvifError, discover, stream_uri
@@ -49,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
     camera = subparsers.add_parser("camera", help="add cameras to the config")
     actions = camera.add_subparsers(dest="camera_action", required=True)
     add = actions.add_parser("add", help="probe a camera URL, write its entry and apply it")
-    add.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
+    add_config_option(add)
     add.add_argument("--url", required=True, help="rtsp://user:password@host:554/path")
     add.add_argument("--id", dest="camera_id", help="camera id (default: the next free camNN)")
     add.add_argument("--name", help="what people call it (default: the id)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.state import StateStore, now_ms
 from nvr.report.build import enqueue_status
@@ -15,7 +16,7 @@ def add_parser(subparsers: Any) -> None:
     report = subparsers.add_parser("report", help="reports to head office")
     actions = report.add_subparsers(dest="report_action", required=True)
     now = actions.add_parser("now", help="queue a status report for nvr-uplink to deliver")
-    now.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
+    add_config_option(now)
     now.set_defaults(func=report_now)
 
 

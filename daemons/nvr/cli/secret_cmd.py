@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config
 from nvr.core.config.loader import resolve_path
 from nvr.core.config.uplink import PREVIOUS_SUFFIX
@@ -35,9 +36,7 @@ def add_parser(subparsers: Any) -> None:
     secret = subparsers.add_parser("secret", help="the site secret (head office, commands)")
     actions = secret.add_subparsers(dest="secret_command", required=True)
     rotate = actions.add_parser("rotate", help="install a new site secret, keep the old one")
-    rotate.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(rotate)
     rotate.add_argument(
         "--new-secret-file",
         type=Path,

@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nvr.cli.options import add_config_option
 from nvr.cli.restore import restore
 from nvr.core.config import load_config, resolve_path
 from nvr.core.statebackup import backup_dir, integrity_problem, list_backups, take_backup
-
-CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -25,15 +24,15 @@ def add_parser(subparsers: Any) -> None:
     state = subparsers.add_parser("state", help="state-file backups and restore")
     actions = state.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("backups", help="the kept copies, newest first")
-    listing.add_argument("--config", help=CONFIG_HELP)
+    add_config_option(listing)
     listing.set_defaults(func=run_list)
     now = actions.add_parser("backup", help="take a copy now")
-    now.add_argument("--config", help=CONFIG_HELP)
+    add_config_option(now)
     now.set_defaults(func=run_backup)
     back = actions.add_parser(
         "restore", help="put a copy back and reconcile the index (daemons stopped)"
     )
-    back.add_argument("--config", help=CONFIG_HELP)
+    add_config_option(back)
     back.add_argument("--backup", type=Path, help="this copy (default: the newest good one)")
     back.set_defaults(func=run_restore)
 

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.config.salvage import salvage_config, state_only_config
 from nvr.core.errors import ConfigError
@@ -40,9 +41,7 @@ def add_parser(subparsers: Any) -> None:
     status = subparsers.add_parser(
         "status", help="daemons, cameras, disk and uplink at a glance (exit 1 when critical)"
     )
-    status.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(status)
     status.add_argument("--json", action="store_true", help="print the /health JSON body")
     status.set_defaults(func=show_status)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nvr.cli.bundle import LOG_DIR, build, write_bundle
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config, resolve_path
 
 
@@ -20,9 +21,7 @@ def add_parser(subparsers: Any) -> None:
     bundle = subparsers.add_parser(
         "support-bundle", help="a tar.gz for a support ticket (config redacted, logs, status)"
     )
-    bundle.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(bundle)
     bundle.add_argument("-o", "--output", type=Path, help="the tar.gz to write")
     bundle.add_argument(
         "--log-dir", type=Path, default=LOG_DIR, help=f"daemon log files (default {LOG_DIR})"
