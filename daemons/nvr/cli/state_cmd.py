@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nvr.cli.options import add_config_option
+from nvr.cli.options import add_command
 from nvr.cli.restore import restore
 from nvr.core.config import load_config, resolve_path
 from nvr.core.statebackup import backup_dir, integrity_problem, list_backups, take_backup
@@ -23,18 +23,12 @@ def add_parser(subparsers: Any) -> None:
     """Register `state`."""
     state = subparsers.add_parser("state", help="state-file backups and restore")
     actions = state.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("backups", help="the kept copies, newest first")
-    add_config_option(listing)
-    listing.set_defaults(func=run_list)
-    now = actions.add_parser("backup", help="take a copy now")
-    add_config_option(now)
-    now.set_defaults(func=run_backup)
-    back = actions.add_parser(
-        "restore", help="put a copy back and reconcile the index (daemons stopped)"
+    add_command(actions, "backups", "the kept copies, newest first", run_list)
+    add_command(actions, "backup", "take a copy now", run_backup)
+    back = add_command(
+        actions, "restore", "put a copy back and reconcile the index (daemons stopped)", run_restore
     )
-    add_config_option(back)
     back.add_argument("--backup", type=Path, help="this copy (default: the newest good one)")
-    back.set_defaults(func=run_restore)
 
 
 def run_list(args: argparse.Namespace) -> int:
