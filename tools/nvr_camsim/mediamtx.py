@@ -24,7 +24,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from threading import Event
 from time import monotonic
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +35,7 @@ from nvr.core.process import stop_process
 from nvr.core.tools import require_tool
 from nvr_camsim.auth import Authorizer, AuthServer
 from nvr_camsim.errors import MediamtxError
-from nvr_camsim.process import STOP_TIMEOUT_S, pid_running, spawn
+from nvr_camsim.process import STOP_TIMEOUT_S, Started, pid_running, spawn
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class MediamtxServer:
+class MediamtxServer(Started):
     """mediamtx as a child process, configured by us, with RTSP and the API on loopback.
 
     `authorize` decides every publish and read through an `AuthServer` (mediamtx
@@ -207,18 +206,6 @@ class MediamtxServer:
         except psutil.Error:
             pass  # already gone
         pid_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> MediamtxServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- configuration -----------------------------------------------------------------
 

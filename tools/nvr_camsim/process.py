@@ -7,7 +7,7 @@ import subprocess
 from collections import deque
 from collections.abc import Sequence
 from threading import Thread
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import psutil
 
@@ -34,6 +34,25 @@ def spawn(argv: Sequence[str], *, stdout: Any, stderr: Any) -> subprocess.Popen[
         text=True,
         errors="replace",
     )
+
+
+class Started:
+    """A thing with start() and stop(), used as a context manager: started on entering."""
+
+    def start(self) -> None:
+        """Start it; raises when it cannot."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop it; safe to call twice."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def pid_running(pid: object) -> bool:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Event, RLock, Thread
 from time import monotonic
-from types import TracebackType
 
 from nvr.core.redact import register_secret
 from nvr.core.tools import require_tool
@@ -40,6 +39,7 @@ from nvr_camsim.clips import (
 from nvr_camsim.errors import CamsimError, MediamtxError
 from nvr_camsim.faults import Fault
 from nvr_camsim.mediamtx import MediamtxServer
+from nvr_camsim.process import Started
 from nvr_camsim.publisher import Publisher
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class _Camera:
     degraded: bool = False
 
 
-class CameraSimulator:
+class CameraSimulator(Started):
     """N simulated RTSP cameras with switchable faults; use as a context manager."""
 
     def __init__(
@@ -203,18 +203,6 @@ class CameraSimulator:
             for cam in self._cameras.values():
                 self._stop_publisher(cam)
         self.server.stop()
-
-    def __enter__(self) -> CameraSimulator:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- clips and publishers -------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from nvr.core.process import child_environment
 from nvr.core.tools import require_tool
 from nvr_camsim.control import CAMERAS_FILE
 from nvr_camsim.mediamtx import free_port
-from nvr_camsim.process import pid_running
+from nvr_camsim.process import Started, pid_running
 from nvr_demo.supervisor import ProgramSpec, render_supervisord
 
 SITE_ID = "demo-01"
@@ -105,7 +105,7 @@ class StackOptions:
     live_mediamtx_config: Path = Path("etc/mediamtx/mediamtx.yml")
 
 
-class Stack:
+class Stack(Started):
     """One supervisord with everything under it; a context manager."""
 
     def __init__(self, run_dir: Path, options: StackOptions | None = None) -> None:
@@ -138,13 +138,6 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.livestream}"
 
     # -- life cycle ------------------------------------------------------------------------
-    def __enter__(self) -> Stack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def start(self) -> None:
         """Start supervisord and the infrastructure, then the nvr daemons."""
         for tool in ("ffmpeg", "mediamtx", "mosquitto", "supervisord"):

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
+from nvr.cli.options import add_command
 from nvr.core.config import Config, load_config, parse_config, resolve_path
 from nvr.core.errors import ConfigError, NvrError
 from nvr.core.onvif import DISCOVERY_SECONDS, OnvifError, discover, stream_uri
@@ -48,8 +49,9 @@ def add_parser(subparsers: Any) -> None:
     """Register `camera add`."""
     camera = subparsers.add_parser("camera", help="add cameras to the config")
     actions = camera.add_subparsers(dest="camera_action", required=True)
-    add = actions.add_parser("add", help="probe a camera URL, write its entry and apply it")
-    add.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
+    add = add_command(
+        actions, "add", "probe a camera URL, write its entry and apply it", add_camera
+    )
     add.add_argument("--url", required=True, help="rtsp://user:password@host:554/path")
     add.add_argument("--id", dest="camera_id", help="camera id (default: the next free camNN)")
     add.add_argument("--name", help="what people call it (default: the id)")
@@ -57,7 +59,6 @@ def add_parser(subparsers: Any) -> None:
     add.add_argument(
         "--wait", type=float, default=DEFAULT_WAIT_SECONDS, help="seconds to wait for reloads"
     )
-    add.set_defaults(func=add_camera)
     find = actions.add_parser(
         "discover", help="find ONVIF cameras on the LAN (WS-Discovery) and their RTSP URLs"
     )

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
+from nvr.cli.options import add_command, add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.config.schema import documented_keys, json_schema, render_text
 
@@ -15,17 +16,11 @@ def add_parser(subparsers: Any) -> None:
     """Register `config` and its subcommands."""
     config = subparsers.add_parser("config", help="work with the configuration file")
     actions = config.add_subparsers(dest="config_action", required=True)
-    check = actions.add_parser("check", help="validate the config; exit 1 with the first error")
-    check.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
-    check.set_defaults(func=check_config)
+    add_command(actions, "check", "validate the config; exit 1 with the first error", check_config)
     apply = actions.add_parser(
         "apply", help="check the config, reload every daemon, report which accepted it"
     )
-    apply.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(apply)
     apply.add_argument(
         "--wait",
         type=float,

@@ -6,22 +6,17 @@ import argparse
 import json
 from typing import Any
 
+from nvr.cli.options import add_command
 from nvr.core.config import load_config
 from nvr.core.identity import key_path, load_identity
-
-CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 
 
 def add_parser(subparsers: Any) -> None:
     """Register identity init and show."""
     identity = subparsers.add_parser("identity", help="the box key that signs clip manifests")
     actions = identity.add_subparsers(dest="identity_action", required=True)
-    init = actions.add_parser("init", help="create the key if absent (the package does this)")
-    init.add_argument("--config", help=CONFIG_HELP)
-    init.set_defaults(func=init_command)
-    show = actions.add_parser("show", help="the public key, as head office registers it")
-    show.add_argument("--config", help=CONFIG_HELP)
-    show.set_defaults(func=show_command)
+    add_command(actions, "init", "create the key if absent (the package does this)", init_command)
+    add_command(actions, "show", "the public key, as head office registers it", show_command)
 
 
 def init_command(args: argparse.Namespace) -> int:

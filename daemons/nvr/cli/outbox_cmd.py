@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from nvr.cli.options import add_command
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.outbox import (
@@ -21,12 +22,10 @@ DEAD_LETTERS_SHOWN = 20
 
 def add_parser(subparsers: Any) -> None:
     """Register `outbox`."""
-    outbox = subparsers.add_parser("outbox", help="show the report backlog and dead letters")
-    outbox.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    outbox = add_command(
+        subparsers, "outbox", "show the report backlog and dead letters", show_outbox
     )
     outbox.add_argument("--json", action="store_true", help="machine-readable output")
-    outbox.set_defaults(func=show_outbox)
 
 
 def collect(store: StateStore, config: Config) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.errors import NvrError
 from nvr.core.playbackurl import playback_server, playback_url
@@ -26,7 +27,7 @@ def add_parser(subparsers: Any) -> None:
         description="Print the playback page URL of a camera at a time (local time unless"
         " the time has an offset).",
     )
-    play.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
+    add_config_option(play)
     play.add_argument("--camera", required=True, metavar="ID", help="camera id")
     play.add_argument(
         "--at", default="-1h", metavar="T", help="'2026-11-21 08:00' (local), ISO with Z, or -2h"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.rangesummary import range_summary
 from nvr.core.state import StateStore
@@ -38,9 +39,7 @@ def add_parser(subparsers: Any) -> None:
         help="keep a time range of a camera as evidence (never deleted by nvr-hddmon)",
         description="Protect recorded video from deletion, list or release protections.",
     )
-    protect.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(protect)
     protect.add_argument(
         "--camera", action="append", metavar="ID", help="camera id (repeat for several)"
     )

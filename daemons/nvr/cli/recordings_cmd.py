@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nvr.cli.options import add_command, add_config_option
 from nvr.core.causes import cause_of
 from nvr.core.chain import verify_chain
 from nvr.core.config import Config, load_config
@@ -18,11 +19,9 @@ from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.recordings import Gap, coverage, list_segments
 from nvr.core.timeutil import format_local, local_zone, parse_time, typed_as_local
 
-CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-
 
 def _range_args(parser: argparse.ArgumentParser, required: bool) -> None:
-    parser.add_argument("--config", help=CONFIG_HELP)
+    add_config_option(parser)
     parser.add_argument("--camera", required=True, help="camera id")
     parser.add_argument(
         "--from", dest="start", required=required, help="start: ISO time, local time, or --from=-2h"
@@ -40,10 +39,8 @@ def add_parser(subparsers: Any) -> None:
     _range_args(listing, required=False)
     listing.add_argument("--json", action="store_true", help="a JSON array")
     listing.set_defaults(func=list_command)
-    verify = actions.add_parser("verify", help="check hashes and the evidence chain")
-    verify.add_argument("--config", help=CONFIG_HELP)
+    verify = add_command(actions, "verify", "check hashes and the evidence chain", verify_command)
     verify.add_argument("--camera", required=True, help="camera id")
-    verify.set_defaults(func=verify_command)
 
     cover = subparsers.add_parser("coverage", help="minutes recorded vs expected, with gaps")
     _range_args(cover, required=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from nvr.cli.options import add_command
 from nvr.core.config import load_config, resolve_path
 from nvr.core.state import StateStore, now_ms
 from nvr.report.build import enqueue_status
@@ -14,9 +15,7 @@ def add_parser(subparsers: Any) -> None:
     """Register `report` and its subcommands."""
     report = subparsers.add_parser("report", help="reports to head office")
     actions = report.add_subparsers(dest="report_action", required=True)
-    now = actions.add_parser("now", help="queue a status report for nvr-uplink to deliver")
-    now.add_argument("--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)")
-    now.set_defaults(func=report_now)
+    add_command(actions, "now", "queue a status report for nvr-uplink to deliver", report_now)
 
 
 def report_now(args: argparse.Namespace) -> int:

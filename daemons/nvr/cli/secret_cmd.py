@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from nvr.cli.options import add_command
 from nvr.core.config import load_config
 from nvr.core.config.loader import resolve_path
 from nvr.core.config.uplink import PREVIOUS_SUFFIX
@@ -34,16 +35,14 @@ def add_parser(subparsers: Any) -> None:
     """Register `secret rotate`."""
     secret = subparsers.add_parser("secret", help="the site secret (head office, commands)")
     actions = secret.add_subparsers(dest="secret_command", required=True)
-    rotate = actions.add_parser("rotate", help="install a new site secret, keep the old one")
-    rotate.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    rotate = add_command(
+        actions, "rotate", "install a new site secret, keep the old one", rotate_secret
     )
     rotate.add_argument(
         "--new-secret-file",
         type=Path,
         help="the new secret (as agreed with head office); default: a random one (in the file)",
     )
-    rotate.set_defaults(func=rotate_secret)
 
 
 def _secret_file(config_path: Path) -> Path:

@@ -13,29 +13,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from nvr.cli.options import add_command
 from nvr.cli.restore import restore
 from nvr.core.config import load_config, resolve_path
 from nvr.core.statebackup import backup_dir, integrity_problem, list_backups, take_backup
-
-CONFIG_HELP = "config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
 
 
 def add_parser(subparsers: Any) -> None:
     """Register `state`."""
     state = subparsers.add_parser("state", help="state-file backups and restore")
     actions = state.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("backups", help="the kept copies, newest first")
-    listing.add_argument("--config", help=CONFIG_HELP)
-    listing.set_defaults(func=run_list)
-    now = actions.add_parser("backup", help="take a copy now")
-    now.add_argument("--config", help=CONFIG_HELP)
-    now.set_defaults(func=run_backup)
-    back = actions.add_parser(
-        "restore", help="put a copy back and reconcile the index (daemons stopped)"
+    add_command(actions, "backups", "the kept copies, newest first", run_list)
+    add_command(actions, "backup", "take a copy now", run_backup)
+    back = add_command(
+        actions, "restore", "put a copy back and reconcile the index (daemons stopped)", run_restore
     )
-    back.add_argument("--config", help=CONFIG_HELP)
     back.add_argument("--backup", type=Path, help="this copy (default: the newest good one)")
-    back.set_defaults(func=run_restore)
 
 
 def run_list(args: argparse.Namespace) -> int:

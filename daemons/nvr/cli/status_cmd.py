@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from nvr.cli.options import add_command
 from nvr.core.config import Config, load_config, resolve_path
 from nvr.core.config.salvage import salvage_config, state_only_config
 from nvr.core.errors import ConfigError
@@ -37,14 +38,13 @@ _MARK = {Severity.OK: "ok", Severity.WARNING: "WARN", Severity.CRITICAL: "CRIT"}
 
 def add_parser(subparsers: Any) -> None:
     """Register `status`."""
-    status = subparsers.add_parser(
-        "status", help="daemons, cameras, disk and uplink at a glance (exit 1 when critical)"
-    )
-    status.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    status = add_command(
+        subparsers,
+        "status",
+        "daemons, cameras, disk and uplink at a glance (exit 1 when critical)",
+        show_status,
     )
     status.add_argument("--json", action="store_true", help="print the /health JSON body")
-    status.set_defaults(func=show_status)
 
 
 def show_status(args: argparse.Namespace) -> int:

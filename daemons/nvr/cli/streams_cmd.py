@@ -11,6 +11,7 @@ import json
 import sys
 from typing import Any
 
+from nvr.cli.options import add_command
 from nvr.core.config import load_config
 from nvr.core.config.livestream import LivestreamConfig
 from nvr.core.livewords import live_word
@@ -24,12 +25,10 @@ COLUMNS = ("ID", "NAME", "LIVE", "READERS", "RTSP", "HLS", "WEBRTC")
 
 def add_parser(subparsers: Any) -> None:
     """Register `streams`."""
-    streams = subparsers.add_parser("streams", help="print the live-view URL of every camera")
-    streams.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    streams = add_command(
+        subparsers, "streams", "print the live-view URL of every camera", print_streams
     )
     streams.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    streams.set_defaults(func=print_streams)
 
 
 def _live(section: LivestreamConfig) -> dict[str, LivePath] | None:

@@ -12,22 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from nvr.cli.bundle import LOG_DIR, build, write_bundle
+from nvr.cli.options import add_command
 from nvr.core.config import load_config, resolve_path
 
 
 def add_parser(subparsers: Any) -> None:
     """Register `support-bundle`."""
-    bundle = subparsers.add_parser(
-        "support-bundle", help="a tar.gz for a support ticket (config redacted, logs, status)"
-    )
-    bundle.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
+    bundle = add_command(
+        subparsers,
+        "support-bundle",
+        "a tar.gz for a support ticket (config redacted, logs, status)",
+        run_bundle,
     )
     bundle.add_argument("-o", "--output", type=Path, help="the tar.gz to write")
     bundle.add_argument(
         "--log-dir", type=Path, default=LOG_DIR, help=f"daemon log files (default {LOG_DIR})"
     )
-    bundle.set_defaults(func=run_bundle)
 
 
 def run_bundle(args: argparse.Namespace) -> int:

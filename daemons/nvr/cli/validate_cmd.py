@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from nvr.cli.options import add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.state import StateStore, now_ms
 from nvr.validator.engine import Engine, default_tools, settings_of
@@ -18,9 +19,7 @@ def add_parser(subparsers: Any) -> None:
     """Register `validate`."""
     parser = subparsers.add_parser("validate", help="check one camera's stream and picture now")
     parser.add_argument("--camera", required=True, help="camera id, e.g. cam01")
-    parser.add_argument(
-        "--config", help="config file (default: $NVR_CONFIG, else /etc/nvr/nvr.yaml)"
-    )
+    add_config_option(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=validate)
 

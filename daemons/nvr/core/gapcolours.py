@@ -1,9 +1,23 @@
-"""The colour of each gap reason on timelines (nvr-health's status page, the playback page).
+"""What timelines are drawn with (nvr-health's status page, the playback page).
 
-One table so both pages show a gap alike; names match nvr.core.tables.recordings.EndReason.
+One bar type and one table of gap colours so both pages draw a gap alike; names match
+nvr.core.tables.recordings.EndReason.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One stretch of a timeline, in percent of its width."""
+
+    left: float
+    width: float
+    colour: str
+    title: str
+
 
 RECORDED_COLOUR = "#5cb85c"
 PROTECTED_COLOUR = "#f1c40f"

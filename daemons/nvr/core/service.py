@@ -16,15 +16,16 @@ import argparse
 import json
 import logging
 import os
+import queue
 import signal
 import sys
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import psutil
 
@@ -48,6 +49,18 @@ HEARTBEAT_SECONDS = 5.0
 # (a "retry in 45s" countdown changes every second).
 STATUS_BEAT_SECONDS = 1.0
 DEFAULT_TICK_SECONDS = 1.0
+
+
+_T = TypeVar("_T")
+
+
+def drain(q: queue.Queue[_T] | queue.SimpleQueue[_T]) -> Iterator[_T]:
+    """What `q` holds, one at a time, without waiting: a tick takes what its threads left."""
+    while True:
+        try:
+            yield q.get_nowait()
+        except queue.Empty:
+            return
 
 
 class Lifecycle(StrEnum):

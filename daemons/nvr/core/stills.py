@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from nvr.core.errors import NvrError
-from nvr.core.process import child_environment
+from nvr.core.process import run_child
 from nvr.core.redact import redact_text
 from nvr.core.tools import require_tool
 
@@ -30,16 +30,7 @@ def write_jpeg(input_args: list[str], output: Path, qscale: int, timeout_s: floa
         "-f", "image2", str(partial),
     ]  # fmt: skip
     try:
-        result = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-            env=child_environment(),
-            start_new_session=True,
-        )
+        result = run_child(argv, timeout_s)
     except subprocess.TimeoutExpired:
         partial.unlink(missing_ok=True)
         raise StillError(f"no picture within {timeout_s:g} s") from None

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from nvr.core.causes import BOX, CAMERA, IN_PROGRESS, PAUSED, cause_of, is_dropout
+from nvr.core.gapcolours import Bar
 from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_local
 
@@ -28,16 +29,6 @@ CAUSE_COLOURS = {
     PAUSED: "#8d8d8d",
     IN_PROGRESS: "#d0d0d0",
 }
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One stretch of a timeline, in percent of its width."""
-
-    left: float
-    width: float
-    colour: str
-    title: str
 
 
 @dataclass(frozen=True)

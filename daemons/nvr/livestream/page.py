@@ -7,13 +7,18 @@ package (static/, Apache-2.0, no CDN); Safari plays the playlist natively.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 
 from flask import render_template_string
 
 from nvr.core.config import Config
 from nvr.core.config.viewers import ViewerAccount
-from nvr.core.gapcolours import GAP_COLOURS, OTHER_GAP_COLOUR, PROTECTED_COLOUR, RECORDED_COLOUR
+from nvr.core.gapcolours import (
+    GAP_COLOURS,
+    OTHER_GAP_COLOUR,
+    PROTECTED_COLOUR,
+    RECORDED_COLOUR,
+    Bar,
+)
 from nvr.core.tables.recordings import coverage
 from nvr.core.timeutil import format_ms
 
@@ -21,16 +26,6 @@ TIMELINE_MS = 24 * 3_600_000
 # The player loads this much from the clicked minute; the shown range the buttons act on.
 PLAYER_SECONDS = 3600
 MINUTE_MS = 60_000
-
-
-@dataclass(frozen=True)
-class Bar:
-    """One stretch of the timeline in percent of its width."""
-
-    left: float
-    width: float
-    colour: str
-    title: str
 
 
 def _bar(start: int, end: int, window_start: int, colour: str, title: str) -> Bar:

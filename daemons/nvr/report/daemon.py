@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from nvr.core.config import Config
-from nvr.core.service import Daemon
+from nvr.core.service import Daemon, drain
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.outbox import append
 from nvr.report.build import enqueue_daily, enqueue_status
@@ -124,11 +124,7 @@ class ReportDaemon(Daemon):
         self._events()
 
     def _scheduled(self) -> None:
-        while True:
-            try:
-                job = self._due.get_nowait()
-            except queue.Empty:
-                return
+        for job in drain(self._due):
             if job == STATUS_JOB:
                 envelope = enqueue_status(self.store, self.config, self._clock())
                 self.last_status_ms = self._clock()

@@ -216,36 +216,28 @@ def check_live(
     camera: CameraConfig,
     tools: Tools,
     settings: Settings,
-    baselines: Mapping[Mode, Baseline],
     source: Source,
-    outcome: Outcome,
-) -> None:
-    """A camera nobody records: DESCRIBE, ffprobe and ffmpeg over RTSP."""
-    report = outcome.report
+    report: CameraReport,
+) -> list[Frame] | None:
+    """A camera nobody records: DESCRIBE, ffprobe and ffmpeg over RTSP; None: a step failed."""
     report.results.append(check_reachable(camera, tools, settings.timeout))
     if report.results[-1].status is Status.FAIL:
-        return
+        return None
     stream, info = check_stream(camera, tools, source, settings.timeout)
     report.results.append(stream)
     if info is None:
-        return
+        return None
     try:
-        frames = grab_picture(camera, tools, source, info, settings)
+        return grab_picture(camera, tools, source, info, settings)
     except ValidatorError as err:
         report.results.append(unfinished("no picture decoded", err, source))
-        return
-    outcome.stats = judge_picture(camera, frames, settings, baselines, report)
+        return None
 
 
 def check_recorded(
-    camera: CameraConfig,
-    settings: Settings,
-    baselines: Mapping[Mode, Baseline],
-    source: Source,
-    outcome: Outcome,
-) -> None:
+    camera: CameraConfig, settings: Settings, source: Source, report: CameraReport
+) -> list[Frame] | None:
     """A camera being recorded: its last segment, read in-process; no camera session."""
-    report = outcome.report
     report.results.append(recording_reachable(camera, source, report.checked_at_ms))
     assert source.path is not None
     try:
@@ -254,9 +246,9 @@ def check_recorded(
         )
     except ValidatorError as err:
         report.results.append(unfinished("cannot read the recording", err, source))
-        return
+        return None
     report.results.append(compare_stream(camera, info))
-    outcome.stats = judge_picture(camera, frames, settings, baselines, report)
+    return frames
 
 
 def check_camera(
@@ -269,9 +261,11 @@ def check_camera(
     """Run the steps in order for one camera; never raises for a camera's fault."""
     outcome = Outcome(CameraReport(camera.id, now_ms()))
     if source.kind is SourceKind.RECORDING:
-        check_recorded(camera, settings, baselines, source, outcome)
+        frames = check_recorded(camera, settings, source, outcome.report)
     else:
-        check_live(camera, tools, settings, baselines, source, outcome)
+        frames = check_live(camera, tools, settings, source, outcome.report)
+    if frames is not None:
+        outcome.stats = judge_picture(camera, frames, settings, baselines, outcome.report)
     outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
     log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

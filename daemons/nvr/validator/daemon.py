@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import (
 )
 
 from nvr.core.config import CameraConfig, Config
-from nvr.core.service import Daemon
+from nvr.core.service import Daemon, drain
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.uploads import images_target
 from nvr.validator import constants as c
@@ -140,11 +140,7 @@ class ValidatorDaemon(Daemon):
 
     def tick(self) -> None:
         """Record the checks that finished since the last tick."""
-        while True:
-            try:
-                outcome = self._done.get_nowait()
-            except queue.Empty:
-                return
+        for outcome in drain(self._done):
             if not self.stop_event.is_set() or outcome.report.results:
                 self._engine.record(outcome)
                 if self._engine.unconfirmed(outcome.report.camera):
