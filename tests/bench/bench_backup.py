@@ -8,7 +8,8 @@ feeds three recorders, one after another, each for the same steady-state window:
 
 - nvr-backup: `python -m nvr.backup.main` with one camera entry per simulated camera;
   measured as its whole process tree (the Python supervisor plus its ffmpeg children);
-- bare ffmpeg: the very argv nvr-backup would run (`build_command(..., "copy")`), one
+- bare ffmpeg: the very argv and binary nvr-backup would run (`build_command(..., "copy")`,
+  `recording_ffmpeg()`: ffmpeg-rec when installed), one
   process per camera, started by this script, output to files;
 - mediamtx: a second mediamtx pulling every camera (`sourceOnDemand: no`) and recording
   it (`record: yes`, fmp4, the same segment length).
@@ -61,13 +62,12 @@ from typing import Any, Protocol
 import psutil
 import yaml
 
-from nvr.backup.command import build_command
+from nvr.backup.command import build_command, recording_ffmpeg
 from nvr.backup.paths import ensure_staging_directory
 from nvr.camsim import CameraSimulator
 from nvr.camsim.mediamtx import MediamtxServer
 from nvr.core.config import parse_config
 from nvr.core.notify import child_environment
-from nvr.core.tools import require_tool
 
 log = logging.getLogger("bench_backup")
 
@@ -366,7 +366,7 @@ class BareFfmpeg:
         self.recordings = root / "recordings"
         self.recordings.mkdir(parents=True)
         config = parse_config(backup_config(root, sim, segment_seconds), root / "nvr.yaml")
-        ffmpeg = require_tool("ffmpeg")
+        ffmpeg = recording_ffmpeg()  # the binary nvr-backup runs, for the same argv
         self._argvs = {
             cam.id: build_command(
                 ffmpeg, cam, config.recording, self.recordings, "copy", BASELINE_RUN, "tcp"
@@ -737,6 +737,7 @@ def row(
         "nproc": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "sha256_mb_per_s": args.sha256_mb_s,
+        "recording_ffmpeg": Path(recording_ffmpeg()).resolve().name,
         "python": platform.python_version(),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -773,7 +774,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         " recorder's process tree in the window (nvr-backup: the Python process and its ffmpeg"
         " children), median over the rounds (spread = (max - min) / median); the camera"
         " simulator is excluded. The floor is bare ffmpeg with nvr-backup's argv plus SHA-256"
-        f" of the bytes it wrote ({first.get('sha256_mb_per_s')} MB/s here)."
+        f" of the bytes it wrote ({first.get('sha256_mb_per_s')} MB/s here). Both record"
+        f" with {first.get('recording_ffmpeg')}."
         " Run: `.venv/bin/python tests/bench/bench_backup.py`.",
         "",
         "| cameras | nvr-backup CPU s | floor CPU s | bare ffmpeg CPU s | mediamtx CPU s"
