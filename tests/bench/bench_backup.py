@@ -661,7 +661,8 @@ def run_count(cameras: int, workdir: Path, args: argparse.Namespace) -> dict[str
 
 def floor_cpu(ffmpeg: dict[str, Any], sha256_mb_s: float) -> float:
     """Bare ffmpeg's CPU plus hashing the bytes it wrote: what recording cannot undercut."""
-    return round(ffmpeg["cpu_s"] + ffmpeg["written_bytes"] / 1e6 / sha256_mb_s, 2)
+    cpu_s, written = float(ffmpeg["cpu_s"]), int(ffmpeg["written_bytes"])
+    return round(cpu_s + written / 1e6 / sha256_mb_s, 2)
 
 
 def median_spread(values: list[float]) -> tuple[float | None, float | None]:
