@@ -37,7 +37,7 @@ minio: $(MINIO)
 $(MINIO):
 	@MINIO_VERSION=$(MINIO_VERSION) NVR_DEV_CACHE=$(CACHE) bash packaging/dev/build-minio.sh
 
-# The recording-only ffmpeg nvr-backup runs (3.7 MB per camera instead of 12.5): built
+# The recording-only ffmpeg nvr-backup runs (4.2 MB per camera instead of 12.5): built
 # from Debian's source of the installed ffmpeg, 2-4 min cold; the script returns at once
 # when the installed version is built already.
 ffmpeg-rec: apt

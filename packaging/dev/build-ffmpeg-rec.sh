@@ -2,18 +2,19 @@
 # Build ffmpeg-rec: Debian's own ffmpeg source, configured for recording only (RTSP in,
 # segment/MP4/MPEG-TS/tee/RTSP out, H.264/H.265 and camera audio), its libraries linked
 # in statically. Why: Debian's ffmpeg loads 222 shared libraries whose relocated data is
-# private to each process, 12.5 MB per recording child; this one holds about 3.7 MB
+# private to each process, 12.5 MB per recording child; this one holds about 4.2 MB
 # (docs/design/recording.md, Numbers). Same version, same source, same argv.
 # The source comes from Debian's archive through apt (signed Release, hashed files), with
 # a source list of our own so the machine's apt configuration is left as it is. Cached
-# under $NVR_DEV_CACHE/bin/ffmpeg-rec-<version>, with the stable name ffmpeg-rec pointing
+# under $NVR_DEV_CACHE/bin/ffmpeg-rec-<version>-<script hash>, with the stable name ffmpeg-rec pointing
 # at the build of the installed version; a second run returns at once.
 set -euo pipefail
 
 CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
 # The installed ffmpeg's version: the recorder and the rest of the box stay in step.
 VERSION="$(dpkg-query -W -f='${source:Upstream-Version}' ffmpeg)"
-OUT="$CACHE/bin/ffmpeg-rec-$VERSION"
+# The script's hash in the name: a changed configure list is a new build.
+OUT="$CACHE/bin/ffmpeg-rec-$VERSION-$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)"
 LINK="$CACHE/bin/ffmpeg-rec"
 
 if [[ -x "$OUT" ]]; then
@@ -60,9 +61,9 @@ cd "$work/src/ffmpeg-$VERSION"
     --enable-protocol=tcp,udp,rtp,file,pipe,tls \
     --enable-demuxer=rtsp,rtp,sdp \
     --enable-muxer=segment,mp4,mpegts,tee,rtsp,rtp \
-    --enable-parser=h264,hevc,aac,aac_latm,mpegaudio,opus,mjpeg \
+    --enable-parser=h264,hevc,aac,aac_latm,mpegaudio,opus,mjpeg,g729 \
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,aac_adtstoasc,extract_extradata \
-    --enable-decoder=h264,hevc,mjpeg,aac,aac_latm,mp3float,opus,pcm_alaw,pcm_mulaw,pcm_s16be,pcm_s16le,adpcm_g726,adpcm_g726le,adpcm_g722 \
+    --enable-decoder=h264,hevc,mjpeg,aac,aac_latm,mp3float,opus,pcm_alaw,pcm_mulaw,pcm_s16be,pcm_s16le,adpcm_g726,adpcm_g726le,adpcm_g722,g729 \
     --enable-encoder=aac \
     --enable-filter=aresample,aformat,anull,null,format >"$work/configure.log" \
     || { tail -20 "$work/configure.log" >&2; exit 1; }

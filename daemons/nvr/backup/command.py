@@ -31,13 +31,13 @@ def recording_ffmpeg() -> str:
     """The ffmpeg that records: the recording-only build when there is one, else ffmpeg.
 
     ffmpeg-rec is Debian's ffmpeg source built with only what recording uses, its libraries
-    linked in: 3.7 MB private memory per camera instead of 12.5 MB, the same version and
+    linked in: 4.2 MB private memory per camera instead of 12.5 MB, the same version and
     argv (docs/design/recording.md, Numbers). A path set in its variable must be valid.
     """
     if os.environ.get(ENV_OVERRIDES["ffmpeg-rec"]) or shutil.which("ffmpeg-rec"):
         return require_tool("ffmpeg-rec")
     found = require_tool("ffmpeg")
-    log.info("ffmpeg-rec not installed: recording with %s (about 9 MB more per camera)", found)
+    log.info("ffmpeg-rec not installed: recording with %s (about 8 MB more per camera)", found)
     return found
 
 
