@@ -27,6 +27,9 @@ PACKAGES=(
     faketime            # libfaketime: the clock-step tests make nvr-backup and ffmpeg see a jumping clock
     gcc                 # builds the small clock_nanosleep fix preloaded with libfaketime
     libc6-dev           # its headers
+    libssl-dev          # ffmpeg-rec (packaging/dev/build-ffmpeg-rec.sh): TLS for rtsps:// cameras
+    pkg-config          # ffmpeg-rec: configure finds OpenSSL through it
+    xz-utils            # ffmpeg-rec: the Debian source tarball
     mmdebstrap          # Debian 12 trees: appliance tests (build-rootfs.sh), power-cut VM (build-vm-image.sh)
     systemd-container   # systemd-nspawn boots that tree with systemd as PID 1 (tests/appliance)
     podman              # builds and runs the container image (packaging/container)

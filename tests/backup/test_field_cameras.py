@@ -93,8 +93,9 @@ def test_udp_only_camera_recorded_with_auto_and_remembered(
     backup.start()
     try:
         wait_until(lambda: backup.segments("udpcam"), 90, "segments over UDP")
-        rows = backup.query("SELECT rtsp_transport FROM camera_media WHERE camera = 'udpcam'")
-        assert rows == [("udp",)]
+        # Remembered on the main loop's next tick, which may come after the first row.
+        learned = "SELECT rtsp_transport FROM camera_media WHERE camera = 'udpcam'"
+        wait_until(lambda: backup.query(learned) == [("udp",)], 30, "UDP remembered")
         assert "refuses RTSP over tcp (461 Unsupported Transport); trying udp" in backup.log()
     finally:
         backup.stop()

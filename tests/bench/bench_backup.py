@@ -8,7 +8,8 @@ feeds three recorders, one after another, each for the same steady-state window:
 
 - nvr-backup: `python -m nvr.backup.main` with one camera entry per simulated camera;
   measured as its whole process tree (the Python supervisor plus its ffmpeg children);
-- bare ffmpeg: the very argv nvr-backup would run (`build_command(..., "copy")`), one
+- bare ffmpeg: the very argv and binary nvr-backup would run (`build_command(..., "copy")`,
+  `recording_ffmpeg()`: ffmpeg-rec when installed), one
   process per camera, started by this script, output to files;
 - mediamtx: a second mediamtx pulling every camera (`sourceOnDemand: no`) and recording
   it (`record: yes`, fmp4, the same segment length).
@@ -61,11 +62,10 @@ import psutil
 import yaml
 from benchlib import nvr_config, write_results
 
-from nvr.backup.command import build_command
+from nvr.backup.command import build_command, recording_ffmpeg
 from nvr.backup.paths import ensure_staging_directory
 from nvr.core.config import parse_config
 from nvr.core.process import child_environment
-from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvr_camsim.mediamtx import MediamtxServer
 
@@ -110,6 +110,8 @@ class Snapshot:
     root_rss_bytes: int
     processes: int
     threads: dict[int, float] = field(default_factory=dict)  # per thread id, first root
+    # (PSS, USS) of each ffmpeg process: what one more camera costs, apart from Python
+    ffmpeg_memory: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _cpu(times: Any, reaped: bool) -> float:
@@ -145,11 +147,14 @@ class Tree:
         cpu = root_cpu = 0.0
         rss = pss = root_rss = count = 0
         threads: dict[int, float] = {}
+        ffmpeg_memory: list[tuple[int, int]] = []
         for index, proc in enumerate(roots + others):
             try:
                 with proc.oneshot():
                     times = proc.cpu_times()
                     memory = proc.memory_full_info()
+                    if proc.name().startswith("ffmpeg"):
+                        ffmpeg_memory.append((memory.pss, memory.uss))
                     if index < len(roots):
                         root_cpu += _cpu(times, reaped=False)
                         root_rss += memory.rss
@@ -161,7 +166,9 @@ class Tree:
             rss += memory.rss
             pss += memory.pss
             count += 1
-        return Snapshot(time.time(), cpu, root_cpu, rss, pss, root_rss, count, threads)
+        return Snapshot(
+            time.time(), cpu, root_cpu, rss, pss, root_rss, count, threads, ffmpeg_memory
+        )
 
 
 def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
@@ -346,7 +353,7 @@ class BareFfmpeg:
         self.recordings = root / "recordings"
         self.recordings.mkdir(parents=True)
         config = parse_config(nvr_config(root, sim, segment_seconds, "bench-01"), root / "nvr.yaml")
-        ffmpeg = require_tool("ffmpeg")
+        ffmpeg = recording_ffmpeg()  # the binary nvr-backup runs, for the same argv
         self._argvs = {
             cam.id: build_command(
                 ffmpeg, cam, config.recording, self.recordings, "copy", BASELINE_RUN, "tcp"
@@ -535,6 +542,22 @@ def observe(recorder: Recorder, sim: CameraSimulator, start: float, seconds: flo
     return Window(samples, (sim0, sim1), (disk0, disk1), machine_busy(cpu0, psutil.cpu_times()))
 
 
+def ffmpeg_process_memory(samples: list[Snapshot]) -> dict[str, float | None]:
+    """Mean PSS and USS of one ffmpeg process over the window (None: no ffmpeg in it).
+
+    Per process rather than the tree over the cameras: the Python supervisor's share is
+    left out, and USS (pages no other process shares) is what every further camera adds
+    whatever the count, while PSS also holds its share of the libraries' code.
+    """
+    readings = [reading for s in samples for reading in s.ffmpeg_memory]
+    if not readings:
+        return {"ffmpeg_pss_mb_per_process": None, "ffmpeg_uss_mb_per_process": None}
+    return {
+        "ffmpeg_pss_mb_per_process": round(sum(p for p, _ in readings) / len(readings) / MIB, 2),
+        "ffmpeg_uss_mb_per_process": round(sum(u for _, u in readings) / len(readings) / MIB, 2),
+    }
+
+
 def summarize(
     name: str, window: Window, cameras: int, report: dict[str, Any], pid: int | None = None
 ) -> dict[str, Any]:
@@ -550,6 +573,7 @@ def summarize(
         "rss_mb": round(sum(rss) / len(rss) / MIB, 1),
         "rss_mb_max": round(max(rss) / MIB, 1),
         "pss_mb": round(sum(s.pss_bytes for s in window.samples) / len(rss) / MIB, 1),
+        **ffmpeg_process_memory(window.samples),
         "processes": last.processes,
         "segments_opened_in_window": files1 - files0,
         "written_bytes": bytes1 - bytes0,
@@ -624,7 +648,8 @@ def run_count(cameras: int, workdir: Path, args: argparse.Namespace) -> dict[str
 
 def floor_cpu(ffmpeg: dict[str, Any], sha256_mb_s: float) -> float:
     """Bare ffmpeg's CPU plus hashing the bytes it wrote: what recording cannot undercut."""
-    return round(ffmpeg["cpu_s"] + ffmpeg["written_bytes"] / 1e6 / sha256_mb_s, 2)
+    cpu_s, written = float(ffmpeg["cpu_s"]), int(ffmpeg["written_bytes"])
+    return round(cpu_s + written / 1e6 / sha256_mb_s, 2)
 
 
 def median_spread(values: list[float]) -> tuple[float | None, float | None]:
@@ -657,6 +682,14 @@ def row(
         name: median_spread([r["rss_mb"] for r in rounds])[0] for name, rounds in results.items()
     }
     ours_pss = pss.get("nvr_backup")
+
+    def by_variant(key: str) -> dict[str, float | None]:
+        """Median over the rounds of one figure of each variant's summaries."""
+        return {
+            name: median_spread([r[key] for r in rounds if r.get(key) is not None])[0]
+            for name, rounds in results.items()
+        }
+
     return {
         "cameras": cameras,
         "rounds": args.rounds,
@@ -672,6 +705,11 @@ def row(
             name: None if value is None else round(value / cameras, 2)
             for name, value in pss.items()
         },
+        "ffmpeg_pss_mb_per_process": by_variant("ffmpeg_pss_mb_per_process"),
+        "ffmpeg_uss_mb_per_process": by_variant("ffmpeg_uss_mb_per_process"),
+        # How busy the whole machine was (simulator and other load included): above ~90 %
+        # the recorders wait for a CPU and the CPU ratios get noisy.
+        "machine_busy_percent": by_variant("machine_busy_percent"),
         "cpu_s_median": {name: value[0] for name, value in cpu.items()},
         "cpu_s_spread": {name: value[1] for name, value in cpu.items()},
         "floor_cpu_s_median": median_spread(floor)[0],
@@ -687,6 +725,7 @@ def row(
         "nproc": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "sha256_mb_per_s": args.sha256_mb_s,
+        "recording_ffmpeg": Path(recording_ffmpeg()).resolve().name,
         "python": platform.python_version(),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -723,18 +762,25 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         " recorder's process tree in the window (nvr-backup: the Python process and its ffmpeg"
         " children), median over the rounds (spread = (max - min) / median); the camera"
         " simulator is excluded. The floor is bare ffmpeg with nvr-backup's argv plus SHA-256"
-        f" of the bytes it wrote ({first.get('sha256_mb_per_s')} MB/s here)."
+        f" of the bytes it wrote ({first.get('sha256_mb_per_s')} MB/s here). Both record"
+        f" with {first.get('recording_ffmpeg')}."
         " Run: `.venv/bin/python tests/bench/bench_backup.py`.",
         "",
         "| cameras | nvr-backup CPU s | floor CPU s | bare ffmpeg CPU s | mediamtx CPU s"
         " | ratio_vs_floor | ratio_spread | ratio_vs_mediamtx | pss_mb_per_camera"
-        " | pss_mb_per_camera ffmpeg | pss_mb_per_camera mediamtx | CPU spread nvr-backup"
-        " / ffmpeg / mediamtx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | one ffmpeg child PSS / USS MB | pss_mb_per_camera ffmpeg"
+        " | pss_mb_per_camera mediamtx | machine busy % nvr-backup / ffmpeg / mediamtx"
+        " | CPU spread nvr-backup / ffmpeg / mediamtx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cpu, spread = r["cpu_s_median"], r["cpu_s_spread"]
         per_camera = r["pss_mb_per_camera_by_variant"]
+        busy = r["machine_busy_percent"]
+        child = (
+            f"{_fmt(r['ffmpeg_pss_mb_per_process'].get('nvr_backup'))}"
+            f" / {_fmt(r['ffmpeg_uss_mb_per_process'].get('nvr_backup'))}"
+        )
         cells = [
             r["cameras"],
             cpu.get("nvr_backup"),
@@ -745,8 +791,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             r["ratio_spread"],
             r["ratio_vs_mediamtx"],
             r["pss_mb_per_camera"],
+            child,
             per_camera.get("ffmpeg"),
             per_camera.get("mediamtx"),
+            " / ".join(_fmt(busy.get(n)) for n in VARIANTS),
             " / ".join(_fmt(spread.get(n)) for n in VARIANTS),
         ]
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
@@ -755,8 +803,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         f"Targets at 32 cameras: ratio_vs_floor <= {TARGET_VS_FLOOR}, ratio_vs_mediamtx <="
         f" {TARGET_VS_MEDIAMTX}, pss_mb_per_camera <= {TARGET_PSS_MB_PER_CAMERA}. PSS is the"
         " mean over the window of the tree's proportional set size (shared pages split"
-        " between the processes sharing them), per camera. Why ffmpeg's PSS per camera"
-        " does not move with its options: docs/design/cameras.md, Recording cost.",
+        " between the processes sharing them), per camera; the child columns are the mean"
+        " of one recording ffmpeg child alone (USS: the pages only it holds, what each"
+        " further camera adds). Machine busy: the share of both CPUs in use during the"
+        " windows, simulator and other load included; near 100 % the CPU ratios are noisy."
+        " Why ffmpeg's memory does not move with its options, and what would move it:"
+        " docs/design/recording.md, Numbers and Alternatives considered.",
         "",
     ]
     return "\n".join(lines)

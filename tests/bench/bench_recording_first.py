@@ -4,16 +4,20 @@ validator, clip exports and status-page scrapes run beside it; count the recordi
     NVR_MEDIAMTX_BIN=... .venv/bin/python tests/bench/bench_recording_first.py \\
         [--cameras 32] [--seconds 120] [--segment-seconds 10]
 
-Every daemon runs as its unit would, with the unit's `Nice=` (read from systemd/*.service).
-`CPUWeight=`/`IOWeight=` need the unit's cgroup, which this script does not create: under
-real systemd the recorder is ranked higher still (tests/appliance runs the units). A gap is
-two consecutive segments of a camera more than GAP_MS apart, or a camera with no segment
-in the window. Writes tests/bench/results/recording_first.json and .md.
+Every daemon runs as its unit would, with the unit's `Nice=` (read from systemd/*.service)
+and, where this script may create cgroups (root; cgroup v1's cpu hierarchy or v2), in a
+cgroup of its own with the unit's `CPUWeight=` as systemd would set it (v1: cpu.shares =
+weight x 1024 / 100): the ffmpeg children inherit it. The simulated cameras and the exports
+(a technician's nvrctl) stay outside, as they are outside the units on a box. `IOWeight=`
+is not applied (v1's blkio weights act only under the BFQ scheduler). A gap is two
+consecutive segments of a camera more than GAP_MS apart, or a camera with no segment in the
+window. Writes tests/bench/results/recording_first.json and .md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import socket
@@ -43,14 +47,56 @@ SCRAPE_EVERY_S = 2.0
 EXPORT_EVERY_S = 15.0
 STOP_TIMEOUT_S = 30.0
 DAEMONS = {"backup": "nvr-backup", "validator": "nvr-validator", "health": "nvr-health"}
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+DEFAULT_CPU_WEIGHT = 100  # systemd's, for a unit that sets none
+
+
+def unit_setting(daemon: str, key: str, default: int) -> int:
+    """An integer setting (`Nice=`, `CPUWeight=`) of the daemon's unit, else `default`."""
+    for line in (REPO / "systemd" / f"{daemon}.service").read_text().splitlines():
+        if line.startswith(f"{key}="):
+            return int(line.split("=", 1)[1])
+    return default
 
 
 def unit_nice(daemon: str) -> int:
     """The `Nice=` of the daemon's unit (0 when the unit sets none)."""
-    for line in (REPO / "systemd" / f"{daemon}.service").read_text().splitlines():
-        if line.startswith("Nice="):
-            return int(line.split("=", 1)[1])
-    return 0
+    return unit_setting(daemon, "Nice", 0)
+
+
+class UnitCgroups:
+    """One CPU cgroup per daemon with its unit's CPUWeight=, under a group of this run."""
+
+    def __init__(self) -> None:
+        v2 = CGROUP_ROOT / "cgroup.controllers"
+        self.v2 = v2.exists() and "cpu" in v2.read_text().split()
+        hierarchy = CGROUP_ROOT if self.v2 else CGROUP_ROOT / "cpu"
+        self.base = hierarchy / f"nvr-bench-{os.getpid()}"
+        self.weights: dict[str, int] = {}
+        self.problem = ""
+
+    def prepare(self, unit: str) -> Path | None:
+        """The unit's group, made with its weight; None (and `problem` said) when we may not."""
+        weight = unit_setting(unit, "CPUWeight", DEFAULT_CPU_WEIGHT)
+        group = self.base / unit
+        try:
+            group.mkdir(parents=True, exist_ok=True)
+            if self.v2:
+                (self.base / "cgroup.subtree_control").write_text("+cpu")
+                (group / "cpu.weight").write_text(str(weight))
+            else:
+                (group / "cpu.shares").write_text(str(weight * 1024 // DEFAULT_CPU_WEIGHT))
+        except OSError as exc:
+            self.problem = f"cgroups not created ({self.base}: {exc.strerror})"
+            return None
+        self.weights[unit] = weight
+        return group
+
+    def remove(self) -> None:
+        """Remove the groups (their processes have exited)."""
+        for group in [*(self.base / unit for unit in self.weights), self.base]:
+            with contextlib.suppress(OSError):
+                group.rmdir()
 
 
 def free_port() -> int:
@@ -80,9 +126,18 @@ def write_config(root: Path, sim: CameraSimulator, segment_seconds: int, port: i
     return path
 
 
-def start_daemon(module: str, unit: str, config: Path, log: Path) -> subprocess.Popen[bytes]:
-    """`python -m nvr.<module>.main` at its unit's nice level."""
+def start_daemon(
+    module: str, unit: str, config: Path, log: Path, group: Path | None
+) -> subprocess.Popen[bytes]:
+    """`python -m nvr.<module>.main` at its unit's nice level, in its unit's cgroup."""
     nice = unit_nice(unit)
+
+    def as_the_unit() -> None:
+        # In the child before exec: its ffmpeg children are then born in the group.
+        os.nice(nice)
+        if group is not None:
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+
     with log.open("wb") as handle:
         return subprocess.Popen(
             [sys.executable, "-m", f"nvr.{module}.main", "--config", str(config)],
@@ -90,7 +145,7 @@ def start_daemon(module: str, unit: str, config: Path, log: Path) -> subprocess.
             stdout=handle,
             stderr=subprocess.STDOUT,
             env=child_environment(),
-            preexec_fn=lambda: os.nice(nice),
+            preexec_fn=as_the_unit,
         )
 
 
@@ -166,8 +221,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         root = workdir / "box"
         port = free_port()
         config = write_config(root, sim, args.segment_seconds, port)
+        cgroups = UnitCgroups()
         procs = {
-            unit: start_daemon(module, unit, config, root / f"{unit}.log")
+            unit: start_daemon(module, unit, config, root / f"{unit}.log", cgroups.prepare(unit))
             for module, unit in DAEMONS.items()
         }
         loads = [
@@ -190,6 +246,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 proc.terminate()
             for proc in procs.values():
                 proc.wait(STOP_TIMEOUT_S)
+            cgroups.remove()
         # The window's last segment closes at the stop: judge [start, end - one segment].
         found, segments = gaps(root / "state" / "state.db", sim.camera_ids, start_ms,
                      end_ms - args.segment_seconds * 1000)  # fmt: skip
@@ -208,7 +265,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "exports": {"ok": loads[1].done, "failed": loads[1].failed},
         "machine_busy_percent": round(100 * (busy - (cpu1.idle - cpu0.idle)) / busy, 1),
         "nice": {unit: unit_nice(unit) for unit in DAEMONS.values()},
-        "cgroup_weights_applied": False,
+        "cpu_weights": cgroups.weights,  # the units' CPUWeight= in force, by unit
+        "cgroups": "v2" if cgroups.v2 else "v1 cpu",
+        "cgroup_problem": cgroups.problem,
         "nproc": os.cpu_count(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -222,6 +281,13 @@ def _count(root: Path, sql: str, *params: Any) -> int:
         conn.close()
 
 
+def weights(result: dict[str, Any]) -> str:
+    """The weights in force, or why there were none."""
+    if result["cgroup_problem"] or not result["cpu_weights"]:
+        return f"none, {result['cgroup_problem'] or 'no cgroups'}"
+    return ", ".join(f"{unit} {weight}" for unit, weight in result["cpu_weights"].items())
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The result as a short Markdown page."""
     return "\n".join(
@@ -233,8 +299,9 @@ def markdown(result: dict[str, Any]) -> str:
             f" {result['window_s']} s window while nvr-validator validates every 10 s, nvr-health"
             f" is scraped (/metrics and the status page) every {SCRAPE_EVERY_S:.0f} s and"
             f" nvrctl exports a minute of video every {EXPORT_EVERY_S:.0f} s, on"
-            f" {result['nproc']} CPUs. Nice levels from the units: {result['nice']};"
-            " CPUWeight/IOWeight not applied (no unit cgroups here).",
+            f" {result['nproc']} CPUs. Nice levels from the units: {result['nice']}; the"
+            f" units' CPUWeight in {result['cgroups']} cgroups: {weights(result)}."
+            " IOWeight not applied.",
             "",
             "| recording gaps | cameras with gaps | segments in window | validation rows"
             " | scrapes ok/failed | exports ok/failed | machine busy % |",

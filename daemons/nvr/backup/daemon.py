@@ -14,6 +14,7 @@ from typing import Any
 
 from nvr.backup.child import FfmpegChild
 from nvr.backup.clockstep import ClockWatch
+from nvr.backup.command import recording_ffmpeg
 from nvr.backup.dropouts import note_dropout
 from nvr.backup.flush import InProgressSync
 from nvr.backup.guard import REMEDY, storage_problem
@@ -55,7 +56,7 @@ class BackupDaemon(Daemon):
 
     def __init__(self, config: Config, store: StateStore, stop_event: Any) -> None:
         super().__init__(config, store, stop_event)
-        self._ffmpeg = require_tool("ffmpeg")
+        self._ffmpeg = recording_ffmpeg()
         self._ffprobe = require_tool("ffprobe")
         self._recorders: dict[str, CameraRecorder] = {}
         self._indexer = Indexer(

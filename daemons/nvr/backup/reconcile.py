@@ -41,7 +41,9 @@ def stop_stale_ffmpeg(recordings_dir: Path) -> int:
     stale = []
     for proc in psutil.process_iter(["name", "cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if proc.info.get("name") == "ffmpeg" and any(a.startswith(prefix) for a in cmdline):
+        name = proc.info.get("name") or ""
+        # ffmpeg or ffmpeg-rec (command.recording_ffmpeg)
+        if name.startswith("ffmpeg") and any(a.startswith(prefix) for a in cmdline):
             stale.append(proc)
     for proc in stale:
         log.warning("stopping stray ffmpeg pid %d still writing to %s", proc.pid, recordings_dir)

@@ -12,6 +12,8 @@ from nvr.core.errors import MissingToolError
 ENV_OVERRIDES = {
     "mediamtx": "NVR_MEDIAMTX_BIN",
     "ffmpeg": "NVR_FFMPEG_BIN",
+    # nvr-backup's recording-only build (packaging/dev/build-ffmpeg-rec.sh)
+    "ffmpeg-rec": "NVR_FFMPEG_REC_BIN",
     "ffprobe": "NVR_FFPROBE_BIN",
     "minio": "NVR_MINIO_BIN",  # tests and the demo only (packaging/dev/build-minio.sh)
     "mosquitto": "NVR_MOSQUITTO_BIN",
