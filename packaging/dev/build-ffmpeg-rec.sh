@@ -50,7 +50,8 @@ apt-get "${apt_opts[@]}" -qq update
 (cd "$work/src" && apt-get "${apt_opts[@]}" -qq source --download-only "ffmpeg=$(dpkg-query -W -f='${Version}' ffmpeg)")
 tar -C "$work/src" -xf "$work/src/ffmpeg_$VERSION.orig.tar.xz"
 
-# What a camera sends and what the recorder writes; nothing else (no devices, filters
+# What a camera sends and what the recorder writes (segments; for a single-session camera
+# also the tee and fifo muxers that publish live view to mediamtx); nothing else (no devices, filters
 # beyond audio resampling, or external codec libraries). Decoders are there for stream
 # detection (sizes, sample rates) and for transcoding refused audio to AAC. TLS through
 # Debian's OpenSSL for rtsps:// cameras.
@@ -60,7 +61,7 @@ cd "$work/src/ffmpeg-$VERSION"
     --disable-avdevice --disable-postproc --disable-swscale --enable-openssl --enable-version3 \
     --enable-protocol=tcp,udp,rtp,file,pipe,tls \
     --enable-demuxer=rtsp,rtp,sdp \
-    --enable-muxer=segment,mp4,mpegts,tee,rtsp,rtp \
+    --enable-muxer=segment,mp4,mpegts,tee,fifo,rtsp,rtp \
     --enable-parser=h264,hevc,aac,aac_latm,mpegaudio,opus,mjpeg,g729 \
     --enable-bsf=h264_mp4toannexb,hevc_mp4toannexb,aac_adtstoasc,extract_extradata \
     --enable-decoder=h264,hevc,mjpeg,aac,aac_latm,mp3float,opus,pcm_alaw,pcm_mulaw,pcm_s16be,pcm_s16le,adpcm_g726,adpcm_g726le,adpcm_g722,g729 \
