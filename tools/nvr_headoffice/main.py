@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from waitress.server import create_server
 
 from nvr import __version__
+from nvr.core.httpserve import close_waitress
 from nvr.core.logsetup import configure_logging
 from nvr.core.redact import redact_text
 from nvr_headoffice.app import create_app
@@ -134,7 +135,8 @@ def serve(server: Any, sites: LiveSites, signals: Signals) -> None:
     # Only then close the sockets: a finishing request wakes the loop through its trigger,
     # and a closed trigger would turn a clean answer into a traceback.
     server.task_dispatcher.shutdown(cancel_pending=True, timeout=SERVER_STOP_SECONDS)
-    server.close()
+    close_waitress(server)
+    thread.join(SERVER_STOP_SECONDS)
 
 
 def run(args: argparse.Namespace) -> int:

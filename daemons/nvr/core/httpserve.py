@@ -29,6 +29,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 # No stubs for waitress; the calls are exercised by the daemon tests.
+from waitress import wasyncore
 from waitress.server import create_server
 
 from nvr.core.config.served import ServedSection
@@ -101,7 +102,17 @@ class _Plain:
         self._server.run()
 
     def close(self) -> None:
-        self._server.close()
+        close_waitress(self._server)
+
+
+def close_waitress(server: Any) -> None:
+    """Close a running waitress server's sockets from its own loop thread.
+
+    Closing them from another thread races the loop's poll(): it then dies on a closed
+    descriptor with a traceback in the log. Run in the loop thread, the close empties the
+    socket map and the loop returns, so the caller can join it.
+    """
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
 
 
 class _QuietServer(wsgi.Server):
