@@ -19,6 +19,7 @@ from nvr.core.errors import MissingToolError
 from nvr.core.tools import require_tool
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NotifySocket, base_config
+from nvrtest.postgres import PostgresServer, postgres_bindir
 
 REQUIRED_TOOLS = ("ffmpeg", "ffprobe", "mediamtx", "minio", "mosquitto", "supervisord")
 
@@ -30,6 +31,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             require_tool(tool)
         except MissingToolError as err:
             missing.append(str(err))
+    try:
+        postgres_bindir()
+    except MissingToolError as err:
+        missing.append(str(err))
     if missing:
         raise pytest.UsageError(
             "required tools missing (run `make test`, which installs them): " + "; ".join(missing)
@@ -73,6 +78,21 @@ def sim(simulator: CameraSimulator) -> Iterator[CameraSimulator]:
     yield simulator
     for camera in simulator.camera_ids:
         simulator.set_fault(camera, None)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole run (initdb costs a second or two)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on that server, for one test."""
+    return postgres_server.create_database()
 
 
 @pytest.fixture

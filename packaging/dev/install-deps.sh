@@ -35,6 +35,7 @@ PACKAGES=(
     podman              # builds and runs the container image (packaging/container)
     runc                # podman's OCI runtime here: crun refuses hybrid cgroups
     qemu-system-x86     # boots the power-cut guest; SIGKILL to qemu is the power cut
+    postgresql          # head office at fleet scale: tests start their own server (initdb into a temp dir)
 )
 
 missing=()
@@ -56,7 +57,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the daemons it installs; the tests start their own on loopback ports.
-for svc in mosquitto syslog-ng prometheus; do
+for svc in mosquitto syslog-ng prometheus postgresql; do
     if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi
