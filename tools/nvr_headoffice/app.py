@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
 from flask import Flask, Response, abort, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from nvr.core.redact import redact_text
 from nvr_headoffice import clips, heartbeats
 from nvr_headoffice.constants import (
     DEFAULT_REPORTS_LIMIT,
@@ -132,11 +132,14 @@ def _register_receiver(app: Flask, store: ReportStore, sites: LiveSites, clock: 
     def too_large(err: RequestEntityTooLarge) -> Response:
         return _error(413, f"body larger than {MAX_BODY_BYTES} bytes: send fewer reports per POST")
 
-    @app.errorhandler(sqlite3.Error)
-    def database_down(err: sqlite3.Error) -> Response:
+    def database_down(err: Exception) -> Response:
         # 503: the site keeps the reports and retries; nothing was acknowledged.
-        log.error("database %s: %s", store.path, err)
-        return _error(503, f"database unavailable: {err}")
+        reason = redact_text(str(err).strip().splitlines()[-1] if str(err).strip() else "")
+        log.error("database %s: %s: %s", store.name, type(err).__name__, reason)
+        return _error(503, f"database unavailable: {reason or type(err).__name__}")
+
+    for error_type in store.engine.errors:
+        app.register_error_handler(error_type, database_down)
 
 
 def _register_views(app: Flask, views: Views) -> None:

@@ -56,6 +56,14 @@ BUSY_TIMEOUT_MS = 5_000
 
 # WSGI server threads; a POST holds one for the length of its transaction.
 SERVER_THREADS = 8
+
+# PostgreSQL: each serving process keeps a pool of up to one connection per server thread.
+PG_POOL_MIN = 1
+PG_POOL_MAX = SERVER_THREADS
+# Seconds to connect (at start: the one-line error) or to wait for a pooled connection.
+PG_CONNECT_TIMEOUT_SECONDS = 10
+# pg_advisory_xact_lock key serialising the schema migrations of processes starting at once.
+PG_MIGRATION_LOCK = 0x4E56_5248  # "NVRH"
 # On SIGTERM, requests in flight get this long to commit and answer.
 SERVER_STOP_SECONDS = 5.0
 

@@ -72,7 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address to serve on (default 127.0.0.1:8600; port 0 picks a free one)",
     )
-    parser.add_argument("--database", type=Path, required=True, help="SQLite file of reports")
+    parser.add_argument(
+        "--database",
+        required=True,
+        help="the report database: a SQLite file (or sqlite:///PATH), or"
+        " postgresql://USER@HOST:PORT/DATABASE for PostgreSQL",
+    )
     parser.add_argument(
         "--sites", type=Path, required=True, help="YAML file: sites, their secrets, replay window"
     )
@@ -152,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         f"[{host}]" if ":" in host else host,
         server.effective_port,
         len(sites.current.sites),
-        store.path,
+        store.name,
     )
     serve(server, sites, signals)
     log.info("%s stopped", PROG)

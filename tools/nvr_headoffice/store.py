@@ -1,9 +1,11 @@
-"""The report database: SQLite, owned by this module (schema, pragmas, connections).
+"""The report database, owned by this module (schema, migrations, the SQL of every step).
 
-A 200 means durable (docs/design/headoffice.md, invariant 2): WAL with synchronous=FULL,
-and a request's reports, counters and gap ranges are committed in one transaction before
-the answer is sent. Each call opens its own connection, so the WSGI threads never share
-one; the writes of concurrent requests serialise on SQLite's write lock (BEGIN IMMEDIATE).
+Written once for both engines (nvr_headoffice.engines: SQLite embedded, PostgreSQL at fleet
+scale); the engine supplies connections, placeholders and locking, never its own logic.
+A 200 means committed (docs/design/headoffice.md, invariant 2): a request's reports,
+counters and gap ranges are committed in one transaction before the answer is sent.
+Each call takes its own connection (SQLite: a new one; PostgreSQL: one from the pool), so
+the WSGI threads never share one.
 
 Gaps are kept incrementally (table `gaps`, invariant 4): a page with thousands of sites
 must not scan every report of every site to say what is missing.
@@ -11,28 +13,23 @@ must not scan every report of every site to say what is missing.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sqlite3
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nvr.core.manifest import Verdict
-from nvr.core.state import split_statements
 from nvr.core.timeutil import format_ms
 from nvr_headoffice import evidence
 from nvr_headoffice.constants import (
-    BUSY_TIMEOUT_MS,
     EVENT_KINDS,
     KIND_STATUS,
     OVERFLOW_EVENT,
     STATE_RESTORED_EVENT,
 )
-from nvr_headoffice.errors import DatabaseError
+from nvr_headoffice.engines import Conn, Engine, open_engine
 from nvr_headoffice.verify import Envelope
 
 # Each entry migrates from version N (its index) to N+1. Append only once released.
@@ -176,50 +173,28 @@ class _Bounds:
 
 
 class ReportStore:
-    """The database file; safe to share between threads (each call has its own connection)."""
+    """The report database; safe to share between threads (each call has its own connection)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     @classmethod
-    def open(cls, path: Path) -> ReportStore:
-        """Create or migrate the database; raises DatabaseError with one line naming it."""
-        if not path.parent.is_dir():
-            raise DatabaseError(f"database {path}: directory {path.parent} does not exist")
-        if not os.access(path.parent, os.W_OK | os.X_OK):
-            # SQLite needs to create the -wal and -shm files beside the database.
-            raise DatabaseError(f"database {path}: directory {path.parent} is not writable")
-        store = cls(path)
-        try:
-            with store._connect() as conn:
-                # WAL is a property of the file: set once here, kept by every connection.
-                conn.execute("PRAGMA journal_mode = WAL").fetchone()
-                _migrate(conn, path)
-        except sqlite3.Error as err:
-            raise DatabaseError(f"database {path}: {err}") from err
-        return store
+    def open(
+        cls, database: str | os.PathLike[str], application_name: str = "nvr-headoffice"
+    ) -> ReportStore:
+        """Create or migrate the database (a path or URL); DatabaseError names it in one line."""
+        engine = open_engine(os.fspath(database), application_name)
+        engine.migrate(MIGRATIONS)
+        return cls(engine)
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            # FULL: the commit is on disk before the 200 leaves (invariant 2).
-            conn.execute("PRAGMA synchronous = FULL")
-            yield conn
-        finally:
-            conn.close()
+    @property
+    def name(self) -> str:
+        """The database as logs may show it (a path, or a URL without its password)."""
+        return self.engine.name
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.close()
 
     # -- writing ---------------------------------------------------------------------------
     def store(self, site_id: str, envelopes: Sequence[Envelope], received_ms: int) -> Stored:
@@ -227,8 +202,8 @@ class ReportStore:
         seqs: list[int] = []
         kinds: Counter[str] = Counter()
         reused = 0
-        with self._transaction() as conn:
-            bounds = _bounds(conn, site_id)
+        with self.engine.transaction() as conn:
+            bounds = _bounds(conn, site_id, self.engine.lock_site)
             for envelope in envelopes:
                 if not _insert(conn, envelope, received_ms):
                     continue
@@ -241,22 +216,21 @@ class ReportStore:
             conn.execute(
                 "UPDATE sites SET reports = reports + ?, duplicates = duplicates + ?,"
                 " seq_reused = seq_reused + ?, first_seq = ?, last_seq = ?,"
-                " last_report_at_ms = CASE WHEN ? > 0 THEN ? ELSE last_report_at_ms END"
-                " WHERE site_id = ?",
+                " last_report_at_ms = coalesce(?, last_report_at_ms) WHERE site_id = ?",
                 (
                     len(seqs),
                     duplicates,
                     reused,
                     bounds.first,
                     bounds.last,
-                    len(seqs),
-                    received_ms,
+                    received_ms if seqs else None,
                     site_id,
                 ),
             )
             conn.executemany(
                 "INSERT INTO site_kinds (site_id, kind, reports) VALUES (?, ?, ?)"
-                " ON CONFLICT (site_id, kind) DO UPDATE SET reports = reports + excluded.reports",
+                " ON CONFLICT (site_id, kind) DO UPDATE"
+                " SET reports = site_kinds.reports + excluded.reports",
                 [(site_id, kind, count) for kind, count in kinds.items()],
             )
         return Stored(len(seqs), duplicates, tuple(seqs))
@@ -264,12 +238,13 @@ class ReportStore:
     # -- reading ---------------------------------------------------------------------------
     def site_ids(self) -> list[str]:
         """Every site that has reported at least once."""
-        with self._connect() as conn:
-            return [row[0] for row in conn.execute("SELECT site_id FROM sites ORDER BY site_id")]
+        with self.engine.connect() as conn:
+            rows = conn.execute("SELECT site_id FROM sites ORDER BY site_id").fetchall()
+            return [row[0] for row in rows]
 
     def summary(self, site_id: str, max_gaps: int) -> SiteSummary:
         """Counters, gaps (the first `max_gaps` ranges), latest status and kinds of a site."""
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             row = conn.execute(
                 "SELECT reports, duplicates, seq_reused, first_seq, last_seq, last_report_at_ms"
                 " FROM sites WHERE site_id = ?",
@@ -303,12 +278,12 @@ class ReportStore:
 
     def verify_clip(self, manifest: Any, clip_sha256: str) -> Verdict:
         """A clip's verdict against the keys and chain heads its site sent."""
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             return evidence.verify_clip(conn, manifest, clip_sha256)
 
     def evidence(self, site_id: str) -> dict[str, Any]:
         """The site's registered keys and newest chain head per camera."""
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             return evidence.site_evidence(conn, site_id)
 
     def reports(
@@ -321,44 +296,26 @@ class ReportStore:
         newest: bool = False,
     ) -> list[StoredReport]:
         """Stored reports of a site in seq order (or newest first), optionally of some kinds."""
-        with self._connect() as conn:
+        with self.engine.connect() as conn:
             return _select_reports(
                 conn, site_id, kinds=kinds, limit=limit, newest=newest, after_seq=after_seq
             )
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise DatabaseError(
-                f"database {path}: schema version {version} is newer than this software"
-                f" ({SCHEMA_VERSION}); upgrade the nvr package"
-            )
-        for target in range(version, SCHEMA_VERSION):
-            for statement in split_statements(MIGRATIONS[target]):
-                conn.execute(statement)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-def _bounds(conn: sqlite3.Connection, site_id: str) -> _Bounds:
-    conn.execute("INSERT OR IGNORE INTO sites (site_id) VALUES (?)", (site_id,))
+def _bounds(conn: Conn, site_id: str, lock: str) -> _Bounds:
+    """The site's bounds, its row created if new and locked with `lock` (invariant 9)."""
+    conn.execute("INSERT INTO sites (site_id) VALUES (?) ON CONFLICT DO NOTHING", (site_id,))
     first, last = conn.execute(
-        "SELECT first_seq, last_seq FROM sites WHERE site_id = ?", (site_id,)
+        f"SELECT first_seq, last_seq FROM sites WHERE site_id = ?{lock}", (site_id,)
     ).fetchone()
     return _Bounds(first, last)
 
 
-def _insert(conn: sqlite3.Connection, envelope: Envelope, received_ms: int) -> bool:
+def _insert(conn: Conn, envelope: Envelope, received_ms: int) -> bool:
     """Insert one report; False when its id is already stored (a duplicate)."""
     cursor = conn.execute(
-        "INSERT OR IGNORE INTO reports (id, site_id, seq, kind, created_at, received_at_ms,"
-        " body_json) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO reports (id, site_id, seq, kind, created_at, received_at_ms, body_json)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (
             envelope.id,
             envelope.site_id,
@@ -372,14 +329,14 @@ def _insert(conn: sqlite3.Connection, envelope: Envelope, received_ms: int) -> b
     return cursor.rowcount == 1
 
 
-def _add_gap(conn: sqlite3.Connection, site_id: str, start: int, end: int) -> None:
+def _add_gap(conn: Conn, site_id: str, start: int, end: int) -> None:
     if start <= end:
         conn.execute(
             "INSERT INTO gaps (site_id, from_seq, to_seq) VALUES (?, ?, ?)", (site_id, start, end)
         )
 
 
-def _place_seq(conn: sqlite3.Connection, site_id: str, seq: int, bounds: _Bounds) -> bool:
+def _place_seq(conn: Conn, site_id: str, seq: int, bounds: _Bounds) -> bool:
     """Move the bounds or split the gap that held `seq`; False if `seq` was already stored.
 
     Invariant 4: the gaps are exactly the seqs in [first_seq, last_seq] with no report.
@@ -412,7 +369,7 @@ def _place_seq(conn: sqlite3.Connection, site_id: str, seq: int, bounds: _Bounds
 ANNOUNCED_RANGES = {OVERFLOW_EVENT: "dropped_seqs", STATE_RESTORED_EVENT: "skipped_seqs"}
 
 
-def _note_announced_drops(conn: sqlite3.Connection, envelope: Envelope) -> None:
+def _note_announced_drops(conn: Conn, envelope: Envelope) -> None:
     """Remember seq ranges a site announced will never arrive.
 
     An `outbox_overflow` alarm lists what it dropped; a `state_restored` one what it
@@ -439,13 +396,14 @@ def _note_announced_drops(conn: sqlite3.Connection, envelope: Envelope) -> None:
     )
 
 
-def _missing(conn: sqlite3.Connection, site_id: str) -> tuple[int, int]:
+def _missing(conn: Conn, site_id: str) -> tuple[int, int]:
     """(seqs missing, of which announced as dropped by the site)."""
     missing = conn.execute(
         "SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps WHERE site_id = ?", (site_id,)
     ).fetchone()[0]
     announced = conn.execute(
-        "SELECT coalesce(sum(min(g.to_seq, d.to_seq) - max(g.from_seq, d.from_seq) + 1), 0)"
+        "SELECT coalesce(sum(CASE WHEN g.to_seq < d.to_seq THEN g.to_seq ELSE d.to_seq END"
+        " - CASE WHEN g.from_seq > d.from_seq THEN g.from_seq ELSE d.from_seq END + 1), 0)"
         " FROM gaps g JOIN announced_drops d ON d.site_id = g.site_id"
         " AND d.from_seq <= g.to_seq AND d.to_seq >= g.from_seq WHERE g.site_id = ?",
         (site_id,),
@@ -455,7 +413,7 @@ def _missing(conn: sqlite3.Connection, site_id: str) -> tuple[int, int]:
 
 
 def _select_reports(
-    conn: sqlite3.Connection,
+    conn: Conn,
     site_id: str,
     *,
     kinds: Sequence[str],

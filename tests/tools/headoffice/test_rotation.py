@@ -26,6 +26,7 @@ from nvr.core.tables.outbox import append_report, dead_letters
 from nvr.uplink.mqtt.commands.wire import Destination, Refusal, authenticate, signature
 from nvrtest import NvrDaemon, wait_until
 from nvrtest.headoffice import (
+    BOTH_ENGINES,
     OTHER_SECRET,
     OTHER_SITE,
     SECRET,
@@ -116,6 +117,7 @@ def reloaded(headoffice: HeadOffice, times: int) -> Callable[[], bool]:
     return lambda: headoffice.log().count("sites file reloaded") >= times
 
 
+@BOTH_ENGINES
 def test_rotation_with_reports_in_flight_loses_and_refuses_none(
     tmp_path: Path, headoffice: HeadOffice, box: tuple[Path, NvrDaemon]
 ) -> None:
@@ -158,6 +160,7 @@ def test_rotation_with_reports_in_flight_loses_and_refuses_none(
     assert key.stat().st_mode & 0o777 == 0o640  # the mode of the file it replaced
 
 
+@BOTH_ENGINES
 def test_the_old_secret_is_refused_after_the_window(tmp_path: Path, headoffice: HeadOffice) -> None:
     rotating_sites(tmp_path, datetime.now(UTC) + timedelta(hours=1))
     headoffice.signal(signal.SIGHUP)

@@ -16,9 +16,9 @@ import yaml
 from health.test_daemon import chromium
 from nvr_camsim import CameraSimulator
 from nvrtest import SIM_BITRATE, SIM_HEIGHT, SIM_WIDTH, NvrDaemon, query_state, wait_until
-from nvrtest.headoffice import SECRET, SITE, HeadOffice
+from nvrtest.headoffice import BOTH_ENGINES, SECRET, SITE, HeadOffice
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), BOTH_ENGINES]
 
 DAEMONS = ("nvr.report.main", "nvr.uplink.main", "nvr.hddmon.main", "nvr.backup.main")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "run" / "test-artifacts" / "headoffice"
