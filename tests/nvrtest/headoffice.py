@@ -61,6 +61,31 @@ def envelope(seq: int, kind: str = "event", site: str = SITE, **body: Any) -> di
     }
 
 
+def uplink_box_config(root: Path, reports_url: str) -> Path:
+    """A box config whose nvr-uplink delivers to `reports_url`, retrying fast (SITE, SECRET)."""
+    for folder in ("recordings", "state"):
+        (root / folder).mkdir(exist_ok=True)
+    key = root / "site.key"
+    key.write_text(SECRET + "\n")
+    key.chmod(0o640)
+    config = {
+        "site": {"id": SITE},
+        "storage": {
+            "recordings_dir": str(root / "recordings"),
+            "state_file": str(root / "state" / "state.db"),
+        },
+        "uplink": {
+            "head_office": {"url": reports_url, "secret_file": str(key)},
+            "retry_initial_seconds": 0.1,
+            "retry_max_seconds": 0.5,
+        },
+        "cameras": [{"id": "cam01", "name": "Gate", "url": "rtsp://a:cam-pw-9@127.0.0.1:9/x"}],
+    }
+    path = root / "nvr.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 # The console script `pip install nvr-tools` makes (tools/pyproject.toml), as an operator runs it.
 HEADOFFICE_BIN = str(Path(sys.executable).with_name("nvr-headoffice"))
 

@@ -67,6 +67,15 @@ PG_MIGRATION_LOCK = 0x4E56_5248  # "NVRH"
 # On SIGTERM, requests in flight get this long to commit and answer.
 SERVER_STOP_SECONDS = 5.0
 
+# --workers: the shared listening socket's queue of connections not yet accepted.
+LISTEN_BACKLOG = 1_024
+# How often the parent reaps dead workers, and a worker checks that its parent lives.
+WORKER_CHECK_SECONDS = 1.0
+# Past this many restarts within the window, the parent waits before the next one.
+WORKER_RESTARTS_PER_WINDOW = 5
+WORKER_RESTART_WINDOW_SECONDS = 60
+MAX_WORKERS = 64
+
 # Recording coverage over the last hour / 24 h (the box's status report, issue 24): at or
 # above GOOD is green, at or above WARN orange, below red. A camera recording all the time
 # reaches 100 %: the segment being written is not counted as missing.

@@ -1,0 +1,106 @@
+"""Several head-office processes behind one address on PostgreSQL (issue 22, scale-out).
+
+`nvr-headoffice --workers 3` on a real PostgreSQL; a real nvr-uplink delivers a batch
+while the test SIGKILLs the worker holding that request (found from pg_stat_activity,
+where each worker names itself). Nothing is lost, nothing is stored twice, the parent
+starts a new worker, and any worker answers for the reports any other one took.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+
+from nvr.core.state import StateStore
+from nvr.core.tables.outbox import append, append_report, dead_letters
+from nvrtest import NvrDaemon, query_state, wait_until
+from nvrtest.headoffice import SECRET, SITE, HeadOffice, uplink_box_config
+
+pytestmark = pytest.mark.timeout(150)
+
+WORKERS = 3
+BATCH = 300
+WORKER_NAME = re.compile(r"nvr-headoffice worker (\d+) pid (\d+)")
+
+
+def waiting_worker(url: str) -> int | None:
+    """The pid of a worker whose PostgreSQL session waits on a lock (holds a POST), or None."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT application_name FROM pg_stat_activity"
+            " WHERE wait_event_type = 'Lock' AND application_name LIKE 'nvr-headoffice worker %'"
+        ).fetchall()
+    for (name,) in rows:
+        match = WORKER_NAME.fullmatch(name)
+        if match:
+            return int(match.group(2))
+    return None
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
+    tmp_path: Path, start_headoffice: Callable[..., HeadOffice], postgres_url: str
+) -> None:
+    headoffice = start_headoffice(database=postgres_url, workers=WORKERS)
+    wait_until(
+        lambda: headoffice.log().count("serving (pid") >= WORKERS, 30, "three workers serving"
+    )
+    (tmp_path / "box").mkdir()
+    config = uplink_box_config(tmp_path / "box", headoffice.reports_url)
+    state_file = tmp_path / "box" / "state" / "state.db"
+    with StateStore.open(state_file) as store:
+        append_report(store, SITE, "event", {"event": "first"})
+    uplink = NvrDaemon("nvr.uplink.main", config)
+    holder = psycopg.connect(postgres_url)
+    try:
+        wait_until(lambda: headoffice.site()["reports"] == 1, 30, "the box's first report")
+        # Hold the site's row: the worker taking the batch waits on it, mid-request.
+        holder.execute("SELECT 1 FROM sites WHERE site_id = %s FOR UPDATE", (SITE,))
+        with StateStore.open(state_file) as store, store.write() as conn:
+            for n in range(BATCH):  # one transaction: the uplink sends them as one batch
+                append(conn, SITE, "event", {"event": "tick", "n": n})
+        victim = wait_until(lambda: waiting_worker(postgres_url), 30, "a worker holding the batch")
+        os.kill(victim, signal.SIGKILL)
+        wait_until(
+            lambda: f"(pid {victim}) killed by SIGKILL: restarting it" in headoffice.log(),
+            20,
+            "the parent noticing the dead worker",
+        )
+        # The uplink's POST failed with the worker: it re-sends to another one.
+        wait_until(
+            lambda: (pid := waiting_worker(postgres_url)) and pid != victim,
+            30,
+            "the batch re-sent to another worker",
+        )
+        holder.rollback()
+        last_seq = query_state(state_file, "SELECT last_seq FROM outbox_seq")[0][0]
+        site = wait_until(
+            lambda: (s := headoffice.site())["last_seq"] >= last_seq and s, 60, "every report"
+        )
+    finally:
+        holder.close()
+        assert uplink.stop() == 0
+    assert SECRET not in uplink.log() and "Traceback" not in uplink.log()
+
+    # Nothing lost, nothing stored twice: every seq once, by the database itself.
+    assert (site["reports"], site["first_seq"], site["missing"]) == (last_seq, 1, 0)
+    with psycopg.connect(postgres_url) as conn:
+        count, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT seq) FROM reports WHERE site_id = %s", (SITE,)
+        ).fetchone() or (0, 0)
+    assert count == distinct == last_seq
+    with StateStore.open(state_file) as store:
+        assert dead_letters(store.read()) == []
+    # The parent replaced the dead worker: three again, none of them the victim.
+    assert headoffice.proc is not None
+    children = psutil.Process(headoffice.proc.pid).children()
+    assert len(children) == WORKERS and victim not in {c.pid for c in children}
+    # Any worker answers for what another stored (one database): ask several times.
+    for _ in range(2 * WORKERS):
+        assert headoffice.site()["reports"] == last_seq
