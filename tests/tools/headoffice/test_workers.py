@@ -9,9 +9,11 @@ starts a new worker, and any worker answers for the reports any other one took.
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -21,7 +23,16 @@ import pytest
 from nvr.core.state import StateStore
 from nvr.core.tables.outbox import append, append_report, dead_letters
 from nvrtest import NvrDaemon, query_state, wait_until
-from nvrtest.headoffice import SECRET, SITE, HeadOffice, uplink_box_config
+from nvrtest.headoffice import (
+    OTHER_SECRET,
+    OTHER_SITE,
+    SECRET,
+    SITE,
+    HeadOffice,
+    envelope,
+    reference_gaps,
+    uplink_box_config,
+)
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -104,3 +115,24 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
     # Any worker answers for what another stored (one database): ask several times.
     for _ in range(2 * WORKERS):
         assert headoffice.site()["reports"] == last_seq
+
+    # Concurrent batches of one site, interleaved, on every worker at once: each seq placed
+    # once and the gaps exactly the seqs never sent (the site's row is locked, invariant 9).
+    sent = sorted(random.Random(22).sample(range(1, 2_001), 600))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(
+            pool.map(
+                lambda part: headoffice.post(
+                    [envelope(seq, site=OTHER_SITE) for seq in part],
+                    site=OTHER_SITE,
+                    secret=OTHER_SECRET,
+                ),
+                [sent[i::24] for i in range(24)],
+            )
+        )
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    other = headoffice.site(OTHER_SITE)
+    expected = reference_gaps(set(sent))
+    assert (other["reports"], other["first_seq"], other["last_seq"]) == (600, sent[0], sent[-1])
+    assert other["missing"] == sum(b - a + 1 for a, b in expected)
+    assert other["gaps"] == expected[:100] and other["seq_reused"] == 0
