@@ -128,8 +128,13 @@ class Views:
             views.append(site_view(summary, sites.name(site_id), now, offline))
         return views
 
-    def fleet(self, query: FleetQuery, by_attention: bool) -> tuple[list[SiteView], Selection]:
-        """One page of the fleet: sorted and filtered from FleetRows, then read in full."""
+    def fleet(
+        self, query: FleetQuery, by_attention: bool, bodies: bool
+    ) -> tuple[list[SiteView], Selection]:
+        """One page of the fleet: sorted and filtered from FleetRows, then read in full.
+
+        `bodies`: with the latest status report itself (the API), not only its headline.
+        """
         sites = self.sites.current
         rows = {row.site_id: row for row in self.store.fleet()}
         beats = self.store.heartbeat_times()
@@ -146,10 +151,16 @@ class Views:
             )
             entries.append(Entry(site_id, sites.name(site_id), standing))
         selection = select(entries, query, by_attention)
-        summaries = self.store.summaries([e.site_id for e in selection.entries], MAX_GAPS_LISTED)
+        summaries = self.store.summaries(
+            [e.site_id for e in selection.entries], MAX_GAPS_LISTED, bodies=bodies
+        )
         views = [
             site_view(
-                summaries.get(e.site_id) or SiteSummary(e.site_id), e.name, now, e.standing.offline
+                summaries.get(e.site_id) or SiteSummary(e.site_id),
+                e.name,
+                now,
+                e.standing.offline,
+                e.standing.status,
             )
             for e in selection.entries
         ]
@@ -225,7 +236,7 @@ def _register_views(app: Flask, views: Views) -> None:
             # The answer of old: every site, in full (a thousand sites: a large answer).
             return jsonify([{**v.summary.to_json(), "name": v.name} for v in views.all()])
         query = _fleet_query()
-        page, selection = views.fleet(query, by_attention=False)
+        page, selection = views.fleet(query, by_attention=False, bodies=True)
         sites = [
             {**v.summary.to_json(), "name": v.name, "problems": list(v.standing.problems)}
             for v in page
@@ -255,7 +266,7 @@ def _register_views(app: Flask, views: Views) -> None:
     @app.get("/")
     def overview() -> Response:
         query = _fleet_query()
-        page, selection = views.fleet(query, by_attention=True)
+        page, selection = views.fleet(query, by_attention=True, bodies=False)
         html = render_overview(page, selection, query, views.now_ms())
         return Response(html, content_type="text/html; charset=utf-8")
 

@@ -358,8 +358,14 @@ class ReportStore:
         """Counters, gaps (the first `max_gaps` ranges), latest status and kinds of a site."""
         return self.summaries([site_id], max_gaps).get(site_id) or SiteSummary(site_id)
 
-    def summaries(self, site_ids: Sequence[str] | None, max_gaps: int) -> dict[str, SiteSummary]:
-        """`summary` of each of `site_ids` (None: of every site) in six queries, not 6 x N."""
+    def summaries(
+        self, site_ids: Sequence[str] | None, max_gaps: int, *, bodies: bool = True
+    ) -> dict[str, SiteSummary]:
+        """`summary` of each of `site_ids` (None: of every site) in six queries, not 6 x N.
+
+        `bodies=False` leaves out the latest status reports (the overview shows their
+        headline, which FleetRow already carries).
+        """
         if site_ids is not None and not site_ids:
             return {}
         ids = () if site_ids is None else tuple(site_ids)
@@ -379,7 +385,7 @@ class ReportStore:
                 params,
             ).fetchall():
                 kinds.setdefault(site, {})[kind] = count
-            latest = _latest_statuses(conn, ids)
+            latest = _latest_statuses(conn, ids) if bodies else {}
         return {
             row[0]: SiteSummary(
                 site_id=row[0],
