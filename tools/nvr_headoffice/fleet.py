@@ -3,7 +3,7 @@
 A thousand sites are sorted and filtered from a few numbers each (store.FleetRow: three
 queries for the whole fleet); only the sites of the page shown are then read in full
 (store.summaries: six queries for the page). Nothing here reads a report body.
-See docs/design/headoffice.md, "The fleet page" and invariant 10.
+See docs/design/headoffice.md, invariant 10.
 """
 
 from __future__ import annotations

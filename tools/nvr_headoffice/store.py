@@ -83,7 +83,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # (evidence-chain) site keys and chain heads from status reports.
     evidence.MIGRATION,
-    # (fleet-pg) the fleet page and scale-out (docs/design/headoffice.md, invariants 10-11).
+    # (fleet-pg) the fleet page and scale-out (docs/design/headoffice.md, invariants 10, 11).
     """
     -- The newest status report of each site and its headline (summary.StatusSummary
     -- without the camera lines), kept in the transaction that stores it: the fleet page

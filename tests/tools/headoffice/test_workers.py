@@ -41,18 +41,18 @@ BATCH = 300
 WORKER_NAME = re.compile(r"nvr-headoffice worker (\d+) pid (\d+)")
 
 
-def waiting_worker(url: str) -> int | None:
-    """The pid of a worker whose PostgreSQL session waits on a lock (holds a POST), or None."""
+def waiting_workers(url: str) -> set[int]:
+    """The pids of the workers whose PostgreSQL session waits on a lock (holds a POST).
+
+    A killed worker's session stays, waiting, until the lock is free: PostgreSQL only
+    notices the dead client when it next writes to it.
+    """
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT application_name FROM pg_stat_activity"
             " WHERE wait_event_type = 'Lock' AND application_name LIKE 'nvr-headoffice worker %'"
         ).fetchall()
-    for (name,) in rows:
-        match = WORKER_NAME.fullmatch(name)
-        if match:
-            return int(match.group(2))
-    return None
+    return {int(match.group(2)) for (name,) in rows if (match := WORKER_NAME.fullmatch(name))}
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
@@ -76,7 +76,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
         with StateStore.open(state_file) as store, store.write() as conn:
             for n in range(BATCH):  # one transaction: the uplink sends them as one batch
                 append(conn, SITE, "event", {"event": "tick", "n": n})
-        victim = wait_until(lambda: waiting_worker(postgres_url), 30, "a worker holding the batch")
+        (victim,) = wait_until(
+            lambda: waiting_workers(postgres_url), 30, "a worker holding the batch"
+        )
         os.kill(victim, signal.SIGKILL)
         wait_until(
             lambda: f"(pid {victim}) killed by SIGKILL: restarting it" in headoffice.log(),
@@ -85,7 +87,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_stores_nothing_twice(
         )
         # The uplink's POST failed with the worker: it re-sends to another one.
         wait_until(
-            lambda: (pid := waiting_worker(postgres_url)) and pid != victim,
+            lambda: waiting_workers(postgres_url) - {victim},
             30,
             "the batch re-sent to another worker",
         )
