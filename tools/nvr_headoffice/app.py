@@ -111,7 +111,7 @@ class Views:
             abort(_error(404, f"unknown site {shown(site_id)}"))
         summary = self.store.summary(site_id, MAX_GAPS_LISTED)
         now = self.now_ms()
-        beat = self.store.heartbeat_times().get(site_id)
+        beat = self.store.heartbeat_times(site_id).get(site_id)
         offline = self._offline(summary.last_report_at_ms, beat, now)
         return site_view(summary, self.sites.current.name(site_id), now, offline)
 

@@ -317,10 +317,13 @@ class ReportStore:
             ).fetchall()
         return {row[0]: (row[1], json.loads(row[2])) for row in rows}
 
-    def heartbeat_times(self) -> dict[str, int]:
-        """Site -> received_at_ms of its last heartbeat (no bodies: for the fleet page)."""
+    def heartbeat_times(self, site_id: str | None = None) -> dict[str, int]:
+        """Site -> received_at_ms of its last heartbeat, of one site or all (no bodies)."""
+        where, params = _sites_in("site_id", () if site_id is None else (site_id,))
         with self.engine.connect() as conn:
-            rows = conn.execute("SELECT site_id, received_at_ms FROM heartbeats").fetchall()
+            rows = conn.execute(
+                f"SELECT site_id, received_at_ms FROM heartbeats WHERE 1 = 1{where}", params
+            ).fetchall()
         return {row[0]: row[1] for row in rows}
 
     # -- reading ---------------------------------------------------------------------------
