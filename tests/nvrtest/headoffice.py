@@ -1,7 +1,9 @@
 """A real nvr-headoffice process and a client that signs like nvr-uplink does.
 
 The fixtures `start_headoffice` and `headoffice` are imported by the conftest of each test
-directory that talks to a receiver (tests/tools/headoffice, tests/evidence).
+directory that talks to a receiver (tests/tools/headoffice, tests/evidence). Receivers use
+SQLite unless a test module runs on both engines with `pytestmark = BOTH_ENGINES`: then
+each test runs once on SQLite and once on a real PostgreSQL (the `postgres_url` fixture).
 """
 
 from __future__ import annotations
@@ -59,26 +61,80 @@ def envelope(seq: int, kind: str = "event", site: str = SITE, **body: Any) -> di
     }
 
 
+def uplink_box_config(root: Path, reports_url: str) -> Path:
+    """A box config whose nvr-uplink delivers to `reports_url`, retrying fast (SITE, SECRET)."""
+    for folder in ("recordings", "state"):
+        (root / folder).mkdir(exist_ok=True)
+    key = root / "site.key"
+    key.write_text(SECRET + "\n")
+    key.chmod(0o640)
+    config = {
+        "site": {"id": SITE},
+        "storage": {
+            "recordings_dir": str(root / "recordings"),
+            "state_file": str(root / "state" / "state.db"),
+        },
+        "uplink": {
+            "head_office": {"url": reports_url, "secret_file": str(key)},
+            "retry_initial_seconds": 0.1,
+            "retry_max_seconds": 0.5,
+        },
+        "cameras": [{"id": "cam01", "name": "Gate", "url": "rtsp://a:cam-pw-9@127.0.0.1:9/x"}],
+    }
+    path = root / "nvr.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def reference_gaps(received: set[int]) -> list[list[int]]:
+    """The missing ranges of [min, max], computed the slow, obvious way."""
+    gaps: list[list[int]] = []
+    for seq in range(min(received), max(received) + 1):
+        if seq in received:
+            continue
+        if gaps and gaps[-1][1] == seq - 1:
+            gaps[-1][1] = seq
+        else:
+            gaps.append([seq, seq])
+    return gaps
+
+
 # The console script `pip install nvr-tools` makes (tools/pyproject.toml), as an operator runs it.
 HEADOFFICE_BIN = str(Path(sys.executable).with_name("nvr-headoffice"))
 
 
-def headoffice_argv(listen: str, database: Path, sites: Path) -> list[str]:
+ENGINES = ("sqlite", "postgres")
+# A module's `pytestmark = BOTH_ENGINES` runs its tests on SQLite and on PostgreSQL.
+BOTH_ENGINES = pytest.mark.parametrize("headoffice_engine", ENGINES, indirect=True)
+
+
+def headoffice_argv(listen: str, database: Path | str, sites: Path) -> list[str]:
     return [HEADOFFICE_BIN, "--listen", listen, "--database", str(database), "--sites", str(sites)]
 
 
 class HeadOffice(Child):
-    """One nvr-headoffice process on a free port."""
+    """One nvr-headoffice process on a free port (with `workers`, a parent and its workers)."""
 
-    def __init__(self, root: Path, sites: Path, database: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, sites: Path, database: Path | str | None = None, workers: int = 1
+    ) -> None:
         super().__init__(root, "headoffice")
         self.sites = sites
         self.database = database or root / "headoffice.db"
+        self.workers = workers
         self.port = 0
         self.start()
 
+    @property
+    def engine(self) -> str:
+        """`postgres` or `sqlite`."""
+        return "postgres" if str(self.database).startswith("postgresql://") else "sqlite"
+
     def start(self) -> None:
-        log = self.spawn(headoffice_argv("127.0.0.1:0", self.database, self.sites))
+        argv = headoffice_argv("127.0.0.1:0", self.database, self.sites)
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        log = self.spawn(argv)
         match = wait_until(
             lambda: SERVING.search(log.read_text()) or self._died(), 30, "serving on ..."
         )
@@ -132,12 +188,36 @@ class HeadOffice(Child):
 
 
 @pytest.fixture
-def start_headoffice(tmp_path: Path) -> Iterator[Callable[..., HeadOffice]]:
+def headoffice_engine(request: pytest.FixtureRequest) -> str:
+    """The engine of the test's receivers: SQLite, unless BOTH_ENGINES parametrizes it."""
+    engine: str = getattr(request, "param", "sqlite")
+    return engine
+
+
+@pytest.fixture
+def headoffice_database(
+    headoffice_engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Path | str:
+    """The receivers' database: a SQLite file, or a fresh database on the test PostgreSQL."""
+    if headoffice_engine == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return tmp_path / "headoffice.db"
+
+
+@pytest.fixture
+def start_headoffice(
+    tmp_path: Path, headoffice_database: Path | str
+) -> Iterator[Callable[..., HeadOffice]]:
     """Start receivers; at the end each must stop cleanly and its log hold no secret."""
     started: list[HeadOffice] = []
 
-    def start(sites: Path | None = None, database: Path | None = None) -> HeadOffice:
-        receiver = HeadOffice(tmp_path, sites or write_sites(tmp_path), database)
+    def start(
+        sites: Path | None = None, database: Path | str | None = None, workers: int = 1
+    ) -> HeadOffice:
+        receiver = HeadOffice(
+            tmp_path, sites or write_sites(tmp_path), database or headoffice_database, workers
+        )
         started.append(receiver)
         return receiver
 

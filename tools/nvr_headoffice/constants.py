@@ -51,13 +51,39 @@ PAGE_REFRESH_SECONDS = 30
 # A site silent for longer than this (three 15-minute status intervals) is shown in orange.
 SILENT_AFTER_SECONDS = 45 * 60
 
+# The fleet page (and the paged GET /api/sites): sites per page, default and largest.
+SITES_PER_PAGE = 50
+MAX_SITES_PER_PAGE = 1_000
+# Disk use from which the fleet page counts a site under "disk full" (the box's own high
+# watermark, disk.high_watermark_percent: above it the box deletes the oldest recordings).
+DISK_FULL_PERCENT = 90.0
+# A site's page shows each camera's percent recorded per day over this many days.
+COVERAGE_DAYS = 30
+
 # SQLite: how long a writer waits for another request's transaction.
 BUSY_TIMEOUT_MS = 5_000
 
 # WSGI server threads; a POST holds one for the length of its transaction.
 SERVER_THREADS = 8
+
+# PostgreSQL: each serving process keeps a pool of up to one connection per server thread.
+PG_POOL_MIN = 1
+PG_POOL_MAX = SERVER_THREADS
+# Seconds to connect (at start: the one-line error) or to wait for a pooled connection.
+PG_CONNECT_TIMEOUT_SECONDS = 10
+# pg_advisory_xact_lock key serialising the schema migrations of processes starting at once.
+PG_MIGRATION_LOCK = 0x4E56_5248  # "NVRH"
 # On SIGTERM, requests in flight get this long to commit and answer.
 SERVER_STOP_SECONDS = 5.0
+
+# --workers: the shared listening socket's queue of connections not yet accepted.
+LISTEN_BACKLOG = 1_024
+# How often the parent reaps dead workers, and a worker checks that its parent lives.
+WORKER_CHECK_SECONDS = 1.0
+# Past this many restarts within the window, the parent waits before the next one.
+WORKER_RESTARTS_PER_WINDOW = 5
+WORKER_RESTART_WINDOW_SECONDS = 60
+MAX_WORKERS = 64
 
 # Recording coverage over the last hour / 24 h (the box's status report, issue 24): at or
 # above GOOD is green, at or above WARN orange, below red. A camera recording all the time

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from nvr.core.identity import ALGORITHM, key_id
 from nvr.core.manifest import Anchor, Verdict, verify_manifest
 from nvr.core.timeutil import format_ms
+from nvr_headoffice.engines import Conn
 
 # Appended to the report database's migrations (nvr_headoffice.store).
 MIGRATION = """
@@ -86,7 +86,7 @@ def _heads(value: Any) -> list[tuple[str, int, str, str]]:
 
 
 def note_evidence(
-    conn: sqlite3.Connection, site_id: str, report_id: str, body: dict[str, Any], received_ms: int
+    conn: Conn, site_id: str, report_id: str, body: dict[str, Any], received_ms: int
 ) -> None:
     """Store the public key and chain heads a new report carries (inside its transaction)."""
     evidence = body.get("evidence")
@@ -97,12 +97,14 @@ def note_evidence(
         conn.execute(
             "INSERT INTO site_keys (site_id, key_id, public_key, first_seen_at_ms,"
             " last_seen_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, key_id)"
-            " DO UPDATE SET last_seen_at_ms = max(last_seen_at_ms, excluded.last_seen_at_ms)",
+            " DO UPDATE SET last_seen_at_ms = CASE WHEN excluded.last_seen_at_ms"
+            " > site_keys.last_seen_at_ms THEN excluded.last_seen_at_ms"
+            " ELSE site_keys.last_seen_at_ms END",
             (site_id, key[0], key[1], received_ms, received_ms),
         )
     conn.executemany(
-        "INSERT OR IGNORE INTO chain_heads (site_id, camera, segment_id, chain_sha256, start,"
-        " received_at_ms, report_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO chain_heads (site_id, camera, segment_id, chain_sha256, start,"
+        " received_at_ms, report_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [
             (site_id, camera, segment_id, chain, start, received_ms, report_id)
             for camera, segment_id, chain, start in _heads(evidence.get("chain_heads"))
@@ -110,14 +112,14 @@ def note_evidence(
     )
 
 
-def site_keys(conn: sqlite3.Connection, site_id: str) -> dict[str, str]:
+def site_keys(conn: Conn, site_id: str) -> dict[str, str]:
     """Key id -> base64 public key, every key the site registered."""
     rows = conn.execute("SELECT key_id, public_key FROM site_keys WHERE site_id = ?", (site_id,))
-    return {row[0]: row[1] for row in rows}
+    return {row[0]: row[1] for row in rows.fetchall()}
 
 
 def chain_heads(
-    conn: sqlite3.Connection, site_id: str, camera: str, ids: Sequence[int]
+    conn: Conn, site_id: str, camera: str, ids: Sequence[int]
 ) -> dict[int, list[Anchor]]:
     """Heads received for `camera` whose segment id is among `ids`."""
     if not ids:
@@ -126,7 +128,7 @@ def chain_heads(
         "SELECT segment_id, chain_sha256, received_at_ms FROM chain_heads WHERE site_id = ?"
         " AND camera = ? AND segment_id BETWEEN ? AND ?",
         (site_id, camera, min(ids), max(ids)),
-    )
+    ).fetchall()
     wanted = set(ids)
     heads: dict[int, list[Anchor]] = defaultdict(list)
     for segment_id, chain, received_at_ms in rows:
@@ -135,19 +137,22 @@ def chain_heads(
     return dict(heads)
 
 
-def site_evidence(conn: sqlite3.Connection, site_id: str) -> dict[str, Any]:
+def site_evidence(conn: Conn, site_id: str) -> dict[str, Any]:
     """The keys a site registered and the newest head received per camera, for the API."""
     keys = conn.execute(
         "SELECT key_id, public_key, first_seen_at_ms, last_seen_at_ms FROM site_keys"
         " WHERE site_id = ? ORDER BY first_seen_at_ms",
         (site_id,),
     ).fetchall()
-    heads = conn.execute(
-        "SELECT camera, segment_id, start, chain_sha256, max(received_at_ms) FROM chain_heads"
+    rows = conn.execute(
+        "SELECT camera, segment_id, start, chain_sha256, received_at_ms FROM chain_heads"
         " h WHERE site_id = ? AND segment_id = (SELECT max(segment_id) FROM chain_heads"
-        " WHERE site_id = h.site_id AND camera = h.camera) GROUP BY camera ORDER BY camera",
+        " WHERE site_id = h.site_id AND camera = h.camera)"
+        " ORDER BY camera, received_at_ms DESC, chain_sha256",
         (site_id,),
     ).fetchall()
+    # The newest head of each camera's newest segment: the first row per camera.
+    heads = [row for i, row in enumerate(rows) if i == 0 or rows[i - 1][0] != row[0]]
     return {
         "keys": [
             {
@@ -179,7 +184,7 @@ def _link_ids(manifest: Any) -> list[int]:
         return []
 
 
-def verify_clip(conn: sqlite3.Connection, manifest: Any, clip_sha256: str) -> Verdict:
+def verify_clip(conn: Conn, manifest: Any, clip_sha256: str) -> Verdict:
     """The verdict on a clip (by its sha256) and its manifest, against what the site sent."""
     site = manifest.get("site") if isinstance(manifest, dict) else None
     camera = manifest.get("camera") if isinstance(manifest, dict) else None

@@ -15,8 +15,9 @@ from pathlib import Path
 from nvr.core.manifest import REFUSED, UNANCHORED
 from nvr.core.tables.recordings import file_sha256
 from nvr_headoffice.constants import PROG
+from nvr_headoffice.engines import SQLiteEngine, open_engine
 from nvr_headoffice.errors import HeadOfficeError
-from nvr_headoffice.store import ReportStore
+from nvr_headoffice.store import MIGRATIONS, ReportStore
 
 EXIT_REFUSED = 1
 EXIT_UNANCHORED = 3
@@ -29,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("clip", type=Path, help="the clip file (.mp4)")
     parser.add_argument("manifest", type=Path, help="its manifest (.manifest.json)")
-    parser.add_argument("--database", type=Path, required=True, help="the receiver's database")
+    parser.add_argument(
+        "--database",
+        required=True,
+        help="the receiver's database: its SQLite file or postgresql:// URL",
+    )
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     return parser
 
@@ -49,10 +54,16 @@ def _read(args: argparse.Namespace) -> tuple[object, str]:
 def verify_main(argv: Sequence[str]) -> int:
     """Run the verification; the exit code says the verdict."""
     args = build_parser().parse_args(argv)
-    if not args.database.exists():
-        raise HeadOfficeError(f"database {args.database} does not exist")
+    engine = open_engine(args.database)
+    if isinstance(engine, SQLiteEngine) and not engine.path.exists():
+        raise HeadOfficeError(f"database {engine.path} does not exist")
     manifest, clip_sha256 = _read(args)
-    verdict = ReportStore.open(args.database).verify_clip(manifest, clip_sha256)
+    engine.migrate(MIGRATIONS)
+    store = ReportStore(engine)
+    try:
+        verdict = store.verify_clip(manifest, clip_sha256)
+    finally:
+        store.close()
     if args.json:
         print(json.dumps(verdict.to_json(), indent=2))
     else:

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 Case = Callable[[Path], tuple[list[str], int, str]]
 
 
-def _argv(tmp: Path, sites: Path | None = None, database: Path | None = None) -> list[str]:
+def _argv(tmp: Path, sites: Path | None = None, database: Path | str | None = None) -> list[str]:
     return headoffice_argv("127.0.0.1:0", database or tmp / "ho.db", sites or write_sites(tmp))[1:]
 
 
@@ -83,6 +83,29 @@ def database_not_sqlite(tmp: Path) -> tuple[list[str], int, str]:
     return _argv(tmp, database=database), 1, f"database {database}: file is not a database"
 
 
+# A database URL's password must not reach the error line (nor anything else).
+DB_PASSWORD = "pg-pw-5e0c1d"
+
+
+def postgres_unreachable(tmp: Path) -> tuple[list[str], int, str]:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql://nvr:{DB_PASSWORD}@127.0.0.1:{port}/reports"
+    expected = f"--database postgresql://nvr:***@127.0.0.1:{port}/reports: cannot use"
+    return _argv(tmp, database=url), 1, f"{expected} PostgreSQL at 127.0.0.1:{port}:"
+
+
+def postgres_url_with_a_bad_port(tmp: Path) -> tuple[list[str], int, str]:
+    url = f"postgresql://nvr:{DB_PASSWORD}@db.example:54x2/reports"
+    return _argv(tmp, database=url), 1, "--database postgresql://nvr:***@db.example:54x2/reports:"
+
+
+def database_url_of_another_engine(tmp: Path) -> tuple[list[str], int, str]:
+    url = f"mysql://nvr:{DB_PASSWORD}@db.example/reports"
+    return _argv(tmp, database=url), 1, "expected a path, sqlite:///PATH or postgresql://"
+
+
 CASES: list[Case] = [
     no_arguments,
     bad_listen,
@@ -94,6 +117,9 @@ CASES: list[Case] = [
     no_sites,
     database_directory_missing,
     database_not_sqlite,
+    postgres_unreachable,
+    postgres_url_with_a_bad_port,
+    database_url_of_another_engine,
 ]
 
 
@@ -110,7 +136,7 @@ def assert_one_line(result: subprocess.CompletedProcess[str], code: int, text: s
     assert len(lines) == 1, output
     assert lines[0].startswith("nvr-headoffice: error: ") and text in lines[0], lines[0]
     assert "Traceback" not in output
-    assert SECRET not in output and OTHER_SECRET not in output
+    assert SECRET not in output and OTHER_SECRET not in output and DB_PASSWORD not in output
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.__name__ for case in CASES])

@@ -15,16 +15,18 @@ import requests
 
 from nvrtest import wait_until
 from nvrtest.headoffice import (
+    BOTH_ENGINES,
     OTHER_SECRET,
     OTHER_SITE,
     SECRET,
     SITE,
     HeadOffice,
     envelope,
+    reference_gaps,
     write_sites,
 )
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.timeout(90), BOTH_ENGINES]
 
 # A status body shaped like nvr-report's (nvr/report/status.py): one of two cameras records.
 STATUS_BODY: dict[str, Any] = {
@@ -55,19 +57,6 @@ STATUS_BODY: dict[str, Any] = {
 
 def seqs(reports: list[dict[str, Any]]) -> list[int]:
     return [r["seq"] for r in reports]
-
-
-def reference_gaps(received: set[int]) -> list[list[int]]:
-    """The missing ranges of [min, max], computed the slow, obvious way."""
-    gaps: list[list[int]] = []
-    for seq in range(min(received), max(received) + 1):
-        if seq in received:
-            continue
-        if gaps and gaps[-1][1] == seq - 1:
-            gaps[-1][1] = seq
-        else:
-            gaps.append([seq, seq])
-    return gaps
 
 
 def test_a_good_batch_is_stored_listed_and_shown(headoffice: HeadOffice) -> None:
@@ -236,6 +225,8 @@ def test_a_200_survives_kill_9_of_the_receiver(
     assert headoffice.site()["missing"] == 0
     # Dedupe survives too: the site re-sending after a crash stores nothing twice.
     assert headoffice.post(sent[:200]).json() == {"accepted": 0, "duplicates": 200}
+    if headoffice.engine == "postgres":
+        return  # PostgreSQL checks its own pages; SQLite's file is ours to check
     conn = sqlite3.connect(headoffice.database)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

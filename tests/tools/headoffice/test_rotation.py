@@ -26,41 +26,19 @@ from nvr.core.tables.outbox import append_report, dead_letters
 from nvr.uplink.mqtt.commands.wire import Destination, Refusal, authenticate, signature
 from nvrtest import NvrDaemon, wait_until
 from nvrtest.headoffice import (
+    BOTH_ENGINES,
     OTHER_SECRET,
     OTHER_SITE,
     SECRET,
     SITE,
     HeadOffice,
     envelope,
+    uplink_box_config,
 )
 
 pytestmark = pytest.mark.timeout(150)
 
 NEW_SECRET = "rotated-secret-2f9e41c7b3"
-
-
-def box_config(root: Path, reports_url: str) -> Path:
-    for folder in ("recordings", "state"):
-        (root / folder).mkdir(exist_ok=True)
-    key = root / "site.key"
-    key.write_text(SECRET + "\n")
-    key.chmod(0o640)
-    config = {
-        "site": {"id": SITE},
-        "storage": {
-            "recordings_dir": str(root / "recordings"),
-            "state_file": str(root / "state" / "state.db"),
-        },
-        "uplink": {
-            "head_office": {"url": reports_url, "secret_file": str(key)},
-            "retry_initial_seconds": 0.1,
-            "retry_max_seconds": 0.5,
-        },
-        "cameras": [{"id": "cam01", "name": "Gate", "url": "rtsp://a:cam-pw-9@127.0.0.1:9/x"}],
-    }
-    path = root / "nvr.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def rotating_sites(root: Path, until: datetime) -> None:
@@ -103,7 +81,7 @@ class Writer:
 @pytest.fixture
 def box(tmp_path: Path, headoffice: HeadOffice) -> Iterator[tuple[Path, NvrDaemon]]:
     (tmp_path / "box").mkdir()
-    config = box_config(tmp_path / "box", headoffice.reports_url)
+    config = uplink_box_config(tmp_path / "box", headoffice.reports_url)
     uplink = NvrDaemon("nvr.uplink.main", config)
     yield config, uplink
     assert uplink.stop() == 0
@@ -116,6 +94,7 @@ def reloaded(headoffice: HeadOffice, times: int) -> Callable[[], bool]:
     return lambda: headoffice.log().count("sites file reloaded") >= times
 
 
+@BOTH_ENGINES
 def test_rotation_with_reports_in_flight_loses_and_refuses_none(
     tmp_path: Path, headoffice: HeadOffice, box: tuple[Path, NvrDaemon]
 ) -> None:
@@ -158,6 +137,7 @@ def test_rotation_with_reports_in_flight_loses_and_refuses_none(
     assert key.stat().st_mode & 0o777 == 0o640  # the mode of the file it replaced
 
 
+@BOTH_ENGINES
 def test_the_old_secret_is_refused_after_the_window(tmp_path: Path, headoffice: HeadOffice) -> None:
     rotating_sites(tmp_path, datetime.now(UTC) + timedelta(hours=1))
     headoffice.signal(signal.SIGHUP)
@@ -171,7 +151,7 @@ def test_the_old_secret_is_refused_after_the_window(tmp_path: Path, headoffice: 
 
 
 def test_commands_signed_with_the_old_secret_run_only_within_the_window(tmp_path: Path) -> None:
-    config = box_config(tmp_path, "http://127.0.0.1:9/api/nvr/reports")
+    config = uplink_box_config(tmp_path, "http://127.0.0.1:9/api/nvr/reports")
     key = tmp_path / "site.key"
     (tmp_path / "site.key.previous").write_text(SECRET + "\n")
     key.write_text(NEW_SECRET + "\n")
