@@ -236,9 +236,10 @@ class MinioCluster:
         """Fresh ports and the member list every node is started with."""
         ports = [(free_port(), free_port()) for _ in range(self._count)]
         drives = [self.root / f"drive{i}" for i in range(self._count)]
-        members = [f"http://127.0.0.1:{api}{drive}" for (api, _), drive in zip(ports, drives)]
+        pairs = list(zip(ports, drives, strict=True))
+        members = [f"http://127.0.0.1:{api}{drive}" for (api, _), drive in pairs]
         self.nodes = []
-        for (api, console), drive in zip(ports, drives, strict=True):
+        for (api, console), drive in pairs:
             drive.mkdir(parents=True, exist_ok=True)
             node = MinioNode(drive, self.secret_key, members)
             node.port, node.console_port = api, console
@@ -254,9 +255,9 @@ class MinioCluster:
         self.nodes[index].stop()
 
     def start_node(self, index: int) -> None:
-        """Bring a server back with its drive; wait until every drive is online again."""
+        """Bring a server back with its drive; wait until the running ones are all online."""
         self.nodes[index].start()
-        self.wait_online(self._count)
+        self.wait_online(sum(node.running for node in self.nodes))
 
     @property
     def endpoint(self) -> str:

@@ -1,5 +1,8 @@
-"""`nvrctl config`: `check` validates as the daemons do, `apply` reloads them, `schema`,
-`minio-policy` prints this site's policy for a shared MinIO cluster."""
+"""`nvrctl config`: `check`, `apply` (reload the daemons), `schema`, `minio-policy`.
+
+`check` validates as the daemons do; `minio-policy` prints the policy a company gives this
+site's user on a MinIO cluster shared by many sites (docs/design/objects.md).
+"""
 
 from __future__ import annotations
 
@@ -65,7 +68,7 @@ def print_schema(args: argparse.Namespace) -> int:
 
 
 def print_minio_policy(args: argparse.Namespace) -> int:
-    """This site's policy for its buckets (the defaults when uplink.minio is not set)."""
+    """Print the site's policy for its buckets (the defaults when uplink.minio is not set)."""
     config = load_config(resolve_path(args.config))
     minio = config.uplink.minio
     buckets = (
