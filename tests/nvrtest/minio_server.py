@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Iterable
@@ -217,30 +218,41 @@ class MinioCluster:
         self.stop()
 
     def start(self) -> None:
-        """Start every node and wait until the cluster has its write quorum."""
+        """Start every node and wait until the cluster has every drive and its write quorum.
+
+        The first start makes a new cluster (new ports, empty drives: a try whose port was
+        taken leaves nothing behind); a start after `stop()` brings the same one back.
+        """
+        if self.nodes:
+            self._start_nodes()
+            return
         for attempt in range(1, PORT_ATTEMPTS + 1):
             self._place_nodes()
             try:
-                for node in self.nodes:
-                    node.spawn()
-                for node in self.nodes:
-                    node.wait_ready()
-                self.wait_online(self._count)
+                self._start_nodes()
                 return
-            except (RuntimeError, AssertionError):
+            except RuntimeError:
                 self.stop()
+                self.nodes = []
                 if attempt == PORT_ATTEMPTS:
                     raise
 
+    def _start_nodes(self) -> None:
+        for node in self.nodes:
+            node.spawn()  # all at once: each waits for the others to form the cluster
+        for node in self.nodes:
+            node.wait_ready()
+        self.wait_online(self._count)
+
     def _place_nodes(self) -> None:
-        """Fresh ports and the member list every node is started with."""
+        """Fresh ports, empty drives and the member list every node is started with."""
         ports = [(free_port(), free_port()) for _ in range(self._count)]
         drives = [self.root / f"drive{i}" for i in range(self._count)]
         pairs = list(zip(ports, drives, strict=True))
         members = [f"http://127.0.0.1:{api}{drive}" for (api, _), drive in pairs]
-        self.nodes = []
         for (api, console), drive in pairs:
-            drive.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(drive, ignore_errors=True)
+            drive.mkdir(parents=True)
             node = MinioNode(drive, self.secret_key, members)
             node.port, node.console_port = api, console
             self.nodes.append(node)

@@ -129,7 +129,7 @@ def test_box_uploads_go_on_with_a_node_down_and_every_object_heals(
     ]
     config = write_config(
         tmp_path,
-        account,  # type: ignore[arg-type]  # a site's key on the cluster, not a server
+        account,
         cameras=cameras,
         recording={"segment_seconds": 2},
         uplink={"event_clips": {"before_seconds": 2, "after_seconds": 2}},
@@ -157,7 +157,7 @@ def test_box_uploads_go_on_with_a_node_down_and_every_object_heals(
     back_at = time.monotonic()
     assert processes[0].stop() == 0  # nvr-backup: the last segment closes
     wait_until(lambda: all_segments_copied(state_file), 60, "every segment copied")
-    assert account.secret_key not in processes[1].log()
+    assert not [p for p in processes if account.secret_key in p.log()]
 
     # Every object is readable with the SHA-256 of the index (and of the local file).
     uploads = done_uploads(state_file)
