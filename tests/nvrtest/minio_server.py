@@ -35,6 +35,31 @@ ACCESS_KEY = "nvr-test"
 PORT_ATTEMPTS = 3
 
 
+@dataclass(frozen=True)
+class MinioAccount:
+    """An endpoint and an access key: the root one, or a site's on a shared cluster."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def config_section(self, **overrides: Any) -> dict[str, Any]:
+        """The box's `uplink.minio` section (plain HTTP on loopback)."""
+        return {
+            "endpoint": self.endpoint,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "secure": False,
+            **overrides,
+        }
+
+    def client(self) -> Minio:
+        """An SDK client with this access key."""
+        return Minio(
+            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
+        )
+
+
 class MinioServer(LoopbackServer):
     """`with MinioServer(tmp_path / "minio") as server: server.client().list_buckets()`."""
 
@@ -118,52 +143,24 @@ class MinioServer(LoopbackServer):
         except requests.RequestException:
             return False
 
+    @property
+    def account(self) -> MinioAccount:
+        """The root credentials on this server."""
+        return MinioAccount(self.endpoint, self.access_key, self.secret_key)
+
     def client(self) -> Minio:
         """An SDK client with the root credentials."""
-        return Minio(
-            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
-        )
+        return self.account.client()
 
     def config_section(self, **overrides: Any) -> dict[str, Any]:
         """The `uplink.minio` section pointing at this server (plain HTTP)."""
-        return {
-            "endpoint": self.endpoint,
-            "access_key": self.access_key,
-            "secret_key": self.secret_key,
-            "secure": False,
-            **overrides,
-        }
+        return self.account.config_section(**overrides)
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server's log, for failure messages."""
         if not self.log_path.exists():
             return ""
         return " | ".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-@dataclass(frozen=True)
-class SiteAccount:
-    """One site's access key on a shared cluster: what goes into its box's `uplink.minio`."""
-
-    endpoint: str
-    access_key: str
-    secret_key: str
-
-    def config_section(self, **overrides: Any) -> dict[str, Any]:
-        """The box's `uplink.minio` section (plain HTTP on loopback)."""
-        return {
-            "endpoint": self.endpoint,
-            "access_key": self.access_key,
-            "secret_key": self.secret_key,
-            "secure": False,
-            **overrides,
-        }
-
-    def client(self) -> Minio:
-        """An SDK client with this access key."""
-        return Minio(
-            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
-        )
 
 
 class MinioNode(MinioServer):
@@ -208,7 +205,7 @@ class MinioCluster:
         self.secret_key = f"minio-secret-{secrets.token_hex(12)}"
         self.nodes: list[MinioNode] = []
         self._count = nodes
-        self._users: dict[str, str] = {}  # site user -> its secret
+        self._users: dict[str, MinioAccount] = {}  # site id -> its user (the company's key)
 
     def __enter__(self) -> Self:
         self.start()
@@ -280,18 +277,19 @@ class MinioCluster:
         """The data directory of one node."""
         return self.nodes[index].data_dir
 
-    def client(self, access_key: str | None = None, secret_key: str | None = None) -> Minio:
-        """An SDK client on node 0: root, or the credentials given."""
-        return Minio(
-            self.endpoint,
-            access_key=access_key or ACCESS_KEY,
-            secret_key=secret_key or self.secret_key,
-            secure=False,
-        )
+    @property
+    def account(self) -> MinioAccount:
+        """The root credentials, on node 0."""
+        return MinioAccount(self.endpoint, ACCESS_KEY, self.secret_key)
 
-    def admin(self, access_key: str | None = None, secret_key: str | None = None) -> MinioAdmin:
+    def client(self) -> Minio:
+        """An SDK client with the root credentials on node 0."""
+        return self.account.client()
+
+    def admin(self, account: MinioAccount | None = None) -> MinioAdmin:
         """The admin API on node 0 (users, policies, access keys, server info): `mc admin`."""
-        provider = StaticProvider(access_key or ACCESS_KEY, secret_key or self.secret_key)
+        key = account or self.account
+        provider = StaticProvider(key.access_key, key.secret_key)
         return MinioAdmin(endpoint=self.endpoint, credentials=provider, secure=False)
 
     def backend(self) -> dict[str, Any]:
@@ -332,38 +330,38 @@ class MinioCluster:
 
     def add_site(
         self, site_id: str, buckets: Iterable[str], policy: dict[str, Any] | None = None
-    ) -> SiteAccount:
+    ) -> MinioAccount:
         """Provision a site as objects.md says: a user, its policy, an access key for the box.
 
         The policy is `site_policy` unless given (e.g. what `nvrctl config minio-policy`
         printed). The user's own secret stays with the company; the box gets the access key.
         """
-        user = f"site-{site_id}"
-        user_secret = f"user-secret-{secrets.token_hex(12)}"
+        user = MinioAccount(
+            self.endpoint, f"site-{site_id}", f"user-secret-{secrets.token_hex(12)}"
+        )
         admin = self.admin()
-        admin.user_add(user, user_secret)
-        admin.policy_add(user, policy=policy or site_policy(site_id, buckets))
-        admin.attach_policy([user], user=user)
-        self._users[user] = user_secret
+        admin.user_add(user.access_key, user.secret_key)
+        admin.policy_add(user.access_key, policy=policy or site_policy(site_id, buckets))
+        admin.attach_policy([user.access_key], user=user.access_key)
+        self._users[site_id] = user
         return self.add_access_key(site_id)
 
-    def add_access_key(self, site_id: str) -> SiteAccount:
+    def add_access_key(self, site_id: str) -> MinioAccount:
         """A new access key of the site's user (same policy): the first one or a rotation.
 
         Made by the site's user itself (`mc admin user svcacct add` does it as root for a
         named user; the SDK's admin API only makes keys for the caller).
         """
-        user = f"site-{site_id}"
-        key = SiteAccount(
+        key = MinioAccount(
             self.endpoint,
             f"{site_id}-{secrets.token_hex(4)}",
             f"box-secret-{secrets.token_hex(12)}",
         )
-        own = self.admin(user, self._users[user])
+        own = self.admin(self._users[site_id])
         own.add_service_account(access_key=key.access_key, secret_key=key.secret_key)
         return key
 
-    def remove_access_key(self, key: SiteAccount) -> None:
+    def remove_access_key(self, key: MinioAccount) -> None:
         """Revoke an access key (the old one, once its box uses the new)."""
         self.admin().delete_service_account(key.access_key)
 
