@@ -1,4 +1,8 @@
-"""`nvrctl config`: `check` validates as the daemons do, `apply` reloads them, `schema`."""
+"""`nvrctl config`: `check`, `apply` (reload the daemons), `schema`, `minio-policy`.
+
+`check` validates as the daemons do; `minio-policy` prints the policy a company gives this
+site's user on a MinIO cluster shared by many sites (docs/design/objects.md).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from nvr.cli.config_apply import DEFAULT_WAIT_SECONDS, apply_config
 from nvr.cli.options import add_command, add_config_option
 from nvr.core.config import load_config, resolve_path
 from nvr.core.config.schema import documented_keys, json_schema, render_text
+from nvr.core.minio_policy import site_policy
+from nvr.core.tables.uploads import IMAGES_BUCKET, RECORDINGS_BUCKET
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,6 +41,12 @@ def add_parser(subparsers: Any) -> None:
     )
     schema.add_argument("--json", action="store_true", help="print the JSON Schema instead")
     schema.set_defaults(func=print_schema)
+    add_command(
+        actions,
+        "minio-policy",
+        "print the MinIO policy that lets this site write only its own keys (JSON)",
+        print_minio_policy,
+    )
 
 
 def check_config(args: argparse.Namespace) -> int:
@@ -52,4 +64,17 @@ def print_schema(args: argparse.Namespace) -> int:
         print(json.dumps(json_schema(), indent=2))
     else:
         print(render_text(documented_keys()), end="")
+    return 0
+
+
+def print_minio_policy(args: argparse.Namespace) -> int:
+    """Print the site's policy for its buckets (the defaults when uplink.minio is not set)."""
+    config = load_config(resolve_path(args.config))
+    minio = config.uplink.minio
+    buckets = (
+        (IMAGES_BUCKET, RECORDINGS_BUCKET)
+        if minio is None
+        else (minio.images_bucket, minio.recordings_bucket)
+    )
+    print(json.dumps(site_policy(config.site.id, buckets), indent=2))
     return 0

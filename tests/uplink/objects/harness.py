@@ -6,7 +6,7 @@ import hashlib
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from minio import Minio
@@ -14,15 +14,20 @@ from minio.error import S3Error
 
 from nvr.core.state import StateStore
 from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue, object_key
-from nvrtest.minio_server import MinioServer
 
 SITE = "test-01"
 FAST_RETRY = {"retry_initial_seconds": 0.2, "retry_max_seconds": 1.0}
 
 
+class MinioTarget(Protocol):
+    """What a box is pointed at: a MinioServer, or a site's key on a MinioCluster."""
+
+    def config_section(self, **overrides: Any) -> dict[str, Any]: ...
+
+
 def write_config(
     root: Path,
-    minio: MinioServer,
+    minio: MinioTarget,
     cameras: list[dict[str, Any]] | None = None,
     minio_overrides: dict[str, Any] | None = None,
     **sections: Any,

@@ -90,6 +90,16 @@ def object_key(site_id: str, camera: str, at_ms: int, name: str) -> str:
     return f"{day}/{site_id}/{camera}/{name}"
 
 
+def site_key_pattern(site_id: str) -> str:
+    """Every key of `object_key` for one site, as an S3 policy pattern: `????/??/??/<site>/*`.
+
+    `?` is one character, so the date is pinned to its shape and the site must be the 4th
+    part: a key `<date>/<other site>/<site>/...` (a camera named like this site) does not
+    match, which a plain `*/<site>/*` would (docs/design/objects.md, invariant 7).
+    """
+    return f"????/??/??/{site_id}/*"
+
+
 def spool_path(state_file: Path, what: str, camera: str, name: str) -> Path:
     """`<state dir>/spool/<what>/<camera>/<name>`, e.g. what = `snapshots`."""
     return state_file.parent / SPOOL_DIR / what / camera / name

@@ -30,6 +30,7 @@ from nvr.uplink.errors import UplinkError
 from nvr.uplink.objects.throttle import MeteredReader
 
 MAX_REASON_CHARS = 200
+ACCESS_DENIED = "AccessDenied"
 _ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\"()]+)")
 
 
@@ -101,10 +102,20 @@ class ObjectStore:
             ) from err
 
     def ensure_bucket(self, bucket: str) -> bool:
-        """Create `bucket` when it is missing; True when it was created."""
+        """Create `bucket` when it is missing; True when it was created.
+
+        A site's account on a cluster shared by many sites may not look at whole buckets
+        (its policy names only its own keys, docs/design/objects.md, invariant 7): that
+        answer is taken as "exists", and an upload into a missing bucket says NoSuchBucket.
+        """
         with self._calling(f"bucket {bucket}"):
-            if self._client.bucket_exists(bucket):
-                return False
+            try:
+                if self._client.bucket_exists(bucket):
+                    return False
+            except S3Error as err:
+                if err.code == ACCESS_DENIED:
+                    return False
+                raise
         with self._calling(f"bucket {bucket} is missing and could not be created"):
             self._client.make_bucket(bucket)
         return True
