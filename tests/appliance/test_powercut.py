@@ -20,7 +20,9 @@ import pytest
 
 from .powercut import CAMERAS, PowercutRig, Round
 
-pytestmark = pytest.mark.timeout(900)
+# Four TCG boots: ~5 min on a quiet 2-core box, three times that on a loaded one. Each boot
+# and command has its own deadline; this only catches what they do not.
+pytestmark = pytest.mark.timeout(1800)
 
 CUTS = 3
 # Seconds between "both cameras record" and the cut: inside a segment, across a cut of

@@ -163,7 +163,8 @@ def test_sighup_applies_a_new_config_and_rejects_a_bad_one(
 
     write_config(raw=config.read_text().replace("cameras:", "camera:"))
     proc.send_signal(signal.SIGHUP)
-    time.sleep(1.0)
+    # Each reload ends with a bare READY=1, rejected or not (start-up sends it with STATUS).
+    wait_until(lambda: notify.texts().count("READY=1") == 2, 30, "the second reload's end")
     assert proc.poll() is None, "a bad config on reload must not stop the daemon"
     assert heartbeat(config)["status"] == "watching 2 cameras → Gate, Yard"
 
@@ -199,13 +200,14 @@ def test_failing_tick_degrades_then_recovers(
 
 
 def test_under_journald_lines_carry_syslog_priority_and_no_password(
-    write_config: WriteConfig,
+    write_config: WriteConfig, notify: NotifySocket
 ) -> None:
     # Without journald's socket (a container): the prefixed stderr lines journald would read.
     proc = start_sample(
-        write_config(), None, JOURNAL_STREAM="8:12345", NVR_JOURNAL_SOCKET="/nonexistent"
+        write_config(), notify, JOURNAL_STREAM="8:12345", NVR_JOURNAL_SOCKET="/nonexistent"
     )
-    time.sleep(1.0)
+    # Past READY=1 its SIGTERM handler is in place and "would connect" has been logged.
+    notify.wait_for(lambda m: m.startswith("READY=1"))
     returncode, stderr = stop(proc)
     assert returncode == 0
     lines = stderr.splitlines()

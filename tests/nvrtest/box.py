@@ -67,6 +67,18 @@ class Box:
                     f"UPDATE heartbeats SET {column} = ? WHERE daemon = ?", (value, daemon)
                 )
 
+    def all_beating(self) -> None:
+        """Every daemon's heartbeat written at `now`, nvr-backup recording both cameras."""
+        recorders = {
+            camera: {"state": "recording", "reason": None, "failures": 0}
+            for camera in ("cam01", "cam02")
+        }
+        self.beat("nvr-backup", {"blocked": None, "index_backlog": 0, "cameras": recorders})
+        self.hddmon(50.0)
+        for daemon in ("nvr-validator", "nvr-report"):
+            self.beat(daemon)
+        self.uplink(0)
+
     def crash_event(self, daemon: str, at_ms: int) -> None:
         """The event nvr.core.service appends when a daemon starts after a crash."""
         with self.store.write() as conn:
@@ -180,16 +192,10 @@ def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -
     config_path.write_text(yaml.safe_dump(data))
     store = StateStore.open(tmp / "state" / "state.db")
     box = Box(tmp, config_path, store, now_ms())
-    recorders = {}
     for camera in ("cam01", "cam02"):
         box.run(camera, box.now - 7_200_000, None, None)
         for minute in range(5, 0, -1):
             box.segment(camera, box.now - minute * 60_000 - 10_000)
         box.validation(camera, "ok")
-        recorders[camera] = {"state": "recording", "reason": None, "failures": 0}
-    box.beat("nvr-backup", {"blocked": None, "index_backlog": 0, "cameras": recorders})
-    box.hddmon(50.0)
-    for daemon in ("nvr-validator", "nvr-report"):
-        box.beat(daemon)
-    box.uplink(0)
+    box.all_beating()
     return box

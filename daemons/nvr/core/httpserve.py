@@ -112,7 +112,14 @@ def close_waitress(server: Any) -> None:
     descriptor with a traceback in the log. Run in the loop thread, the close empties the
     socket map and the loop returns, so the caller can join it.
     """
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
+
+    def close_all() -> None:
+        wasyncore.close_all(server._map, ignore_all=True)
+
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError:  # the trigger's pipe is gone: no loop left to race, close from here
+        close_all()
 
 
 class _QuietServer(wsgi.Server):
