@@ -191,14 +191,16 @@ class Load(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.every, self.action = every, action
         self.done = self.failed = 0
+        self.last_error = ""  # why the last failure failed, for the result
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
             try:
                 ok = self.action()
-            except (requests.RequestException, subprocess.SubprocessError, OSError):
+            except (requests.RequestException, subprocess.SubprocessError, OSError) as exc:
                 ok = False
+                self.last_error = str(exc)[-300:]
             self.done += ok
             self.failed += not ok
 
@@ -212,18 +214,23 @@ def scrape(port: int) -> bool:
 
 
 def export(config: Path, root: Path, sim: CameraSimulator) -> bool:
-    """nvrctl exports the last minute of one camera, as a technician would for an incident."""
+    """nvrctl exports the last minute of one camera, as a technician would for an incident.
+
+    A refusal raises with nvrctl's last line, which the result keeps."""
     end = time.time() - 5
     camera = sim.camera_ids[int(end) % len(sim.camera_ids)]
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     done = subprocess.run(
         [str(Path(sys.executable).with_name("nvrctl")), "export", "--camera", camera,
          f"--from={time.strftime(fmt, time.gmtime(end - 60))}",
-         f"--to={time.strftime(fmt, time.gmtime(end))}", "-o", str(root / "clip.mp4"),
+         f"--to={time.strftime(fmt, time.gmtime(end))}", "-o", str(root / f"clip-{end:.0f}.mp4"),
          "--config", str(config)],
-        capture_output=True, check=False, timeout=120, env=child_environment(),
+        capture_output=True, text=True, check=False, timeout=120, env=child_environment(),
     )  # fmt: skip
-    return done.returncode == 0
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise subprocess.SubprocessError(f"nvrctl export exit {done.returncode}: {lines[-1]}")
+    return True
 
 
 def gaps(
@@ -299,6 +306,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "validations_in_window": validations,
         "scrapes": {"ok": loads[0].done, "failed": loads[0].failed},
         "exports": {"ok": loads[1].done, "failed": loads[1].failed},
+        "last_errors": {load.name: load.last_error for load in loads if load.last_error},
         "machine_busy_percent": round(100 * (busy - (cpu1.idle - cpu0.idle)) / busy, 1),
         "nice": {unit: unit_nice(unit) for unit in DAEMONS.values()},
         "cpu_weights": cgroups.weights,  # the units' CPUWeight= in force, by unit
@@ -364,6 +372,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"Target: zero gaps (two segments more than {GAP_MS} ms apart, or a camera without"
             " a segment). Run: `.venv/bin/python tests/bench/bench_recording_first.py`.",
+            *(f"Last {name} failure: {error}" for name, error in result["last_errors"].items()),
             "",
         ]
     )
