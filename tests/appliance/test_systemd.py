@@ -108,7 +108,9 @@ def test_recording_under_the_hardened_unit(box: Appliance) -> None:
     """ffmpeg runs under MemoryDenyWriteExecute and the syscall filter of nvr-backup."""
     for cam in ("cam01", "cam02"):
         box.wait_segments(cam, 0)
-    for cam, pid in box.ffmpeg_pids().items():
+    recording = box.ffmpeg_pids()
+    assert {"cam01", "cam02"} <= recording.keys(), recording
+    for cam, pid in recording.items():
         status = proc_status(box, pid)
         assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "1", cam
         # The package's recording-only build records, not Debian's ffmpeg (the unit's
