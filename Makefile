@@ -92,5 +92,5 @@ clean:
 # The Debian package (packaging/deb/build.sh, plain dpkg-deb): $(DEB_OUT)/nvr_<version>-1_<arch>.deb.
 DEB_OUT ?= dist
 .PHONY: deb
-deb: venv
+deb: venv ffmpeg-rec
 	@bash packaging/deb/build.sh $(DEB_OUT)

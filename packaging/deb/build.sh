@@ -6,6 +6,8 @@
 # /usr/bin/python3 (make-venv.sh). A virtualenv embeds its absolute path, so one built
 # here in a staging directory would not run from /opt/nvr/venv without rewriting files.
 # Dependency wheels are cached in $NVR_DEV_CACHE/wheels/<hash of pyproject.toml>.
+# The recorder binary, /usr/lib/nvr/ffmpeg-rec, is the one `make ffmpeg-rec` built
+# (NVR_FFMPEG_REC_BIN, as the Makefile exports it, or the dev cache's ffmpeg-rec).
 set -euo pipefail
 
 OUT="${1:?usage: build.sh OUTDIR}"
@@ -13,12 +15,17 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$REPO/packaging/deb"
 PYTHON="${PYTHON:-$REPO/.venv/bin/python}"
 CACHE="${NVR_DEV_CACHE:-$HOME/.cache/nvr-dev}"
+# The recording-only ffmpeg nvr-backup runs (`make ffmpeg-rec`, packaging/dev/build-ffmpeg-rec.sh).
+FFMPEG_REC="${NVR_FFMPEG_REC_BIN:-$CACHE/bin/ffmpeg-rec}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
 VERSION="$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("'"$REPO"'/pyproject.toml", "rb"))["project"]["version"])')"
 # NVR_DEB_REVISION: a newer build of the same code (the upgrade tests install one over another).
 DEB_VERSION="$VERSION-${NVR_DEB_REVISION:-1}"
 ARCH="$(dpkg --print-architecture)"
+[[ -x "$FFMPEG_REC" ]] || { echo "error: $FFMPEG_REC is not built: run \`make ffmpeg-rec\`" >&2; exit 1; }
+# ffmpeg-rec is built from the source of the installed ffmpeg (its copyright entry names it).
+FFMPEG_SOURCE_VERSION="$(dpkg-query -W -f='${Version}' ffmpeg)"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -69,7 +76,12 @@ install_file 0644 "$REPO/docs/operator-guide.md" /usr/share/doc/nvr/operator-gui
 for doc in "$REPO"/docs/design/*.md; do
     install_file 0644 "$doc" "/usr/share/doc/nvr/design/$(basename "$doc")"
 done
-install_file 0644 "$HERE/copyright" /usr/share/doc/nvr/copyright
+# nvr-backup's recorder (NVR_FFMPEG_REC_BIN in nvr-backup.service), LGPL-3+: the copyright
+# file names its source (Debian's ffmpeg source package) and the script that builds it.
+install_file 0755 "$(readlink -f "$FFMPEG_REC")" /usr/lib/nvr/ffmpeg-rec
+install_file 0644 "$REPO/packaging/dev/build-ffmpeg-rec.sh" /usr/share/doc/nvr/ffmpeg-rec/build-ffmpeg-rec.sh
+sed "s/@FFMPEG_SOURCE_VERSION@/$FFMPEG_SOURCE_VERSION/" "$HERE/copyright" > "$WORK/copyright"
+install_file 0644 "$WORK/copyright" /usr/share/doc/nvr/copyright
 install_file 0644 "$HERE/lintian-overrides" /usr/share/lintian/overrides/nvr
 sed "s/@VERSION@/$DEB_VERSION/" "$HERE/changelog" | gzip -9n > "$WORK/changelog.Debian.gz"
 install_file 0644 "$WORK/changelog.Debian.gz" /usr/share/doc/nvr/changelog.Debian.gz
@@ -80,7 +92,13 @@ for script in postinst prerm postrm; do
     chmod 0755 "$ROOT/DEBIAN/$script"
 done
 (cd "$ROOT" && find etc -type f | sort | sed 's|^|/|') > "$ROOT/DEBIAN/conffiles"
-sed -e "s/@VERSION@/$DEB_VERSION/" -e "s/@ARCH@/$ARCH/" \
+# ffmpeg-rec's shared libraries (libc, OpenSSL) with the versions its symbols need: what
+# dpkg-shlibdeps reads from the installed libraries' symbols files, as in any Debian build.
+mkdir -p "$WORK/debian"
+printf 'Source: nvr\n\nPackage: nvr\nArchitecture: any\n' > "$WORK/debian/control"
+SHLIBS="$(cd "$WORK" && dpkg-shlibdeps -O root/usr/lib/nvr/ffmpeg-rec | sed -n 's/^shlibs:Depends=//p')"
+[[ -n "$SHLIBS" ]] || { echo "error: dpkg-shlibdeps found no dependency of ffmpeg-rec" >&2; exit 1; }
+sed -e "s/@VERSION@/$DEB_VERSION/" -e "s/@ARCH@/$ARCH/" -e "s/@SHLIBS@/$SHLIBS/" \
     -e "s/@SIZE@/$(du -sk --exclude=DEBIAN "$ROOT" | cut -f1)/" \
     "$HERE/control" > "$ROOT/DEBIAN/control"
 (cd "$ROOT" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z \

@@ -240,6 +240,12 @@ def test_one_container_per_daemon_records_reports_and_answers_health(
     made.wait(recorded, 120, "both cameras recorded into the shared volumes")
     recordings = made.volume("nvr-recordings")
     assert list((recordings / "cam01").rglob("*.mp4")), "no cam01 segment in the volume"
+    # The image's recording-only ffmpeg records (its NVR_FFMPEG_REC_BIN), not Debian's.
+    # `; true`: a process that ends between the glob and readlink is not a failure.
+    exes = made.podman(
+        "exec", made.container("nvr-backup"), "sh", "-c", "readlink /proc/[0-9]*/exe; true"
+    ).split()
+    assert exes.count("/usr/lib/nvr/ffmpeg-rec") >= 2, exes
 
     last_answer: list[str] = ["(none)"]
 

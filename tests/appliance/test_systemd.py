@@ -108,9 +108,15 @@ def test_recording_under_the_hardened_unit(box: Appliance) -> None:
     """ffmpeg runs under MemoryDenyWriteExecute and the syscall filter of nvr-backup."""
     for cam in ("cam01", "cam02"):
         box.wait_segments(cam, 0)
-    for cam, pid in box.ffmpeg_pids().items():
+    recording = box.ffmpeg_pids()
+    assert {"cam01", "cam02"} <= recording.keys(), recording
+    for cam, pid in recording.items():
         status = proc_status(box, pid)
         assert status["Seccomp"] == "2" and status["NoNewPrivs"] == "1", cam
+        # The package's recording-only build records, not Debian's ffmpeg (the unit's
+        # NVR_FFMPEG_REC_BIN): the running image, not just the file, is ffmpeg-rec.
+        exe = box.guest.out("readlink", f"/proc/{pid}/exe").strip()
+        assert exe == "/usr/lib/nvr/ffmpeg-rec", f"{cam} records with {exe}"
 
     # The validator's checks (ffprobe, OpenCV) run under the same hardening.
     wait_until(
@@ -267,5 +273,5 @@ def test_stopping_the_target_stops_everything_cleanly(box: Appliance) -> None:
     for unit in UNITS:
         # "timeout" would mean systemd had to SIGKILL it after TimeoutStopSec.
         assert box.guest.unit_property(unit, "Result") == "success", unit
-    assert box.guest.run("pgrep", "-x", "ffmpeg", check=False).returncode == 1
+    assert box.guest.run("pgrep", "-x", "ffmpeg|ffmpeg-rec", check=False).returncode == 1
     assert took < UNIT_STOP_TIMEOUT_S, f"stop took {took:.0f}s"

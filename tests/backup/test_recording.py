@@ -74,6 +74,11 @@ def test_four_cameras_recorded_indexed_playable_and_continuous(
         lambda: all(len(backup.segments(c)) >= 4 for c in cameras), 90, "4 segments per camera"
     )
     assert "recording 4/4 cameras" in backup.heartbeat()["status"]
+    # `top -H` tells the threads apart (nvr.core.threadname): hashing, syncing, ffmpeg's pipes.
+    assert backup.proc is not None
+    names = [t.read_text().strip() for t in Path(f"/proc/{backup.proc.pid}/task").glob("*/comm")]
+    assert {"indexer", "segment-sync"} <= set(names), names
+    assert names.count("ffmpeg-progress") == names.count("ffmpeg-segments") == 4, names
     assert backup.stop() == 0
 
     on_disk = {str(p.relative_to(backup.recordings)) for p in backup.recordings.rglob("*.mp4")}

@@ -109,7 +109,8 @@ class Snapshot:
     pss_bytes: int  # proportional set size: shared library pages split between processes
     root_rss_bytes: int
     processes: int
-    threads: dict[int, float] = field(default_factory=dict)  # per thread id, first root
+    # per thread id of the first root: (kernel thread name, CPU seconds)
+    threads: dict[int, tuple[str, float]] = field(default_factory=dict)
     # (PSS, USS) of each ffmpeg process: what one more camera costs, apart from Python
     ffmpeg_memory: list[tuple[int, int]] = field(default_factory=list)
 
@@ -146,7 +147,7 @@ class Tree:
         roots, others = self._processes()
         cpu = root_cpu = 0.0
         rss = pss = root_rss = count = 0
-        threads: dict[int, float] = {}
+        threads: dict[int, tuple[str, float]] = {}
         ffmpeg_memory: list[tuple[int, int]] = []
         for index, proc in enumerate(roots + others):
             try:
@@ -159,7 +160,7 @@ class Tree:
                         root_cpu += _cpu(times, reaped=False)
                         root_rss += memory.rss
                     if index == 0 and self._threads:
-                        threads = {t.id: t.user_time + t.system_time for t in proc.threads()}
+                        threads = thread_times(proc.pid)
             except psutil.Error:
                 continue
             cpu += _cpu(times, reaped=True)
@@ -171,21 +172,40 @@ class Tree:
         )
 
 
-def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
-    """CPU seconds of process `pid`'s main thread, its busiest other thread, and the rest.
+def thread_times(pid: int) -> dict[int, tuple[str, float]]:
+    """Each thread of `pid`: its kernel name and the CPU seconds it has run.
+
+    From /proc/<pid>/task/<tid>/schedstat (nanoseconds on a CPU), not the tick counts of
+    /stat: 64 progress readers that each run microseconds at a time would round to zero.
+    nvr-backup names its threads (nvr.core.threadname); the main thread has the process's.
+    """
+    threads = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            nanoseconds = int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended
+        threads[int(task.name)] = (name, nanoseconds / 1e9)
+    return threads
+
+
+def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, Any]:
+    """CPU seconds of process `pid`'s threads in the window, summed by thread name.
 
     Threads that ended inside the window are missing (their time is still in the process
-    total). In nvr-backup the busiest other thread is the indexer (hash, fsync, row).
+    total). nvr-backup: `main` (the supervisor loop), `indexer` (hash, fsync, row),
+    `segment-sync` (the 5 s fsync of segments in progress), `ffmpeg-progress` and
+    `ffmpeg-segments` (the readers of each child's stderr and stdout).
     """
-    deltas = {tid: cpu - before.threads.get(tid, 0.0) for tid, cpu in after.threads.items()}
-    if not deltas:
+    by_name: dict[str, float] = {}
+    for tid, (name, cpu) in after.threads.items():
+        key = "main" if tid == pid else name  # the main thread's id is the pid
+        by_name[key] = by_name.get(key, 0.0) + cpu - before.threads.get(tid, (name, 0.0))[1]
+    if not by_name:
         return {}
-    main = deltas.pop(pid, 0.0)  # the main thread's id is the pid
-    busiest = max(deltas.values(), default=0.0)
     return {
-        "main_thread_cpu_s": round(main, 2),
-        "busiest_thread_cpu_s": round(busiest, 2),
-        "other_threads_cpu_s": round(sum(deltas.values()) - busiest, 2),
+        "thread_cpu_s": {name: round(cpu, 3) for name, cpu in sorted(by_name.items())},
         "threads": len(after.threads),
     }
 
@@ -706,6 +726,13 @@ def row(
             for name, value in pss.items()
         },
         "ffmpeg_pss_mb_per_process": by_variant("ffmpeg_pss_mb_per_process"),
+        # Where nvr-backup's Python time goes (median over the rounds, by thread name), and
+        # what SHA-256 of the bytes it wrote costs at this machine's speed, in memory.
+        "python_cpu_s": by_variant("python_cpu_s").get("nvr_backup"),
+        "python_thread_cpu_s": thread_medians(results.get("nvr_backup", [])),
+        "sha256_of_written_s": median_spread(
+            [r["written_bytes"] / 1e6 / args.sha256_mb_s for r in results.get("nvr_backup", [])]
+        )[0],
         "ffmpeg_uss_mb_per_process": by_variant("ffmpeg_uss_mb_per_process"),
         # How busy the whole machine was (simulator and other load included): above ~90 %
         # the recorders wait for a CPU and the CPU ratios get noisy.
@@ -728,6 +755,14 @@ def row(
         "recording_ffmpeg": Path(recording_ffmpeg()).resolve().name,
         "python": platform.python_version(),
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def thread_medians(rounds: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Median over the rounds of each thread name's CPU seconds (nvr-backup's summaries)."""
+    names = sorted({name for r in rounds for name in r.get("thread_cpu_s", {})})
+    return {
+        name: median_spread([r["thread_cpu_s"].get(name, 0.0) for r in rounds])[0] for name in names
     }
 
 
@@ -798,6 +833,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             " / ".join(_fmt(spread.get(n)) for n in VARIANTS),
         ]
         lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
+    for r in rows:
+        split = ", ".join(f"{name} {cpu}" for name, cpu in r["python_thread_cpu_s"].items())
+        lines += [
+            "",
+            f"nvr-backup's Python process at {r['cameras']} cameras: {_fmt(r['python_cpu_s'])}"
+            f" CPU s (median) by thread: {split or 'n/a'}; SHA-256 of the bytes it wrote,"
+            f" at the in-memory speed above: {_fmt(r['sha256_of_written_s'])} s.",
+        ]
     lines += [
         "",
         f"Targets at 32 cameras: ratio_vs_floor <= {TARGET_VS_FLOOR}, ratio_vs_mediamtx <="

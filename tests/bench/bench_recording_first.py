@@ -5,11 +5,14 @@ validator, clip exports and status-page scrapes run beside it; count the recordi
         [--cameras 32] [--seconds 120] [--segment-seconds 10]
 
 Every daemon runs as its unit would, with the unit's `Nice=` (read from systemd/*.service)
-and, where this script may create cgroups (root; cgroup v1's cpu hierarchy or v2), in a
-cgroup of its own with the unit's `CPUWeight=` as systemd would set it (v1: cpu.shares =
-weight x 1024 / 100): the ffmpeg children inherit it. The simulated cameras and the exports
-(a technician's nvrctl) stay outside, as they are outside the units on a box. `IOWeight=`
-is not applied (v1's blkio weights act only under the BFQ scheduler). A gap is two
+and, where this script may create cgroups (root; cgroup v1's cpu and memory hierarchies or
+v2), in cgroups of its own with the unit's `CPUWeight=` as systemd would set it (v1:
+cpu.shares = weight x 1024 / 100) and its `MemoryMax=` (v1: memory.limit_in_bytes, which
+like v2's memory.max counts the page cache the unit's writes cause): the ffmpeg children
+inherit both, and the result says each group's peak memory and OOM kills. The simulated
+cameras and the exports (a technician's nvrctl) stay outside, as they are outside the units
+on a box. `IOWeight=` is not applied (v1's blkio weights act only under the BFQ scheduler;
+v2's io controller only where it is enabled). A gap is two
 consecutive segments of a camera more than GAP_MS apart, or a camera with no segment in the
 window. Writes tests/bench/results/recording_first.json and .md.
 """
@@ -49,13 +52,18 @@ STOP_TIMEOUT_S = 30.0
 DAEMONS = {"backup": "nvr-backup", "validator": "nvr-validator", "health": "nvr-health"}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEFAULT_CPU_WEIGHT = 100  # systemd's, for a unit that sets none
+SIZE_SUFFIXES = {"K": 2**10, "M": 2**20, "G": 2**30}
 
 
 def unit_setting(daemon: str, key: str, default: int) -> int:
-    """An integer setting (`Nice=`, `CPUWeight=`) of the daemon's unit, else `default`."""
+    """An integer setting (`Nice=`, `CPUWeight=`, `MemoryMax=` with K/M/G) of the daemon's
+    unit, else `default`."""
     for line in (REPO / "systemd" / f"{daemon}.service").read_text().splitlines():
         if line.startswith(f"{key}="):
-            return int(line.split("=", 1)[1])
+            value = line.split("=", 1)[1]
+            if value[-1] in SIZE_SUFFIXES:
+                return int(value[:-1]) * SIZE_SUFFIXES[value[-1]]
+            return int(value)
     return default
 
 
@@ -65,38 +73,65 @@ def unit_nice(daemon: str) -> int:
 
 
 class UnitCgroups:
-    """One CPU cgroup per daemon with its unit's CPUWeight=, under a group of this run."""
+    """Per daemon, cgroups with its unit's CPUWeight= and MemoryMax=, under groups of this run."""
 
     def __init__(self) -> None:
         v2 = CGROUP_ROOT / "cgroup.controllers"
-        self.v2 = v2.exists() and "cpu" in v2.read_text().split()
-        hierarchy = CGROUP_ROOT if self.v2 else CGROUP_ROOT / "cpu"
-        self.base = hierarchy / f"nvr-bench-{os.getpid()}"
+        self.v2 = v2.exists() and {"cpu", "memory"} <= set(v2.read_text().split())
+        name = f"nvr-bench-{os.getpid()}"
+        # v2: one group holds both; v1: the cpu and the memory hierarchies each hold one.
+        self.bases = [CGROUP_ROOT / name] if self.v2 else [
+            CGROUP_ROOT / "cpu" / name, CGROUP_ROOT / "memory" / name
+        ]  # fmt: skip
         self.weights: dict[str, int] = {}
+        self.memory_max: dict[str, int] = {}
         self.problem = ""
 
-    def prepare(self, unit: str) -> Path | None:
-        """The unit's group, made with its weight; None (and `problem` said) when we may not."""
+    def prepare(self, unit: str) -> list[Path]:
+        """The unit's groups, made with its settings; none (and `problem` said) if we may not."""
         weight = unit_setting(unit, "CPUWeight", DEFAULT_CPU_WEIGHT)
-        group = self.base / unit
+        memory_max = unit_setting(unit, "MemoryMax", 0)
+        groups = [base / unit for base in self.bases]
         try:
-            group.mkdir(parents=True, exist_ok=True)
+            for group in groups:
+                group.mkdir(parents=True, exist_ok=True)
             if self.v2:
-                (self.base / "cgroup.subtree_control").write_text("+cpu")
-                (group / "cpu.weight").write_text(str(weight))
+                (self.bases[0] / "cgroup.subtree_control").write_text("+cpu +memory")
+                (groups[0] / "cpu.weight").write_text(str(weight))
+                (groups[0] / "memory.max").write_text(str(memory_max or "max"))
             else:
-                (group / "cpu.shares").write_text(str(weight * 1024 // DEFAULT_CPU_WEIGHT))
+                (groups[0] / "cpu.shares").write_text(str(weight * 1024 // DEFAULT_CPU_WEIGHT))
+                if memory_max:
+                    (groups[1] / "memory.limit_in_bytes").write_text(str(memory_max))
         except OSError as exc:
-            self.problem = f"cgroups not created ({self.base}: {exc.strerror})"
-            return None
+            self.problem = f"cgroups not created ({self.bases[0]}: {exc.strerror})"
+            return []
         self.weights[unit] = weight
-        return group
+        self.memory_max[unit] = memory_max
+        return groups
+
+    def memory(self) -> dict[str, dict[str, int]]:
+        """Per unit: its MemoryMax, the group's peak memory (page cache included) and the
+        OOM kills inside it; read before remove()."""
+        found = {}
+        for unit, limit in self.memory_max.items():
+            group = self.bases[-1] / unit
+            if self.v2:
+                peak = int((group / "memory.peak").read_text())
+                events = (group / "memory.events").read_text().split()
+            else:
+                peak = int((group / "memory.max_usage_in_bytes").read_text())
+                events = (group / "memory.oom_control").read_text().split()
+            kills = int(events[events.index("oom_kill") + 1]) if "oom_kill" in events else 0
+            found[unit] = {"memory_max": limit, "peak": peak, "oom_kills": kills}
+        return found
 
     def remove(self) -> None:
         """Remove the groups (their processes have exited)."""
-        for group in [*(self.base / unit for unit in self.weights), self.base]:
-            with contextlib.suppress(OSError):
-                group.rmdir()
+        for base in self.bases:
+            for group in [*(base / unit for unit in self.weights), base]:
+                with contextlib.suppress(OSError):
+                    group.rmdir()
 
 
 def free_port() -> int:
@@ -127,15 +162,15 @@ def write_config(root: Path, sim: CameraSimulator, segment_seconds: int, port: i
 
 
 def start_daemon(
-    module: str, unit: str, config: Path, log: Path, group: Path | None
+    module: str, unit: str, config: Path, log: Path, groups: list[Path]
 ) -> subprocess.Popen[bytes]:
-    """`python -m nvr.<module>.main` at its unit's nice level, in its unit's cgroup."""
+    """`python -m nvr.<module>.main` at its unit's nice level, in its unit's cgroups."""
     nice = unit_nice(unit)
 
     def as_the_unit() -> None:
-        # In the child before exec: its ffmpeg children are then born in the group.
+        # In the child before exec: its ffmpeg children are then born in the groups.
         os.nice(nice)
-        if group is not None:
+        for group in groups:
             (group / "cgroup.procs").write_text(str(os.getpid()))
 
     with log.open("wb") as handle:
@@ -156,14 +191,16 @@ class Load(threading.Thread):
         super().__init__(name=name, daemon=True)
         self.every, self.action = every, action
         self.done = self.failed = 0
+        self.last_error = ""  # why the last failure failed, for the result
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(self.every):
             try:
                 ok = self.action()
-            except (requests.RequestException, subprocess.SubprocessError, OSError):
+            except (requests.RequestException, subprocess.SubprocessError, OSError) as exc:
                 ok = False
+                self.last_error = str(exc)[-300:]
             self.done += ok
             self.failed += not ok
 
@@ -177,18 +214,23 @@ def scrape(port: int) -> bool:
 
 
 def export(config: Path, root: Path, sim: CameraSimulator) -> bool:
-    """nvrctl exports the last minute of one camera, as a technician would for an incident."""
+    """nvrctl exports the last minute of one camera, as a technician would for an incident.
+
+    A refusal raises with nvrctl's last line, which the result keeps."""
     end = time.time() - 5
     camera = sim.camera_ids[int(end) % len(sim.camera_ids)]
     fmt = "%Y-%m-%dT%H:%M:%SZ"
     done = subprocess.run(
         [str(Path(sys.executable).with_name("nvrctl")), "export", "--camera", camera,
          f"--from={time.strftime(fmt, time.gmtime(end - 60))}",
-         f"--to={time.strftime(fmt, time.gmtime(end))}", "-o", str(root / "clip.mp4"),
+         f"--to={time.strftime(fmt, time.gmtime(end))}", "-o", str(root / f"clip-{end:.0f}.mp4"),
          "--config", str(config)],
-        capture_output=True, check=False, timeout=120, env=child_environment(),
+        capture_output=True, text=True, check=False, timeout=120, env=child_environment(),
     )  # fmt: skip
-    return done.returncode == 0
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
+        raise subprocess.SubprocessError(f"nvrctl export exit {done.returncode}: {lines[-1]}")
+    return True
 
 
 def gaps(
@@ -246,6 +288,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 proc.terminate()
             for proc in procs.values():
                 proc.wait(STOP_TIMEOUT_S)
+            memory = cgroups.memory()
             cgroups.remove()
         # The window's last segment closes at the stop: judge [start, end - one segment].
         found, segments = gaps(root / "state" / "state.db", sim.camera_ids, start_ms,
@@ -263,10 +306,13 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "validations_in_window": validations,
         "scrapes": {"ok": loads[0].done, "failed": loads[0].failed},
         "exports": {"ok": loads[1].done, "failed": loads[1].failed},
+        "last_errors": {load.name: load.last_error for load in loads if load.last_error},
         "machine_busy_percent": round(100 * (busy - (cpu1.idle - cpu0.idle)) / busy, 1),
         "nice": {unit: unit_nice(unit) for unit in DAEMONS.values()},
         "cpu_weights": cgroups.weights,  # the units' CPUWeight= in force, by unit
-        "cgroups": "v2" if cgroups.v2 else "v1 cpu",
+        # The units' MemoryMax= in force, each group's peak (page cache included), OOM kills.
+        "memory": memory,
+        "cgroups": "v2" if cgroups.v2 else "v1 cpu and memory",
         "cgroup_problem": cgroups.problem,
         "nproc": os.cpu_count(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -288,6 +334,17 @@ def weights(result: dict[str, Any]) -> str:
     return ", ".join(f"{unit} {weight}" for unit, weight in result["cpu_weights"].items())
 
 
+def memory_line(result: dict[str, Any]) -> str:
+    """Each unit's MemoryMax, its group's peak memory and OOM kills, in MiB."""
+    if not result.get("memory"):
+        return "none"
+    return ", ".join(
+        f"{unit} {m['memory_max'] // 2**20 or 'no limit'} / {m['peak'] // 2**20} MiB,"
+        f" {m['oom_kills']} killed"
+        for unit, m in result["memory"].items()
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The result as a short Markdown page."""
     return "\n".join(
@@ -301,6 +358,7 @@ def markdown(result: dict[str, Any]) -> str:
             f" nvrctl exports a minute of video every {EXPORT_EVERY_S:.0f} s, on"
             f" {result['nproc']} CPUs. Nice levels from the units: {result['nice']}; the"
             f" units' CPUWeight in {result['cgroups']} cgroups: {weights(result)}."
+            f" MemoryMax in force, peak use and OOM kills: {memory_line(result)}."
             " IOWeight not applied.",
             "",
             "| recording gaps | cameras with gaps | segments in window | validation rows"
@@ -314,6 +372,7 @@ def markdown(result: dict[str, Any]) -> str:
             "",
             f"Target: zero gaps (two segments more than {GAP_MS} ms apart, or a camera without"
             " a segment). Run: `.venv/bin/python tests/bench/bench_recording_first.py`.",
+            *(f"Last {name} failure: {error}" for name, error in result["last_errors"].items()),
             "",
         ]
     )

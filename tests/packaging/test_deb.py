@@ -97,6 +97,26 @@ def test_control_fields(deb: Path) -> None:
     depends = field(deb, "Depends")
     for dep in ("python3 (>= 3.11)", "python3-venv", "ffmpeg", "adduser", "smartmontools"):
         assert dep in depends
+    # ffmpeg-rec's libraries, as dpkg-shlibdeps found them (libc and OpenSSL).
+    assert re.search(r"libc6 \(>= [\d.]+\)", depends), depends
+    assert re.search(r"libssl3 \(>= [\d.]+\)", depends), depends
+
+
+def test_ffmpeg_rec_ships_with_its_licence_source_and_unit_setting(unpacked: Path) -> None:
+    """nvr-backup records with the package's own recording-only ffmpeg (issue 17)."""
+    binary = unpacked / "usr/lib/nvr/ffmpeg-rec"
+    assert binary.stat().st_mode & 0o777 == 0o755
+    version = run(str(binary), "-hide_banner", "-version")
+    assert "--disable-everything" in version and "--enable-version3" in version, version
+    copyright_text = (unpacked / "usr/share/doc/nvr/copyright").read_text()
+    entry = copyright_text.split("Files: usr/lib/nvr/ffmpeg-rec", 1)[1]
+    assert "License: LGPL-3+" in entry
+    debian_version = run(tool("dpkg-query", "dpkg"), "-W", "-f=${Version}", "ffmpeg").strip()
+    assert f" {debian_version} (its upstream tarball" in entry, entry
+    script = unpacked / "usr/share/doc/nvr/ffmpeg-rec/build-ffmpeg-rec.sh"
+    assert script.read_bytes() == (REPO / "packaging/dev/build-ffmpeg-rec.sh").read_bytes()
+    unit = (unpacked / "lib/systemd/system/nvr-backup.service").read_text()
+    assert "Environment=NVR_FFMPEG_REC_BIN=/usr/lib/nvr/ffmpeg-rec" in unit.splitlines()
 
 
 def test_contents_units_configs_and_wheels(deb: Path) -> None:

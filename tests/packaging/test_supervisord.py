@@ -78,6 +78,11 @@ def test_programs_match_the_systemd_units() -> None:
         if name != "mediamtx":
             assert program["user"] == "nvr"
             assert program["stopasgroup"] == program["killasgroup"] == "true"
+        # What the unit puts in the environment (nvr-backup: ffmpeg-rec's path) is there too.
+        for key, _, value in (
+            v.partition("=") for v in unit["Service"].get("Environment", "").split()
+        ):
+            assert f'{key}="{value}"' in program.get("environment", ""), (name, key)
 
 
 def write_supervisord_conf(tmp: Path, config: Path) -> Path:

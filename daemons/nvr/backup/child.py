@@ -19,6 +19,7 @@ from typing import IO
 
 from nvr.core.process import child_environment, spawn, stop_process
 from nvr.core.redact import redact_text
+from nvr.core.threadname import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,18 @@ class FfmpegChild:
         self._proc = spawn(argv, env=env, preexec_fn=_die_with_parent)
         assert self._proc.stdout is not None and self._proc.stderr is not None
         self._readers = [
-            threading.Thread(target=self._read_segments, args=(self._proc.stdout,), daemon=True),
-            threading.Thread(target=self._read_stderr, args=(self._proc.stderr,), daemon=True),
+            threading.Thread(
+                target=self._read_segments,
+                args=(self._proc.stdout,),
+                name="ffmpeg-segments",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._read_stderr,
+                args=(self._proc.stderr,),
+                name="ffmpeg-progress",
+                daemon=True,
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -80,6 +91,7 @@ class FfmpegChild:
         return list(self._lines)
 
     def _read_segments(self, stream: IO[bytes]) -> None:
+        name_os_thread()
         for raw in stream:
             line = raw.decode("utf-8", "replace").strip()
             name, _, rest = line.partition(",")
@@ -90,6 +102,7 @@ class FfmpegChild:
                 log.warning("unexpected segment list line from ffmpeg: %r", line)
 
     def _read_stderr(self, stream: IO[bytes]) -> None:
+        name_os_thread()
         for raw in stream:
             line = raw.decode("utf-8", "replace").strip()
             key, sep, value = line.partition("=")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from nvr.backup.paths import STAGING_DIR
 from nvr.core.durable import fsync_data, fsync_directory
+from nvr.core.threadname import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class InProgressSync:
         self._cameras = cameras
         self._stop = stop
         self._synced: dict[str, Path] = {}
-        self._thread = threading.Thread(target=self._run, name="in-progress-sync", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="segment-sync", daemon=True)
 
     def start(self) -> None:
         """Start the loop; it ends when the daemon's stop event is set."""
@@ -60,6 +61,7 @@ class InProgressSync:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stop.wait(IN_PROGRESS_SYNC_SECONDS):
             try:
                 self.sync_once()

@@ -25,6 +25,7 @@ from nvr.core.durable import fsync_directory
 from nvr.core.process import run_child
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.recordings import HASH_CHUNK_BYTES, chain_hash
+from nvr.core.threadname import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,7 @@ class Indexer:
         self._thread.join()
 
     def _run(self) -> None:
+        name_os_thread()
         store = StateStore.open(self._state_file)
         try:
             while (segment := self._queue.get()) is not None:
