@@ -1,8 +1,8 @@
 """The validator's picture checks on labelled clips, as a camera would be checked.
 
-A clip (16 s) is read as four checks of 4 s each, keyframes only, decoded in-process by
-PyAV at the validator's analysis size, like a check from a recording. Used by the tests
-(a few clips) and by tests/bench/bench_picture.py (both sets, scored).
+A clip (16 s or 24 s) is read as checks of 4 s each, keyframes only, decoded in-process
+by PyAV at the validator's analysis size, like a check from a recording. Used by the
+tests (a few clips) and by tests/bench/bench_picture.py (every set, scored).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from nvr.validator.constants import MIN_FRAMES_FOR_FREEZE
 from nvr.validator.media import Frame, analysis_size
 from nvr.validator.picture import Baseline, FrameStats, Mode, analyse, learn, measure
 from nvr.validator.results import CheckResult, Status
-from nvr_camsim.labelled import SECONDS, Clip
+from nvr_camsim.labelled import Clip
 
 CHECK_SECONDS = 4.0
-WINDOWS = tuple(
-    (start, start + CHECK_SECONDS)
-    for start in np.arange(0.0, SECONDS - CHECK_SECONDS + 0.1, CHECK_SECONDS)
-)
 SIZE = analysis_size(640, 360)
+
+
+def windows(clip: Clip) -> range:
+    """The checks a clip is read as: one per CHECK_SECONDS."""
+    return range(int(clip.seconds // CHECK_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Check:
     window: int
     results: tuple[CheckResult, ...]
     stats: FrameStats
+    frames: int  # pictures the check read
 
     @property
     def problems(self) -> frozenset[str]:
@@ -61,7 +63,7 @@ def keyframes(path: Path) -> list[tuple[float, Frame]]:
 
 def window_frames(frames: list[tuple[float, Frame]], window: int) -> list[Frame]:
     """The keyframes of check number `window` (at least two, as segment.py reads them)."""
-    start, end = WINDOWS[window]
+    start, end = window * CHECK_SECONDS, (window + 1) * CHECK_SECONDS
     inside = [f for t, f in frames if start <= t < end]
     if len(inside) >= MIN_FRAMES_FOR_FREEZE:
         return inside
@@ -83,5 +85,6 @@ def judge(
     clip: Clip, frames: list[tuple[float, Frame]], window: int, baselines: dict[Mode, Baseline]
 ) -> Check:
     """One check of one window, with the baselines learned so far (maybe none)."""
-    results, stats = analyse(window_frames(frames, window), baselines, seconds=CHECK_SECONDS)
-    return Check(clip, window, tuple(results), stats)
+    pictures = window_frames(frames, window)
+    results, stats = analyse(pictures, baselines, seconds=CHECK_SECONDS)
+    return Check(clip, window, tuple(results), stats, len(pictures))
