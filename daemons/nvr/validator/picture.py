@@ -70,6 +70,10 @@ class FrameStats:
     changed_share: float  # largest share of tiles changed between consecutive frames
     temporal_noise: float  # median tile change between consecutive frames (sensor noise)
     changed_tiles: frozenset[int] = frozenset()  # tiles that changed (row * columns + col)
+    # From the run (consecutive frames at the end of a GOP); None: the sample had no run.
+    run_noise: float | None = None  # 75th percentile of the tile change, median over pairs
+    run_changed_share: float | None = None  # tiles changed from the run's first to last frame
+    run_changed_tiles: frozenset[int] = frozenset()
 
     @property
     def mode(self) -> Mode:
@@ -194,7 +198,29 @@ def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozens
     return max(shares), float(np.median(noise)), tiles
 
 
-def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameStats:
+def _run_changes(run: Sequence[Frame], keep: Mask) -> tuple[float, float, frozenset[int]]:
+    """Motion and noise in the run (the last frames of a GOP, consecutive; invariant 14).
+
+    Noise: the median over consecutive pairs of the 75th percentile of the tile change.
+    A frozen picture re-encoded by a capped encoder changes at every keyframe (each is
+    coded anew) and in the P-frames right after it (the encoder refines it), but by the
+    end of the GOP its frames repeat; a live sensor's noise still changes every frame.
+    Motion: the tiles changed between the run's first and last frame (a slow object moves
+    a few pixels in that time; a clock may or may not tick).
+    """
+    grey = [_gray(f).astype(np.float32) for f in run]
+    noise = [
+        float(np.percentile(_tiles(np.abs(b - a)).mean(axis=(2, 3))[keep], c.RUN_NOISE_PERCENTILE))
+        for a, b in itertools.pairwise(grey)
+    ]
+    moved = keep & (_tiles(np.abs(grey[-1] - grey[0])).mean(axis=(2, 3)) > c.FROZEN_TILE_DIFF)
+    tiles = frozenset(int(i) for i in np.flatnonzero(moved))
+    return float(moved[keep].mean()), float(np.median(noise)), tiles
+
+
+def measure(
+    frames: Sequence[Frame], regions: Sequence[Region] = (), run: Sequence[Frame] = ()
+) -> FrameStats:
     """Measure the statistics every check uses; `frames` must not be empty."""
     keep = tile_mask(frames[0].shape, regions)
     per_frame = np.array([_frame_stats(frame, keep) for frame in frames])
@@ -202,6 +228,7 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
         round(float(v), 4) for v in np.median(per_frame, axis=0)
     )
     changed, noise, changed_tiles = _changes(frames, keep)
+    run_share, run_noise, run_tiles = _run_changes(run, keep) if len(run) >= 2 else (None,) * 3
     return FrameStats(
         mean,
         p10,
@@ -215,6 +242,9 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
         round(changed, 4),
         round(noise, 4),
         changed_tiles,
+        None if run_noise is None else round(run_noise, 4),
+        None if run_share is None else round(run_share, 4),
+        run_tiles or frozenset(),
     )
 
 
@@ -381,25 +411,43 @@ def check_frozen(
     OSD: a change anywhere else (a small object crossing a still car park) is life.
     """
     overlay = baseline.overlay if baseline is not None else frozenset()
-    elsewhere = len(stats.changed_tiles - overlay) if overlay else 0
-    values = {
-        "changed_share": round(stats.changed_share, 3),
+    # With a run (invariant 14), motion and noise are read from it: a capped encoder
+    # codes a frozen picture anew at every keyframe, so keyframes differ.
+    if stats.run_noise is not None and stats.run_changed_share is not None:
+        share = stats.run_changed_share
+        moved = stats.run_changed_tiles | stats.changed_tiles  # a slow object: keyframes
+        noise, limit, where = stats.run_noise, c.FROZEN_MAX_RUN_NOISE, "frame to frame"
+    else:
+        share, moved = stats.changed_share, stats.changed_tiles
+        noise, limit, where = stats.temporal_noise, c.FROZEN_MAX_NOISE, "keyframe to keyframe"
+    elsewhere = len(moved - _beside(overlay)) if overlay else 0
+    values: dict[str, float | int | None] = {
+        "changed_share": round(share, 3),
         "temporal_noise": round(stats.temporal_noise, 3),
+        "run_noise": stats.run_noise,
         "changed_outside_osd": elsewhere,
         "frames": frames,
     }
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
-    still = stats.changed_share < c.FROZEN_MAX_CHANGED and elsewhere == 0
-    if still and stats.temporal_noise < c.FROZEN_MAX_NOISE:
+    if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
         reason = (
-            f"picture frozen: {stats.changed_share:.0%} of it changed in {seconds:.0f} s"
-            f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {stats.temporal_noise:.2f}"
-            f" (< {c.FROZEN_MAX_NOISE:.2f}): a running clock alone does not count"
+            f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
+            f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
+            f" (< {limit:.3f}): a running clock alone does not count"
         )
         return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
     return CheckResult(Check.FROZEN, Status.OK, "", values)
+
+
+def _beside(tiles: frozenset[int]) -> frozenset[int]:
+    """The tiles and their left and right neighbours: a clock's digits change in width."""
+    grown = set(tiles)
+    for tile in tiles:
+        column = tile % c.TILE_COLUMNS
+        grown.update(tile + step for step in (-1, 1) if 0 <= column + step < c.TILE_COLUMNS)
+    return frozenset(grown)
 
 
 def analyse(
@@ -407,6 +455,7 @@ def analyse(
     baselines: Mapping[Mode, Baseline],
     regions: Sequence[Region] = (),
     seconds: float = 0.0,
+    run: Sequence[Frame] = (),
 ) -> tuple[list[CheckResult], FrameStats]:
     """Run the picture checks in order; a failed check hides those it makes meaningless.
 
@@ -416,7 +465,7 @@ def analyse(
     while the camera has not been seen in this mode (invariant 11), except that a
     covered picture is also compared with the least detailed mode.
     """
-    stats = measure(frames, regions)
+    stats = measure(frames, regions, run)
     baseline = baselines.get(stats.mode)
     gates: tuple[Callable[[], CheckResult], ...] = (
         lambda: check_black(stats),
@@ -454,8 +503,11 @@ def shows_scene(results: Sequence[CheckResult]) -> bool:
 
 def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
     """The baseline of the picture's mode after one more check, or None when complete."""
+    # The OSD: what changed between keyframes (the seconds) or within the run (a clock
+    # with finer digits), in every check.
+    changed = stats.changed_tiles | stats.run_changed_tiles
     if baseline is None:
-        return Baseline(stats.sharpness, stats.detail, 1, stats.mode, stats.changed_tiles)
+        return Baseline(stats.sharpness, stats.detail, 1, stats.mode, changed)
     if baseline.samples >= c.BASELINE_SAMPLES:
         return None
     n = baseline.samples
@@ -464,5 +516,5 @@ def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
         (baseline.detail * n + stats.detail) / (n + 1),
         n + 1,
         baseline.mode,
-        baseline.overlay & stats.changed_tiles,
+        baseline.overlay & changed,
     )
