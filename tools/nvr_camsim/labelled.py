@@ -106,11 +106,16 @@ class SceneInfo(Protocol):
     """What scoring needs of a scene, whichever generator made it."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """Unique in its set."""
+
     @property
-    def kind(self) -> Kind: ...
+    def kind(self) -> Kind:
+        """For false-alarm rates per type of scene."""
+
     @property
-    def day(self) -> str: ...
+    def day(self) -> str:
+        """The day scene this one is the night/IR version of, or ''."""
 
 
 @dataclass(frozen=True)

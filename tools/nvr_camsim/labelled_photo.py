@@ -75,6 +75,7 @@ class Photo:
 
     @property
     def grey(self) -> bool:
+        """A greyscale photograph: only infrared scenes are made of it."""
         return self.file in GREY_FILES
 
 
@@ -131,6 +132,8 @@ ENCODERS = (
 
 
 class Light(StrEnum):
+    """The camera's lighting and exposure (`LOOKS`)."""
+
     DAY = "day"
     NOISY = "noisy"
     NIGHT = "night"
@@ -138,6 +141,8 @@ class Light(StrEnum):
 
 
 class Motion(StrEnum):
+    """How the view moves: still, a slow pan, a slow zoom."""
+
     STILL = "still"
     PAN = "pan"
     ZOOM = "zoom"
@@ -266,7 +271,8 @@ class PhotoSet:
     def _clip(self, scene: PhotoScene, fault: Fault | None) -> Clip:
         seconds = DEFECT_SECONDS if fault else HEALTHY_SECONDS
         recipe = repr((scene, fault, seconds, WIDTH, HEIGHT, RENDER_VERSION))
-        stem = f"{scene.name}-{fault.defect if fault else 'good'}-{fault.strength if fault else 'plain'}"
+        label = f"{fault.defect}-{fault.strength}" if fault else "good-plain"
+        stem = f"{scene.name}-{label}"
         path = set_cache_dir(self.name) / f"{stem}-{recipe_hash(recipe)}.mp4"
         return Clip(
             self.name,
@@ -282,7 +288,9 @@ class PhotoSet:
         """Render the missing clips (in parallel) and return them (all by default)."""
         wanted = list(only) if only is not None else self.clips()
         set_cache_dir(self.name).mkdir(parents=True, exist_ok=True)
-        faults = {(f.defect, f.strength): f for f in self.faults}
+        faults: dict[tuple[Defect | None, str], Fault] = {
+            (f.defect, f.strength): f for f in self.faults
+        }
         with ThreadPoolExecutor(workers or max(1, os.cpu_count() or 2)) as pool:
             jobs = [
                 pool.submit(_encode, clip, faults.get((clip.defect, clip.strength)))
@@ -361,10 +369,10 @@ def _view(canvas: Image, motion: Motion, t: float) -> Image:
 
 @cache
 def _disc(radius: float) -> Image:
-    size = int(math.ceil(radius)) * 2 + 1
+    size = math.ceil(radius) * 2 + 1
     yy, xx = np.mgrid[:size, :size] - size // 2
     kernel = (np.hypot(xx, yy) <= radius).astype(np.float32)
-    return kernel / kernel.sum()
+    return np.asarray(kernel / kernel.sum(), dtype=np.float32)
 
 
 @cache
@@ -386,7 +394,8 @@ def _cover(kind: str, scene_light: Image, rng: np.random.Generator) -> Image:
         return np.asarray(0.85 * paint + 0.15 * blotch, dtype=np.float32)
     # A hand over 90 % of the lens: out of focus skin, dim (it blocks the light), shaded.
     yy, xx = np.mgrid[:HEIGHT, :WIDTH].astype(np.float32)
-    inside = ((xx - WIDTH * 0.56) / (WIDTH * 0.62)) ** 2 + ((yy - HEIGHT * 0.55) / (HEIGHT * 0.75)) ** 2
+    inside = ((xx - WIDTH * 0.56) / (WIDTH * 0.62)) ** 2
+    inside += ((yy - HEIGHT * 0.55) / (HEIGHT * 0.75)) ** 2
     mask = cv2.GaussianBlur((inside <= 1.0).astype(np.float32), (0, 0), 10)[..., None]
     shade = 0.6 + 0.4 * np.clip(1.2 - inside, 0, 1)[..., None]
     skin = np.array([0.035, 0.05, 0.09], dtype=np.float32) * shade
@@ -413,11 +422,13 @@ def _expose(light: Image, look: Look, rng: np.random.Generator) -> Image:
 
 def _osd(frame: npt.NDArray[np.uint8], t: float, bottom: bool) -> None:
     """The camera's date and time, changing once a second, with an outline."""
-    stamp = datetime.datetime(2026, 11, 3, 21, 14, 5) + datetime.timedelta(seconds=int(t))
+    start = datetime.datetime(2026, 11, 3, 21, 14, 5, tzinfo=datetime.UTC)
+    stamp = start + datetime.timedelta(seconds=int(t))
     text = stamp.strftime("%Y-%m-%d %H:%M:%S")
     origin = (WIDTH - 150, HEIGHT - 8) if bottom else (6, 14)
     for colour, thickness in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-        cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.36, colour, thickness, cv2.LINE_AA)
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        cv2.putText(frame, text, origin, font, 0.36, colour, thickness, cv2.LINE_AA)
 
 
 def _frames(clip: Clip, scene: PhotoScene, fault: Fault | None) -> Iterator[bytes]:
