@@ -402,28 +402,39 @@ def check_blur(stats: FrameStats, baseline: Baseline | None) -> CheckResult:
     return CheckResult(Check.BLUR, status, reason, values, "blurred")
 
 
+def _stillness(stats: FrameStats) -> list[tuple[str, float, float, float]]:
+    """The evidence for a frozen picture: (where, changed share, noise, its limit).
+
+    From the run (invariant 14) when the sample has one, and between keyframes: either
+    may show the picture frozen. A capped encoder codes a frozen picture anew at every
+    keyframe (keyframes differ, the run's end repeats); another refines it through the
+    whole GOP (the run changes, keyframes repeat exactly).
+    """
+    evidence = []
+    if stats.run_noise is not None and stats.run_changed_share is not None:
+        run = ("frame to frame", stats.run_changed_share, stats.run_noise, c.FROZEN_MAX_RUN_NOISE)
+        evidence.append(run)
+    keyframes = ("keyframe to keyframe", stats.changed_share, stats.temporal_noise)
+    evidence.append((*keyframes, c.FROZEN_MAX_NOISE))
+    return evidence
+
+
 def check_frozen(
     stats: FrameStats, frames: int, seconds: float, baseline: Baseline | None = None
 ) -> CheckResult:
     """Frozen: no motion and no sensor noise over the sample, apart from a small overlay.
 
     With a baseline, the tiles that changed in every one of its checks are the camera's
-    OSD: a change anywhere else (a small object crossing a still car park) is life.
+    OSD: a change anywhere else, in the run or between keyframes (a small object crossing
+    a still car park), is life.
     """
     overlay = baseline.overlay if baseline is not None else frozenset()
-    # With a run (invariant 14), motion and noise are read from it: a capped encoder
-    # codes a frozen picture anew at every keyframe, so keyframes differ.
-    if stats.run_noise is not None and stats.run_changed_share is not None:
-        share = stats.run_changed_share
-        moved = stats.run_changed_tiles | stats.changed_tiles  # a slow object: keyframes
-        noise, limit, where = stats.run_noise, c.FROZEN_MAX_RUN_NOISE, "frame to frame"
-    else:
-        share, moved = stats.changed_share, stats.changed_tiles
-        noise, limit, where = stats.temporal_noise, c.FROZEN_MAX_NOISE, "keyframe to keyframe"
+    moved = stats.run_changed_tiles | stats.changed_tiles
     elsewhere = len(moved - _beside(overlay)) if overlay else 0
     values: dict[str, float | int | None] = {
-        "changed_share": round(share, 3),
+        "changed_share": round(stats.changed_share, 3),
         "temporal_noise": round(stats.temporal_noise, 3),
+        "run_changed_share": stats.run_changed_share,
         "run_noise": stats.run_noise,
         "changed_outside_osd": elsewhere,
         "frames": frames,
@@ -431,13 +442,14 @@ def check_frozen(
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
-    if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
-        reason = (
-            f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
-            f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
-            f" (< {limit:.3f}): a running clock alone does not count"
-        )
-        return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
+    for where, share, noise, limit in _stillness(stats):
+        if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
+            reason = (
+                f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
+                f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
+                f" (< {limit:.3f}): a running clock alone does not count"
+            )
+            return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
     return CheckResult(Check.FROZEN, Status.OK, "", values)
 
 
