@@ -75,6 +75,11 @@ FROZEN_MAX_NOISE = 0.5  # median tile change below this: no live sensor behind t
 # still changes (tuning: live 0.006 at the least, on a 300 kbit/s still scene; frozen 0).
 FROZEN_MAX_RUN_NOISE = 0.005
 RUN_NOISE_PERCENTILE = 75  # of the tile change: the clock and a few coded blocks stay below
+# A tile of the run's last frame this far (mean absolute difference) from a keyframe shows
+# another picture; from FROZEN_MAX_CHANGED of the tiles on, the run is not the keyframes'
+# picture (the camera changed during the sample) and is not used. Re-coding a frozen
+# picture moves tiles by 4 levels at most on the tuning set.
+RUN_OTHER_PICTURE_DIFF = 10.0
 MIN_FRAMES_FOR_FREEZE = 2
 
 # -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------

@@ -218,6 +218,21 @@ def _run_changes(run: Sequence[Frame], keep: Mask) -> tuple[float, float, frozen
     return float(moved[keep].mean()), float(np.median(noise)), tiles
 
 
+def _shows_keyframes(last: Frame, frames: Sequence[Frame], keep: Mask) -> bool:
+    """Whether the run shows the keyframes' picture (invariant 14).
+
+    A picture that changed during the sample (black, then live again) gives a run of one
+    picture and keyframes of another: the run then says nothing about the camera now.
+    A frozen picture re-encoded differs from its run only by coding noise.
+    """
+    grey = _gray(last).astype(np.float32)
+    for frame in frames:
+        diff = _tiles(np.abs(_gray(frame).astype(np.float32) - grey)).mean(axis=(2, 3))
+        if (diff[keep] > c.RUN_OTHER_PICTURE_DIFF).mean() >= c.FROZEN_MAX_CHANGED:
+            return False
+    return True
+
+
 def measure(
     frames: Sequence[Frame], regions: Sequence[Region] = (), run: Sequence[Frame] = ()
 ) -> FrameStats:
@@ -228,7 +243,8 @@ def measure(
         round(float(v), 4) for v in np.median(per_frame, axis=0)
     )
     changed, noise, changed_tiles = _changes(frames, keep)
-    run_share, run_noise, run_tiles = _run_changes(run, keep) if len(run) >= 2 else (None,) * 3
+    usable = len(run) >= 2 and _shows_keyframes(run[-1], frames, keep)
+    run_share, run_noise, run_tiles = _run_changes(run, keep) if usable else (None,) * 3
     return FrameStats(
         mean,
         p10,
