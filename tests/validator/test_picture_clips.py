@@ -110,16 +110,20 @@ def test_real_scenes_are_judged_by_evidence_and_events_wait_for_a_second_check(
         assert status is Status.OK
         assert "mean brightness" in reason and "not too dark" in reason, reason
 
-        # A parking lot whose only motion is its clock and sensor noise: not frozen.
+        # A parking lot whose only motion is its clock and sensor noise: not frozen. The
+        # noise is read frame to frame, from the end of a GOP decoded whole (invariant 14).
         for _ in range(2):
             lot = check(engine, config, "lot", clips["lot"])
             assert lot.report.status is Status.OK, lot.report.results
+            frozen = next(r for r in lot.report.results if r.check is Check.FROZEN)
+            assert frozen.values["run_noise"] is not None, frozen.values
 
         # A frozen picture re-encoded by a bitrate-capped camera (keyframes differ): frozen,
         # with the measured value against its threshold. One check is no event yet.
         first = check(engine, config, "frozen", clips["frozen"])
         assert first.report.problem == "frozen", first.report.results
-        assert "sensor noise" in first.report.reason and "(<" in first.report.reason
+        assert "sensor noise frame to frame" in first.report.reason, first.report.reason
+        assert "(<" in first.report.reason
         assert engine.unconfirmed("frozen")
         assert events(state_file) == []
         second = check(engine, config, "frozen", clips["frozen"])

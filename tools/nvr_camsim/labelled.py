@@ -15,11 +15,14 @@ source, no noise setting and no encoder setting:
   gain noise) versions. Nothing is fitted on it: it only scores
   (tests/bench/bench_picture.py). See docs/design/validation.md, "Labelled sets".
 
+A third set, `blind`, is rendered from photographs rather than lavfi sources
+(nvr_camsim.labelled_photo).
+
 Every clip carries a burnt-in clock (the camera's OSD), also when frozen, covered or black.
-Sets are cached under `$NVR_DEV_CACHE/validator-set/<set>-<hash>/` (default
-`~/.cache/nvr-dev`), the hash being over every filter graph and encoder argument, so an
-edited recipe never reuses stale clips. A clip is written under a temporary name and
-renamed: parallel runs never read half a file.
+Clips are cached under `$NVR_DEV_CACHE/validator-set/<set>/` (default `~/.cache/nvr-dev`),
+each named with a hash of its own filter graph and encoder arguments: an edited recipe
+never reuses a stale clip, and adding a scene encodes only its clips. A clip is written
+under a temporary name and renamed: parallel runs never read half a file.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from nvr.core.tools import require_tool
 from nvr_camsim.clips import find_font
@@ -98,16 +102,33 @@ class Scene:
     day: str = ""
 
 
+class SceneInfo(Protocol):
+    """What scoring needs of a scene, whichever generator made it."""
+
+    @property
+    def name(self) -> str:
+        """Unique in its set."""
+
+    @property
+    def kind(self) -> Kind:
+        """For false-alarm rates per type of scene."""
+
+    @property
+    def day(self) -> str:
+        """The day scene this one is the night/IR version of, or ''."""
+
+
 @dataclass(frozen=True)
 class Clip:
-    """One labelled clip: scene, defect (None: healthy), strength, lavfi graph, file."""
+    """One labelled clip: scene, defect (None: healthy), strength, recipe, file, length."""
 
     set_name: str
-    scene: Scene
+    scene: SceneInfo
     defect: Defect | None
     strength: str
-    graph: str
+    graph: str  # the lavfi graph, or the rendering recipe of a photo clip
     path: Path
+    seconds: int = SECONDS
 
     @property
     def name(self) -> str:
@@ -394,19 +415,12 @@ class LabelledSet:
     ) -> Clip:
         graph = _graph(scene, template)
         stem = f"{scene.name}-{defect or 'good'}-{strength}"
-        return Clip(self.name, scene, defect, strength, graph, root / f"{stem}.mp4")
-
-    def recipe_hash(self) -> str:
-        """Hash of every graph and encoder argument: the cache key of the set."""
-        digest = hashlib.sha256()
-        for scene in self.scenes:
-            digest.update(repr((scene, self.defects, SECONDS)).encode())
-        return digest.hexdigest()[:12]
+        key = recipe_hash(graph, scene.encoder.args, SECONDS)
+        return Clip(self.name, scene, defect, strength, graph, root / f"{stem}-{key}.mp4")
 
     def cache_dir(self) -> Path:
-        """`$NVR_DEV_CACHE/validator-set/<name>-<hash>`."""
-        base = os.environ.get("NVR_DEV_CACHE") or str(Path.home() / ".cache" / "nvr-dev")
-        return Path(base) / "validator-set" / f"{self.name}-{self.recipe_hash()}"
+        """`$NVR_DEV_CACHE/validator-set/<name>`."""
+        return set_cache_dir(self.name)
 
     def ensure(self, only: Sequence[Clip] | None = None, workers: int = 0) -> list[Clip]:
         """Encode the missing clips (in parallel) and return them (all by default)."""
@@ -421,6 +435,17 @@ TUNING = LabelledSet("tuning", TUNING_SCENES, TUNING_DEFECTS)
 HELDOUT = LabelledSet("heldout", HELDOUT_SCENES, HELDOUT_DEFECTS)
 
 
+def recipe_hash(*recipe: object) -> str:
+    """The cache key of one clip: a hash of everything that makes it."""
+    return hashlib.sha256(repr(recipe).encode()).hexdigest()[:12]
+
+
+def set_cache_dir(name: str) -> Path:
+    """`$NVR_DEV_CACHE/validator-set/<name>` (default `~/.cache/nvr-dev`)."""
+    base = os.environ.get("NVR_DEV_CACHE") or str(Path.home() / ".cache" / "nvr-dev")
+    return Path(base) / "validator-set" / name
+
+
 def _graph(scene: Scene, template: str) -> str:
     """The clip's whole lavfi graph: optics, defect, sensor noise, encoder format, clock."""
     still = _freeze(f"{scene.graph}{scene.noise}", 2 * RATE)
@@ -431,6 +456,7 @@ def _graph(scene: Scene, template: str) -> str:
 def _encode(clip: Clip) -> None:
     if clip.path.is_file():
         return
+    assert isinstance(clip.scene, Scene)  # a clip of a lavfi set
     tmp = clip.path.with_suffix(f".tmp{os.getpid()}.mp4")
     argv = [
         require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",

@@ -21,6 +21,7 @@ from nvr.validator.errors import ToolTimedOut, ValidatorError
 from nvr.validator.media import (
     Frame,
     Runner,
+    Sample,
     StreamInfo,
     analysis_size,
     grab_command,
@@ -198,15 +199,19 @@ def grab_picture(
 
 def judge_picture(
     camera: CameraConfig,
-    frames: list[Frame],
+    sample: Sample,
     settings: Settings,
     baselines: Mapping[Mode, Baseline],
     report: CameraReport,
 ) -> FrameStats:
     """Step 3b: the picture checks on decoded frames; keeps the newest as the snapshot."""
-    report.snapshot = frames[-1]
+    report.snapshot = sample.frames[-1]
     results, stats = analyse(
-        frames, baselines, camera.expect.ignore_regions, settings.sample_seconds
+        sample.frames,
+        baselines,
+        camera.expect.ignore_regions,
+        settings.sample_seconds,
+        run=sample.run,
     )
     report.results.extend(results)
     return stats
@@ -218,7 +223,7 @@ def check_live(
     settings: Settings,
     source: Source,
     report: CameraReport,
-) -> list[Frame] | None:
+) -> Sample | None:
     """A camera nobody records: DESCRIBE, ffprobe and ffmpeg over RTSP; None: a step failed."""
     report.results.append(check_reachable(camera, tools, settings.timeout))
     if report.results[-1].status is Status.FAIL:
@@ -228,7 +233,7 @@ def check_live(
     if info is None:
         return None
     try:
-        return grab_picture(camera, tools, source, info, settings)
+        return Sample(grab_picture(camera, tools, source, info, settings))
     except ValidatorError as err:
         report.results.append(unfinished("no picture decoded", err, source))
         return None
@@ -236,19 +241,19 @@ def check_live(
 
 def check_recorded(
     camera: CameraConfig, settings: Settings, source: Source, report: CameraReport
-) -> list[Frame] | None:
+) -> Sample | None:
     """A camera being recorded: its last segment, read in-process; no camera session."""
     report.results.append(recording_reachable(camera, source, report.checked_at_ms))
     assert source.path is not None
     try:
-        info, frames = read_segment(
+        info, sample = read_segment(
             source.path, settings.sample_seconds, settings.keyframes_only, settings.timeout
         )
     except ValidatorError as err:
         report.results.append(unfinished("cannot read the recording", err, source))
         return None
     report.results.append(compare_stream(camera, info))
-    return frames
+    return sample
 
 
 def check_camera(
@@ -261,11 +266,11 @@ def check_camera(
     """Run the steps in order for one camera; never raises for a camera's fault."""
     outcome = Outcome(CameraReport(camera.id, now_ms()))
     if source.kind is SourceKind.RECORDING:
-        frames = check_recorded(camera, settings, source, outcome.report)
+        sample = check_recorded(camera, settings, source, outcome.report)
     else:
-        frames = check_live(camera, tools, settings, source, outcome.report)
-    if frames is not None:
-        outcome.stats = judge_picture(camera, frames, settings, baselines, outcome.report)
+        sample = check_live(camera, tools, settings, source, outcome.report)
+    if sample is not None:
+        outcome.stats = judge_picture(camera, sample, settings, baselines, outcome.report)
     outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
     log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

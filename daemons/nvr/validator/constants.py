@@ -13,6 +13,9 @@ DAEMON_NAME = "nvr-validator"
 ANALYSIS_WIDTH = 320  # frames are scaled to this width: enough for every check, cheap
 SAMPLE_FPS = 2.0  # frames per second kept when decoding every frame (keyframes_only false)
 MAX_FRAMES = 12
+# The last frames of the first GOP of a recorded sample, consecutive (invariant 14): enough
+# pairs for a median, late enough in the GOP that a capped encoder has stopped refining.
+RUN_FRAMES = 8
 SNAPSHOT_JPEG_QUALITY = 80
 PROBE_ANALYZE_US = 2_000_000  # ffprobe looks at this much of the stream
 TOOL_POLL_SECONDS = 0.25  # how often a running ffmpeg is checked against the stop event
@@ -67,6 +70,16 @@ BLUR_WARN_RATIO = 0.8
 FROZEN_TILE_DIFF = 1.5  # mean absolute difference (luma levels) for a tile to count as changed
 FROZEN_MAX_CHANGED = 0.15  # an overlay (clock) may cover up to this share of the picture
 FROZEN_MAX_NOISE = 0.5  # median tile change below this: no live sensor behind the picture
+# ... measured between consecutive frames at the end of a GOP instead, when the sample has
+# a run (invariant 14): a frozen picture's last P-frames repeat it, a live sensor's noise
+# still changes (tuning: live 0.006 at the least, on a 300 kbit/s still scene; frozen 0).
+FROZEN_MAX_RUN_NOISE = 0.005
+RUN_NOISE_PERCENTILE = 75  # of the tile change: the clock and a few coded blocks stay below
+# A tile of the run's last frame this far (mean absolute difference) from a keyframe shows
+# another picture; from FROZEN_MAX_CHANGED of the tiles on, the run is not the keyframes'
+# picture (the camera changed during the sample) and is not used. Re-coding a frozen
+# picture moves tiles by 4 levels at most on the tuning set.
+RUN_OTHER_PICTURE_DIFF = 10.0
 MIN_FRAMES_FOR_FREEZE = 2
 
 # -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------

@@ -13,7 +13,7 @@ import resource
 import subprocess
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import ffmpeg  # ffmpeg-python, to build the argv
@@ -30,6 +30,20 @@ log = logging.getLogger(__name__)
 Frame = npt.NDArray[np.uint8]
 # Runs argv with a timeout and returns its stdout; raises ToolFailed.
 Runner = Callable[[list[str], float], bytes]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The pictures one check judges.
+
+    `frames`: keyframes (or frames at SAMPLE_FPS) spread over the sample, BGR. `run`:
+    consecutive frames (every one, grey) from the start of the sample, when the source
+    gives them cheaply (a recording); the frozen check reads the sensor's noise from them
+    (invariant 14). Empty when the pictures come from the camera over RTSP.
+    """
+
+    frames: list[Frame]
+    run: list[Frame] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

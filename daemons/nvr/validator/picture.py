@@ -70,6 +70,10 @@ class FrameStats:
     changed_share: float  # largest share of tiles changed between consecutive frames
     temporal_noise: float  # median tile change between consecutive frames (sensor noise)
     changed_tiles: frozenset[int] = frozenset()  # tiles that changed (row * columns + col)
+    # From the run (consecutive frames at the end of a GOP); None: the sample had no run.
+    run_noise: float | None = None  # 75th percentile of the tile change, median over pairs
+    run_changed_share: float | None = None  # tiles changed from the run's first to last frame
+    run_changed_tiles: frozenset[int] = frozenset()
 
     @property
     def mode(self) -> Mode:
@@ -194,7 +198,44 @@ def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozens
     return max(shares), float(np.median(noise)), tiles
 
 
-def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameStats:
+def _run_changes(run: Sequence[Frame], keep: Mask) -> tuple[float, float, frozenset[int]]:
+    """Motion and noise in the run (the last frames of a GOP, consecutive; invariant 14).
+
+    Noise: the median over consecutive pairs of the 75th percentile of the tile change.
+    A frozen picture re-encoded by a capped encoder changes at every keyframe (each is
+    coded anew) and in the P-frames right after it (the encoder refines it), but by the
+    end of the GOP its frames repeat; a live sensor's noise still changes every frame.
+    Motion: the tiles changed between the run's first and last frame (a slow object moves
+    a few pixels in that time; a clock may or may not tick).
+    """
+    grey = [_gray(f).astype(np.float32) for f in run]
+    noise = [
+        float(np.percentile(_tiles(np.abs(b - a)).mean(axis=(2, 3))[keep], c.RUN_NOISE_PERCENTILE))
+        for a, b in itertools.pairwise(grey)
+    ]
+    moved = keep & (_tiles(np.abs(grey[-1] - grey[0])).mean(axis=(2, 3)) > c.FROZEN_TILE_DIFF)
+    tiles = frozenset(int(i) for i in np.flatnonzero(moved))
+    return float(moved[keep].mean()), float(np.median(noise)), tiles
+
+
+def _shows_keyframes(last: Frame, frames: Sequence[Frame], keep: Mask) -> bool:
+    """Whether the run shows the keyframes' picture (invariant 14).
+
+    A picture that changed during the sample (black, then live again) gives a run of one
+    picture and keyframes of another: the run then says nothing about the camera now.
+    A frozen picture re-encoded differs from its run only by coding noise.
+    """
+    grey = _gray(last).astype(np.float32)
+    for frame in frames:
+        diff = _tiles(np.abs(_gray(frame).astype(np.float32) - grey)).mean(axis=(2, 3))
+        if (diff[keep] > c.RUN_OTHER_PICTURE_DIFF).mean() >= c.FROZEN_MAX_CHANGED:
+            return False
+    return True
+
+
+def measure(
+    frames: Sequence[Frame], regions: Sequence[Region] = (), run: Sequence[Frame] = ()
+) -> FrameStats:
     """Measure the statistics every check uses; `frames` must not be empty."""
     keep = tile_mask(frames[0].shape, regions)
     per_frame = np.array([_frame_stats(frame, keep) for frame in frames])
@@ -202,6 +243,8 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
         round(float(v), 4) for v in np.median(per_frame, axis=0)
     )
     changed, noise, changed_tiles = _changes(frames, keep)
+    usable = len(run) >= 2 and _shows_keyframes(run[-1], frames, keep)
+    run_share, run_noise, run_tiles = _run_changes(run, keep) if usable else (None,) * 3
     return FrameStats(
         mean,
         p10,
@@ -215,6 +258,9 @@ def measure(frames: Sequence[Frame], regions: Sequence[Region] = ()) -> FrameSta
         round(changed, 4),
         round(noise, 4),
         changed_tiles,
+        None if run_noise is None else round(run_noise, 4),
+        None if run_share is None else round(run_share, 4),
+        run_tiles or frozenset(),
     )
 
 
@@ -372,34 +418,64 @@ def check_blur(stats: FrameStats, baseline: Baseline | None) -> CheckResult:
     return CheckResult(Check.BLUR, status, reason, values, "blurred")
 
 
+def _stillness(stats: FrameStats) -> list[tuple[str, float, float, float]]:
+    """The evidence for a frozen picture: (where, changed share, noise, its limit).
+
+    From the run (invariant 14) when the sample has one, and between keyframes: either
+    may show the picture frozen. A capped encoder codes a frozen picture anew at every
+    keyframe (keyframes differ, the run's end repeats); another refines it through the
+    whole GOP (the run changes, keyframes repeat exactly).
+    """
+    evidence = []
+    if stats.run_noise is not None and stats.run_changed_share is not None:
+        run = ("frame to frame", stats.run_changed_share, stats.run_noise, c.FROZEN_MAX_RUN_NOISE)
+        evidence.append(run)
+    keyframes = ("keyframe to keyframe", stats.changed_share, stats.temporal_noise)
+    evidence.append((*keyframes, c.FROZEN_MAX_NOISE))
+    return evidence
+
+
 def check_frozen(
     stats: FrameStats, frames: int, seconds: float, baseline: Baseline | None = None
 ) -> CheckResult:
     """Frozen: no motion and no sensor noise over the sample, apart from a small overlay.
 
     With a baseline, the tiles that changed in every one of its checks are the camera's
-    OSD: a change anywhere else (a small object crossing a still car park) is life.
+    OSD: a change anywhere else, in the run or between keyframes (a small object crossing
+    a still car park), is life.
     """
     overlay = baseline.overlay if baseline is not None else frozenset()
-    elsewhere = len(stats.changed_tiles - overlay) if overlay else 0
-    values = {
+    moved = stats.run_changed_tiles | stats.changed_tiles
+    elsewhere = len(moved - _beside(overlay)) if overlay else 0
+    values: dict[str, float | int | None] = {
         "changed_share": round(stats.changed_share, 3),
         "temporal_noise": round(stats.temporal_noise, 3),
+        "run_changed_share": stats.run_changed_share,
+        "run_noise": stats.run_noise,
         "changed_outside_osd": elsewhere,
         "frames": frames,
     }
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
-    still = stats.changed_share < c.FROZEN_MAX_CHANGED and elsewhere == 0
-    if still and stats.temporal_noise < c.FROZEN_MAX_NOISE:
-        reason = (
-            f"picture frozen: {stats.changed_share:.0%} of it changed in {seconds:.0f} s"
-            f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {stats.temporal_noise:.2f}"
-            f" (< {c.FROZEN_MAX_NOISE:.2f}): a running clock alone does not count"
-        )
-        return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
+    for where, share, noise, limit in _stillness(stats):
+        if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
+            reason = (
+                f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
+                f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
+                f" (< {limit:.3f}): a running clock alone does not count"
+            )
+            return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
     return CheckResult(Check.FROZEN, Status.OK, "", values)
+
+
+def _beside(tiles: frozenset[int]) -> frozenset[int]:
+    """The tiles and their left and right neighbours: a clock's digits change in width."""
+    grown = set(tiles)
+    for tile in tiles:
+        column = tile % c.TILE_COLUMNS
+        grown.update(tile + step for step in (-1, 1) if 0 <= column + step < c.TILE_COLUMNS)
+    return frozenset(grown)
 
 
 def analyse(
@@ -407,6 +483,7 @@ def analyse(
     baselines: Mapping[Mode, Baseline],
     regions: Sequence[Region] = (),
     seconds: float = 0.0,
+    run: Sequence[Frame] = (),
 ) -> tuple[list[CheckResult], FrameStats]:
     """Run the picture checks in order; a failed check hides those it makes meaningless.
 
@@ -416,7 +493,7 @@ def analyse(
     while the camera has not been seen in this mode (invariant 11), except that a
     covered picture is also compared with the least detailed mode.
     """
-    stats = measure(frames, regions)
+    stats = measure(frames, regions, run)
     baseline = baselines.get(stats.mode)
     gates: tuple[Callable[[], CheckResult], ...] = (
         lambda: check_black(stats),
@@ -454,8 +531,11 @@ def shows_scene(results: Sequence[CheckResult]) -> bool:
 
 def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
     """The baseline of the picture's mode after one more check, or None when complete."""
+    # The OSD: what changed between keyframes (the seconds) or within the run (a clock
+    # with finer digits), in every check.
+    changed = stats.changed_tiles | stats.run_changed_tiles
     if baseline is None:
-        return Baseline(stats.sharpness, stats.detail, 1, stats.mode, stats.changed_tiles)
+        return Baseline(stats.sharpness, stats.detail, 1, stats.mode, changed)
     if baseline.samples >= c.BASELINE_SAMPLES:
         return None
     n = baseline.samples
@@ -464,5 +544,5 @@ def learn(baseline: Baseline | None, stats: FrameStats) -> Baseline | None:
         (baseline.detail * n + stats.detail) / (n + 1),
         n + 1,
         baseline.mode,
-        baseline.overlay & stats.changed_tiles,
+        baseline.overlay & changed,
     )

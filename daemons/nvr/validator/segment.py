@@ -2,8 +2,10 @@
 
 A check from a recording needs no network and no child: PyAV (FFmpeg's libraries) opens
 the file, says codec, size and frame rate, seeks to the last `sample_seconds` and decodes
-keyframes only. Two ffmpeg/ffprobe children per camera cost ~0.13 CPU-s, mostly their
-start-up; this costs ~0.01 (tests/bench/results/validator.md).
+keyframes only, except in the GOP it lands in: that one is decoded whole and its last
+RUN_FRAMES frames are the run the frozen check reads (invariant 14). Two ffmpeg/ffprobe
+children per camera cost ~0.13 CPU-s, mostly their start-up; this costs ~0.01 plus the
+GOP (tests/bench/results/validator.md; 12 -> 32 ms for a 640x360 segment, 2 s GOP).
 
 Recorded segments are evidence: the file is opened read-only and never written.
 """
@@ -23,7 +25,7 @@ import numpy as np
 
 from nvr.validator import constants as c
 from nvr.validator.errors import NoFrames, ToolFailed, ToolTimedOut
-from nvr.validator.media import Frame, StreamInfo, analysis_size
+from nvr.validator.media import Sample, StreamInfo, analysis_size
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ T = TypeVar("T")
 
 def read_segment(
     path: Path, seconds: float, keyframes_only: bool, timeout: float
-) -> tuple[StreamInfo, list[Frame]]:
+) -> tuple[StreamInfo, Sample]:
     """The segment's video properties and up to MAX_FRAMES pictures of its last seconds.
 
     ToolTimedOut past `timeout` (a stalled disk or a starved box), ToolFailed for a file
@@ -66,19 +68,19 @@ def _within(timeout: float, work: Callable[[], T]) -> T:
     return value  # type: ignore[return-value]  # the value `work` returned
 
 
-def _read(path: Path, seconds: float, keyframes_only: bool) -> tuple[StreamInfo, list[Frame]]:
+def _read(path: Path, seconds: float, keyframes_only: bool) -> tuple[StreamInfo, Sample]:
     try:
         with av.open(str(path), mode="r") as container:
             if not container.streams.video:
                 raise NoFrames("the recording has no video track")
             stream = container.streams.video[0]
             info = _info(container, stream)
-            frames = _last_frames(container, stream, info, seconds, keyframes_only)
+            sample = _last_frames(container, stream, info, seconds, keyframes_only)
     except av.FFmpegError as err:
         raise ToolFailed(f"segment unreadable: {err}") from err
-    if not frames:
+    if not sample.frames:
         raise NoFrames("no picture decoded from the recording")
-    return info, frames
+    return info, sample
 
 
 def _info(container: av.container.InputContainer, stream: av.VideoStream) -> StreamInfo:
@@ -95,22 +97,33 @@ def _last_frames(
     info: StreamInfo,
     seconds: float,
     keyframes_only: bool,
-) -> list[Frame]:
-    """Decode from `seconds` before the end; keep the newest pictures of that window."""
-    if keyframes_only:
-        stream.codec_context.skip_frame = "NONKEY"
+) -> Sample:
+    """Decode from `seconds` before the end; keep the newest pictures of that window.
+
+    The first GOP is decoded whole and its last RUN_FRAMES frames are the run; from the
+    second keyframe on, with `keyframes_only`, the decoder skips every other frame.
+    """
     duration = container.duration / av.time_base if container.duration else None
     if duration is not None and duration > seconds:
         # Lands on the keyframe before that point: the window is decoded whole.
         container.seek(int((duration - seconds) * av.time_base))
     step = 0.0 if keyframes_only else 1.0 / c.SAMPLE_FPS
     kept: deque[tuple[float, av.VideoFrame]] = deque(maxlen=c.MAX_FRAMES)
+    run: deque[av.VideoFrame] = deque(maxlen=c.RUN_FRAMES)
+    keys = 0
     for frame in container.decode(stream):
+        keys += frame.key_frame
+        if keys == 1 and not frame.key_frame:
+            run.append(frame)
+        elif keys == 2 and frame.key_frame and keyframes_only:
+            stream.codec_context.skip_frame = "NONKEY"  # the run is complete
+        if keyframes_only and not frame.key_frame:
+            continue
         at = float(frame.time or 0.0)
         if not kept or at - kept[-1][0] >= step:
             kept.append((at, frame))
     if not kept:
-        return []
+        return Sample([])
     newest = kept[-1][0]
     window = [f for at, f in kept if at >= newest - seconds]
     if len(window) < c.MIN_FRAMES_FOR_FREEZE:
@@ -118,7 +131,13 @@ def _last_frames(
         # (decoded anyway, the seek landed on it) lets the frozen check still compare.
         window = [f for _, f in kept][-c.MIN_FRAMES_FOR_FREEZE :]
     width, height = analysis_size(info.width, info.height)
-    return [
-        np.ascontiguousarray(f.to_ndarray(width=width, height=height, format="bgr24"))
-        for f in window
-    ]
+    return Sample(
+        [
+            np.ascontiguousarray(f.to_ndarray(width=width, height=height, format="bgr24"))
+            for f in window
+        ],
+        [
+            np.ascontiguousarray(f.to_ndarray(width=width, height=height, format="gray"))
+            for f in run
+        ],
+    )
