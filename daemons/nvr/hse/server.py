@@ -44,7 +44,7 @@ from nvr.hse.constants import (
     WS_HEARTBEAT_SECONDS,
 )
 from nvr.hse.errors import ListenError
-from nvr.hse.ingest import BadField, RateLimit, parse, store_posted
+from nvr.hse.ingest import BadField, RateLimit, decode, parse, store_posted
 from nvr.hse.snapshot import images_dir
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ WS_CURSOR = "ws"
 RECORDING_STALE_SEGMENTS = 2
 RECORDING_STALE_SLACK_MS = 30_000
 RECORDING_STALE_FLOOR_MS = 120_000
+# The largest id an AUTOINCREMENT row can have (SQLite's signed 64-bit integer).
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 def token_of(request: web.Request) -> str | None:
@@ -70,8 +72,27 @@ def token_of(request: web.Request) -> str | None:
 
 
 def token_ok(given: str | None, expected: Secret) -> bool:
-    """Constant-time comparison; never logged."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.reveal().encode())
+    """Constant-time comparison; never logged.
+
+    aiohttp hands over a header's non-UTF-8 bytes as surrogates: they are encoded back
+    as they came (a plain encode() raised, and the request got a 500).
+    """
+    if given is None:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.reveal().encode()
+    )
+
+
+def message_id(text: str) -> int:
+    """`?since=`: a message id, which SQLite holds in 64 bits (a larger one raised there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadField("since", "must be a message id (an integer)") from None
+    if not 0 <= value <= MAX_MESSAGE_ID:
+        raise BadField("since", f"must be a message id from 0 to {MAX_MESSAGE_ID}")
+    return value
 
 
 def _error(status: int, text: str, **extra: Any) -> web.Response:
@@ -233,9 +254,9 @@ class HseServer:
         if not self._centre(request):
             return _error(401, "token required")
         try:
-            since = int(request.query.get("since", "0"))
-        except ValueError:
-            return _error(400, "since: must be a message id (an integer)", field="since")
+            since = message_id(request.query.get("since", "0"))
+        except BadField as err:
+            return _error(err.status, str(err), field=err.field)
         messages = await self._db.run(lambda store: self._replay(store, since))
         return web.json_response({"items": messages})
 
@@ -272,13 +293,11 @@ class HseServer:
                 {"error": "too many events from this client"}, status=429, headers=headers
             )
         try:
-            body = await request.json()
+            raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {INGEST_MAX_BODY_BYTES} bytes", field="body")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "body: not JSON", field="body")
         try:
-            posted = parse(body, self.config, datetime.now(UTC))
+            posted = parse(decode(raw), self.config, datetime.now(UTC))
         except BadField as err:
             return _error(err.status, str(err), field=err.field)
         event_id = await self._db.run(lambda store: store_posted(store, posted, client))
@@ -291,9 +310,9 @@ class HseServer:
             return _error(401, "token required")
         given = request.query.get("since")
         try:
-            since = None if given is None else int(given)
-        except ValueError:
-            return _error(400, "since: must be a message id (an integer)", field="since")
+            since = None if given is None else message_id(given)
+        except BadField as err:
+            return _error(err.status, str(err), field=err.field)
         ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS)
         await ws.prepare(request)
         self._sockets.add(ws)
