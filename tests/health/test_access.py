@@ -20,26 +20,12 @@ from nvr.core.httpserve import MAX_HEADER_BYTES
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS
 from nvr.core.process import child_environment
 from nvr.health.constants import MAX_REQUEST_BODY_BYTES
-from nvrtest import Child, wait_until
+from nvrtest import Child, self_signed, wait_until
 from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
 
 pytestmark = pytest.mark.timeout(90)
 
 TOKEN = "noc-token-51d2e0a9c4"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    made = subprocess.run(
-        [sys.executable, "-m", "nvr.cli.main", "tls", "self-signed", "--dir", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "wrote" in made.stdout
-    key = directory / "nvr.key"
-    assert key.stat().st_mode & 0o077 == 0o040  # owner rw, group r, others nothing
-    return directory / "nvr.crt", key
 
 
 class Health(Child):

@@ -159,6 +159,25 @@ def run_nvrctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """The box's certificate and key as the installer makes them (`nvrctl tls self-signed`).
+
+    Clients in the tests verify against the certificate itself (pinned), as a NOC or the
+    HSE centre would with a self-signed box.
+    """
+    made = subprocess.run(
+        [sys.executable, "-m", "nvr.cli.main", "tls", "self-signed", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "wrote" in made.stdout
+    key = directory / "nvr.key"
+    assert key.stat().st_mode & 0o077 == 0o040  # owner rw, group r, others nothing
+    return directory / "nvr.crt", key
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `predicate` until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout

@@ -18,6 +18,7 @@ from typing import Any
 from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.state import StateStore, now_ms
+from nvr.core.viewer_urls import hse_base
 from nvr.hse.constants import (
     FEED_BATCH,
     FEED_CURSOR,
@@ -28,14 +29,6 @@ from nvr.hse.constants import (
 from nvr.hse.snapshot import Upload, take_picture, upload_for
 
 log = logging.getLogger(__name__)
-
-
-def image_base(config: Config) -> str:
-    """Where the centre fetches alarm pictures: hse.public_url, else the listen address."""
-    assert config.hse is not None
-    if config.hse.public_url:
-        return config.hse.public_url.rstrip("/")
-    return f"http://{config.hse.listen}"
 
 
 @dataclass(frozen=True)
@@ -113,7 +106,7 @@ class AlarmFeed:
         picture = self._picture(event)
         camera = self.config.camera(event.camera) if event.camera else None
         name = camera.name if camera is not None and camera.name else event.camera
-        image_url = None if picture is None else f"{image_base(self.config)}{IMAGES}{picture.name}"
+        image_url = None if picture is None else f"{self._image_base()}{IMAGES}{picture.name}"
         body = alarms.alarm_message(event, kind, name, image_url)
         upload = None
         if picture is not None and body["minio_image_path"] is None:
@@ -121,6 +114,11 @@ class AlarmFeed:
             upload = upload_for(self.config, str(event.camera), event.created_at_ms, picture)
             body["minio_image_path"] = None if upload is None else upload.ref.path
         return Outgoing(body, None, upload)
+
+    def _image_base(self) -> str:
+        """Where the centre fetches alarm pictures: https:// when nvr-hse serves TLS."""
+        assert self.config.hse is not None
+        return hse_base(self.config, self.config.hse)
 
     def _follow_up(self, event: alarms.EventRow) -> Outgoing | None:
         source = event.data.get("alarm_event_id")

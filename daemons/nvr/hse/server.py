@@ -32,12 +32,12 @@ from nvr import __version__
 from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.config.hse import HseConfig
-from nvr.core.errors import NvrError
-from nvr.core.httpserve import split_listen
+from nvr.core.errors import ConfigError, NvrError
+from nvr.core.httpserve import Endpoint, ServeError, endpoints, server_context, split_listen
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.recordings import latest_segment
-from nvr.core.viewer_urls import stream_urls
+from nvr.core.viewer_urls import hse_urls, stream_urls
 from nvr.hse.constants import (
     INGEST_MAX_BODY_BYTES,
     PUSH_POLL_SECONDS,
@@ -79,9 +79,7 @@ def token_ok(given: str | None, expected: Secret) -> bool:
     """
     if given is None:
         return False
-    return hmac.compare_digest(
-        given.encode("utf-8", "surrogateescape"), expected.reveal().encode()
-    )
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.reveal().encode())
 
 
 def message_id(text: str) -> int:
@@ -147,22 +145,22 @@ class HseServer:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        """Bind hse.listen and serve from a thread; ListenError (one line) when it cannot."""
+        """Bind listen (and tls_listen) and serve from a thread; ListenError (one line) if not."""
         ready = concurrent.futures.Future[str]()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="hse-http")
         self._thread.daemon = True
         self._thread.start()
         try:
             self.address = ready.result(START_TIMEOUT_SECONDS)
-        except OSError as err:
-            raise ListenError(f"hse.listen {self.settings.listen}: {err.strerror or err}") from None
+        except ServeError as err:
+            raise ListenError(str(err)) from None
 
     def _serve(self, ready: concurrent.futures.Future[str]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
             address = loop.run_until_complete(self._bind())
-        except OSError as err:
+        except ServeError as err:
             ready.set_exception(err)
             loop.close()
             return
@@ -189,15 +187,15 @@ class HseServer:
         # (docs/design/hse.md, invariant 4).
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        host, port = split_listen(self.settings.listen)
-        site = web.TCPSite(runner, host or None, port, shutdown_timeout=2.0)
+        urls = []
         try:
-            await site.start()
-        except OSError:
+            for endpoint in endpoints(self.settings, "hse"):
+                urls.append(await _serve_on(runner, endpoint))
+        except ServeError:
             await runner.cleanup()
             raise
         self._runner = runner
-        return f"{host}:{port}"  # the config refuses port 0: this is the port bound
+        return " ".join(urls)
 
     async def _unbind(self) -> None:
         for ws in list(self._sockets):
@@ -236,6 +234,7 @@ class HseServer:
                 "version": __version__,
                 "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "cameras": len(config.enabled_cameras),
+                "urls": _registry_urls(config, self.settings),
             }
         )
 
@@ -341,6 +340,27 @@ class HseServer:
             if messages:
                 await self._db.run(functools.partial(_save_ws_cursor, last_id=cursor))
             await asyncio.sleep(PUSH_POLL_SECONDS)
+
+
+def _registry_urls(config: Config, section: HseConfig) -> dict[str, str] | None:
+    """What to enter in the backend's ai_boxes row; None when the box's address is unknown."""
+    try:
+        return hse_urls(config, section)
+    except ConfigError:
+        return None  # a wildcard listen, no public_url and no default route: said at start
+
+
+async def _serve_on(runner: web.AppRunner, endpoint: Endpoint) -> str:
+    """Bind one endpoint (TLS with the box's pair on tls_listen); its URL, or ServeError."""
+    context = None if endpoint.cert is None else server_context(endpoint)
+    host, port = split_listen(endpoint.listen)
+    site = web.TCPSite(runner, host or None, port, shutdown_timeout=2.0, ssl_context=context)
+    try:
+        await site.start()
+    except OSError as err:
+        raise ServeError(f"{endpoint.key} {endpoint.listen}: {err.strerror or err}") from None
+    # The config refuses port 0: this is the port bound.
+    return f"{endpoint.scheme}://{host}:{port}"
 
 
 def _start_cursor(store: StateStore, since: int | None) -> int:
