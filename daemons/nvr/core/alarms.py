@@ -149,6 +149,13 @@ def clip_message(event: EventRow, alarm_id: int) -> dict[str, Any]:
 
 
 # -- the hse_alarms table --------------------------------------------------------------------
+# hse_cursors names of the readers of hse_alarms: nvr-uplink's MQTT publisher, and where
+# nvr-hse's WebSocket clients without `?since=` have got to. nvr-hse's retention keeps
+# every message a reader has not passed (docs/design/hse.md, invariant 8).
+MQTT_CURSOR = "mqtt"
+WS_CURSOR = "ws"
+
+
 def insert_message(
     conn: sqlite3.Connection, event_id: int, alarm_id: int | None, at_ms: int, body: dict[str, Any]
 ) -> int:

@@ -52,8 +52,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
-# hse_cursors name of where the centre's connections without `?since=` have got to.
-WS_CURSOR = "ws"
 # A camera whose newest segment ended longer ago than this many segment lengths (plus
 # the slack) is reported as not recording (the rule nvr-health uses: docs/design/health.md).
 RECORDING_STALE_SEGMENTS = 2
@@ -372,14 +370,14 @@ def _start_cursor(store: StateStore, since: int | None) -> int:
     """
     conn = store.read()
     newest = alarms.last_message_id(conn)
-    wanted = since if since is not None else alarms.read_cursor(conn, WS_CURSOR)
+    wanted = since if since is not None else alarms.read_cursor(conn, alarms.WS_CURSOR)
     return newest if wanted is None else min(wanted, newest)
 
 
 def _save_ws_cursor(store: StateStore, last_id: int) -> None:
     with store.write() as conn:
-        current = alarms.read_cursor(conn, WS_CURSOR) or 0
-        alarms.save_cursor(conn, WS_CURSOR, max(current, last_id))
+        current = alarms.read_cursor(conn, alarms.WS_CURSOR) or 0
+        alarms.save_cursor(conn, alarms.WS_CURSOR, max(current, last_id))
 
 
 def recording_now(store: StateStore, config: Config) -> dict[str, bool]:
