@@ -381,8 +381,14 @@ class NvrDaemon(Child):
         root: Path | None = None,
     ) -> None:
         super().__init__(root or config.parent, module.split(".")[1])
-        env = {"NOTIFY_SOCKET": str(notify_socket)} if notify_socket is not None else {}
-        self.spawn([sys.executable, "-m", module, "--config", str(config)], **env)
+        self._argv = [sys.executable, "-m", module, "--config", str(config)]
+        self._env = {"NOTIFY_SOCKET": str(notify_socket)} if notify_socket is not None else {}
+        self.start()
+
+    def start(self) -> None:
+        """Start it (again, after stop() or kill()): a new log file; log() reads them all."""
+        assert not self.alive, f"{self.name} is running already"
+        self.spawn(self._argv, **self._env)
 
     @property
     def alive(self) -> bool:
