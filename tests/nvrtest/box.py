@@ -90,19 +90,7 @@ class Box:
 
     def segment(self, camera: str, start_ms: int, seconds: int = 60) -> None:
         """An indexed segment, as nvr-backup's indexer inserts it."""
-        with self.store.write() as conn:
-            conn.execute(
-                "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, status,"
-                " created_at_ms) VALUES (?, ?, ?, ?, ?, 'ok', ?)",
-                (
-                    camera,
-                    f"{camera}/{start_ms}.mp4",
-                    start_ms,
-                    start_ms + seconds * 1000,
-                    500_000,
-                    start_ms + seconds * 1000,
-                ),
-            )
+        add_segment(self.store, camera, start_ms, seconds)
 
     def run(self, camera: str, started: int, ended: int | None, reason: str | None) -> None:
         with self.store.write() as conn:
@@ -167,6 +155,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def add_segment(store: StateStore, camera: str, start_ms: int, seconds: int = 60) -> None:
+    """An indexed segment, as nvr-backup's indexer inserts it (any thread's own store)."""
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, status,"
+            " created_at_ms) VALUES (?, ?, ?, ?, ?, 'ok', ?)",
+            (
+                camera,
+                f"{camera}/{start_ms}.mp4",
+                start_ms,
+                start_ms + seconds * 1000,
+                500_000,
+                start_ms + seconds * 1000,
+            ),
+        )
 
 
 def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -> Box:
