@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ import yaml
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from nvr.core.process import child_environment
 from nvr_camsim.mediamtx import free_port
-from nvrtest import base_config, ready_daemon, self_signed
+from nvrtest import base_config, ready_daemon, refused_start, self_signed
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -88,17 +86,7 @@ def test_the_centre_reaches_the_api_and_alarm_websocket_over_tls(tmp_path: Path)
 
 def test_plain_http_beyond_loopback_needs_the_operators_word(tmp_path: Path) -> None:
     config = hse_config(tmp_path, listen=f"0.0.0.0:{free_port()}")
-    started = subprocess.run(
-        [sys.executable, "-m", "nvr.hse.main", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_environment(),
-        check=False,
-    )
-    assert started.returncode == 1
-    # One line says why (after the state file's own log lines, if it was new).
-    line = started.stderr.strip().splitlines()[-1]
-    assert line.startswith("nvr-hse: error: ") and "Traceback" not in started.stderr
+    line = refused_start([sys.executable, "-m", "nvr.hse.main", "--config", str(config)])[-1]
+    assert line.startswith("nvr-hse: error: ")
     assert "hse" in line and "would serve plain HTTP to the network" in line
     assert "plain_http_anywhere" in line

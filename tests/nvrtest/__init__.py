@@ -159,6 +159,20 @@ def run_nvrctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def refused_start(argv: list[str]) -> list[str]:
+    """Run `argv` (a daemon, nvrctl) that must refuse to start: exit 1, no traceback.
+
+    Returns the lines of its stderr; the last says why (a daemon that opened a new state
+    file logs its migrations before it).
+    """
+    started = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=child_environment(), check=False
+    )
+    assert started.returncode == 1, started.stderr
+    assert "Traceback" not in started.stderr, started.stderr
+    return started.stderr.strip().splitlines()
+
+
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """The box's certificate and key as the installer makes them (`nvrctl tls self-signed`).
 
