@@ -1,6 +1,7 @@
 """nvr-hse's retention, run by the real daemon on a real state file (docs/design/hse.md,
 invariant 8): old alarm messages every reader has go; what a reader, MinIO or a clip
-still needs stays; the count bound holds; old pictures go unless MinIO waits for them.
+still needs stays; the count bound holds; old posted events go once every events reader
+has them; old pictures go unless MinIO waits for them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 import yaml
 
 from nvr.core import alarms
+from nvr.core.alarms import EVENT_CURSORS, EXTERNAL_KIND, REPORT_EVENT_CURSOR_KEY
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.uploads import ObjectRef, UploadKind, enqueue
 from nvr.hse.constants import ALARMS_KEEP_ROWS
@@ -61,7 +63,7 @@ def test_delivered_old_alarms_go_and_what_is_still_needed_stays(tmp_path: Path) 
         with store.write() as conn:
             conn.executemany(
                 "INSERT INTO hse_alarms (event_id, created_at_ms, message_json) VALUES (?, ?, ?)",
-                [(100 + n, now, "{}") for n in range(ALARMS_KEEP_ROWS)],
+                [(10**6 + n, now, "{}") for n in range(ALARMS_KEEP_ROWS)],
             )
         mqtt_not_sent = message(store, 6, old)
         unsent = picture(pictures, "2-unsent.jpg", 2 * DAY_MS)
@@ -78,12 +80,37 @@ def test_delivered_old_alarms_go_and_what_is_still_needed_stays(tmp_path: Path) 
                 " created_at_ms) VALUES (3, 'cam01', ?, ?, 1, ?)",
                 (old - 10_000, old + 20_000, old),
             )
+        # Events posted to the ingest API (and one of another daemon's), against the
+        # readers' cursors: nvr-report has read up to 1001, the others further.
+        events = [
+            (2, old, "nvr-hse", EXTERNAL_KIND),  # its message waits for MinIO
+            (999, now, "nvr-hse", EXTERNAL_KIND),  # recent
+            (1000, old, "nvr-backup", "camera_offline"),  # not nvr-hse's
+            (1001, old, "nvr-hse", EXTERNAL_KIND),  # read by all, no message: goes
+            (1002, old, "nvr-hse", EXTERNAL_KIND),  # nvr-report has not read it
+            (1003, now, "nvr-report", "report_sent"),  # the newest
+        ]
+        with store.write() as conn:
+            conn.executemany(
+                "INSERT INTO events (id, created_at_ms, source, severity, kind, message)"
+                " VALUES (?, ?, ?, 'critical', ?, 'posted')",
+                events,
+            )
+            for reader in EVENT_CURSORS:
+                alarms.save_cursor(conn, reader, 1003)
+            conn.execute(
+                "INSERT INTO report_state (key, value) VALUES (?, '1001')",
+                (REPORT_EVENT_CURSOR_KEY,),
+            )
     total = ALARMS_KEEP_ROWS + 6
 
     with ready_daemon("nvr.hse.main", config_path, tmp_path) as (daemon, _):
         # The first tick prunes (then every 10 minutes).
         wait_until(
-            lambda: "retention: deleted 2 delivered alarm messages and 1" in daemon.log(),
+            lambda: (
+                "retention: deleted 2 delivered alarm messages, 1 posted events and 1"
+                in daemon.log()
+            ),
             60,
             "nvr-hse's retention pass",
         )
@@ -92,3 +119,5 @@ def test_delivered_old_alarms_go_and_what_is_still_needed_stays(tmp_path: Path) 
     assert gone_by_age not in ids and gone_by_count not in ids
     assert {waits_for_minio, clip_open, ws_not_sent, mqtt_not_sent} <= ids
     assert not sent.exists() and unsent.exists() and fresh.exists()
+    kept = {row[0] for row in query_state(state_file, "SELECT id FROM events")}
+    assert kept == {2, 999, 1000, 1002, 1003}

@@ -21,8 +21,6 @@ FEED_BATCH = 200
 FEED_TICK_BUDGET_SECONDS = 5.0
 # On the very first start, events older than this are not turned into alarms.
 FEED_FIRST_START_MS = 3_600_000
-# hse_cursors name of the feed's position in the events table.
-FEED_CURSOR = "events"
 
 # Ingest: bounds of what a client may post.
 INGEST_MAX_BODY_BYTES = 16 * 1024

@@ -48,10 +48,12 @@ class HseDaemon(Daemon):
 
     def _prune(self) -> None:
         pruned = prune(self.store, self.config, now_ms())
-        if pruned.messages or pruned.pictures:
+        if pruned.messages or pruned.posted or pruned.pictures:
             log.info(
-                "retention: deleted %d delivered alarm messages and %d alarm pictures",
+                "retention: deleted %d delivered alarm messages, %d posted events and %d"
+                " alarm pictures",
                 pruned.messages,
+                pruned.posted,
                 pruned.pictures,
             )
 

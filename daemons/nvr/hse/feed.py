@@ -21,7 +21,6 @@ from nvr.core.state import StateStore, now_ms
 from nvr.core.viewer_urls import hse_base
 from nvr.hse.constants import (
     FEED_BATCH,
-    FEED_CURSOR,
     FEED_FIRST_START_MS,
     FEED_TICK_BUDGET_SECONDS,
     IMAGES,
@@ -51,7 +50,7 @@ class AlarmFeed:
     def start_position(self) -> int:
         """The saved cursor; on a first start, the events of the last hour are still news."""
         conn = self.store.read()
-        saved = alarms.read_cursor(conn, FEED_CURSOR)
+        saved = alarms.read_cursor(conn, alarms.FEED_CURSOR)
         if saved is not None:
             return saved
         row = conn.execute(
@@ -87,12 +86,12 @@ class AlarmFeed:
                 if outgoing.upload is not None:
                     outgoing.upload.enqueue(conn)
                 alarms.insert_message(conn, event.id, outgoing.alarm_id, now_ms(), outgoing.body)
-                alarms.save_cursor(conn, FEED_CURSOR, event.id)
+                alarms.save_cursor(conn, alarms.FEED_CURSOR, event.id)
             stored += 1
             saved = passed = event.id
         if passed > saved:  # events that are not alarms: one write for the lot
             with self.store.write() as conn:
-                alarms.save_cursor(conn, FEED_CURSOR, passed)
+                alarms.save_cursor(conn, alarms.FEED_CURSOR, passed)
         self.sent += stored
         return stored
 

@@ -1,4 +1,4 @@
-"""Retention of what nvr-hse keeps: alarm messages (`hse_alarms`) and alarm pictures.
+"""Retention of what nvr-hse keeps: alarm messages, posted events and alarm pictures.
 
 Both grew without bound. A pass on nvr-hse's tick (at start, then every PRUNE_EVERY_TICKS)
 deletes what nobody can still need (docs/design/hse.md, invariant 8):
@@ -10,6 +10,8 @@ deletes what nobody can still need (docs/design/hse.md, invariant 8):
   WebSocket client can be sent it any more (replay is bounded by age, invariant 3);
 - never a message whose picture is still queued for MinIO, nor an alarm whose clip is
   still being cut or uploaded (its follow-up names the alarm's message);
+- an event posted to the ingest API, a week old, once every reader of the events table
+  has passed it, no message refers to it and its clip is not open;
 - a picture file past IMAGE_KEEP_MS unless its MinIO upload is still pending.
 """
 
@@ -24,7 +26,13 @@ from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.state import StateStore
 from nvr.core.tables.uploads import UploadState
-from nvr.hse.constants import ALARMS_KEEP_MS, ALARMS_KEEP_ROWS, IMAGE_KEEP_MS, PRUNE_BATCH
+from nvr.hse.constants import (
+    ALARMS_KEEP_MS,
+    ALARMS_KEEP_ROWS,
+    DAEMON_NAME,
+    IMAGE_KEEP_MS,
+    PRUNE_BATCH,
+)
 from nvr.hse.snapshot import images_dir
 
 log = logging.getLogger(__name__)
@@ -52,17 +60,38 @@ DELETE FROM hse_alarms WHERE id IN (
 """
 
 
+# The events nvr-hse wrote (posted to the ingest API) once every events reader has them
+# (nvr.core.alarms.events_read_by_all), no alarm message refers to them any more and no
+# clip of theirs is open. Other daemons' events are theirs to keep. Never the newest row:
+# events.id is a plain INTEGER PRIMARY KEY, so SQLite would give its id to the next event,
+# which every reader whose cursor stands there would skip.
+_PRUNE_POSTED = """
+DELETE FROM events WHERE id IN (
+    SELECT e.id FROM events e
+    WHERE e.created_at_ms < :before_ms AND e.kind = :kind AND e.source = :source
+      AND e.id <= :read AND e.id < (SELECT max(id) FROM events)
+      AND NOT EXISTS (SELECT 1 FROM hse_alarms a WHERE a.event_id = e.id)
+      AND NOT EXISTS (
+          SELECT 1 FROM alarm_clips c
+          WHERE c.event_id = e.id AND c.state IN ('waiting', 'uploading'))
+    ORDER BY e.id LIMIT :batch)
+"""
+
+
 @dataclass(frozen=True)
 class Pruned:
     """What one pass deleted."""
 
     messages: int
+    posted: int
     pictures: int
 
 
 def prune(store: StateStore, config: Config, now_ms: int) -> Pruned:
-    """One retention pass over hse_alarms and the picture directory."""
-    return Pruned(prune_messages(store, config, now_ms), prune_pictures(store, config, now_ms))
+    """One retention pass: messages first (they hold posted events), then those events."""
+    messages = prune_messages(store, config, now_ms)
+    posted = prune_posted_events(store, now_ms)
+    return Pruned(messages, posted, prune_pictures(store, config, now_ms))
 
 
 def prune_messages(store: StateStore, config: Config, now_ms: int) -> int:
@@ -78,6 +107,22 @@ def prune_messages(store: StateStore, config: Config, now_ms: int) -> int:
                 "before_ms": now_ms - keep_ms,
                 "by_count": _newest_beyond(conn, ALARMS_KEEP_ROWS),
                 "pending": UploadState.PENDING.value,
+                "batch": PRUNE_BATCH,
+            },
+        ).rowcount
+    return int(deleted)
+
+
+def prune_posted_events(store: StateStore, now_ms: int) -> int:
+    """Delete ingest events older than the retention that nobody needs; how many."""
+    with store.write() as conn:
+        deleted = conn.execute(
+            _PRUNE_POSTED,
+            {
+                "before_ms": now_ms - ALARMS_KEEP_MS,
+                "kind": alarms.EXTERNAL_KIND,
+                "source": DAEMON_NAME,
+                "read": alarms.events_read_by_all(conn),
                 "batch": PRUNE_BATCH,
             },
         ).rowcount
