@@ -32,6 +32,7 @@ from nvr import __version__
 from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.config.hse import HseConfig
+from nvr.core.config.served import plain_exposure
 from nvr.core.errors import ConfigError, NvrError
 from nvr.core.httpserve import Endpoint, ServeError, endpoints, server_context, split_listen
 from nvr.core.redact import Secret
@@ -143,7 +144,14 @@ class HseServer:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        """Bind listen (and tls_listen) and serve from a thread; ListenError (one line) if not."""
+        """Bind listen (and tls_listen) and serve from a thread; ListenError (one line) if not.
+
+        A plain listen beyond loopback without the operator's word is refused here (the
+        config accepts it so that the other daemons keep running: HseConfig).
+        """
+        problem = plain_exposure(self.settings)
+        if problem is not None:
+            raise ListenError(f"hse.{problem}")
         ready = concurrent.futures.Future[str]()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="hse-http")
         self._thread.daemon = True

@@ -5,7 +5,7 @@ See docs/design/hse.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
@@ -17,8 +17,13 @@ class HseConfig(ServedSection):
     """The box's HSE API, alarm WebSocket and ingest API on one port (default 2323).
 
     Served like nvr-health and the viewer API (docs/design/security.md, invariant 3):
-    plain HTTP/WS on loopback unless plain_http_anywhere, HTTPS/WSS on tls_listen.
+    plain HTTP/WS on loopback unless plain_http_anywhere, HTTPS/WSS on tls_listen. A
+    plain listen beyond loopback is refused by nvr-hse when it starts, not when the
+    config loads: boxes set up before this rule have `listen: 0.0.0.0:2323`, and the other
+    daemons (recording first) must not refuse their config for it.
     """
+
+    refuse_plain_at_load: ClassVar[bool] = False
 
     listen: str = Field(
         default="127.0.0.1:2323",
