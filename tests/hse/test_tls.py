@@ -83,6 +83,7 @@ def test_the_centre_reaches_the_api_and_alarm_websocket_over_tls(tmp_path: Path)
     text = daemon.log()
     assert "Traceback" not in text, text
     assert TOKEN not in text
+    assert f"alarm_ws_url=wss://127.0.0.1:{port}/alarm/" in text  # said at start too
 
 
 def test_plain_http_beyond_loopback_needs_the_operators_word(tmp_path: Path) -> None:

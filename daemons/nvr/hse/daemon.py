@@ -7,8 +7,11 @@ import threading
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.config.hse import HseConfig
+from nvr.core.errors import ConfigError
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
+from nvr.core.viewer_urls import hse_urls
 from nvr.hse.constants import DAEMON_NAME, PRUNE_EVERY_TICKS
 from nvr.hse.feed import AlarmFeed
 from nvr.hse.retention import prune
@@ -36,6 +39,21 @@ class HseDaemon(Daemon):
         self._server = HseServer(self.config)
         self._server.start()
         log.info("serving the HSE API, /alarm/ and ingest on %s", self._server.address)
+        self._say_registry_urls(self.config.hse)
+
+    def _say_registry_urls(self, section: HseConfig) -> None:
+        """What the centre's ai_boxes row needs (GET /api/health answers it too)."""
+        try:
+            urls = hse_urls(self.config, section)
+        except ConfigError as err:
+            log.warning("the URLs to register this box by are unknown: %s", err)
+            return
+        log.info(
+            "register this box at the centre with api_url=%s alarm_ws_url=%s webrtc_url=%s",
+            urls["api_url"],
+            urls["alarm_ws_url"],
+            urls["webrtc_url"],
+        )
 
     def tick(self) -> None:
         """Turn new events into alarm messages; now and then prune old pictures."""

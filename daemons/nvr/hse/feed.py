@@ -17,6 +17,7 @@ from typing import Any
 
 from nvr.core import alarms
 from nvr.core.config import Config
+from nvr.core.errors import ConfigError
 from nvr.core.state import StateStore, now_ms
 from nvr.core.viewer_urls import hse_base
 from nvr.hse.constants import (
@@ -105,7 +106,8 @@ class AlarmFeed:
         picture = self._picture(event)
         camera = self.config.camera(event.camera) if event.camera else None
         name = camera.name if camera is not None and camera.name else event.camera
-        image_url = None if picture is None else f"{self._image_base()}{IMAGES}{picture.name}"
+        base = None if picture is None else self._image_base()
+        image_url = None if picture is None or base is None else f"{base}{IMAGES}{picture.name}"
         body = alarms.alarm_message(event, kind, name, image_url)
         upload = None
         if picture is not None and body["minio_image_path"] is None:
@@ -114,10 +116,19 @@ class AlarmFeed:
             body["minio_image_path"] = None if upload is None else upload.ref.path
         return Outgoing(body, None, upload)
 
-    def _image_base(self) -> str:
-        """Where the centre fetches alarm pictures: https:// when nvr-hse serves TLS."""
+    def _image_base(self) -> str | None:
+        """Where the centre fetches alarm pictures: https:// when nvr-hse serves TLS.
+
+        None when nvr-hse listens on every address and the box's own is unknown (no
+        public_url, no default route): the alarm goes without its picture's URL rather
+        than stopping the feed (its MinIO copy still names it).
+        """
         assert self.config.hse is not None
-        return hse_base(self.config, self.config.hse)
+        try:
+            return hse_base(self.config, self.config.hse)
+        except ConfigError as err:
+            log.warning("alarm picture without image_url: %s", err)
+            return None
 
     def _follow_up(self, event: alarms.EventRow) -> Outgoing | None:
         source = event.data.get("alarm_event_id")

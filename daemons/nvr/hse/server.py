@@ -353,7 +353,7 @@ def _registry_urls(config: Config, section: HseConfig) -> dict[str, str] | None:
     try:
         return hse_urls(config, section)
     except ConfigError:
-        return None  # a wildcard listen, no public_url and no default route: said at start
+        return None  # a wildcard listen, no public_url, no default route: logged at start
 
 
 async def _serve_on(runner: web.AppRunner, endpoint: Endpoint) -> str:
