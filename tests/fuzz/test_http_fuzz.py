@@ -55,7 +55,8 @@ def status_of(base_url: str, request: bytes) -> int:
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=20) as conn:
         conn.sendall(request)
-        head = conn.makefile("rb").readline()
+        with conn.makefile("rb") as answer:
+            head = answer.readline()
     return int(head.split()[1])
 
 
