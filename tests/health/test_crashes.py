@@ -12,7 +12,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,10 @@ from typing import Any
 
 import pytest
 
-from nvr.core.errors import StateError
 from nvr.core.process import child_environment
-from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.outbox import append_report
 from nvrtest import wait_until
-from nvrtest.box import DAEMONS, Box, add_segment, make_box
+from nvrtest.box import DAEMONS, Box, kept_alive, make_box
 
 from .test_daemon import fetch
 
@@ -34,9 +31,6 @@ pytestmark = pytest.mark.timeout(300)
 SAMPLE = Path(__file__).resolve().parents[1] / "core" / "sample_daemon.py"
 SAMPLE_NAME = "nvr-sample"
 OUTBOX_MAX_ROWS = 100
-# The simulated cameras' segments (make_box's length) and how often keep_beating adds one.
-SEGMENT_SECONDS = 60
-SEGMENT_EVERY_BEATS = 10
 # How long /health may take to show a change: nvr-health refreshes its probes every few
 # seconds, but a busy 2-core box (other tests' cameras, daemons starting) can hold a
 # Python process for many. A deadline, not a wait: each poll returns as soon as it holds.
@@ -72,56 +66,22 @@ class Children:
                     proc.wait()
 
 
-def keep_beating(box: Box, stop: threading.Event) -> None:
-    """The simulated box stays healthy while the test runs in real time.
-
-    Its daemons' heartbeats are refreshed every second and its cameras record a segment
-    every few: the box's own segments end a few seconds before it was made, so without
-    new ones /health would page for stale cameras (503) once a loaded box had spent two
-    and a half minutes on the test, which is not what it is about. A write that finds the
-    state file busy past the store's retries (nvr-health and the sample daemon write too)
-    is tried again on the next beat, as a daemon's heartbeat is: a lost beat must not end
-    the thread.
-    """
-    store = StateStore.open(box.config.storage.state_file)  # connections stay in one thread
-    beats = 0
-    try:
-        while not stop.wait(1.0):
-            with contextlib.suppress(StateError):
-                with store.write() as conn:
-                    conn.execute(
-                        "UPDATE heartbeats SET updated_at_ms = ? WHERE daemon NOT IN (?, ?)",
-                        (now_ms(), SAMPLE_NAME, "nvr-health"),
-                    )
-                if beats % SEGMENT_EVERY_BEATS == 0:
-                    for camera in ("cam01", "cam02"):
-                        add_segment(store, camera, now_ms() - SEGMENT_SECONDS * 1000)
-            beats += 1
-    finally:
-        store.close()
-
-
 @contextlib.contextmanager
 def running_site(tmp_path: Path, daemons: list[str]) -> Iterator[tuple[Box, Children, str]]:
     """nvr-health for real on a simulated box whose `daemons` are required."""
     box = make_box(tmp_path, {"uplink": {"outbox_max_rows": OUTBOX_MAX_ROWS}}, daemons=daemons)
     children = Children(tmp_path)
     base = f"http://{box.config.health.listen}"
-    stop = threading.Event()
-    beats = threading.Thread(target=keep_beating, args=(box, stop), daemon=True)
-    beats.start()
-    try:
+    with contextlib.ExitStack() as cleanup:  # undone last first: children, beats, store
+        cleanup.callback(box.store.close)
+        cleanup.enter_context(kept_alive(box, ("cam01", "cam02"), (SAMPLE_NAME, "nvr-health")))
+        cleanup.callback(children.stop_all)
         children.start(
             [sys.executable, "-m", "nvr.health.main", "--config", str(box.config_path)],
             "health",
         )
         wait_until(lambda: answers(f"{base}/health/live"), START_DEADLINE_S, "nvr-health answers")
         yield box, children, base
-    finally:
-        children.stop_all()
-        stop.set()
-        beats.join(10)
-        box.store.close()
     assert "Traceback" not in (tmp_path / "health.log").read_text()
 
 
