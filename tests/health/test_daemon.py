@@ -18,7 +18,7 @@ import pytest
 
 from nvr.core.state import now_ms
 from nvrtest import NotifySocket, ready_daemon, wait_until
-from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box, kept_alive
+from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -144,13 +144,6 @@ def test_status_page_timeline_zooms_and_counts_dropouts(
 ) -> None:
     """Issue 24: 24 h / 1 h / 15 min, gaps visible at each, dropouts counted, five colours."""
     box, base, _ = running
-    # Seven Chromium runs take minutes on a loaded box: cam01 and the daemons must not go
-    # stale meanwhile (cam02 is the camera this test changes).
-    with kept_alive(box, ("cam01",)):
-        _zoom_and_starting(box, base)
-
-
-def _zoom_and_starting(box: Box, base: str) -> None:
     minute = 60_000
     # cam02 dropped out four times in the last 15 min (camera offline each time).
     for back in (15, 13, 11, 9):
