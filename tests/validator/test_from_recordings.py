@@ -7,6 +7,7 @@ restart of nvr-backup while the validator's doubtful verdict stands records at o
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -285,10 +286,21 @@ def test_black_picture_policy_pauses_and_resumes_through_both_daemons(
             " ORDER BY id LIMIT 1",
         )
         assert checks and "recording" not in checks[0][0]
+        # People hear of it: invalid for the black picture, valid when it is back.
+        events = "SELECT kind, message FROM events WHERE camera = 'cam02'"
+        valid = events + " AND kind = 'camera_valid'"
+        wait_until(lambda: query(state_file, valid), VERDICT_S, "cam02 valid again")
     finally:
         single.set_fault("cam02", None)
         for child in (validator, backup):
             if child.proc is not None:
                 child.stop()
-    kinds = "SELECT kind FROM events WHERE camera = 'cam02' AND kind LIKE 'camera_%valid'"
-    assert query(state_file, kinds + " ORDER BY id") == [("camera_invalid",), ("camera_valid",)]
+    said = query(state_file, events + " AND kind LIKE 'camera_%valid' ORDER BY id")
+    assert said[0][0] == "camera_invalid" and "black" in said[0][1], said
+    assert said[-1][0] == "camera_valid" and said.count(said[-1]) == 1, said
+    # Between them only a change of reason, each said once: the simulator's publisher is
+    # restarted to clear the fault, and a check that reads the camera in that moment
+    # finds no stream (a real camera coming back can do the same).
+    between = said[1:-1]
+    assert all(kind == "camera_invalid" for kind, _ in between), said
+    assert all(a[1] != b[1] for a, b in itertools.pairwise(said[:-1])), said
