@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/bench_fuzz.py [--examples N]
 
 The same servers and OpenAPI descriptions as tests/fuzz/test_http_fuzz.py (nvr-health,
-the viewer API, mediamtx's auth callback, nvr-headoffice, each a real process on
+the viewer API, mediamtx's auth callback, nvr-headoffice, nvr-hse, each a real process on
 loopback), with N positive and N negative examples per operation and per kind of caller
 (default 100; `make test` sends 8). Counts what a user would notice: 5xx answers (but the
 documented 503 of /health and /ready) and tracebacks in the servers' logs.
@@ -40,6 +40,7 @@ def _targets(root: Path) -> Iterator[tuple[str, Callable[[], AbstractContextMana
     yield "nvr-health", lambda: servers.health(root / "health")
     yield "nvr-livestream", lambda: servers.livestream(root / "livestream")
     yield "nvr-headoffice", lambda: servers.headoffice(root / "headoffice")
+    yield "nvr-hse", lambda: servers.hse(root / "hse")
 
 
 def _run(target: Target, examples: int) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 - nvr-health on a simulated box (tests/nvrtest/box.py), with viewer accounts;
 - nvr-livestream (viewer API and mediamtx's auth callback) without a mediamtx: only its
   HTTP side is fuzzed here;
-- nvr-headoffice with two sites.
+- nvr-headoffice with two sites (reports and heartbeats);
+- nvr-hse (the HSE backend's API, the ingest API, the WebSocket's HTTP side).
 Each yields a `Target`: the base URL, the spec, optional request decorations, and the
 process (its log is searched for tracebacks afterwards).
 """
@@ -58,6 +59,31 @@ def basic(user: str, password: str) -> Decorate:
     return decorate
 
 
+def bearer(token: str) -> Decorate:
+    """Adds `Authorization: Bearer <token>`."""
+
+    def decorate(kwargs: dict[str, Any]) -> None:
+        kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
+
+    return decorate
+
+
+def on_camera(camera: str, then: Decorate) -> Decorate:
+    """Names a camera of the box in a posted JSON object, so the other fields get checked.
+
+    A generated camera id is almost never one of the box's: without this, every posted
+    event would stop at the 404 for its camera.
+    """
+
+    def decorate(kwargs: dict[str, Any]) -> None:
+        body = kwargs.get("json")
+        if isinstance(body, dict) and "camera" in body:
+            kwargs["json"] = {**body, "camera": camera}
+        then(kwargs)
+
+    return decorate
+
+
 def signed(site: str, secret: str) -> Decorate:
     """Signs the body for `site` as nvr-uplink does (fresh timestamp, HMAC over it)."""
 
@@ -79,6 +105,12 @@ def signed(site: str, secret: str) -> Decorate:
         }
 
     return decorate
+
+
+def _config_file(root: Path, **sections: Any) -> Path:
+    path = root / "nvr.yaml"
+    path.write_text(yaml.safe_dump(base_config(root, **sections)))
+    return path
 
 
 class _Daemon(NvrDaemon):
@@ -111,7 +143,7 @@ def livestream(root: Path) -> Iterator[tuple[Target, Target]]:
     """nvr-livestream: the viewer API and the auth callback, on one port."""
     port = free_port()
     viewers = [{"user": VIEWER, "password_hash": hash_password(VIEWER_PW), "cameras": "all"}]
-    config = base_config(
+    path = _config_file(
         root,
         livestream={
             "listen": f"127.0.0.1:{port}",
@@ -120,8 +152,6 @@ def livestream(root: Path) -> Iterator[tuple[Target, Target]]:
             "viewers": viewers,
         },
     )
-    path = root / "nvr.yaml"
-    path.write_text(yaml.safe_dump(config))
     process = _Daemon(root, "nvr.livestream.main", path, "listening on")
     base = f"http://127.0.0.1:{port}"
     try:
@@ -148,6 +178,41 @@ def headoffice(root: Path) -> Iterator[Target]:
             f"http://127.0.0.1:{process.port}",
             process,
             [("unsigned", None), ("signed", signed(SITE, SECRET))],
+        )
+    finally:
+        process.stop()
+
+
+HSE_TOKEN, HSE_INGEST_TOKEN = "fuzz-centre-token-20", "fuzz-ingest-token-20"
+
+
+@contextmanager
+def hse(root: Path) -> Iterator[Target]:
+    """nvr-hse with the centre's and the ingest token, a rate limit the fuzzer stays under."""
+    port = free_port()
+    path = _config_file(
+        root,
+        livestream={"public_host": "127.0.0.1"},
+        hse={
+            "listen": f"127.0.0.1:{port}",
+            "token": HSE_TOKEN,
+            "ingest_token": HSE_INGEST_TOKEN,
+            # Fuzzed bodies must reach the parser, not the 429 of the flood limit.
+            "ingest_per_minute": 6_000,
+            "ingest_burst": 1_000,
+        },
+    )
+    process = _Daemon(root, "nvr.hse.main", path, "serving the HSE API")
+    try:
+        yield Target(
+            "hse.yaml",
+            f"http://127.0.0.1:{port}",
+            process,
+            [
+                ("centre", bearer(HSE_TOKEN)),
+                ("ingest", on_camera("cam01", bearer(HSE_INGEST_TOKEN))),
+                ("anonymous", None),
+            ],
         )
     finally:
         process.stop()

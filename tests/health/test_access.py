@@ -7,7 +7,6 @@ against itself (pinned), as a NOC would with a self-signed box.
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,28 +17,13 @@ import requests
 
 from nvr.core.httpserve import MAX_HEADER_BYTES
 from nvr.core.logins import CLIENT_FAILURES, WINDOW_SECONDS
-from nvr.core.process import child_environment
 from nvr.health.constants import MAX_REQUEST_BODY_BYTES
-from nvrtest import Child, wait_until
+from nvrtest import Child, refused_start, self_signed, wait_until
 from nvrtest.box import GUARD, GUARD_PW, TECH, TECH_PW, Box, free_port, make_box
 
 pytestmark = pytest.mark.timeout(90)
 
 TOKEN = "noc-token-51d2e0a9c4"
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    made = subprocess.run(
-        [sys.executable, "-m", "nvr.cli.main", "tls", "self-signed", "--dir", str(directory)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert "wrote" in made.stdout
-    key = directory / "nvr.key"
-    assert key.stat().st_mode & 0o077 == 0o040  # owner rw, group r, others nothing
-    return directory / "nvr.crt", key
 
 
 class Health(Child):
@@ -117,16 +101,9 @@ def test_a_silent_or_plain_http_client_on_the_tls_port_harms_nobody(
 
 def test_plain_http_beyond_loopback_needs_the_operators_word(tmp_path: Path) -> None:
     box = make_box(tmp_path, listen=f"0.0.0.0:{free_port()}")
-    check = subprocess.run(
-        [sys.executable, "-m", "nvr.cli.main", "config", "check", "--config", str(box.config_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=child_environment(),
-        check=False,
+    (line,) = refused_start(
+        [sys.executable, "-m", "nvr.cli.main", "config", "check", "--config", str(box.config_path)]
     )
-    assert check.returncode == 1
-    (line,) = check.stderr.strip().splitlines()
     assert "health" in line and "would serve plain HTTP to the network" in line
     assert "tls_listen" in line and "plain_http_anywhere" in line
     box.store.close()

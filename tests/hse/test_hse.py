@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,11 +29,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from livestream.harness import API_SECRET, Ports, ProxyMediamtx, ffprobe
 from nvr.core.passwords import hash_password
-from nvr.core.process import child_environment
 from nvr.livestream.constants import MEDIAMTX_API_USER
 from nvr_camsim import CameraSimulator, Fault
 from nvr_camsim.mediamtx import free_port
-from nvrtest import query_state, wait_until
+from nvrtest import NvrDaemon, query_state, wait_until
 from nvrtest.minio_server import MinioServer
 from nvrtest.mqtt_broker import MosquittoBroker
 
@@ -48,37 +45,6 @@ VIEWER, VIEWER_PW = "control-room", "control-room-pw-77"
 CAMERAS = ("cam01", "cam02")
 SEGMENT_SECONDS = 2
 BURST = 5
-
-
-@dataclass
-class Daemon:
-    """One nvr daemon as a child process, its output in numbered log files."""
-
-    module: str
-    config: Path
-    logs: list[Path] = field(default_factory=list)
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = self.config.parent / f"{self.module.split('.')[1]}-{len(self.logs)}.log"
-        self.logs.append(log)
-        env = child_environment()
-        env.pop("JOURNAL_STREAM", None)
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module, "--config", str(self.config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def text(self) -> str:
-        return "".join(p.read_text(errors="replace") for p in self.logs)
 
 
 class MqttWatcher:
@@ -183,7 +149,7 @@ class Stack:
     sim: CameraSimulator
     minio: MinioServer
     broker: MosquittoBroker
-    daemons: dict[str, Daemon]
+    daemons: dict[str, NvrDaemon]
     mqtt: MqttWatcher
 
     @property
@@ -280,14 +246,11 @@ def stack(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) 
         config = write_config(root, simulator, minio, broker, port, ports)
         watcher = MqttWatcher(broker)
         cleanup.callback(watcher.close)
-        daemons = {
-            name: Daemon(f"nvr.{name}.main", config)
-            for name in ("backup", "report", "uplink", "livestream", "hse", "validator")
-        }
-        for name, daemon in daemons.items():
-            cleanup.callback(daemon.kill)
-            if name != "validator":  # started by the test that needs it (CPU on 2 cores)
-                daemon.start()
+        daemons: dict[str, NvrDaemon] = {}
+        cleanup.callback(_kill_all, daemons)
+        # The validator is started by the test that needs it (CPU on 2 cores).
+        for name in ("backup", "report", "uplink", "livestream", "hse"):
+            daemons[name] = NvrDaemon(f"nvr.{name}.main", config)
         proxy = ProxyMediamtx(root / "proxy", ports)
         proxy.api_auth = (MEDIAMTX_API_USER, API_SECRET)  # as nvr-livestream reads it
         cleanup.callback(proxy.stop)
@@ -303,9 +266,15 @@ def stack(simulator: CameraSimulator, tmp_path_factory: pytest.TempPathFactory) 
             )  # fmt: skip
         yield made
         for name, daemon in daemons.items():
-            text = daemon.text()
+            text = daemon.log()
             for secret in (TOKEN, INGEST_TOKEN, minio.secret_key, VIEWER_PW):
                 assert secret not in text, f"a secret reached nvr-{name}'s log"
+
+
+def _kill_all(daemons: dict[str, NvrDaemon]) -> None:
+    for daemon in daemons.values():
+        if daemon.alive:
+            daemon.kill()
 
 
 def _answers(stack: Stack) -> bool:
@@ -500,7 +469,7 @@ def test_a_black_picture_is_an_alarm_with_the_validators_picture(stack: Stack) -
     try:
         wait_until(lambda: backend.connects, 30, "the backend connected")
         stack.sim.set_fault("cam02", Fault.BLACK)
-        stack.daemons["validator"].start()
+        stack.daemons["validator"] = NvrDaemon("nvr.validator.main", stack.config)
         alarm = wait_until(
             lambda: backend.alarms(alarm_type="PictureBlack", camera_id="cam02"),
             90,

@@ -159,6 +159,39 @@ def run_nvrctl(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def refused_start(argv: list[str]) -> list[str]:
+    """Run `argv` (a daemon, nvrctl) that must refuse to start: exit 1, no traceback.
+
+    Returns the lines of its stderr; the last says why (a daemon that opened a new state
+    file logs its migrations before it).
+    """
+    started = subprocess.run(
+        argv, capture_output=True, text=True, timeout=60, env=child_environment(), check=False
+    )
+    assert started.returncode == 1, started.stderr
+    assert "Traceback" not in started.stderr, started.stderr
+    return started.stderr.strip().splitlines()
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """The box's certificate and key as the installer makes them (`nvrctl tls self-signed`).
+
+    Clients in the tests verify against the certificate itself (pinned), as a NOC or the
+    HSE centre would with a self-signed box.
+    """
+    made = subprocess.run(
+        [sys.executable, "-m", "nvr.cli.main", "tls", "self-signed", "--dir", str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "wrote" in made.stdout
+    key = directory / "nvr.key"
+    assert key.stat().st_mode & 0o077 == 0o040  # owner rw, group r, others nothing
+    return directory / "nvr.crt", key
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     """Poll `predicate` until it returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
@@ -362,8 +395,14 @@ class NvrDaemon(Child):
         root: Path | None = None,
     ) -> None:
         super().__init__(root or config.parent, module.split(".")[1])
-        env = {"NOTIFY_SOCKET": str(notify_socket)} if notify_socket is not None else {}
-        self.spawn([sys.executable, "-m", module, "--config", str(config)], **env)
+        self._argv = [sys.executable, "-m", module, "--config", str(config)]
+        self._env = {"NOTIFY_SOCKET": str(notify_socket)} if notify_socket is not None else {}
+        self.start()
+
+    def start(self) -> None:
+        """Start it (again, after stop() or kill()): a new log file; log() reads them all."""
+        assert not self.alive, f"{self.name} is running already"
+        self.spawn(self._argv, **self._env)
 
     @property
     def alive(self) -> bool:

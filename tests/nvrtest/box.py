@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import yaml
 
 from nvr.core.config import Config, load_config
+from nvr.core.errors import StateError
 from nvr.core.passwords import hash_password
 from nvr.core.service import CRASH_EVENT_KIND, Lifecycle, write_heartbeat
 from nvr.core.state import StateStore, now_ms
@@ -90,19 +94,7 @@ class Box:
 
     def segment(self, camera: str, start_ms: int, seconds: int = 60) -> None:
         """An indexed segment, as nvr-backup's indexer inserts it."""
-        with self.store.write() as conn:
-            conn.execute(
-                "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, status,"
-                " created_at_ms) VALUES (?, ?, ?, ?, ?, 'ok', ?)",
-                (
-                    camera,
-                    f"{camera}/{start_ms}.mp4",
-                    start_ms,
-                    start_ms + seconds * 1000,
-                    500_000,
-                    start_ms + seconds * 1000,
-                ),
-            )
+        add_segment(self.store, camera, start_ms, seconds)
 
     def run(self, camera: str, started: int, ended: int | None, reason: str | None) -> None:
         with self.store.write() as conn:
@@ -169,6 +161,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def add_segment(store: StateStore, camera: str, start_ms: int, seconds: int = 60) -> None:
+    """An indexed segment, as nvr-backup's indexer inserts it (any thread's own store)."""
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO segments (camera, path, start_ms, end_ms, bytes, status,"
+            " created_at_ms) VALUES (?, ?, ?, ?, ?, 'ok', ?)",
+            (
+                camera,
+                f"{camera}/{start_ms}.mp4",
+                start_ms,
+                start_ms + seconds * 1000,
+                500_000,
+                start_ms + seconds * 1000,
+            ),
+        )
+
+
 def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -> Box:
     """A healthy box: every daemon beating, both cameras recording, disk half full.
 
@@ -199,3 +208,55 @@ def make_box(tmp: Path, sections: dict[str, Any] | None = None, **health: Any) -
         box.validation(camera, "ok")
     box.all_beating()
     return box
+
+
+# make_box's segments are a minute long; kept_alive adds one every this many beats.
+SEGMENT_SECONDS = 60
+SEGMENT_EVERY_BEATS = 10
+
+
+@contextlib.contextmanager
+def kept_alive(
+    box: Box, cameras: Sequence[str], leave: Sequence[str] = ("nvr-health",)
+) -> Iterator[None]:
+    """The simulated box stays healthy in real time while the block runs.
+
+    Its daemons' heartbeats (but those in `leave`, which beat for themselves) are
+    refreshed every second and `cameras` record a segment every few: the box's rows are
+    written once, at its `now`, so a test that runs long on a loaded box (nvr-health
+    judges heartbeats and segments against the wall clock) would otherwise see stale
+    daemons and cameras, a 503 it is not about.
+    """
+    stop = threading.Event()
+    args = (box.config.storage.state_file, tuple(cameras), tuple(leave), stop)
+    beats = threading.Thread(target=_keep_alive, args=args, daemon=True)
+    beats.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beats.join(10)
+
+
+def _keep_alive(
+    state_file: Path, cameras: tuple[str, ...], leave: tuple[str, ...], stop: threading.Event
+) -> None:
+    """A write that finds the state file busy past the store's retries is tried again on
+    the next beat, as a daemon's heartbeat is: a lost beat must not end the thread."""
+    store = StateStore.open(state_file)  # connections stay in one thread
+    marks = ",".join("?" * len(leave))
+    beat = 0
+    try:
+        while not stop.wait(1.0):
+            with contextlib.suppress(StateError):
+                with store.write() as conn:
+                    conn.execute(
+                        f"UPDATE heartbeats SET updated_at_ms = ? WHERE daemon NOT IN ({marks})",
+                        (now_ms(), *leave),
+                    )
+                if beat % SEGMENT_EVERY_BEATS == 0:
+                    for camera in cameras:
+                        add_segment(store, camera, now_ms() - SEGMENT_SECONDS * 1000)
+            beat += 1
+    finally:
+        store.close()

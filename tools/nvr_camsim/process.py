@@ -1,4 +1,4 @@
-"""Starting child processes and following their stderr (stopping: nvr.core.process)."""
+"""Starting child processes and following their stderr (settings, stopping: nvr.core.process)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import IO, Any, Self
 
 import psutil
 
+from nvr.core.process import CHILD_SETTINGS, child_environment
 from nvr.core.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -20,19 +21,20 @@ TAIL_LINES = 40
 
 
 def spawn(argv: Sequence[str], *, stdout: Any, stderr: Any) -> subprocess.Popen[str]:
-    """Start `argv` in its own session with stdin from /dev/null.
+    """Start `argv` as the box starts its children (nvr.core.process.CHILD_SETTINGS).
 
     Its own session keeps a Ctrl-C in the terminal from reaching the child directly, so
-    the parent decides the order of shutdown (publishers before mediamtx).
+    the parent decides the order of shutdown (publishers before mediamtx). Unlike the
+    box's spawn, the caller picks where the output goes, read as text (StderrTail).
     """
     return subprocess.Popen(
         list(argv),
-        stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=stderr,
-        start_new_session=True,
+        env=child_environment(),
         text=True,
         errors="replace",
+        **CHILD_SETTINGS,
     )
 
 

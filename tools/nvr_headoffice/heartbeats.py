@@ -12,7 +12,6 @@ See docs/design/hse-edge.md, "Heartbeat".
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,7 @@ from flask import Flask, Response, jsonify, request
 from nvr_headoffice.errors import Refused
 from nvr_headoffice.sites import LiveSites
 from nvr_headoffice.store import ReportStore
-from nvr_headoffice.verify import authenticate_request
+from nvr_headoffice.verify import authenticate_request, read_json
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +79,7 @@ def register(
 
 
 def _body(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise Refused(400, "heartbeat is not JSON") from None
+    data = read_json(body)
     if not isinstance(data, dict):
         raise Refused(400, "heartbeat must be a JSON object")
     return data

@@ -149,6 +149,22 @@ def clip_message(event: EventRow, alarm_id: int) -> dict[str, Any]:
 
 
 # -- the hse_alarms table --------------------------------------------------------------------
+# hse_cursors names of the readers of hse_alarms: nvr-uplink's MQTT publisher, and where
+# nvr-hse's WebSocket clients without `?since=` have got to. nvr-hse's retention keeps
+# every message a reader has not passed (docs/design/hse.md, invariant 8).
+MQTT_CURSOR = "mqtt"
+WS_CURSOR = "ws"
+# Readers of the events table and their cursors: hse_cursors rows of nvr-hse's alarm feed,
+# nvr-uplink's clip finder and its Socket.IO link, and nvr-report's report_state key. A
+# reader without a saved cursor starts near the present (the last minutes or hour), so
+# old events are needed only by readers whose cursor has not passed them.
+FEED_CURSOR = "events"
+CLIPS_CURSOR = "alarm_clips"
+SOCKETIO_CURSOR = "socketio_alerts"
+EVENT_CURSORS = (FEED_CURSOR, CLIPS_CURSOR, SOCKETIO_CURSOR)
+REPORT_EVENT_CURSOR_KEY = "events_cursor"
+
+
 def insert_message(
     conn: sqlite3.Connection, event_id: int, alarm_id: int | None, at_ms: int, body: dict[str, Any]
 ) -> int:
@@ -211,3 +227,18 @@ def save_cursor(conn: sqlite3.Connection, name: str, last_id: int) -> None:
         " ON CONFLICT (name) DO UPDATE SET last_id = excluded.last_id",
         (name, last_id),
     )
+
+
+def events_read_by_all(conn: sqlite3.Connection) -> int:
+    """The newest event id every reader with a cursor has passed (all of them: no reader)."""
+    marks = ",".join("?" * len(EVENT_CURSORS))
+    row = conn.execute(
+        f"SELECT min(last_id) FROM hse_cursors WHERE name IN ({marks})", EVENT_CURSORS
+    ).fetchone()
+    positions = [] if row[0] is None else [int(row[0])]
+    report = conn.execute(
+        "SELECT value FROM report_state WHERE key = ?", (REPORT_EVENT_CURSOR_KEY,)
+    ).fetchone()
+    if report is not None:
+        positions.append(int(report[0]))
+    return min(positions, default=2**63 - 1)

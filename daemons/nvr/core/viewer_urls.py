@@ -2,6 +2,8 @@
 
 Shared by nvr-livestream's viewer API, nvr-hse's camera list and `nvrctl streams`, so the
 HSE backend and a viewer are handed the same URLs. No credentials in them: viewers log in.
+Also the URLs the HSE backend registers the box by (`hse_urls`: api_url, alarm_ws_url,
+webrtc_url), https/wss when nvr-hse serves TLS.
 """
 
 from __future__ import annotations
@@ -9,9 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from nvr.core.config import Config
+from nvr.core.config.hse import HseConfig
 from nvr.core.config.livestream import LivestreamConfig, MediaTls
 from nvr.core.errors import ConfigError
 from nvr.core.netaddr import primary_address
+
+# Hosts a server binds to mean "every address": no use in a URL another machine opens.
+ANY_ADDRESS = ("", "0.0.0.0", "::", "[::]")
 
 PEM_START = b"-----BEGIN "
 
@@ -72,4 +78,34 @@ def stream_urls(config: Config, camera_id: str) -> dict[str, str]:
         "rtsp": f"{rtsp}/{camera_id}",
         "hls": f"{web}://{host}:{section.hls_port}/{camera_id}/index.m3u8",
         "webrtc": f"{web}://{host}:{section.webrtc_port}/{camera_id}/",
+    }
+
+
+def hse_base(config: Config, section: HseConfig) -> str:
+    """Where the centre reaches nvr-hse: `hse.public_url`, else tls_listen, else listen.
+
+    TLS wins when it is on: plain HTTP on loopback is for this machine, and plain HTTP
+    beyond it is the operator's exception (security.md, invariant 3). A wildcard bind
+    address is replaced by the box's public host, as for the viewer URLs.
+    """
+    if section.public_url:
+        return section.public_url.rstrip("/")
+    scheme, listen = "http", section.listen
+    if section.tls_listen is not None:
+        scheme, listen = "https", section.tls_listen
+    host, _, port = listen.rpartition(":")
+    if host in ANY_ADDRESS:
+        host = public_host(config)
+        host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}:{port}"
+
+
+def hse_urls(config: Config, section: HseConfig) -> dict[str, str]:
+    """The backend's registry row for this box: api_url, alarm_ws_url, webrtc_url."""
+    base = hse_base(config, section)
+    ws = base.replace("http", "ws", 1)  # https:// becomes wss://, http:// ws://
+    return {
+        "api_url": f"{base}/api",
+        "alarm_ws_url": f"{ws}/alarm/",
+        "webrtc_url": f"{base}/webrtc",
     }

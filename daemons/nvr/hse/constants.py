@@ -21,8 +21,6 @@ FEED_BATCH = 200
 FEED_TICK_BUDGET_SECONDS = 5.0
 # On the very first start, events older than this are not turned into alarms.
 FEED_FIRST_START_MS = 3_600_000
-# hse_cursors name of the feed's position in the events table.
-FEED_CURSOR = "events"
 
 # Ingest: bounds of what a client may post.
 INGEST_MAX_BODY_BYTES = 16 * 1024
@@ -32,6 +30,14 @@ INGEST_DETAILS_MAX_BYTES = 4 * 1024
 SNAPSHOT_RECENT_SEGMENTS = 3
 SNAPSHOT_TIMEOUT_SECONDS = 20
 SNAPSHOT_JPEG_QSCALE = 4
-# Box-served alarm pictures are kept this long (the replay window's default).
+# Box-served alarm pictures are kept this long (the replay window's default), unless
+# their MinIO upload is still pending (docs/design/hse.md, invariant 8).
 IMAGE_KEEP_MS = 86_400_000
+# Alarm messages are kept a week (as finished uploads and clips are: nvr-uplink's
+# UPLOADS_KEEP_MS), or the replay window if longer, and at most this many once delivered.
+ALARMS_KEEP_MS = 7 * 86_400_000
+ALARMS_KEEP_ROWS = 50_000
+# Retention runs at start and then every this many ticks (10 minutes), deleting at most
+# PRUNE_BATCH messages per pass: short write transactions, a backlog goes over a few passes.
 PRUNE_EVERY_TICKS = 600
+PRUNE_BATCH = 5_000

@@ -7,12 +7,15 @@ import threading
 from typing import Any
 
 from nvr.core.config import Config
+from nvr.core.config.hse import HseConfig
+from nvr.core.errors import ConfigError
 from nvr.core.service import Daemon
 from nvr.core.state import StateStore, now_ms
-from nvr.hse.constants import DAEMON_NAME, IMAGE_KEEP_MS, PRUNE_EVERY_TICKS
+from nvr.core.viewer_urls import hse_urls
+from nvr.hse.constants import DAEMON_NAME, PRUNE_EVERY_TICKS
 from nvr.hse.feed import AlarmFeed
+from nvr.hse.retention import prune
 from nvr.hse.server import HseServer
-from nvr.hse.snapshot import prune_pictures
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +39,47 @@ class HseDaemon(Daemon):
         self._server = HseServer(self.config)
         self._server.start()
         log.info("serving the HSE API, /alarm/ and ingest on %s", self._server.address)
+        self._say_registry_urls(self.config.hse)
+
+    def _say_registry_urls(self, section: HseConfig) -> None:
+        """What the centre's ai_boxes row needs (GET /api/health answers it too)."""
+        try:
+            urls = hse_urls(self.config, section)
+        except ConfigError as err:
+            log.warning("the URLs to register this box by are unknown: %s", err)
+            return
+        log.info(
+            "register this box at the centre with api_url=%s alarm_ws_url=%s webrtc_url=%s",
+            urls["api_url"],
+            urls["alarm_ws_url"],
+            urls["webrtc_url"],
+        )
 
     def tick(self) -> None:
         """Turn new events into alarm messages; now and then prune old pictures."""
         if self._server is None:
             return
         self.feed.run_once()
+        if self._ticks % PRUNE_EVERY_TICKS == 0:  # at start, then every 10 minutes
+            self._prune()
         self._ticks += 1
-        if self._ticks % PRUNE_EVERY_TICKS == 0:
-            removed = prune_pictures(self.config.storage.state_file, now_ms() - IMAGE_KEEP_MS)
-            if removed:
-                log.info("pruned %d alarm pictures older than a day", removed)
+
+    def _prune(self) -> None:
+        pruned = prune(self.store, self.config, now_ms())
+        if pruned.messages or pruned.posted or pruned.pictures:
+            log.info(
+                "retention: deleted %d delivered alarm messages, %d posted events and %d"
+                " alarm pictures",
+                pruned.messages,
+                pruned.posted,
+                pruned.pictures,
+            )
 
     def apply_config(self, new: Config) -> None:
         """Cameras and tokens apply to the next request; a new listen needs a restart."""
-        old_listen = self.config.hse.listen if self.config.hse else None
-        new_listen = new.hse.listen if new.hse else None
-        if old_listen != new_listen:
-            log.warning("hse.listen changed: takes effect at the next restart")
+        if _served(self.config) != _served(new):
+            log.warning("hse.listen, tls_listen or the TLS pair changed: takes effect at the"
+                        " next restart")  # fmt: skip
         if self._server is not None and new.hse is not None:
             self._server.config = new
         self.config = new
@@ -79,3 +105,11 @@ class HseDaemon(Daemon):
         """Close the sockets and the listener."""
         if self._server is not None:
             self._server.stop()
+
+
+def _served(config: Config) -> tuple[object, ...] | None:
+    """What the listeners were bound with: a change needs a restart."""
+    section = config.hse
+    if section is None:
+        return None
+    return (section.listen, section.tls_listen, section.tls_cert_file, section.tls_key_file)

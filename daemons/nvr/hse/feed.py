@@ -17,10 +17,11 @@ from typing import Any
 
 from nvr.core import alarms
 from nvr.core.config import Config
+from nvr.core.errors import ConfigError
 from nvr.core.state import StateStore, now_ms
+from nvr.core.viewer_urls import hse_base
 from nvr.hse.constants import (
     FEED_BATCH,
-    FEED_CURSOR,
     FEED_FIRST_START_MS,
     FEED_TICK_BUDGET_SECONDS,
     IMAGES,
@@ -28,14 +29,6 @@ from nvr.hse.constants import (
 from nvr.hse.snapshot import Upload, take_picture, upload_for
 
 log = logging.getLogger(__name__)
-
-
-def image_base(config: Config) -> str:
-    """Where the centre fetches alarm pictures: hse.public_url, else the listen address."""
-    assert config.hse is not None
-    if config.hse.public_url:
-        return config.hse.public_url.rstrip("/")
-    return f"http://{config.hse.listen}"
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,7 @@ class AlarmFeed:
     def start_position(self) -> int:
         """The saved cursor; on a first start, the events of the last hour are still news."""
         conn = self.store.read()
-        saved = alarms.read_cursor(conn, FEED_CURSOR)
+        saved = alarms.read_cursor(conn, alarms.FEED_CURSOR)
         if saved is not None:
             return saved
         row = conn.execute(
@@ -94,12 +87,12 @@ class AlarmFeed:
                 if outgoing.upload is not None:
                     outgoing.upload.enqueue(conn)
                 alarms.insert_message(conn, event.id, outgoing.alarm_id, now_ms(), outgoing.body)
-                alarms.save_cursor(conn, FEED_CURSOR, event.id)
+                alarms.save_cursor(conn, alarms.FEED_CURSOR, event.id)
             stored += 1
             saved = passed = event.id
         if passed > saved:  # events that are not alarms: one write for the lot
             with self.store.write() as conn:
-                alarms.save_cursor(conn, FEED_CURSOR, passed)
+                alarms.save_cursor(conn, alarms.FEED_CURSOR, passed)
         self.sent += stored
         return stored
 
@@ -113,7 +106,8 @@ class AlarmFeed:
         picture = self._picture(event)
         camera = self.config.camera(event.camera) if event.camera else None
         name = camera.name if camera is not None and camera.name else event.camera
-        image_url = None if picture is None else f"{image_base(self.config)}{IMAGES}{picture.name}"
+        base = None if picture is None else self._image_base()
+        image_url = None if picture is None or base is None else f"{base}{IMAGES}{picture.name}"
         body = alarms.alarm_message(event, kind, name, image_url)
         upload = None
         if picture is not None and body["minio_image_path"] is None:
@@ -121,6 +115,20 @@ class AlarmFeed:
             upload = upload_for(self.config, str(event.camera), event.created_at_ms, picture)
             body["minio_image_path"] = None if upload is None else upload.ref.path
         return Outgoing(body, None, upload)
+
+    def _image_base(self) -> str | None:
+        """Where the centre fetches alarm pictures: https:// when nvr-hse serves TLS.
+
+        None when nvr-hse listens on every address and the box's own is unknown (no
+        public_url, no default route): the alarm goes without its picture's URL rather
+        than stopping the feed (its MinIO copy still names it).
+        """
+        assert self.config.hse is not None
+        try:
+            return hse_base(self.config, self.config.hse)
+        except ConfigError as err:
+            log.warning("alarm picture without image_url: %s", err)
+            return None
 
     def _follow_up(self, event: alarms.EventRow) -> Outgoing | None:
         source = event.data.get("alarm_event_id")

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nvr.core.alarms import EXTERNAL_KIND
@@ -24,8 +24,10 @@ from nvr.hse.constants import DAEMON_NAME, INGEST_DETAILS_MAX_BYTES, INGEST_TYPE
 
 FIELDS = ("camera", "type", "time", "details")
 TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
-# A posted time this far ahead of our clock is a wrong clock, not an alarm from the future.
+# A posted time this far ahead of our clock is a wrong clock, not an alarm from the future;
+# one before this box's kind existed is a sender whose clock was never set.
 MAX_FUTURE = timedelta(minutes=5)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class BadField(ValueError):
@@ -45,6 +47,24 @@ class Posted:
     alarm_type: str
     at: str | None
     details: dict[str, Any]
+
+
+def decode(raw: bytes) -> Any:
+    """The posted body as JSON; BadField("body") for what is not JSON as every client reads it.
+
+    NaN and Infinity are refused (JSON has no such numbers: the centre's parsers may choke
+    on the alarm that repeats them), and so is nesting deeper than Python's recursion
+    limit, which json.loads answers with RecursionError rather than a ValueError.
+    """
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError, UnicodeDecodeError too
+        problem = "nested too deeply" if isinstance(err, RecursionError) else "not JSON"
+        raise BadField("body", problem) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def parse(body: Any, config: Config, now: datetime) -> Posted:
@@ -80,6 +100,8 @@ def _time(value: Any, now: datetime) -> str | None:
         raise BadField("time", "needs a time zone (Z or +hh:mm)")
     if at > now + MAX_FUTURE:
         raise BadField("time", "is in the future (check the sender's clock)")
+    if at < EARLIEST:
+        raise BadField("time", "is before 2000 (check the sender's clock)")
     return format_ms(int(at.timestamp() * 1000))
 
 

@@ -32,19 +32,20 @@ from nvr import __version__
 from nvr.core import alarms
 from nvr.core.config import Config
 from nvr.core.config.hse import HseConfig
-from nvr.core.errors import NvrError
-from nvr.core.httpserve import split_listen
+from nvr.core.config.served import plain_exposure
+from nvr.core.errors import ConfigError, NvrError
+from nvr.core.httpserve import Endpoint, ServeError, endpoints, server_context, split_listen
 from nvr.core.redact import Secret
 from nvr.core.state import StateStore, now_ms
 from nvr.core.tables.recordings import latest_segment
-from nvr.core.viewer_urls import stream_urls
+from nvr.core.viewer_urls import hse_urls, stream_urls
 from nvr.hse.constants import (
     INGEST_MAX_BODY_BYTES,
     PUSH_POLL_SECONDS,
     WS_HEARTBEAT_SECONDS,
 )
 from nvr.hse.errors import ListenError
-from nvr.hse.ingest import BadField, RateLimit, parse, store_posted
+from nvr.hse.ingest import BadField, RateLimit, decode, parse, store_posted
 from nvr.hse.snapshot import images_dir
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
-# hse_cursors name of where the centre's connections without `?since=` have got to.
-WS_CURSOR = "ws"
 # A camera whose newest segment ended longer ago than this many segment lengths (plus
 # the slack) is reported as not recording (the rule nvr-health uses: docs/design/health.md).
 RECORDING_STALE_SEGMENTS = 2
 RECORDING_STALE_SLACK_MS = 30_000
 RECORDING_STALE_FLOOR_MS = 120_000
+# The largest id an AUTOINCREMENT row can have (SQLite's signed 64-bit integer).
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 def token_of(request: web.Request) -> str | None:
@@ -70,8 +71,25 @@ def token_of(request: web.Request) -> str | None:
 
 
 def token_ok(given: str | None, expected: Secret) -> bool:
-    """Constant-time comparison; never logged."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.reveal().encode())
+    """Constant-time comparison; never logged.
+
+    aiohttp hands over a header's non-UTF-8 bytes as surrogates: they are encoded back
+    as they came (a plain encode() raised, and the request got a 500).
+    """
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.reveal().encode())
+
+
+def message_id(text: str) -> int:
+    """`?since=`: a message id, which SQLite holds in 64 bits (a larger one raised there)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadField("since", "must be a message id (an integer)") from None
+    if not 0 <= value <= MAX_MESSAGE_ID:
+        raise BadField("since", f"must be a message id from 0 to {MAX_MESSAGE_ID}")
+    return value
 
 
 def _error(status: int, text: str, **extra: Any) -> web.Response:
@@ -126,22 +144,29 @@ class HseServer:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> None:
-        """Bind hse.listen and serve from a thread; ListenError (one line) when it cannot."""
+        """Bind listen (and tls_listen) and serve from a thread; ListenError (one line) if not.
+
+        A plain listen beyond loopback without the operator's word is refused here (the
+        config accepts it so that the other daemons keep running: HseConfig).
+        """
+        problem = plain_exposure(self.settings)
+        if problem is not None:
+            raise ListenError(f"hse.{problem}")
         ready = concurrent.futures.Future[str]()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="hse-http")
         self._thread.daemon = True
         self._thread.start()
         try:
             self.address = ready.result(START_TIMEOUT_SECONDS)
-        except OSError as err:
-            raise ListenError(f"hse.listen {self.settings.listen}: {err.strerror or err}") from None
+        except ServeError as err:
+            raise ListenError(str(err)) from None
 
     def _serve(self, ready: concurrent.futures.Future[str]) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
             address = loop.run_until_complete(self._bind())
-        except OSError as err:
+        except ServeError as err:
             ready.set_exception(err)
             loop.close()
             return
@@ -168,15 +193,15 @@ class HseServer:
         # (docs/design/hse.md, invariant 4).
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        host, port = split_listen(self.settings.listen)
-        site = web.TCPSite(runner, host or None, port, shutdown_timeout=2.0)
+        urls = []
         try:
-            await site.start()
-        except OSError:
+            for endpoint in endpoints(self.settings, "hse"):
+                urls.append(await _serve_on(runner, endpoint))
+        except ServeError:
             await runner.cleanup()
             raise
         self._runner = runner
-        return f"{host}:{port}"  # the config refuses port 0: this is the port bound
+        return " ".join(urls)
 
     async def _unbind(self) -> None:
         for ws in list(self._sockets):
@@ -215,6 +240,7 @@ class HseServer:
                 "version": __version__,
                 "time": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "cameras": len(config.enabled_cameras),
+                "urls": _registry_urls(config, self.settings),
             }
         )
 
@@ -233,9 +259,9 @@ class HseServer:
         if not self._centre(request):
             return _error(401, "token required")
         try:
-            since = int(request.query.get("since", "0"))
-        except ValueError:
-            return _error(400, "since: must be a message id (an integer)", field="since")
+            since = message_id(request.query.get("since", "0"))
+        except BadField as err:
+            return _error(err.status, str(err), field=err.field)
         messages = await self._db.run(lambda store: self._replay(store, since))
         return web.json_response({"items": messages})
 
@@ -272,13 +298,11 @@ class HseServer:
                 {"error": "too many events from this client"}, status=429, headers=headers
             )
         try:
-            body = await request.json()
+            raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"body larger than {INGEST_MAX_BODY_BYTES} bytes", field="body")
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "body: not JSON", field="body")
         try:
-            posted = parse(body, self.config, datetime.now(UTC))
+            posted = parse(decode(raw), self.config, datetime.now(UTC))
         except BadField as err:
             return _error(err.status, str(err), field=err.field)
         event_id = await self._db.run(lambda store: store_posted(store, posted, client))
@@ -291,9 +315,9 @@ class HseServer:
             return _error(401, "token required")
         given = request.query.get("since")
         try:
-            since = None if given is None else int(given)
-        except ValueError:
-            return _error(400, "since: must be a message id (an integer)", field="since")
+            since = None if given is None else message_id(given)
+        except BadField as err:
+            return _error(err.status, str(err), field=err.field)
         ws = web.WebSocketResponse(heartbeat=WS_HEARTBEAT_SECONDS)
         await ws.prepare(request)
         self._sockets.add(ws)
@@ -324,6 +348,27 @@ class HseServer:
             await asyncio.sleep(PUSH_POLL_SECONDS)
 
 
+def _registry_urls(config: Config, section: HseConfig) -> dict[str, str] | None:
+    """What to enter in the backend's ai_boxes row; None when the box's address is unknown."""
+    try:
+        return hse_urls(config, section)
+    except ConfigError:
+        return None  # a wildcard listen, no public_url, no default route: logged at start
+
+
+async def _serve_on(runner: web.AppRunner, endpoint: Endpoint) -> str:
+    """Bind one endpoint (TLS with the box's pair on tls_listen); its URL, or ServeError."""
+    context = None if endpoint.cert is None else server_context(endpoint)
+    host, port = split_listen(endpoint.listen)
+    site = web.TCPSite(runner, host or None, port, shutdown_timeout=2.0, ssl_context=context)
+    try:
+        await site.start()
+    except OSError as err:
+        raise ServeError(f"{endpoint.key} {endpoint.listen}: {err.strerror or err}") from None
+    # The config refuses port 0: this is the port bound.
+    return f"{endpoint.scheme}://{host}:{port}"
+
+
 def _start_cursor(store: StateStore, since: int | None) -> int:
     """Where a connection starts: after `since`, else after the last message sent to one.
 
@@ -333,14 +378,14 @@ def _start_cursor(store: StateStore, since: int | None) -> int:
     """
     conn = store.read()
     newest = alarms.last_message_id(conn)
-    wanted = since if since is not None else alarms.read_cursor(conn, WS_CURSOR)
+    wanted = since if since is not None else alarms.read_cursor(conn, alarms.WS_CURSOR)
     return newest if wanted is None else min(wanted, newest)
 
 
 def _save_ws_cursor(store: StateStore, last_id: int) -> None:
     with store.write() as conn:
-        current = alarms.read_cursor(conn, WS_CURSOR) or 0
-        alarms.save_cursor(conn, WS_CURSOR, max(current, last_id))
+        current = alarms.read_cursor(conn, alarms.WS_CURSOR) or 0
+        alarms.save_cursor(conn, alarms.WS_CURSOR, max(current, last_id))
 
 
 def recording_now(store: StateStore, config: Config) -> dict[str, bool]:

@@ -12,7 +12,6 @@ import secrets
 import shutil
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nvr.core.config import Config
@@ -121,17 +120,3 @@ def _frame_of_newest_segment(
         write_jpeg(seek, output, SNAPSHOT_JPEG_QSCALE, SNAPSHOT_TIMEOUT_SECONDS)
     except StillError as err:
         raise SnapshotError(f"{segment.path}: {err}") from None
-
-
-def prune_pictures(state_file: Path, older_than_ms: int) -> int:
-    """Delete served pictures older than `older_than_ms`; returns how many."""
-    removed = 0
-    cutoff = datetime.fromtimestamp(older_than_ms / 1000, UTC).timestamp()
-    for path in images_dir(state_file).glob("*.jpg"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
@@ -65,12 +66,26 @@ class ServedSection(ListenMixin):
     def _tls_listen(cls, value: str | None) -> str | None:
         return None if value is None else _check_listen(value)
 
+    # Refused when the config loads, so every daemon refuses the file: right for sections
+    # every box has had since install. A section whose rule came later (hse) leaves the
+    # refusal to its own daemon (plain_exposure at its start): a box upgraded with an old
+    # `listen: 0.0.0.0:...` there must keep recording (recording first).
+    refuse_plain_at_load: ClassVar[bool] = True
+
     @model_validator(mode="after")
     def _plain_only_on_loopback(self) -> ServedSection:
-        host = self.listen.rpartition(":")[0]
-        if not is_loopback(host) and not self.plain_http_anywhere:
-            raise ValueError(
-                f"listen {self.listen} would serve plain HTTP to the network: serve the LAN"
-                " on tls_listen, or set plain_http_anywhere: true"
-            )
+        problem = plain_exposure(self)
+        if problem is not None and self.refuse_plain_at_load:
+            raise ValueError(problem)
         return self
+
+
+def plain_exposure(section: ServedSection) -> str | None:
+    """What is wrong when `listen` serves plain HTTP beyond this machine unasked, else None."""
+    host = section.listen.rpartition(":")[0]
+    if is_loopback(host) or section.plain_http_anywhere:
+        return None
+    return (
+        f"listen {section.listen} would serve plain HTTP to the network: serve the LAN"
+        " on tls_listen, or set plain_http_anywhere: true"
+    )

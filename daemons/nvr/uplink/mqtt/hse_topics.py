@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 TOPIC_ALARM = "alarm/{site}"
 TOPIC_RECORDING = "recording/{site}"
-MQTT_CURSOR = "mqtt"
 POLL_SECONDS = 1.0
 BATCH = 100
 JOIN_SECONDS = 5.0
@@ -82,11 +81,11 @@ class HseTopics:
 
     def _publish_alarms(self, store: StateStore) -> None:
         conn = store.read()
-        cursor = alarms.read_cursor(conn, MQTT_CURSOR)
+        cursor = alarms.read_cursor(conn, alarms.MQTT_CURSOR)
         if cursor is None:
             # First start: alarms from now on (the WebSocket replays the older ones).
             with store.write() as wconn:
-                alarms.save_cursor(wconn, MQTT_CURSOR, alarms.last_message_id(wconn))
+                alarms.save_cursor(wconn, alarms.MQTT_CURSOR, alarms.last_message_id(wconn))
             return
         messages = alarms.messages_after(conn, cursor, 0, BATCH)
         if not messages:
@@ -96,7 +95,7 @@ class HseTopics:
             self._link.publish(topic, message, retain=False)
         self.published += len(messages)
         with store.write() as wconn:
-            alarms.save_cursor(wconn, MQTT_CURSOR, int(messages[-1]["id"]))
+            alarms.save_cursor(wconn, alarms.MQTT_CURSOR, int(messages[-1]["id"]))
 
     def _publish_recording(self, store: StateStore) -> None:
         """Retained recording states, when one changed or the interval is up."""

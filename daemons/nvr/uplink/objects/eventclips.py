@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from nvr.core.alarm_clips import ALARM_CLIP_FAILED_KIND, ALARM_CLIP_KIND, alarms_after
-from nvr.core.alarms import save_cursor
+from nvr.core.alarms import CLIPS_CURSOR, save_cursor
 from nvr.core.config import Config
 from nvr.core.manifest import MANIFEST_SUFFIX
 from nvr.core.state import StateStore, now_ms
@@ -47,7 +47,7 @@ from nvr.uplink.objects.clipfile import export_evidence_clip
 
 log = logging.getLogger(__name__)
 
-CURSOR = "alarm_clips"  # hse_cursors.name
+CURSOR = CLIPS_CURSOR  # hse_cursors.name
 
 WAITING = "waiting"
 UPLOADING = "uploading"

@@ -24,7 +24,14 @@ from typing import Any
 import socketio
 
 from nvr.core.alarm_clips import ALARM_CLIP_KIND
-from nvr.core.alarms import EVENT_COLUMNS, EventRow, alarm_type, event_row, save_cursor
+from nvr.core.alarms import (
+    EVENT_COLUMNS,
+    SOCKETIO_CURSOR,
+    EventRow,
+    alarm_type,
+    event_row,
+    save_cursor,
+)
 from nvr.core.backoff import Backoff
 from nvr.core.config import Config
 from nvr.core.config.edge import SocketIoConfig
@@ -51,7 +58,7 @@ from nvr.uplink.passes import PassThread
 
 log = logging.getLogger(__name__)
 
-CURSOR = "socketio_alerts"  # hse_cursors.name
+CURSOR = SOCKETIO_CURSOR  # hse_cursors.name
 EVENT_ALERT = "alert"
 EVENT_STATUS = "status"
 EVENT_COMMAND = "command"
