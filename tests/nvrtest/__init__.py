@@ -224,6 +224,22 @@ def loop_mounted(directory: Path, size: str) -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
+# A port we picked may be taken by someone else before the server binds it.
+PORT_ATTEMPTS = 3
+
+
+def on_free_ports(pick: Callable[[], None], start: Callable[[], None]) -> None:
+    """`start()` on the ports `pick()` chose; on a failed start, pick new ones and retry."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        pick()
+        try:
+            start()
+            return
+        except RuntimeError:
+            if attempt == PORT_ATTEMPTS:
+                raise
+
+
 class LoopbackServer:
     """A real server process on loopback for the tests (MinIO, mosquitto).
 
@@ -249,6 +265,18 @@ class LoopbackServer:
     def start(self) -> None:
         """Start the process (again) and wait until it is ready."""
         raise NotImplementedError
+
+    def launch(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        """Start `argv` in a session of its own, its output appended to `log_path`."""
+        with log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
 
     def ready(self) -> bool:
         """True once the server answers."""

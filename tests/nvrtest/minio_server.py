@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,11 +27,9 @@ from minio.minioadmin import MinioAdmin
 from nvr.core.minio_policy import site_policy
 from nvr.core.tools import require_tool
 from nvr_camsim.mediamtx import free_port
-from nvrtest import LoopbackServer
+from nvrtest import LoopbackServer, on_free_ports
 
 ACCESS_KEY = "nvr-test"
-# A port we picked may be taken by someone else before minio binds it.
-PORT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -88,14 +85,10 @@ class MinioServer(LoopbackServer):
         if self.port:
             self._spawn_and_wait()
             return
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            self.port, self.console_port = free_port(), free_port()
-            try:
-                self._spawn_and_wait()
-                return
-            except RuntimeError:
-                if attempt == PORT_ATTEMPTS:
-                    raise
+        on_free_ports(self._pick_ports, self._spawn_and_wait)
+
+    def _pick_ports(self) -> None:
+        self.port, self.console_port = free_port(), free_port()
 
     def _spawn_and_wait(self) -> None:
         self.spawn()
@@ -125,15 +118,7 @@ class MinioServer(LoopbackServer):
             f"127.0.0.1:{self.console_port}",
             "--quiet",
         ]
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self._environment(),
-                start_new_session=True,
-            )
+        self.launch(argv, self.log_path, self._environment())
 
     def ready(self) -> bool:
         """MinIO's liveness probe answers 200."""
@@ -223,16 +208,7 @@ class MinioCluster:
         if self.nodes:
             self._start_nodes()
             return
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            self._place_nodes()
-            try:
-                self._start_nodes()
-                return
-            except RuntimeError:
-                self.stop()
-                self.nodes = []
-                if attempt == PORT_ATTEMPTS:
-                    raise
+        on_free_ports(self._place_nodes, self._start_nodes)
 
     def _start_nodes(self) -> None:
         for node in self.nodes:
@@ -243,6 +219,8 @@ class MinioCluster:
 
     def _place_nodes(self) -> None:
         """Fresh ports, empty drives and the member list every node is started with."""
+        self.stop()  # what a failed try started
+        self.nodes = []
         ports = [(free_port(), free_port()) for _ in range(self._count)]
         drives = [self.root / f"drive{i}" for i in range(self._count)]
         pairs = list(zip(ports, drives, strict=True))

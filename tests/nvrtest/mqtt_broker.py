@@ -42,14 +42,9 @@ class MosquittoBroker(LoopbackServer):
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         config = self._write_config()
-        with (self.directory / "mosquitto.out").open("ab") as out:
-            self._proc = subprocess.Popen(
-                [require_tool("mosquitto"), "-c", str(config)],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.launch(
+            [require_tool("mosquitto"), "-c", str(config)], self.directory / "mosquitto.out"
+        )
         self.wait_ready()
 
     def _write_config(self) -> Path:

@@ -21,11 +21,10 @@ import psycopg
 
 from nvr.core.errors import MissingToolError
 from nvr_camsim.mediamtx import free_port
-from nvrtest import LoopbackServer
+from nvrtest import LoopbackServer, on_free_ports
 
 BINDIR_ENV = "NVR_PG_BINDIR"
 SERVICE_ACCOUNT = "postgres"
-PORT_ATTEMPTS = 3
 
 
 def postgres_bindir() -> Path:
@@ -80,14 +79,10 @@ class PostgresServer(LoopbackServer):
         if self.port:
             self._spawn_and_wait()
             return
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            self.port = free_port()
-            try:
-                self._spawn_and_wait()
-                return
-            except RuntimeError:
-                if attempt == PORT_ATTEMPTS:
-                    raise
+        on_free_ports(self._pick_port, self._spawn_and_wait)
+
+    def _pick_port(self) -> None:
+        self.port = free_port()
 
     def _spawn_and_wait(self) -> None:
         argv = [
@@ -103,14 +98,7 @@ class PostgresServer(LoopbackServer):
             "-c",
             "max_connections=300",  # several head-office processes, each with a pool
         ]
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                self._as_account + argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.launch(self._as_account + argv, self.log_path)
         self.wait_ready()
 
     def ready(self) -> bool:
