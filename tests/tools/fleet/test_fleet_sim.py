@@ -43,7 +43,9 @@ def test_a_site_back_from_a_week_away_delivers_its_backlog_once(tmp_path: Path) 
     try:
         url = head_office.url + "/api/nvr/reports"
         paths = make_state_files(tmp_path / "sites", PLAN.sites)
-        sites = [FleetSite(s, secrets[s], p, url) for s, p in zip(PLAN.site_ids(), paths)]
+        sites = [
+            FleetSite(s, secrets[s], p, url) for s, p in zip(PLAN.site_ids(), paths, strict=True)
+        ]
         returning = sites[0]
         rng = random.Random(PLAN.seed)
         week = [k for _ in range(LONG_OUTAGE_DAYS) for _, k in day_of_reports(PLAN, rng)]
