@@ -56,6 +56,7 @@ from nvrtest.fleet import (
     history,
     load_history,
     make_state_files,
+    queue_outage,
     time_views,
     write_sites_file,
 )
@@ -65,6 +66,8 @@ TARGET_P99_MS = 100.0
 TARGET_PAGE_MS = 1_000.0
 VIEW_SAMPLES = 5
 DRAIN_TIMEOUT_SECONDS = 600.0
+# A morning without head office (a deploy gone wrong): every site queues this much.
+HEAD_OFFICE_OUTAGE_HOURS = 6
 BACKENDS = ("sqlite", "postgresql")
 
 
@@ -187,13 +190,34 @@ def measure(
         "load_after": load(),
         "sender_errors": run.send_errors[:5],
     }
-    result["audit"] = audit(head_office, sites, ledger)
+    print(
+        f"[{backend}] catch-up after a {HEAD_OFFICE_OUTAGE_HOURS} h head-office outage", flush=True
+    )
+    result["catch_up"], burst = catch_up(plan, sites)
+    result["audit"] = audit(head_office, sites, [ledger, burst])
     result["views_after_run"] = time_views(head_office, VIEW_SAMPLES)
     assert head_office.proc is not None
     result["head_office_rss_mb"] = round(
         psutil.Process(head_office.proc.pid).memory_info().rss / 2**20, 1
     )
     return result
+
+
+def catch_up(plan: FleetPlan, sites: list[FleetSite]) -> tuple[dict[str, Any], Ledger]:
+    """Head office was down for a few hours: every site sends its backlog at once.
+
+    Its rate is head office's capacity on the POST path, batches and all.
+    """
+    queued = queue_outage(plan, sites, HEAD_OFFICE_OUTAGE_HOURS)
+    ledger = Ledger()
+    load_before = load()
+    seconds = FleetRun(plan, sites, ledger).catch_up(DRAIN_TIMEOUT_SECONDS)
+    summary = ledger.summary(seconds) | {
+        "queued_reports": queued,
+        "load_before": load_before,
+        "load_after": load(),
+    }
+    return summary, ledger
 
 
 def verdicts(backend: dict[str, Any]) -> dict[str, bool]:
@@ -288,6 +312,12 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         ("live: POST p50 / p99 ms (catch-up batches)", _pair(runs, "live", "latency_ms_batches")),
         ("7-day backlog reports queued at returning sites", col("long_outage_backlog_reports")),
+        (
+            f"catch-up after a {HEAD_OFFICE_OUTAGE_HOURS} h head-office outage: reports",
+            col("catch_up", "queued_reports"),
+        ),
+        ("catch-up: reports/s (every site at once)", col("catch_up", "reports_per_second")),
+        ("catch-up: POST p50 / p99 ms", _pair(runs, "catch_up", "latency_ms")),
         ("lost (acknowledged, not stored)", col("audit", "lost")),
         ("duplicates stored", col("audit", "duplicates_stored")),
         (

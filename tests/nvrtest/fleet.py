@@ -622,13 +622,15 @@ def stored_ids(head_office: HeadOfficeProcess, site: FleetSite) -> list[str]:
         after = page[-1]["seq"]
 
 
-def audit(head_office: HeadOfficeProcess, sites: list[FleetSite], ledger: Ledger) -> dict[str, Any]:
+def audit(
+    head_office: HeadOfficeProcess, sites: list[FleetSite], ledgers: list[Ledger]
+) -> dict[str, Any]:
     """Lost (acknowledged, not stored), duplicates stored, and head office's own counters."""
     summaries = {s["site_id"]: s for s in head_office.get_json("/api/sites")}
     lost = stored_twice = missing = seq_reused = counted = unacked = 0
     for site in sites:
         ids = stored_ids(head_office, site)
-        acked = ledger.acked.get(site.site_id, set())
+        acked = set().union(*(ledger.acked.get(site.site_id, set()) for ledger in ledgers))
         lost += len(acked - set(ids))
         stored_twice += len(ids) - len(set(ids))
         unacked += site.appended - len(acked)
@@ -639,8 +641,8 @@ def audit(head_office: HeadOfficeProcess, sites: list[FleetSite], ledger: Ledger
     return {
         "lost": lost,
         "duplicates_stored": stored_twice + seq_reused,
-        "resent_by_sites": ledger.resent,
-        "unanswered_then_resent": ledger.unanswered,
+        "resent_by_sites": sum(ledger.resent for ledger in ledgers),
+        "unanswered_then_resent": sum(ledger.unanswered for ledger in ledgers),
         "duplicates_counted_by_head_office": counted,
         "missing_seqs": missing,
         "not_acknowledged_at_end": unacked,

@@ -58,7 +58,7 @@ def test_a_site_back_from_a_week_away_delivers_its_backlog_once(tmp_path: Path) 
         assert run.drained(), "some reports were never acknowledged"
         # The backlog went in the box's batches, not one by one.
         assert max(n for _, n in ledger.latencies) == BATCH_MAX
-        result = audit(head_office, sites, ledger)
+        result = audit(head_office, sites, [ledger])
         assert ledger.resent > 0, "the run re-sent nothing: the duplicate check proves nothing"
         counted = result.pop("duplicates_counted_by_head_office")
         # Every re-send is counted; a POST that timed out on a loaded box may add its own.
