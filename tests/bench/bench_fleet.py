@@ -90,6 +90,17 @@ def load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children (nvr-headoffice --workers forks)."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for one in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = one.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def build_sites(plan: FleetPlan, root: Path, url: str, secrets: dict[str, str]) -> list[FleetSite]:
     """A FleetSite per site id, each with its own state file."""
     paths = make_state_files(root / "sites", plan.sites)
@@ -183,11 +194,15 @@ def measure(
     ledger = Ledger()
     run = FleetRun(plan, sites, ledger)
     load_before = load()
+    assert head_office.proc is not None
+    cpu_before = cpu_seconds(head_office.proc.pid), cpu_seconds(os.getpid())
     seconds = run.run(plan.minutes * 60, returning, DRAIN_TIMEOUT_SECONDS)
     result["live"] = ledger.summary(seconds) | {
         "offered_reports": sum(s.appended for s in sites),
         "load_before": load_before,
         "load_after": load(),
+        "head_office_cpu_seconds": round(cpu_seconds(head_office.proc.pid) - cpu_before[0], 1),
+        "simulator_cpu_seconds": round(cpu_seconds(os.getpid()) - cpu_before[1], 1),
         "sender_errors": run.send_errors[:5],
     }
     print(
@@ -196,7 +211,6 @@ def measure(
     result["catch_up"], burst = catch_up(plan, sites)
     result["audit"] = audit(head_office, sites, [ledger, burst])
     result["views_after_run"] = time_views(head_office, VIEW_SAMPLES)
-    assert head_office.proc is not None
     result["head_office_rss_mb"] = round(
         psutil.Process(head_office.proc.pid).memory_info().rss / 2**20, 1
     )
@@ -326,6 +340,7 @@ def markdown(r: dict[str, Any]) -> str:
         ),
         ("missing seqs at head office", col("audit", "missing_seqs")),
         ("head office RSS MB at the end", col("head_office_rss_mb")),
+        ("live: CPU s of head office / of the simulator", _cpu(runs)),
         ("load average before / after the live run", _loads(runs)),
     ]
     table = "| measure | " + " | ".join(names) + " |\n|---|" + "---|" * len(names) + "\n"
@@ -375,6 +390,13 @@ def _resent(runs: list[dict[str, Any]]) -> list[str]:
         f"{a['resent_by_sites']} + {a['unanswered_then_resent']} / "
         f"{a['duplicates_counted_by_head_office']}"
         for a in (run["audit"] for run in runs)
+    ]
+
+
+def _cpu(runs: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{run['live']['head_office_cpu_seconds']} / {run['live']['simulator_cpu_seconds']}"
+        for run in runs
     ]
 
 

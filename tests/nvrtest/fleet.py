@@ -465,6 +465,7 @@ class FleetRun:
         self.order = itertools.count()
         self.senders: list[threading.Thread] = []
         self.send_errors: list[str] = []
+        self._appended_before = {site.site_id: site.appended for site in sites}
 
     # -- scheduling -------------------------------------------------------------------------
     def at(self, when: float, action: str, site: FleetSite) -> None:
@@ -579,32 +580,67 @@ class FleetRun:
         start = time.monotonic()
         self.schedule(start, long_outage, seconds)
         self.start_senders()
-        end = start + seconds
-        while (now := time.monotonic()) < end:
-            for due in self._due(now):
-                self._act(due, generating=True)
-            time.sleep(0.02)
-        for site in self.sites:  # the run ends: every WAN comes back
-            if site.dark:
-                site.dark = False
+        try:
+            while (now := time.monotonic()) < start + seconds:
+                for due in self._due(now):
+                    self._act(due, generating=True)
+                time.sleep(0.02)
+            for site in self.sites:  # the run ends: every WAN comes back
+                if site.dark:
+                    site.dark = False
+                    self.queue.wake(site)
+            self._drain(drain_timeout)
+        finally:
+            self._stop_senders()
+        return time.monotonic() - start
+
+    def catch_up(self, drain_timeout: float) -> float:
+        """Every site sends what its outbox holds, all at once (head office was down).
+
+        Returns the seconds until head office acknowledged the last report.
+        """
+        start = time.monotonic()
+        self.start_senders()
+        try:
+            for site in self.sites:
                 self.queue.wake(site)
-        deadline = time.monotonic() + drain_timeout
-        while not self.drained():
-            if time.monotonic() > deadline:
-                break
+            self._drain(drain_timeout)
+        finally:
+            self._stop_senders()
+        return time.monotonic() - start
+
+    def _drain(self, timeout: float) -> None:
+        """Wait until every outbox is delivered (retries keep their schedule meanwhile)."""
+        deadline = time.monotonic() + timeout
+        while not self.drained() and time.monotonic() < deadline:
             for due in self._due(time.monotonic()):
                 self._act(due, generating=False)
             time.sleep(0.1)
-        elapsed = time.monotonic() - start
+
+    def _stop_senders(self) -> None:
         for _ in self.senders:
             self.queue.ready.put(None)
         for thread in self.senders:
             thread.join(TIMEOUT_SECONDS + 5)
-        return elapsed
+        self.senders = []
 
     def drained(self) -> bool:
-        """Head office acknowledged every report every site appended."""
-        return all(self.ledger.acked_count(s.site_id) >= s.appended for s in self.sites)
+        """Head office acknowledged every report appended since this run began."""
+        return all(
+            self.ledger.acked_count(s.site_id) >= s.appended - self._appended_before[s.site_id]
+            for s in self.sites
+        )
+
+
+def queue_outage(plan: FleetPlan, sites: list[FleetSite], hours: float) -> int:
+    """`hours` of reports in every site's outbox, as a head-office outage leaves them."""
+    total = 0
+    for site in sites:
+        rng = random.Random(f"{plan.seed}-outage-{site.site_id}")
+        kinds = [k for at, k in day_of_reports(plan, rng) if at < hours * 3600]
+        site.append_reports(kinds, plan.cameras, rng)
+        total += len(kinds)
+    return total
 
 
 # -- checking head office afterwards --------------------------------------------------------
