@@ -625,11 +625,25 @@ class FleetRun:
         self.senders = []
 
     def drained(self) -> bool:
-        """Head office acknowledged every report appended since this run began."""
-        return all(
+        """Every outbox is delivered: acknowledged, and nothing left to send again.
+
+        Acknowledged is not enough: a site whose cursor commit was lost holds acknowledged
+        reports it has yet to send again, which is the duplicate head office must count.
+        """
+        acked = all(
             self.ledger.acked_count(s.site_id) >= s.appended - self._appended_before[s.site_id]
             for s in self.sites
         )
+        with self.queue.lock:
+            busy = any(s.scheduled or s.dark for s in self.sites)
+        with self.heap_lock:
+            retrying = any(due.action == "retry" for due in self.heap)
+        return acked and not busy and not retrying and not any(map(_has_pending, self.sites))
+
+
+def _has_pending(site: FleetSite) -> bool:
+    with StateStore.open(site.state_file) as store:
+        return bool(pending(store, HEAD_OFFICE, 1))
 
 
 def queue_outage(plan: FleetPlan, sites: list[FleetSite], hours: float) -> int:
