@@ -28,7 +28,7 @@ from nvr.core.timeutil import format_local, format_ms
 from nvr.core.tools import require_tool
 from nvr.hddmon.janitor import Janitor
 from nvr.report.build import enqueue_status
-from nvrtest.headoffice import OTHER_SECRET, OTHER_SITE, SITE, HeadOffice
+from nvrtest.headoffice import BOTH_ENGINES, OTHER_SECRET, OTHER_SITE, SITE, HeadOffice
 
 from .helpers import HEADOFFICE, SEGMENT_SECONDS, Box, make_segments
 
@@ -106,6 +106,7 @@ def resign(manifest: Path, box: Box, **changes: Any) -> None:
     manifest.write_text(json.dumps(sign_manifest(data, identity)))
 
 
+@BOTH_ENGINES  # keys, chain heads and verification on PostgreSQL too (issue 22)
 def test_a_clip_across_a_gap_verifies_and_each_tampering_is_refused(
     tmp_path: Path, media: list[bytes], start_headoffice: Callable[..., HeadOffice]
 ) -> None:

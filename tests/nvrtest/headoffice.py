@@ -86,6 +86,19 @@ def uplink_box_config(root: Path, reports_url: str) -> Path:
     return path
 
 
+def reference_gaps(received: set[int]) -> list[list[int]]:
+    """The missing ranges of [min, max], computed the slow, obvious way."""
+    gaps: list[list[int]] = []
+    for seq in range(min(received), max(received) + 1):
+        if seq in received:
+            continue
+        if gaps and gaps[-1][1] == seq - 1:
+            gaps[-1][1] = seq
+        else:
+            gaps.append([seq, seq])
+    return gaps
+
+
 # The console script `pip install nvr-tools` makes (tools/pyproject.toml), as an operator runs it.
 HEADOFFICE_BIN = str(Path(sys.executable).with_name("nvr-headoffice"))
 

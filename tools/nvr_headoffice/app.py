@@ -18,12 +18,30 @@ from nvr_headoffice.constants import (
     MAX_GAPS_LISTED,
     MAX_REPORTS_LIMIT,
     MAX_SEQ,
+    MAX_SITES_PER_PAGE,
     SITE_PAGE_REPORTS,
+    SITES_PER_PAGE,
 )
 from nvr_headoffice.errors import Refused
-from nvr_headoffice.page import SiteView, render_overview, render_site, site_view
+from nvr_headoffice.fleet import (
+    PROBLEMS,
+    Entry,
+    FleetQuery,
+    Selection,
+    Standing,
+    is_offline,
+    select,
+)
+from nvr_headoffice.page import (
+    SiteView,
+    coverage_days,
+    render_overview,
+    render_site,
+    site_view,
+)
 from nvr_headoffice.sites import LiveSites
-from nvr_headoffice.store import ReportStore
+from nvr_headoffice.store import FleetRow, ReportStore, SiteSummary
+from nvr_headoffice.summary import StatusSummary
 from nvr_headoffice.verify import authenticate_request, parse_envelopes, shown
 
 log = logging.getLogger(__name__)
@@ -31,6 +49,11 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]  # wall clock, Unix seconds
 # The log line of an accepted batch names at most this many seq ranges.
 LOGGED_RANGES = 4
+# Any of these makes GET /api/sites answer one page: {"total", "page", ..., "sites": [...]}.
+FLEET_PARAMETERS = ("page", "per_page", "problem", "q")
+# `?q=` is matched against site ids and names; longer text cannot match either.
+MAX_QUERY_CHARS = 200
+MAX_PAGE = 1_000_000
 
 
 def seq_ranges_text(seqs: Sequence[int]) -> str:
@@ -76,25 +99,89 @@ class Views:
 
     def known(self, site_id: str) -> bool:
         """Configured, or has stored reports (a site removed from the file keeps its data)."""
-        return site_id in self.sites.current.sites or site_id in self.store.site_ids()
+        return site_id in self.sites.current.sites or self.store.has_site(site_id)
+
+    def _offline(self, last_report_ms: int | None, heartbeat_ms: int | None, now: int) -> bool:
+        timeout = self.sites.current.heartbeat_timeout_seconds
+        return is_offline(last_report_ms, heartbeat_ms, now, timeout)
 
     def site(self, site_id: str) -> SiteView:
         """One site, 404 when unknown."""
         if not self.known(site_id):
             abort(_error(404, f"unknown site {shown(site_id)}"))
         summary = self.store.summary(site_id, MAX_GAPS_LISTED)
-        return site_view(summary, self.sites.current.name(site_id), self.now_ms())
+        now = self.now_ms()
+        beat = self.store.heartbeat_times(site_id).get(site_id)
+        offline = self._offline(summary.last_report_at_ms, beat, now)
+        return site_view(summary, self.sites.current.name(site_id), now, offline)
 
     def all(self) -> list[SiteView]:
-        """Every site, by id."""
+        """Every site, by id, in full (the unpaged GET /api/sites)."""
         sites = self.sites.current
-        ids = sorted(set(sites.sites) | set(self.store.site_ids()))
+        summaries = self.store.summaries(None, MAX_GAPS_LISTED)
+        beats = self.store.heartbeat_times()
         now = self.now_ms()
-        return [site_view(self.store.summary(i, MAX_GAPS_LISTED), sites.name(i), now) for i in ids]
+        views = []
+        for site_id in sorted(set(sites.sites) | set(summaries)):
+            summary = summaries.get(site_id) or SiteSummary(site_id)
+            offline = self._offline(summary.last_report_at_ms, beats.get(site_id), now)
+            views.append(site_view(summary, sites.name(site_id), now, offline))
+        return views
+
+    def fleet(
+        self, query: FleetQuery, by_attention: bool, bodies: bool
+    ) -> tuple[list[SiteView], Selection]:
+        """One page of the fleet: sorted and filtered from FleetRows, then read in full.
+
+        `bodies`: with the latest status report itself (the API), not only its headline.
+        """
+        sites = self.sites.current
+        rows = {row.site_id: row for row in self.store.fleet()}
+        beats = self.store.heartbeat_times()
+        now = self.now_ms()
+        entries = []
+        for site_id in set(sites.sites) | set(rows):
+            row = rows.get(site_id) or FleetRow(site_id, None, 0, 0, None)
+            headline = row.headline
+            standing = Standing(
+                offline=self._offline(row.last_report_at_ms, beats.get(site_id), now),
+                missing=row.missing,
+                unexplained_missing=row.missing - row.announced_dropped,
+                status=None if headline is None else StatusSummary.from_headline(headline),
+            )
+            entries.append(Entry(site_id, sites.name(site_id), standing))
+        selection = select(entries, query, by_attention)
+        summaries = self.store.summaries(
+            [e.site_id for e in selection.entries], MAX_GAPS_LISTED, bodies=bodies
+        )
+        views = [
+            site_view(
+                summaries.get(e.site_id) or SiteSummary(e.site_id),
+                e.name,
+                now,
+                e.standing.offline,
+                e.standing.status,
+            )
+            for e in selection.entries
+        ]
+        return views, selection
 
     def now_ms(self) -> int:
         """The injected wall clock in milliseconds."""
         return int(self.clock() * 1000)
+
+
+def _fleet_query() -> FleetQuery:
+    """`?problem=&q=&page=&per_page=` of the overview and the paged GET /api/sites."""
+    problem = request.args.get("problem") or None
+    if problem is not None and problem not in PROBLEMS:
+        abort(_error(400, f"problem must be one of {', '.join(PROBLEMS)}, got {shown(problem)}"))
+    return FleetQuery(
+        problem=problem,
+        text=request.args.get("q", "").strip()[:MAX_QUERY_CHARS],
+        page=_int_arg("page", 1, 1, MAX_PAGE),
+        per_page=_int_arg("per_page", SITES_PER_PAGE, 1, MAX_SITES_PER_PAGE),
+    )
 
 
 def _register_receiver(app: Flask, store: ReportStore, sites: LiveSites, clock: Clock) -> None:
@@ -145,7 +232,25 @@ def _register_receiver(app: Flask, store: ReportStore, sites: LiveSites, clock: 
 def _register_views(app: Flask, views: Views) -> None:
     @app.get("/api/sites")
     def api_sites() -> Response:
-        return jsonify([{**v.summary.to_json(), "name": v.name} for v in views.all()])
+        if not any(name in request.args for name in FLEET_PARAMETERS):
+            # The answer of old: every site, in full (a thousand sites: a large answer).
+            return jsonify([{**v.summary.to_json(), "name": v.name} for v in views.all()])
+        query = _fleet_query()
+        page, selection = views.fleet(query, by_attention=False, bodies=True)
+        sites = [
+            {**v.summary.to_json(), "name": v.name, "problems": list(v.standing.problems)}
+            for v in page
+        ]
+        return jsonify(
+            {
+                "total": selection.total,
+                "page": query.page,
+                "pages": selection.pages,
+                "per_page": query.per_page,
+                "problems": selection.counts,
+                "sites": sites,
+            }
+        )
 
     @app.get("/api/sites/<site_id>/reports")
     def api_reports(site_id: str) -> Response:
@@ -160,7 +265,9 @@ def _register_views(app: Flask, views: Views) -> None:
 
     @app.get("/")
     def overview() -> Response:
-        html = render_overview(views.all(), views.now_ms())
+        query = _fleet_query()
+        page, selection = views.fleet(query, by_attention=True, bodies=False)
+        html = render_overview(page, selection, query, views.now_ms())
         return Response(html, content_type="text/html; charset=utf-8")
 
     @app.get("/sites/<site_id>")
@@ -170,7 +277,9 @@ def _register_views(app: Flask, views: Views) -> None:
         events = views.store.reports(
             site_id, kinds=EVENT_KINDS, limit=SITE_PAGE_REPORTS, newest=True
         )
-        html = render_site(view, latest, events, views.now_ms())
+        now = views.now_ms()
+        measured = views.store.camera_days(site_id, coverage_days(now)[0])
+        html = render_site(view, latest, events, measured, now)
         return Response(html, content_type="text/html; charset=utf-8")
 
     @app.get("/healthz")
@@ -187,5 +296,5 @@ def create_app(store: ReportStore, sites: LiveSites, clock: Clock = time.time) -
     _register_receiver(app, store, sites, clock)
     _register_views(app, Views(store, sites, clock))
     clips.register(app, store)
-    heartbeats.register(app, sites, clock, _error)
+    heartbeats.register(app, store, sites, clock, _error)
     return app

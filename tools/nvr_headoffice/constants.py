@@ -51,6 +51,15 @@ PAGE_REFRESH_SECONDS = 30
 # A site silent for longer than this (three 15-minute status intervals) is shown in orange.
 SILENT_AFTER_SECONDS = 45 * 60
 
+# The fleet page (and the paged GET /api/sites): sites per page, default and largest.
+SITES_PER_PAGE = 50
+MAX_SITES_PER_PAGE = 1_000
+# Disk use from which the fleet page counts a site under "disk full" (the box's own high
+# watermark, disk.high_watermark_percent: above it the box deletes the oldest recordings).
+DISK_FULL_PERCENT = 90.0
+# A site's page shows each camera's percent recorded per day over this many days.
+COVERAGE_DAYS = 30
+
 # SQLite: how long a writer waits for another request's transaction.
 BUSY_TIMEOUT_MS = 5_000
 

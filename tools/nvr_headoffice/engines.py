@@ -104,7 +104,7 @@ class Engine:
         raise NotImplementedError
 
     def migrate(self, migrations: Sequence[str]) -> None:
-        """Bring the schema to len(migrations), once, whoever starts first."""
+        """Bring the schema to len(migrations), once, whoever starts first (invariant 12)."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -5,7 +5,8 @@ headers, checked in the same order before the body is read: headoffice.md, invar
 `GET /api/heartbeats` says per site when the last one came and whether the site is
 online, i.e. heard from within the sites file's `heartbeat_timeout_seconds` (default 120 s,
 the edge/cloud design's timeout).
-Kept in memory: liveness is about now, and a restarted receiver knows within one interval.
+Kept in the report database (the last one per site), so that every worker of
+`--workers N` answers alike and the fleet page can say which sites are offline.
 See docs/design/hse-edge.md, "Heartbeat".
 """
 
@@ -13,15 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from nvr_headoffice.errors import Refused
 from nvr_headoffice.sites import LiveSites
+from nvr_headoffice.store import ReportStore
 from nvr_headoffice.verify import authenticate_request
 
 log = logging.getLogger(__name__)
@@ -30,54 +30,28 @@ log = logging.getLogger(__name__)
 MAX_HEARTBEAT_BYTES = 4_096
 
 
-@dataclass(frozen=True)
-class Beat:
-    """The last heartbeat of a site."""
-
-    received_at: float
-    body: dict[str, Any]
-
-
-class Heartbeats:
-    """The last heartbeat per site (request threads write, the views read)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last: dict[str, Beat] = {}
-
-    def note(self, site_id: str, beat: Beat, timeout: float) -> None:
-        """Remember a site's heartbeat; log when a silent site comes back."""
-        with self._lock:
-            previous = self._last.get(site_id)
-            self._last[site_id] = beat
-        if previous is None or beat.received_at - previous.received_at > timeout:
-            log.info("site=%s heartbeat: online", site_id)
-
-    def view(self, now: float, timeout: float) -> dict[str, dict[str, Any]]:
-        """Per site: seconds since the last heartbeat, online, and what it said."""
-        with self._lock:
-            last = dict(self._last)
-        return {
-            site: {
-                "age_seconds": round(now - beat.received_at, 1),
-                "online": now - beat.received_at <= timeout,
-                "last": beat.body,
-            }
-            for site, beat in sorted(last.items())
+def heartbeat_view(
+    last: dict[str, tuple[int, dict[str, Any]]], now: float, timeout: float
+) -> dict[str, dict[str, Any]]:
+    """Per site: seconds since the last heartbeat, online, and what it said."""
+    return {
+        site: {
+            "age_seconds": round(now - received_ms / 1000, 1),
+            "online": now - received_ms / 1000 <= timeout,
+            "last": body,
         }
+        for site, (received_ms, body) in sorted(last.items())
+    }
 
 
 def register(
     app: Flask,
+    store: ReportStore,
     sites: LiveSites,
     clock: Callable[[], float],
     error: Callable[[int, str], Response],
-) -> Heartbeats:
-    """Add the heartbeat routes to the app; return the book they keep.
-
-    `error` is the app's `{"error": ...}` answer.
-    """
-    book = Heartbeats()
+) -> None:
+    """Add the heartbeat routes to the app; `error` is the app's `{"error": ...}` answer."""
 
     @app.post("/api/nvr/heartbeat")
     def heartbeat() -> Response:
@@ -93,14 +67,16 @@ def register(
             log.warning("heartbeat refused from %s: HTTP %d %s", request.remote_addr,
                         err.status, err.reason)  # fmt: skip
             return error(err.status, err.reason)
-        book.note(site_id, Beat(clock(), data), sites.current.heartbeat_timeout_seconds)
+        now = clock()
+        previous = store.note_heartbeat(site_id, int(now * 1000), data)
+        if previous is None or now - previous / 1000 > sites.current.heartbeat_timeout_seconds:
+            log.info("site=%s heartbeat: online", site_id)
         return jsonify({"ok": True})
 
     @app.get("/api/heartbeats")
     def heartbeats() -> Response:
-        return jsonify(book.view(clock(), sites.current.heartbeat_timeout_seconds))
-
-    return book
+        view = heartbeat_view(store.heartbeats(), clock(), sites.current.heartbeat_timeout_seconds)
+        return jsonify(view)
 
 
 def _body(body: bytes) -> dict[str, Any]:

@@ -30,6 +30,8 @@ from nvr_headoffice.constants import (
     STATE_RESTORED_EVENT,
 )
 from nvr_headoffice.engines import Conn, Engine, open_engine
+from nvr_headoffice.errors import DatabaseError
+from nvr_headoffice.summary import camera_days, status_summary
 from nvr_headoffice.verify import Envelope
 
 # Each entry migrates from version N (its index) to N+1. Append only once released.
@@ -81,6 +83,30 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # (evidence-chain) site keys and chain heads from status reports.
     evidence.MIGRATION,
+    # (fleet-pg) the fleet page and scale-out (docs/design/headoffice.md, invariants 10, 11).
+    """
+    -- The newest status report of each site and its headline (summary.StatusSummary
+    -- without the camera lines), kept in the transaction that stores it: the fleet page
+    -- sorts and filters a thousand sites from this one row each, never from the reports.
+    ALTER TABLE sites ADD COLUMN latest_status_id TEXT;
+    ALTER TABLE sites ADD COLUMN latest_status_seq INTEGER;
+    ALTER TABLE sites ADD COLUMN status_headline_json TEXT;
+    -- The last heartbeat per site, in the database so every worker answers alike.
+    CREATE TABLE heartbeats (
+        site_id        TEXT    PRIMARY KEY,
+        received_at_ms INTEGER NOT NULL,
+        body_json      TEXT    NOT NULL
+    );
+    -- Each camera's percent recorded per UTC day, summed over the day's status reports.
+    CREATE TABLE camera_days (
+        site_id     TEXT             NOT NULL,
+        camera      TEXT             NOT NULL,
+        day         TEXT             NOT NULL,
+        percent_sum DOUBLE PRECISION NOT NULL,
+        samples     INTEGER          NOT NULL,
+        PRIMARY KEY (site_id, camera, day)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -160,6 +186,27 @@ class SiteSummary:
         }
 
 
+@dataclass(frozen=True)
+class FleetRow:
+    """What the fleet page sorts and filters a site by: a few numbers, no report body."""
+
+    site_id: str
+    last_report_at_ms: int | None
+    missing: int
+    announced_dropped: int
+    headline: dict[str, Any] | None  # summary.StatusSummary.headline() of the newest status
+
+
+@dataclass(frozen=True)
+class CameraDay:
+    """A camera's mean percent recorded over one UTC day, from `samples` status reports."""
+
+    camera: str
+    day: str
+    percent: float
+    samples: int
+
+
 def _format(ms: int | None) -> str | None:
     return format_ms(ms) if ms is not None else None
 
@@ -185,6 +232,10 @@ class ReportStore:
         """Create or migrate the database (a path or URL); DatabaseError names it in one line."""
         engine = open_engine(os.fspath(database), application_name)
         engine.migrate(MIGRATIONS)
+        try:
+            backfill_status(engine)
+        except engine.errors as err:
+            raise DatabaseError(f"database {engine.name}: {err}") from err
         return cls(engine)
 
     @property
@@ -202,6 +253,7 @@ class ReportStore:
         seqs: list[int] = []
         kinds: Counter[str] = Counter()
         reused = 0
+        newest_status: Envelope | None = None
         with self.engine.transaction() as conn:
             bounds = _bounds(conn, site_id, self.engine.lock_site)
             for envelope in envelopes:
@@ -212,6 +264,12 @@ class ReportStore:
                 kinds[envelope.kind] += 1
                 reused += not _place_seq(conn, site_id, envelope.seq, bounds)
                 _note_announced_drops(conn, envelope)
+                if envelope.kind == KIND_STATUS:
+                    _note_camera_days(conn, site_id, envelope.body, envelope.created_at)
+                    if newest_status is None or envelope.seq >= newest_status.seq:
+                        newest_status = envelope
+            if newest_status is not None:
+                _note_status(conn, site_id, newest_status.id, newest_status.seq, newest_status.body)
             duplicates = len(envelopes) - len(seqs)
             conn.execute(
                 "UPDATE sites SET reports = reports + ?, duplicates = duplicates + ?,"
@@ -235,6 +293,39 @@ class ReportStore:
             )
         return Stored(len(seqs), duplicates, tuple(seqs))
 
+    # -- heartbeats -------------------------------------------------------------------------
+    def note_heartbeat(self, site_id: str, received_ms: int, body: dict[str, Any]) -> int | None:
+        """Keep a site's last heartbeat; return when the one before it came (None: first)."""
+        with self.engine.transaction() as conn:
+            row = conn.execute(
+                f"SELECT received_at_ms FROM heartbeats WHERE site_id = ?{self.engine.lock_site}",
+                (site_id,),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO heartbeats (site_id, received_at_ms, body_json) VALUES (?, ?, ?)"
+                " ON CONFLICT (site_id) DO UPDATE SET received_at_ms = excluded.received_at_ms,"
+                " body_json = excluded.body_json",
+                (site_id, received_ms, json.dumps(body, separators=(",", ":"), sort_keys=True)),
+            )
+        return None if row is None else int(row[0])
+
+    def heartbeats(self) -> dict[str, tuple[int, dict[str, Any]]]:
+        """Site -> (received_at_ms, body) of its last heartbeat."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                "SELECT site_id, received_at_ms, body_json FROM heartbeats ORDER BY site_id"
+            ).fetchall()
+        return {row[0]: (row[1], json.loads(row[2])) for row in rows}
+
+    def heartbeat_times(self, site_id: str | None = None) -> dict[str, int]:
+        """Site -> received_at_ms of its last heartbeat, of one site or all (no bodies)."""
+        where, params = _sites_in("site_id", () if site_id is None else (site_id,))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                f"SELECT site_id, received_at_ms FROM heartbeats WHERE 1 = 1{where}", params
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
+
     # -- reading ---------------------------------------------------------------------------
     def site_ids(self) -> list[str]:
         """Every site that has reported at least once."""
@@ -242,39 +333,89 @@ class ReportStore:
             rows = conn.execute("SELECT site_id FROM sites ORDER BY site_id").fetchall()
             return [row[0] for row in rows]
 
+    def has_site(self, site_id: str) -> bool:
+        """The site has reported at least once."""
+        with self.engine.connect() as conn:
+            row = conn.execute("SELECT 1 FROM sites WHERE site_id = ?", (site_id,)).fetchone()
+        return row is not None
+
+    def fleet(self) -> list[FleetRow]:
+        """Every site that reported, as the fleet page sorts it: three queries in all."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                "SELECT site_id, last_report_at_ms, status_headline_json FROM sites"
+            ).fetchall()
+            missing, announced = _missing(conn, ())
+        return [
+            FleetRow(
+                site_id=row[0],
+                last_report_at_ms=row[1],
+                missing=missing.get(row[0], 0),
+                announced_dropped=announced.get(row[0], 0),
+                headline=None if row[2] is None else json.loads(row[2]),
+            )
+            for row in rows
+        ]
+
     def summary(self, site_id: str, max_gaps: int) -> SiteSummary:
         """Counters, gaps (the first `max_gaps` ranges), latest status and kinds of a site."""
+        return self.summaries([site_id], max_gaps).get(site_id) or SiteSummary(site_id)
+
+    def summaries(
+        self, site_ids: Sequence[str] | None, max_gaps: int, *, bodies: bool = True
+    ) -> dict[str, SiteSummary]:
+        """`summary` of each of `site_ids` (None: of every site) in six queries, not 6 x N.
+
+        `bodies=False` leaves out the latest status reports (the overview shows their
+        headline, which FleetRow already carries).
+        """
+        if site_ids is not None and not site_ids:
+            return {}
+        ids = () if site_ids is None else tuple(site_ids)
+        where, params = _sites_in("site_id", ids)
         with self.engine.connect() as conn:
-            row = conn.execute(
-                "SELECT reports, duplicates, seq_reused, first_seq, last_seq, last_report_at_ms"
-                " FROM sites WHERE site_id = ?",
-                (site_id,),
-            ).fetchone()
-            if row is None:
-                return SiteSummary(site_id)
-            missing, announced = _missing(conn, site_id)
-            gaps = conn.execute(
-                "SELECT from_seq, to_seq FROM gaps WHERE site_id = ? ORDER BY from_seq LIMIT ?",
-                (site_id, max_gaps),
+            rows = conn.execute(
+                "SELECT site_id, reports, duplicates, seq_reused, first_seq, last_seq,"
+                f" last_report_at_ms FROM sites WHERE 1 = 1{where}",
+                params,
             ).fetchall()
-            kinds = conn.execute(
-                "SELECT kind, reports FROM site_kinds WHERE site_id = ? ORDER BY kind", (site_id,)
+            missing, announced = _missing(conn, ids)
+            gaps = _gap_lists(conn, ids, max_gaps)
+            kinds: dict[str, dict[str, int]] = {}
+            for site, kind, count in conn.execute(
+                f"SELECT site_id, kind, reports FROM site_kinds WHERE 1 = 1{where}"
+                " ORDER BY site_id, kind",
+                params,
+            ).fetchall():
+                kinds.setdefault(site, {})[kind] = count
+            latest = _latest_statuses(conn, ids) if bodies else {}
+        return {
+            row[0]: SiteSummary(
+                site_id=row[0],
+                reports=row[1],
+                duplicates=row[2],
+                seq_reused=row[3],
+                first_seq=row[4],
+                last_seq=row[5],
+                missing=missing.get(row[0], 0),
+                announced_dropped=announced.get(row[0], 0),
+                gaps=gaps.get(row[0], []),
+                last_report_at_ms=row[6],
+                latest_status=latest.get(row[0]),
+                latest_kinds=kinds.get(row[0], {}),
+            )
+            for row in rows
+        }
+
+    def camera_days(self, site_id: str, since_day: str) -> list[CameraDay]:
+        """Each camera's mean percent recorded per day from `since_day` (UTC, inclusive)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                "SELECT camera, day, percent_sum, samples FROM camera_days"
+                " WHERE site_id = ? AND day >= ? ORDER BY camera, day",
+                (site_id, since_day),
             ).fetchall()
-            latest = _select_reports(conn, site_id, kinds=(KIND_STATUS,), limit=1, newest=True)
-        return SiteSummary(
-            site_id=site_id,
-            reports=row[0],
-            duplicates=row[1],
-            seq_reused=row[2],
-            first_seq=row[3],
-            last_seq=row[4],
-            missing=missing,
-            announced_dropped=announced,
-            gaps=[[start, end] for start, end in gaps],
-            last_report_at_ms=row[5],
-            latest_status=latest[0] if latest else None,
-            latest_kinds=dict(kinds),
-        )
+        return [CameraDay(row[0], row[1], row[2] / row[3], row[3]) for row in rows]
 
     def verify_clip(self, manifest: Any, clip_sha256: str) -> Verdict:
         """A clip's verdict against the keys and chain heads its site sent."""
@@ -396,20 +537,94 @@ def _note_announced_drops(conn: Conn, envelope: Envelope) -> None:
     )
 
 
-def _missing(conn: Conn, site_id: str) -> tuple[int, int]:
-    """(seqs missing, of which announced as dropped by the site)."""
+def _sites_in(column: str, site_ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """` AND <column> IN (?, ...)` for these sites, or nothing for every site."""
+    if not site_ids:
+        return "", []
+    return f" AND {column} IN ({', '.join('?' * len(site_ids))})", list(site_ids)
+
+
+def _missing(conn: Conn, site_ids: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per site (of `site_ids`, or all): seqs missing, and of those announced as dropped."""
+    where, params = _sites_in("site_id", site_ids)
     missing = conn.execute(
-        "SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM gaps WHERE site_id = ?", (site_id,)
-    ).fetchone()[0]
+        f"SELECT site_id, sum(to_seq - from_seq + 1) FROM gaps WHERE 1 = 1{where} GROUP BY site_id",
+        params,
+    ).fetchall()
+    where, params = _sites_in("g.site_id", site_ids)
     announced = conn.execute(
-        "SELECT coalesce(sum(CASE WHEN g.to_seq < d.to_seq THEN g.to_seq ELSE d.to_seq END"
-        " - CASE WHEN g.from_seq > d.from_seq THEN g.from_seq ELSE d.from_seq END + 1), 0)"
+        "SELECT g.site_id, sum(CASE WHEN g.to_seq < d.to_seq THEN g.to_seq ELSE d.to_seq END"
+        " - CASE WHEN g.from_seq > d.from_seq THEN g.from_seq ELSE d.from_seq END + 1)"
         " FROM gaps g JOIN announced_drops d ON d.site_id = g.site_id"
-        " AND d.from_seq <= g.to_seq AND d.to_seq >= g.from_seq WHERE g.site_id = ?",
-        (site_id,),
-    ).fetchone()[0]
+        f" AND d.from_seq <= g.to_seq AND d.to_seq >= g.from_seq WHERE 1 = 1{where}"
+        " GROUP BY g.site_id",
+        params,
+    ).fetchall()
+    missing_by_site = {site: int(count) for site, count in missing}
     # A site announces each dropped seq once; the clamp guards against one that did not.
-    return int(missing), min(int(announced), int(missing))
+    return missing_by_site, {
+        site: min(int(count), missing_by_site.get(site, 0)) for site, count in announced
+    }
+
+
+def _gap_lists(conn: Conn, site_ids: Sequence[str], max_gaps: int) -> dict[str, list[list[int]]]:
+    """The first `max_gaps` gap ranges of each site, in one query (a window function)."""
+    where, params = _sites_in("site_id", site_ids)
+    rows = conn.execute(
+        "SELECT site_id, from_seq, to_seq FROM (SELECT site_id, from_seq, to_seq,"
+        " row_number() OVER (PARTITION BY site_id ORDER BY from_seq) AS n"
+        f" FROM gaps WHERE 1 = 1{where}) AS listed WHERE n <= ? ORDER BY site_id, from_seq",
+        (*params, max_gaps),
+    ).fetchall()
+    gaps: dict[str, list[list[int]]] = {}
+    for site, start, end in rows:
+        gaps.setdefault(site, []).append([start, end])
+    return gaps
+
+
+def _latest_statuses(conn: Conn, site_ids: Sequence[str]) -> dict[str, StoredReport]:
+    """The newest status report of each site, through `sites.latest_status_id` (invariant 10)."""
+    where, params = _sites_in("s.site_id", site_ids)
+    rows = conn.execute(
+        "SELECT r.site_id, r.seq, r.id, r.kind, r.created_at, r.received_at_ms, r.body_json"
+        f" FROM sites s JOIN reports r ON r.id = s.latest_status_id WHERE 1 = 1{where}",
+        params,
+    ).fetchall()
+    return {r[0]: StoredReport(r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows}
+
+
+def _note_status(conn: Conn, site_id: str, report_id: str, seq: int, body: dict[str, Any]) -> None:
+    """Make this the site's newest status unless a higher seq is stored (invariant 10)."""
+    headline = json.dumps(status_summary(body).headline(), separators=(",", ":"))
+    conn.execute(
+        "UPDATE sites SET latest_status_id = ?, latest_status_seq = ?, status_headline_json = ?"
+        " WHERE site_id = ? AND (latest_status_seq IS NULL OR latest_status_seq <= ?)",
+        (report_id, seq, headline, site_id, seq),
+    )
+
+
+def _note_camera_days(conn: Conn, site_id: str, body: dict[str, Any], created_at: str) -> None:
+    conn.executemany(
+        "INSERT INTO camera_days (site_id, camera, day, percent_sum, samples)"
+        " VALUES (?, ?, ?, ?, 1) ON CONFLICT (site_id, camera, day) DO UPDATE"
+        " SET percent_sum = camera_days.percent_sum + excluded.percent_sum,"
+        " samples = camera_days.samples + 1",
+        [(site_id, camera, day, percent) for camera, day, percent in camera_days(body, created_at)],
+    )
+
+
+def backfill_status(engine: Engine) -> int:
+    """Fill `sites.latest_status_*` of a database migrated from before them; sites filled."""
+    with engine.transaction() as conn:
+        sites = conn.execute(
+            "SELECT site_id FROM sites s WHERE latest_status_seq IS NULL AND EXISTS"
+            " (SELECT 1 FROM reports r WHERE r.site_id = s.site_id AND r.kind = ?)",
+            (KIND_STATUS,),
+        ).fetchall()
+        for (site_id,) in sites:
+            newest = _select_reports(conn, site_id, kinds=(KIND_STATUS,), limit=1, newest=True)
+            _note_status(conn, site_id, newest[0].id, newest[0].seq, newest[0].body)
+    return len(sites)
 
 
 def _select_reports(

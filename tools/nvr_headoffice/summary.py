@@ -7,10 +7,17 @@ missing or odd value and shows "?" rather than failing the page.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nvr_headoffice.constants import RESTART_LOOP_CRASHES
+
+# The coverage windows a status report gives per camera (issue 24).
+WINDOWS = ("1h", "24h")
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_CAMERA_ID = 64
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,27 @@ class StatusSummary:
     failing: list[str] = field(default_factory=list)
     # `nvr-backup crashed 4 times`: daemons in a restart loop.
     restart_loops: list[str] = field(default_factory=list)
+    # The lowest percent recorded among the cameras over "1h" and "24h" (None: not sent).
+    worst: dict[str, float | None] = field(default_factory=dict)
+
+    def headline(self) -> dict[str, Any]:
+        """Everything but the camera lines, as JSON: what the fleet page keeps per site."""
+        return {
+            "recording": self.recording,
+            "cameras": self.cameras,
+            "disk_percent": self.disk_percent,
+            "backlog": self.backlog,
+            "stale_daemons": self.stale_daemons,
+            "health": self.health,
+            "failing": self.failing,
+            "restart_loops": self.restart_loops,
+            "worst": self.worst,
+        }
+
+    @classmethod
+    def from_headline(cls, data: dict[str, Any]) -> StatusSummary:
+        """The summary `headline()` wrote (camera lines left out)."""
+        return cls(**data)
 
     @property
     def all_recording(self) -> bool:
@@ -81,9 +109,14 @@ def _camera_line(camera: dict[str, Any]) -> CameraLine:
         state=str(_dict(camera.get("recording")).get("state", "unknown")),
         recorded_percent=_number(_dict(camera.get("coverage")).get("percent")),
         failing_checks=failing,
-        windows={name: _number(_dict(windows.get(name)).get("percent")) for name in ("1h", "24h")},
+        windows={name: _number(_dict(windows.get(name)).get("percent")) for name in WINDOWS},
         dropouts_1h=None if dropouts is None else int(dropouts),
     )
+
+
+def _lowest(values: Iterable[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return min(known) if known else None
 
 
 def _failing(health: dict[str, Any]) -> list[str]:
@@ -121,6 +154,7 @@ def status_summary(body: dict[str, Any]) -> StatusSummary:
     ]
     health = _dict(body.get("health"))
     return StatusSummary(
+        worst={window: _lowest(line.windows.get(window) for line in lines) for window in WINDOWS},
         health=str(health.get("status", "unknown")),
         failing=_failing(health),
         restart_loops=_restart_loops(_list(body.get("daemons"))),
@@ -131,6 +165,24 @@ def status_summary(body: dict[str, Any]) -> StatusSummary:
         stale_daemons=stale,
         camera_lines=lines,
     )
+
+
+def camera_days(body: dict[str, Any], created_at: str) -> list[tuple[str, str, float]]:
+    """(camera id, UTC day, percent recorded) of a status report's period, per camera.
+
+    The day is the period's start (`2026-11-21`), else the report's creation; a camera
+    without a percent is left out (an older box, or a camera not measured).
+    """
+    start = str(_dict(body.get("period")).get("from") or created_at)
+    day = start[:10]
+    if not DAY.fullmatch(day):
+        return []
+    lines = status_summary(body).camera_lines
+    return [
+        (line.id[:MAX_CAMERA_ID], day, line.recorded_percent)
+        for line in lines
+        if line.recorded_percent is not None
+    ]
 
 
 def report_line(kind: str, body: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ the connections it had accepted: their sites see a failed POST and re-send (the 
 keep that idempotent), while the connections still queued on the shared socket are taken
 by the others. The parent serves nothing itself: it restarts a worker that died, forwards
 SIGHUP (each worker reloads the sites file) and SIGTERM (each finishes its requests).
-See docs/design/headoffice.md, "Scale-out".
+See docs/design/headoffice.md, "Scale-out" and invariant 11.
 
 SO_REUSEPORT (one socket per process) was the alternative: the kernel spreads connections
 evenly, but those queued on a dying process's own socket are reset rather than served.

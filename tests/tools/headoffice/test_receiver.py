@@ -22,6 +22,7 @@ from nvrtest.headoffice import (
     SITE,
     HeadOffice,
     envelope,
+    reference_gaps,
     write_sites,
 )
 
@@ -56,19 +57,6 @@ STATUS_BODY: dict[str, Any] = {
 
 def seqs(reports: list[dict[str, Any]]) -> list[int]:
     return [r["seq"] for r in reports]
-
-
-def reference_gaps(received: set[int]) -> list[list[int]]:
-    """The missing ranges of [min, max], computed the slow, obvious way."""
-    gaps: list[list[int]] = []
-    for seq in range(min(received), max(received) + 1):
-        if seq in received:
-            continue
-        if gaps and gaps[-1][1] == seq - 1:
-            gaps[-1][1] = seq
-        else:
-            gaps.append([seq, seq])
-    return gaps
 
 
 def test_a_good_batch_is_stored_listed_and_shown(headoffice: HeadOffice) -> None:
