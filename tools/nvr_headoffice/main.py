@@ -237,7 +237,13 @@ def run_workers(args: argparse.Namespace, sites: LiveSites, database: str) -> in
             workers.signal_all(signal.SIGHUP)
         workers.supervise()
     log.info("stopping %d workers: requests in flight finish first", len(workers.pids))
-    workers.stop(signals.wake.wait)
+
+    def pause(seconds: float) -> None:
+        # Cleared each time: a second SIGTERM must not turn the wait into a busy loop.
+        signals.wake.wait(seconds)
+        signals.wake.clear()
+
+    workers.stop(pause)
     sock.close()
     log.info("%s stopped", PROG)
     return 0
