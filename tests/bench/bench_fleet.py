@@ -1,7 +1,7 @@
 """Benchmark of head office at fleet scale: 1,000 simulated signing sites, SQLite and PostgreSQL.
 
     .venv/bin/python tests/bench/bench_fleet.py [--sites N] [--speedup X] [--minutes M]
-        [--days D] [--connections C] [--backends sqlite,postgresql]
+        [--days D] [--connections C] [--backends sqlite,postgresql] [--results DIR]
 
 For each backend, the same run on a fresh database, against a real nvr-headoffice process:
 1. Pre-fill: every site POSTs `--days` of history (status every 15 min as the box's default,
@@ -39,7 +39,7 @@ from typing import Any
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchlib import machine, write_results
+from benchlib import RESULTS, machine, write_results
 
 from nvr_headoffice.store import ReportStore
 from nvrtest.fleet import (
@@ -265,6 +265,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="client connection pool")
     parser.add_argument("--workers", type=int, default=1, help="nvr-headoffice --workers")
     parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="where fleet.json/.md go (small runs)"
+    )
     args = parser.parse_args()
     plan = FleetPlan(
         sites=args.sites,
@@ -287,7 +290,7 @@ def main() -> int:
         "sqlite": sqlite3.sqlite_version,
         **machine(),
     }
-    write_results("fleet", result, markdown(result))
+    write_results("fleet", result, markdown(result), args.results)
     met = all(all(r["targets"].values()) for r in result["backends"].values())
     return 0 if met else 1
 

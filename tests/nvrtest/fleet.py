@@ -8,7 +8,8 @@ the box around it: reports appear at the real rates times a speed-up, and a boun
 sender threads (one HTTP connection each) steps the sites that have something to send,
 instead of one uplink thread per site.
 
-Used by tests/bench/bench_fleet.py (1,000 sites) and its smoke test (tests/fleet).
+Used by tests/bench/bench_fleet.py (1,000 sites) and its smoke test (tests/tools/fleet).
+See docs/design/fleet.md, "The fleet simulator" and its invariants.
 """
 
 from __future__ import annotations
@@ -655,7 +656,8 @@ class FleetRun:
         """Every outbox is delivered: acknowledged, and nothing left to send again.
 
         Acknowledged is not enough: a site whose cursor commit was lost holds acknowledged
-        reports it has yet to send again, which is the duplicate head office must count.
+        reports it has yet to send again, which is the duplicate head office must count
+        (docs/design/fleet.md, invariant 2).
         """
         acked = all(
             self.ledger.acked_count(s.site_id) >= s.appended - self._appended_before[s.site_id]
@@ -702,7 +704,10 @@ def stored_ids(head_office: HeadOfficeProcess, site: FleetSite) -> list[str]:
 def audit(
     head_office: HeadOfficeProcess, sites: list[FleetSite], ledgers: list[Ledger]
 ) -> dict[str, Any]:
-    """Lost (acknowledged, not stored), duplicates stored, and head office's own counters."""
+    """Lost (acknowledged, not stored), duplicates stored, and head office's own counters.
+
+    Read through head office's API, on either engine (docs/design/fleet.md, invariant 3).
+    """
     summaries = {s["site_id"]: s for s in head_office.get_json("/api/sites")}
     lost = stored_twice = missing = seq_reused = counted = unacked = 0
     for site in sites:
