@@ -1,8 +1,9 @@
 """The fleet simulator of tests/bench/bench_fleet.py, small: what its numbers rest on.
 
 Three simulated sites (the box's own outbox, uplink worker and signing) against a real
-nvr-headoffice on SQLite. One comes back from a 7-day outage with its backlog; some
-deliveries are re-sent as after a box crash between head office's 200 and the cursor commit.
+nvr-headoffice, on SQLite and on PostgreSQL. One comes back from a 7-day outage with its
+backlog; some deliveries are re-sent as after a box crash between head office's 200 and the
+cursor commit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from nvrtest.fleet import (
     make_state_files,
     write_sites_file,
 )
+from nvrtest.headoffice import BOTH_ENGINES
+
+pytestmark = BOTH_ENGINES
 
 PLAN = FleetPlan(
     sites=3,
@@ -35,11 +39,12 @@ PLAN = FleetPlan(
 )
 
 
-def test_a_site_back_from_a_week_away_delivers_its_backlog_once(tmp_path: Path) -> None:
+def test_a_site_back_from_a_week_away_delivers_its_backlog_once(
+    tmp_path: Path, headoffice_database: Path | str
+) -> None:
     secrets = {site: f"secret-of-{site}-3f9a" for site in PLAN.site_ids()}
-    head_office = HeadOfficeProcess(
-        tmp_path, write_sites_file(tmp_path / "sites.yaml", secrets), str(tmp_path / "ho.db")
-    )
+    sites_file = write_sites_file(tmp_path / "sites.yaml", secrets)
+    head_office = HeadOfficeProcess(tmp_path, sites_file, str(headoffice_database))
     try:
         url = head_office.url + "/api/nvr/reports"
         paths = make_state_files(tmp_path / "sites", PLAN.sites)
