@@ -86,29 +86,38 @@ def _heads(value: Any) -> list[tuple[str, int, str, str]]:
 
 
 def note_evidence(
-    conn: Conn, site_id: str, report_id: str, body: dict[str, Any], received_ms: int
+    conn: Conn, site_id: str, reports: Sequence[tuple[str, dict[str, Any]]], received_ms: int
 ) -> None:
-    """Store the public key and chain heads a new report carries (inside its transaction)."""
-    evidence = body.get("evidence")
-    if not isinstance(evidence, dict):
-        return
-    key = _public_key(evidence.get("public_key"))
-    if key is not None:
-        conn.execute(
-            "INSERT INTO site_keys (site_id, key_id, public_key, first_seen_at_ms,"
-            " last_seen_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, key_id)"
-            " DO UPDATE SET last_seen_at_ms = CASE WHEN excluded.last_seen_at_ms"
-            " > site_keys.last_seen_at_ms THEN excluded.last_seen_at_ms"
-            " ELSE site_keys.last_seen_at_ms END",
-            (site_id, key[0], key[1], received_ms, received_ms),
+    """Store the public keys and chain heads new reports (id, body) carry, in their transaction.
+
+    Two statements for a whole batch, not two per report: each key once (they share one
+    receive time, so one upsert per key says what one per report would), every head at once.
+    """
+    keys: dict[str, str] = {}
+    heads: list[tuple[str, str, int, str, str, int, str]] = []
+    for report_id, body in reports:
+        evidence = body.get("evidence")
+        if not isinstance(evidence, dict):
+            continue
+        key = _public_key(evidence.get("public_key"))
+        if key is not None:
+            keys.setdefault(key[0], key[1])
+        heads.extend(
+            (site_id, camera, segment_id, chain, start, received_ms, report_id)
+            for camera, segment_id, chain, start in _heads(evidence.get("chain_heads"))
         )
+    conn.executemany(
+        "INSERT INTO site_keys (site_id, key_id, public_key, first_seen_at_ms,"
+        " last_seen_at_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (site_id, key_id)"
+        " DO UPDATE SET last_seen_at_ms = CASE WHEN excluded.last_seen_at_ms"
+        " > site_keys.last_seen_at_ms THEN excluded.last_seen_at_ms"
+        " ELSE site_keys.last_seen_at_ms END",
+        [(site_id, key, text, received_ms, received_ms) for key, text in keys.items()],
+    )
     conn.executemany(
         "INSERT INTO chain_heads (site_id, camera, segment_id, chain_sha256, start,"
         " received_at_ms, report_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (site_id, camera, segment_id, chain, start, received_ms, report_id)
-            for camera, segment_id, chain, start in _heads(evidence.get("chain_heads"))
-        ],
+        heads,
     )
 
 
