@@ -258,7 +258,8 @@ class ReportStore:
         A batch costs a handful of statements, not several per report (a 500-report
         catch-up on PostgreSQL pays a round trip for each): one multi-row INSERT says which
         ids were new, the gaps are placed in memory and written once, and the per-report
-        rows (evidence, announced drops, camera days) go in one executemany each.
+        rows (evidence, announced drops, camera days) go in one executemany each
+        (docs/design/headoffice.md, "Storing a batch").
         """
         with self.engine.transaction() as conn:
             bounds = _bounds(conn, site_id, self.engine.lock_site)
