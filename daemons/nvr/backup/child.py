@@ -24,8 +24,8 @@ from nvr.core.threadname import name_os_thread
 log = logging.getLogger(__name__)
 
 STDERR_RING_LINES = 40
-# Progress blocks come once a second: 11 samples measure the frame rate over 10 s of video.
-FPS_SAMPLES = 11
+# The frame rate is measured over the last 10 s of video, whatever the progress period.
+FPS_WINDOW_US = 10_000_000
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -55,7 +55,7 @@ class FfmpegChild:
         self.progressed = False
         self._out_time_us = -1
         self._frame = -1
-        self._frames: deque[tuple[int, int]] = deque(maxlen=FPS_SAMPLES)  # (out_time_us, frame)
+        self._frames: deque[tuple[int, int]] = deque()  # (out_time_us, frame), oldest first
         env = child_environment()
         env["TZ"] = "UTC"  # strftime file names and clock-aligned cuts in UTC
         self._proc = spawn(argv, env=env, preexec_fn=_die_with_parent)
@@ -121,7 +121,13 @@ class FfmpegChild:
             self.last_progress_at = self._clock()
             self.progressed = self._out_time_us > 0 or self.progressed
             if self._frame >= 0:
-                self._frames.append((self._out_time_us, self._frame))
+                self._note_frames(self._out_time_us, self._frame)
+
+    def _note_frames(self, out_time_us: int, frame: int) -> None:
+        # Drop the oldest sample while the next one still spans the window.
+        self._frames.append((out_time_us, frame))
+        while len(self._frames) > 2 and out_time_us - self._frames[1][0] >= FPS_WINDOW_US:
+            self._frames.popleft()
 
     def fps(self) -> float | None:
         """Video frames per second of video time over the last ~10 s; None before known.

@@ -23,8 +23,17 @@ log = logging.getLogger(__name__)
 # Fragmented MP4 that is playable up to the last complete fragment when ffmpeg or the box
 # dies: an empty moov up front, a moof per keyframe, base offsets browsers and players accept.
 FMP4_FLAGS = "movflags=+frag_keyframe+empty_moov+default_base_moof"
-# Progress lines (out_time_us=...) once a second on stderr: how stalls are noticed.
-STATS_PERIOD_SECONDS = 1
+# Progress blocks (out_time_us=...) on stderr are how stalls are noticed and fps measured.
+# Each block wakes one reader thread of nvr-backup: once a second per camera that was 1.5 %
+# of recording's CPU floor (docs/design/recording.md, "CPU"), so a block comes every 5 s,
+# or four times per stall_seconds when an operator set that shorter.
+STATS_PERIOD_MAX_SECONDS = 5.0
+STATS_PER_STALL = 4
+
+
+def stats_period(recording: RecordingConfig) -> float:
+    """Seconds between ffmpeg's progress blocks: rare, yet well inside the stall limit."""
+    return min(STATS_PERIOD_MAX_SECONDS, recording.stall_seconds / STATS_PER_STALL)
 
 
 def recording_ffmpeg() -> str:
@@ -115,7 +124,7 @@ def build_command(
         "-loglevel",
         "warning",
         "-stats_period",
-        str(STATS_PERIOD_SECONDS),
+        f"{stats_period(recording):g}",
         "-progress",
         "pipe:2",
     ]
