@@ -216,9 +216,9 @@ def thread_split(pid: int, before: Snapshot, after: Snapshot) -> dict[str, Any]:
 KERNEL_WRITEBACK_PREFIXES = ("kworker", "jbd2")
 
 
-def kernel_writeback_cpu_s() -> float:
-    """CPU seconds the machine's writeback kernel threads have used since boot."""
-    ticks = 0
+def kernel_writeback_ticks() -> dict[int, int]:
+    """CPU clock ticks each writeback kernel thread has used, by pid."""
+    ticks: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -229,8 +229,18 @@ def kernel_writeback_cpu_s() -> float:
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         if comm.startswith(KERNEL_WRITEBACK_PREFIXES):
             fields = stat[stat.rindex(")") + 2 :].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
+            ticks[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def kernel_writeback_cpu_s(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds of the writeback threads between two readings.
+
+    Only threads alive at both: kworkers come and go, and one that exited in the window
+    would otherwise take its whole lifetime's CPU out of the sum.
+    """
+    ticks = sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
+    return round(ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
 def machine_busy(before: Any, after: Any) -> dict[str, float]:
@@ -577,7 +587,7 @@ def observe(recorder: Recorder, sim: CameraSimulator, start: float, seconds: flo
     tree, sim_tree = recorder.tree(), simulator_tree(sim)
     sleep_until(start)
     cpu0, sim0, disk0 = psutil.cpu_times(), sim_tree.snapshot(), disk_usage(recorder.recordings)
-    kernel0 = kernel_writeback_cpu_s()
+    kernel0 = kernel_writeback_ticks()
     samples = [tree.snapshot()]
     end = samples[0].at + seconds
     while (now := time.time()) < end:
@@ -589,7 +599,7 @@ def observe(recorder: Recorder, sim: CameraSimulator, start: float, seconds: flo
         (sim0, sim1),
         (disk0, disk1),
         machine_busy(cpu0, psutil.cpu_times()),
-        round(kernel_writeback_cpu_s() - kernel0, 2),
+        kernel_writeback_cpu_s(kernel0, kernel_writeback_ticks()),
     )
 
 
