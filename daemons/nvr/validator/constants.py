@@ -81,6 +81,13 @@ RUN_NOISE_PERCENTILE = 75  # of the tile change: the clock and a few coded block
 # picture moves tiles by 4 levels at most on the tuning set.
 RUN_OTHER_PICTURE_DIFF = 10.0
 MIN_FRAMES_FOR_FREEZE = 2
+# Frozen also needs keyframes that repeat one picture (invariant 15): the noise of their
+# difference below this share of two independent draws' noise. Tuning: live 0.77 at the
+# least, frozen 0.70 at the most (first checks of a clip apart: the encoder's first
+# keyframe is coded differently, 0.83-0.98). An encoder that removed all noise from a
+# still scene keeps ~1 on the little noise left (held-out colour chart: 1.08-1.15).
+FROZEN_MAX_KEY_NOISE_RATIO = 0.75
+NOISE_FLOOR = 0.001  # luma levels: below this a tile has no noise (identical keyframes: 0)
 
 # -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------
 RECORDING_FRESH_MIN_SECONDS = 120  # a recorded camera's newest segment is at most this old

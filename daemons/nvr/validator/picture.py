@@ -74,6 +74,10 @@ class FrameStats:
     run_noise: float | None = None  # 75th percentile of the tile change, median over pairs
     run_changed_share: float | None = None  # tiles changed from the run's first to last frame
     run_changed_tiles: frozenset[int] = frozenset()
+    # The sensor noise in the difference of consecutive keyframes against the noise of the
+    # keyframes themselves: ~1 when each holds a new draw of noise, lower when they repeat
+    # one picture (a frozen sensor re-encoded: its noise pattern is coded again each time).
+    key_noise_ratio: float = c.NO_NOISE_KNOWN
 
     @property
     def mode(self) -> Mode:
@@ -198,6 +202,30 @@ def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozens
     return max(shares), float(np.median(noise)), tiles
 
 
+def _tile_noise(gray: Floats) -> Floats:
+    """Sensor noise per tile (Immerkaer's estimate, as `_noise_sigma` for the frame)."""
+    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, _NOISE_MASK))
+    return np.asarray(np.sqrt(np.pi / 2.0) * _tiles(response).mean(axis=(2, 3)) / 6.0)
+
+
+def _key_noise_ratio(frames: Sequence[Frame], keep: Mask) -> float:
+    """Whether consecutive keyframes hold new noise (~1) or repeat one picture (below).
+
+    Per tile, the noise of the difference against that of two independent draws,
+    sqrt(a^2 + b^2); the median over tiles, then over pairs. The noise estimate is blind
+    to edges and ramps, so a re-coded frozen picture, whose keyframes differ by coding
+    error on its edges, still measures low, and a live camera whose encoder removed most
+    of the noise still measures ~1 on what is left (docs/design/validation.md, inv. 15).
+    """
+    grey = [_gray(f).astype(np.float32) for f in frames]
+    ratios = []
+    for before, after in itertools.pairwise(grey):
+        both = np.sqrt(_tile_noise(before) ** 2 + _tile_noise(after) ** 2)
+        ratio = _tile_noise(after - before) / np.maximum(both, c.NOISE_FLOOR)
+        ratios.append(float(np.median(ratio[keep])))
+    return float(np.median(ratios)) if ratios else c.NO_NOISE_KNOWN
+
+
 def _run_changes(run: Sequence[Frame], keep: Mask) -> tuple[float, float, frozenset[int]]:
     """Motion and noise in the run (the last frames of a GOP, consecutive; invariant 14).
 
@@ -261,6 +289,7 @@ def measure(
         None if run_noise is None else round(run_noise, 4),
         None if run_share is None else round(run_share, 4),
         run_tiles or frozenset(),
+        round(_key_noise_ratio(frames, keep), 4),
     )
 
 
@@ -453,17 +482,22 @@ def check_frozen(
         "run_changed_share": stats.run_changed_share,
         "run_noise": stats.run_noise,
         "changed_outside_osd": elsewhere,
+        "key_noise_ratio": stats.key_noise_ratio,
         "frames": frames,
     }
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
+    if stats.key_noise_ratio >= c.FROZEN_MAX_KEY_NOISE_RATIO:
+        return CheckResult(Check.FROZEN, Status.OK, "", values)  # new noise: a live sensor
     for where, share, noise, limit in _stillness(stats):
         if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
             reason = (
                 f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
-                f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
-                f" (< {limit:.3f}): a running clock alone does not count"
+                f" (< {c.FROZEN_MAX_CHANGED:.0%}), sensor noise {where} {noise:.3f}"
+                f" (< {limit:.3f}) and keyframes repeat one picture (new noise"
+                f" {stats.key_noise_ratio:.2f} < {c.FROZEN_MAX_KEY_NOISE_RATIO:.2f}):"
+                " a running clock alone does not count"
             )
             return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
     return CheckResult(Check.FROZEN, Status.OK, "", values)
