@@ -36,6 +36,7 @@ CLIPPED_LUMA = 250.0  # a pixel this bright is clipped (over-exposed)
 EDGE_TILE_RANGE = 20.0  # a tile whose denoised p95-p5 is this high holds an edge ...
 EDGE_NOISE_FACTOR = 6.0  # ... and this many times the sensor noise (sigma)
 MIN_EDGE_TILES = 8  # fewer edge tiles (of 144): nothing sharp in the picture
+EDGE_WINDOW = 15  # pixels: an edge's contrast is taken over this square, a blurred edge's width
 NO_NOISE_KNOWN = 99.0  # temporal noise of a single frame: unknown, never "frozen"
 
 # -- picture mode (one baseline per mode, invariant 11) --------------------------------------
@@ -66,7 +67,7 @@ COVERED_FLAT_SHARE = 0.7  # ... or when this share of tiles is flat, baseline or
 COVERED_MAX_CONTRAST = 0.33  # ... with a spread below this share of the mean brightness
 
 # -- blur: steepest slope against the edge's contrast, median over edge tiles -------------
-BLUR_ABS_SHARPNESS = 0.25  # softer than this is blurred, baseline or not
+BLUR_ABS_SHARPNESS = 0.2  # softer than this is blurred, baseline or not
 BLUR_FAIL_RATIO = 0.7  # against the baseline of the same mode
 BLUR_WARN_RATIO = 0.8
 

@@ -133,23 +133,32 @@ def _noise_sigma(gray: Floats) -> float:
 
 
 def _sharpness(gray: Floats, tile_range: Floats, keep: Mask, noise: float) -> float:
-    """Median over edge tiles of the steepest gradients against the tile's contrast.
+    """Median over edge tiles of the steepest slopes against the edge's own contrast.
 
     A step of height h blurred to a width sigma has a largest slope of h / (2.5 sigma):
-    the ratio measures the blur, whatever the contrast (night) and, because the picture
-    was denoised first and only tiles whose contrast stands well above the sensor noise
-    count, whatever the noise. Fewer than MIN_EDGE_TILES edge tiles give 0, "no edge to
-    judge by" (a fine noisy texture, a blank wall); the clock's few tiles cannot count.
+    the ratio measures the blur whatever the contrast (night) and, because the picture
+    was denoised first and only edges whose contrast stands well above the sensor noise
+    count, whatever the noise. The contrast is taken per pixel, over a window as wide as
+    a strongly blurred edge (EDGE_WINDOW), not over the tile: an edge on a tile's border
+    leaves only its tail in the next tile, which then looked steep against its own small
+    range (a blurred test card measured as sharp as the sharp one). Fewer than
+    MIN_EDGE_TILES edge tiles give 0, "no edge to judge by" (a fine noisy texture, a
+    blank wall); the clock's few tiles cannot count.
     """
     light = cv2.GaussianBlur(gray, (0, 0), c.SLOPE_SIGMA)
     gx = cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(light, cv2.CV_32F, 0, 1, ksize=3)
     slope = np.sqrt(gx * gx + gy * gy) / 8.0  # Sobel sums 8 differences
-    steep = np.percentile(_tiles(np.asarray(slope, dtype=np.float32)), 98, axis=(2, 3))
-    edges = keep & (tile_range >= max(c.EDGE_TILE_RANGE, c.EDGE_NOISE_FACTOR * noise))
+    smooth = _blur(gray, c.DENOISE_SIGMA)
+    window = np.ones((c.EDGE_WINDOW, c.EDGE_WINDOW), dtype=np.uint8)
+    contrast = cv2.dilate(smooth, window) - cv2.erode(smooth, window)
+    least = max(c.EDGE_TILE_RANGE, c.EDGE_NOISE_FACTOR * noise)
+    steepness = np.where(contrast >= least, slope / np.maximum(contrast, 1.0), 0.0)
+    steep = np.percentile(_tiles(steepness.astype(np.float32)), 98, axis=(2, 3))
+    edges = keep & (tile_range >= least)
     if edges.sum() < c.MIN_EDGE_TILES:
         return 0.0
-    return float(np.median(steep[edges] / tile_range[edges]))
+    return float(np.median(steep[edges]))
 
 
 def _blur(image: Floats, sigma: float) -> Floats:
