@@ -354,8 +354,10 @@ def _too_dark(stats: FrameStats, baseline: Baseline | None) -> bool:
 
 
 def check_exposure(stats: FrameStats, baseline: Baseline | None = None) -> CheckResult:
-    """Too dark (dim and without detail), or washed out (clipped, bright and flat, or far
-    brighter than any exposure control leaves a scene)."""
+    """Too dark (dim, no detail), or washed out (clipped, bright and flat, or too bright).
+
+    Too bright: far brighter than any exposure control leaves a scene.
+    """
     values = {
         "mean_luma": round(stats.mean, 1),
         "p10_luma": round(stats.p10, 1),
