@@ -277,7 +277,9 @@ _CORRIDOR = (
     "drawbox=x=280:y=140:w=80:h=60:c=0xe8e8e0:t=fill,drawgrid=w=32:h=360:t=1:c=0x202020@0.5,"
     "drawtext=fontfile={font}:text='FIRE EXIT':x=285:y=160:fontsize=14:fontcolor=black"
 )
-# A yard with a small moving object (a person-sized box crossing slowly) on the lot.
+# A yard with a small object (a person-sized box) on the lot. Meant to cross slowly, it
+# stands still: drawbox's `t` is the box's thickness, not the time, and its expressions
+# are evaluated once (so does the night street's car). Kept as is: the clips are scored.
 _YARD = _LOT + ",drawbox=x='40+t*18':y=250:w=18:h=44:c=0xe0c020:t=fill"
 _NIGHT_CURVE = "lutyuv=y='255*pow(val/255,2.1)':u='128+(val-128)*0.5':v='128+(val-128)*0.5'"
 _IR_CURVE = "hue=s=0,lutyuv=y='255*pow(val/255,1.7)':u=128:v=128"
