@@ -128,8 +128,7 @@ def _chroma(frame: Frame) -> float:
 
 def _noise_sigma(gray: Floats) -> float:
     """Sensor noise of one frame (Immerkaer's estimate: a mask blind to edges and ramps)."""
-    response = cv2.filter2D(gray, cv2.CV_32F, _NOISE_MASK)
-    return float(np.sqrt(np.pi / 2.0) * np.abs(response).mean() / 6.0)
+    return float(_tile_noise(gray).mean())
 
 
 def _sharpness(gray: Floats, tile_range: Floats, keep: Mask, noise: float) -> float:
@@ -212,7 +211,7 @@ def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozens
 
 
 def _tile_noise(gray: Floats) -> Floats:
-    """Sensor noise per tile (Immerkaer's estimate, as `_noise_sigma` for the frame)."""
+    """Sensor noise per tile (Immerkaer's estimate)."""
     response = np.abs(cv2.filter2D(gray, cv2.CV_32F, _NOISE_MASK))
     return np.asarray(np.sqrt(np.pi / 2.0) * _tiles(response).mean(axis=(2, 3)) / 6.0)
 
