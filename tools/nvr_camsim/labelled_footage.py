@@ -21,10 +21,10 @@ sets, and no threshold was set after looking at it.
   at 300 kbit/s, MJPEG at 5 fps (every frame a keyframe), x264 main CRF 26 with
   B-frames at 25 fps, x264 capped at 160-200 kbit/s at 8 fps;
 - defects (`FAULTS`, the recipe next to each label): video loss, under-exposure by 4.5
-  and 5.5 EV, over-exposure (the median at 0.7 of white), a sun/headlight flare, a plastic bag over the
-  dome, a cardboard box in front, a hand over 80 %, defocus by a disc of radius 2.5 and
-  4 px, grease on the dome, a stuck sensor (OSD running) and a stuck encoder (OSD frozen
-  too), each re-encoded by the scene's own encoder.
+  and 5.5 EV, over-exposure (auto-exposure failed: the median at 0.7 of white), a sun or
+  headlight flare, a plastic bag over the dome, a cardboard box in front, a hand over
+  80 %, defocus by a disc of radius 2.5 and 4 px, grease on the dome, a stuck sensor (OSD
+  running) and a stuck encoder (OSD frozen too), each re-encoded by the scene's encoder.
 
 The sensor, gain, colour and lens-fault model is labelled_photo's (`through_lens`),
 shared rather than copied. Healthy clips last 24 s (six checks), defect clips 16 s; the
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -269,9 +270,10 @@ class Fault4:
     """A defect recipe: labelled_photo's lens model, plus what blind4 adds.
 
     `extra`: "overexpose" (auto-exposure failed: the picture's median at 0.7 of white,
-    linear; set against the scene, not the day, so a dark scene is over-exposed too), "flare" (a sun or headlight flare: a glow and a veil over the view), "bag"
-    (a plastic bag over the dome: the view diffused), "box" (a cardboard box in front),
-    "fingers" (a hand over 80 % of the lens), "smear" (grease on the dome).
+    linear; set against the scene, not the day, so a dark scene is over-exposed too),
+    "flare" (a sun or headlight flare: a glow and a veil over the view), "bag" (a plastic
+    bag over the dome: the view diffused), "box" (a cardboard box in front), "fingers" (a
+    hand over 80 % of the lens), "smear" (grease on the dome).
     `hold_osd`: the encoder repeats its last frame, burnt-in clock included.
     """
 
@@ -350,7 +352,9 @@ class FootageSet:
         """Render the missing clips (in parallel) and return them (all by default)."""
         wanted = list(only) if only is not None else self.clips()
         set_cache_dir(self.name).mkdir(parents=True, exist_ok=True)
-        faults = {(f.defect, f.strength): f for f in self.faults}
+        faults: dict[tuple[Defect | None, str], Fault4] = {
+            (f.defect, f.strength): f for f in self.faults
+        }
         with ThreadPoolExecutor(workers or max(1, os.cpu_count() or 2)) as pool:
             jobs = [
                 pool.submit(_encode, clip, faults.get((clip.defect, clip.strength)))
@@ -373,7 +377,7 @@ def source_path(source: Source) -> Path:
     return path
 
 
-def _linear(bgr: npt.NDArray[np.uint8]) -> Image:
+def _linear(bgr: npt.NDArray[Any]) -> Image:
     return np.asarray(_LINEAR[bgr], dtype=np.float32)
 
 
@@ -400,10 +404,10 @@ def _pictures(scene: FootageScene, seconds: float) -> Callable[[float], Image]:
         canvas = _still(scene.source)
         return lambda _t: canvas
     frames = _footage(scene.source, scene.start_s)
-    current = next(frames, None)
-    upcoming = next(frames, None)
-    if current is None:
+    first = next(frames, None)
+    if first is None:
         raise ClipError(f"{scene.source.file} has no frame after {scene.start_s} s")
+    current, upcoming = first, next(frames, None)
 
     def at(t: float) -> Image:
         nonlocal current, upcoming
@@ -463,7 +467,7 @@ def _rain(light: Image, rng: np.random.Generator) -> Image:
     streaks = np.zeros((HEIGHT, WIDTH), dtype=np.float32)
     for x, y in zip(rng.integers(0, WIDTH, 90), rng.integers(-10, HEIGHT, 90), strict=True):
         cv2.line(streaks, (int(x), int(y)), (int(x) - 3, int(y) + 12), 1.0, 1)
-    streaks = cv2.GaussianBlur(streaks, (0, 0), 0.7)
+    streaks = np.asarray(cv2.GaussianBlur(streaks, (0, 0), 0.7), dtype=np.float32)
     level = float(light.mean())
     return np.asarray(light * 0.95 + 0.05 * level + 0.8 * level * streaks[..., None],
                       dtype=np.float32)  # fmt: skip
