@@ -36,6 +36,7 @@ PACKAGES=(
     runc                # podman's OCI runtime here: crun refuses hybrid cgroups
     qemu-system-x86     # boots the power-cut guest; SIGKILL to qemu is the power cut
     postgresql          # head office at fleet scale: tests start their own server (initdb into a temp dir)
+    opencv-doc          # its samples/data (real CCTV footage, photographs): the blind4 picture set (labelled_footage.py)
 )
 
 missing=()

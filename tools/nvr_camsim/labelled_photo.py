@@ -324,18 +324,26 @@ def _canvas(photo: Photo) -> Image:
     if bgr is None:
         raise ClipError(f"cannot read {photo.file}")
     srgb = bgr.astype(np.float32) / 255.0 * np.array(photo.tint, dtype=np.float32)
-    linear = _to_linear(np.clip(srgb, 0.0, 1.0))
+    return frame_canvas(to_linear(np.clip(srgb, 0.0, 1.0)), photo.view)
+
+
+def frame_canvas(linear: Image, view: tuple[float, float]) -> Image:
+    """A picture in linear light, framed 16:9 around `view` (shares), MARGIN x the view.
+
+    The margin keeps pans, zooms and shakes inside the picture.
+    """
     rows, cols = linear.shape[:2]
     width = min(cols, rows * WIDTH / HEIGHT)
     height = width * HEIGHT / WIDTH
-    left = int(np.clip(photo.view[0] * cols - width / 2, 0, cols - width))
-    top = int(np.clip(photo.view[1] * rows - height / 2, 0, rows - height))
+    left = int(np.clip(view[0] * cols - width / 2, 0, cols - width))
+    top = int(np.clip(view[1] * rows - height / 2, 0, rows - height))
     framed = linear[top : top + int(height), left : left + int(width)]
     size = (round(WIDTH * MARGIN), round(HEIGHT * MARGIN))
     return np.asarray(cv2.resize(framed, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
 
 
-def _to_linear(srgb: Image) -> Image:
+def to_linear(srgb: Image) -> Image:
+    """Linear light of an sRGB picture (0-1)."""
     return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4).astype(
         np.float32
     )
@@ -376,7 +384,8 @@ def _disc(radius: float) -> Image:
 
 
 @cache
-def _hot_spot() -> Image:
+def hot_spot() -> Image:
+    """An IR illuminator's light: the centre brighter than the edges (x 0.45 at corners)."""
     yy, xx = np.mgrid[:HEIGHT, :WIDTH].astype(np.float32)
     r2 = ((xx - WIDTH / 2) / (WIDTH / 2)) ** 2 + ((yy - HEIGHT / 2) / (HEIGHT / 2)) ** 2
     return np.asarray(1.0 - 0.55 * np.clip(r2, 0, 2) / 2, dtype=np.float32)[..., None]
@@ -435,9 +444,7 @@ def _frames(clip: Clip, scene: PhotoScene, fault: Fault | None) -> Iterator[byte
     """The clip's frames, BGR 8-bit, as raw bytes."""
     rng = np.random.default_rng(int(recipe_hash(clip.graph), 16))
     canvas = _canvas(scene.photo)
-    look = LOOKS[scene.light]
-    if fault is not None and fault.exposure != 1.0:
-        look = replace(look, light=fault.exposure / look.gain)
+    look = faulty_look(LOOKS[scene.light], fault)
     count = round(clip.seconds * scene.encoder.fps)
     held: Image | None = None
     for number in range(count):
@@ -456,7 +463,16 @@ def _render(
 ) -> Image:  # fmt: skip
     light = _view(canvas, scene.motion, t)
     if look.hot_spot:
-        light = light * _hot_spot()
+        light = light * hot_spot()
+    return through_lens(light, look, fault, rng)
+
+
+def through_lens(light: Image, look: Look, fault: Fault | None, rng: np.random.Generator) -> Image:
+    """What the camera makes of the light in front of it (linear, WIDTH x HEIGHT).
+
+    The fault at the lens (defocus, fog, a cover, lost signal), then sensor, gain and
+    curve. Shared with the blind4 set (nvr_camsim.labelled_footage).
+    """
     if fault is not None and fault.defocus:
         light = np.asarray(cv2.filter2D(light, -1, _disc(fault.defocus)), dtype=np.float32)
     if fault is not None and fault.veil:  # fog scatters light evenly over the view
@@ -468,24 +484,42 @@ def _render(
     return _expose(light, look, rng)
 
 
+def faulty_look(look: Look, fault: Fault | None) -> Look:
+    """The camera's exposure with the fault's.
+
+    An exposure fault is set against the day picture (light x gain), whatever the
+    camera's mode (see `Fault.exposure`).
+    """
+    if fault is not None and fault.exposure != 1.0:
+        return replace(look, light=fault.exposure / look.gain)
+    return look
+
+
 def _encode(clip: Clip, fault: Fault | None) -> None:
     if clip.path.is_file():
         return
     assert isinstance(clip.scene, PhotoScene)
-    scene = clip.scene
+    encode_raw(clip, clip.scene.encoder, _frames(clip, clip.scene, fault))
+
+
+def encode_raw(clip: Clip, encoder: PhotoEncoder, frames: Iterator[bytes]) -> None:
+    """Pipe raw BGR frames (WIDTH x HEIGHT) through ffmpeg into the clip's file.
+
+    Written under a temporary name and renamed: parallel runs never read half a file.
+    """
     tmp = clip.path.with_suffix(f".tmp{os.getpid()}.{threading.get_ident()}.mp4")
     argv = [
         require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
         "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{WIDTH}x{HEIGHT}",
-        "-r", str(scene.encoder.fps), "-i", "pipe:", "-pix_fmt", "yuv420p",
-        *scene.encoder.args, "-an", str(tmp),
+        "-r", str(encoder.fps), "-i", "pipe:", "-pix_fmt", "yuv420p",
+        *encoder.args, "-an", str(tmp),
     ]  # fmt: skip
     try:
         with tempfile.TemporaryFile() as errors:
             with subprocess.Popen(argv, stdin=subprocess.PIPE, stderr=errors) as proc:
                 assert proc.stdin is not None
                 try:
-                    for frame in _frames(clip, scene, fault):
+                    for frame in frames:
                         proc.stdin.write(frame)
                 except BrokenPipeError:
                     pass  # ffmpeg failed: its message says why
