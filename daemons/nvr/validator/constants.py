@@ -54,10 +54,6 @@ DARK_DETAIL_RATIO = 0.4  # with a baseline of the mode: too dark only below this
 WASHED_CLIPPED_SHARE = 0.3  # this much clipped to white: over-exposed
 WASHED_P10_LUMA = 150.0  # darkest 10 % this bright ...
 WASHED_MAX_SPREAD = 80.0  # ... with p90 - p10 below this: fog, glare, haze
-# A mean this bright is over-exposed whatever the contrast: exposure control puts a scene
-# near mid-grey (tuning: healthy 148 at the most; over-exposed x2 with flare 158 at the
-# least, a dim IR scene x2 apart, which reads as a normal picture, 92-102).
-WASHED_MEAN_LUMA = 153.0
 
 # -- covered / tampered: the picture lost most of its detail --------------------------------
 TEXTURED_TILE_STD = 1.5  # a tile whose band-pass std is below this has no texture
