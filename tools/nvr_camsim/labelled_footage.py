@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -66,6 +64,7 @@ from nvr_camsim.labelled_photo import (
     faulty_look,
     frame_canvas,
     hot_spot,
+    render_clips,
     through_lens,
     to_linear,
 )
@@ -351,17 +350,7 @@ class FootageSet:
     def ensure(self, only: Sequence[Clip] | None = None, workers: int = 0) -> list[Clip]:
         """Render the missing clips (in parallel) and return them (all by default)."""
         wanted = list(only) if only is not None else self.clips()
-        set_cache_dir(self.name).mkdir(parents=True, exist_ok=True)
-        faults: dict[tuple[Defect | None, str], Fault4] = {
-            (f.defect, f.strength): f for f in self.faults
-        }
-        with ThreadPoolExecutor(workers or max(1, os.cpu_count() or 2)) as pool:
-            jobs = [
-                pool.submit(_encode, clip, faults.get((clip.defect, clip.strength)))
-                for clip in wanted
-            ]
-            for job in jobs:
-                job.result()
+        render_clips(self.name, wanted, self.faults, _encode, workers)
         return wanted
 
 

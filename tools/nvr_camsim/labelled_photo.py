@@ -39,12 +39,13 @@ import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -287,18 +288,41 @@ class PhotoSet:
     def ensure(self, only: Sequence[Clip] | None = None, workers: int = 0) -> list[Clip]:
         """Render the missing clips (in parallel) and return them (all by default)."""
         wanted = list(only) if only is not None else self.clips()
-        set_cache_dir(self.name).mkdir(parents=True, exist_ok=True)
-        faults: dict[tuple[Defect | None, str], Fault] = {
-            (f.defect, f.strength): f for f in self.faults
-        }
-        with ThreadPoolExecutor(workers or max(1, os.cpu_count() or 2)) as pool:
-            jobs = [
-                pool.submit(_encode, clip, faults.get((clip.defect, clip.strength)))
-                for clip in wanted
-            ]
-            for job in jobs:
-                job.result()
+        render_clips(self.name, wanted, self.faults, _encode, workers)
         return wanted
+
+
+class FaultRecipe(Protocol):
+    """What every set's defect recipe has: the label it renders."""
+
+    @property
+    def defect(self) -> Defect:
+        """The defect the recipe makes."""
+
+    @property
+    def strength(self) -> str:
+        """Which recipe of that defect."""
+
+
+_F = TypeVar("_F", bound=FaultRecipe)
+
+
+def render_clips(
+    set_name: str,
+    clips: Sequence[Clip],
+    faults: Sequence[_F],
+    encode: Callable[[Clip, _F | None], None],
+    workers: int = 0,
+) -> None:
+    """Encode each clip with its fault's recipe (None: healthy), `workers` at a time."""
+    set_cache_dir(set_name).mkdir(parents=True, exist_ok=True)
+    by_label: dict[tuple[Defect | None, str], _F] = {(f.defect, f.strength): f for f in faults}
+    with ThreadPoolExecutor(workers or max(1, os.cpu_count() or 2)) as pool:
+        jobs = [
+            pool.submit(encode, clip, by_label.get((clip.defect, clip.strength))) for clip in clips
+        ]
+        for job in jobs:
+            job.result()
 
 
 BLIND = PhotoSet("blind", SCENES, FAULTS)
