@@ -416,6 +416,26 @@ def kept_until(after: dict[str, Any], cut_ms: int) -> dict[str, int]:
     return ends
 
 
+def around_cut(gaps: list[dict[str, Any]], runs: list[list[Any]], camera: str, cut_ms: int) -> str:
+    """The camera's gaps and runs near the cut, in seconds from it, for a failure message."""
+
+    def at(ms: int | None) -> str:
+        return "open" if ms is None else f"{(ms - cut_ms) / 1000:+.1f}"
+
+    near = 120_000
+    parts = [
+        f"gap {at(g['from_ms'])}..{at(g['to_ms'])} {g['reason']!r}"
+        for g in gaps
+        if abs(g["from_ms"] - cut_ms) < near or abs(g["to_ms"] - cut_ms) < near
+    ]
+    parts += [
+        f"run {at(started)}..{at(ended)} {reason!r}"
+        for cam, started, ended, reason in runs
+        if cam == camera and abs((ended or started) - cut_ms) < near
+    ]
+    return "; ".join(parts)
+
+
 def judge(
     number: int, before: dict[str, Any], after: dict[str, Any], cut_ms: int, power_on_ms: int
 ) -> Round:
@@ -449,7 +469,10 @@ def judge(
         spanning = [g for g in gaps if g["from_ms"] - 5000 <= cut_ms <= g["to_ms"] + 5000]
         reasons[camera] = spanning[0]["reason"] if spanning else None
         if reasons[camera] != str(EndReason.POWER_LOSS):
-            problems.append(f"{camera}: gap over the cut has reason {reasons[camera]!r}")
+            problems.append(
+                f"{camera}: gap over the cut has reason {reasons[camera]!r}"
+                f" (seconds from the cut: {around_cut(gaps, after['runs'], camera, cut_ms)})"
+            )
     video_lost_ms = max((cut_ms - end for end in kept_until(after, cut_ms).values()), default=0)
     return Round(
         video_lost_s=round(max(0, video_lost_ms) / 1000, 1),

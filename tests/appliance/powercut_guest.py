@@ -84,17 +84,20 @@ def boundary_segments(
     ).fetchall()
     for camera, started, ended in runs:
         rows = conn.execute(
-            "SELECT path, status, bytes FROM segments WHERE camera = ? AND start_ms >= ?"
+            "SELECT path, status, bytes, start_ms, end_ms FROM segments WHERE camera = ?"
+            " AND start_ms >= ?"
             " AND start_ms <= ? ORDER BY start_ms DESC LIMIT ?",
             (camera, started - 2000, ended, BOUNDARY_SEGMENTS),
         ).fetchall()
-        for path, status, size in rows:
+        for path, status, size, start_ms, end_ms in rows:
             file = recordings / path
             checked.append(
                 {
                     "path": path,
                     "status": status,
                     "bytes": size,
+                    "start_ms": start_ms,
+                    "end_ms": end_ms,
                     "playable": file.exists() and playable(file),
                 }
             )

@@ -8,14 +8,17 @@ power cut in a VM) is tests/appliance/test_powercut.py.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from pathlib import Path
 
 from nvr.backup.flush import InProgressSync, newest_file
+from nvr.backup.indexer import Indexer
 from nvr.backup.paths import STAGING_DIR
-from nvr.backup.reconcile import close_open_runs
+from nvr.backup.reconcile import close_open_runs, unindexed_files
 from nvr.core.state import StateStore
 from nvr.core.tables.recordings import EndReason, coverage
+from nvr.core.tools import require_tool
 
 BOOT_MS = 1_800_000_000_000
 
@@ -70,3 +73,48 @@ def test_the_file_in_progress_is_the_newest_staged_file(tmp_path: Path) -> None:
     sync = InProgressSync(tmp_path, lambda: ["cam01", "cam02"], threading.Event())
     sync.sync_once()
     assert newest.read_bytes() == b"x" * 2048
+
+
+def test_a_partial_file_whose_time_ran_ahead_continues_its_run(tmp_path: Path) -> None:
+    """After a cut, the staged file's modification time can be seconds later than its video.
+
+    The file in progress was synced up to some point; ext4 then committed a newer
+    modification time without the data behind it. Indexed as "end minus duration", the
+    partial would open a hole before itself ("not recording" just before the cut) and the
+    power-loss gap would start after video that is not there (powercut.md, invariant 2).
+    """
+    store = StateStore.open(tmp_path / "state.db")
+    recordings = tmp_path / "recordings"
+    staging = recordings / "cam01" / STAGING_DIR
+    staging.mkdir(parents=True)
+    run_start = BOOT_MS - 60_000
+    add_run(store, "cam01", run_start, 2)  # two 10 s segments, closed and indexed
+    closed_end = run_start + 20_000
+    partial = staging / "0a1b2c3d-000002.mp4"  # the run's third file
+    subprocess.run(
+        [require_tool("ffmpeg"), "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+         "-t", "3", "-c:v", "libx264", "-g", "25", "-movflags",
+         "+frag_keyframe+empty_moov+default_base_moof", str(partial)],
+        check=True,
+    )  # fmt: skip
+    mtime_ns = (closed_end + 3_000 + 4_000) * 1_000_000  # 4 s ahead of its 3 s of video
+    os.utime(partial, ns=(mtime_ns, mtime_ns))
+
+    indexer = Indexer(tmp_path / "state.db", recordings, require_tool("ffprobe"))
+    for segment in unindexed_files(store, recordings, "cam01"):
+        indexer.index(store, segment)
+    close_open_runs(store, BOOT_MS)
+
+    path, start_ms, end_ms = (
+        store.read()
+        .execute(
+            "SELECT path, start_ms, end_ms FROM segments WHERE camera = 'cam01' ORDER BY id DESC"
+        )
+        .fetchone()
+    )
+    assert not path.startswith("cam01/" + STAGING_DIR), "the partial got its dated name"
+    assert start_ms == closed_end
+    assert abs(end_ms - (closed_end + 3_000)) < 100, end_ms - closed_end
+    gaps = coverage(store.read(), "cam01", run_start, BOOT_MS + 30_000).gaps
+    assert [g.reason for g in gaps] == [str(EndReason.POWER_LOSS)], gaps
+    assert gaps[0].start_ms == end_ms

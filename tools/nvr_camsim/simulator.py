@@ -223,8 +223,11 @@ class CameraSimulator(Started):
     def _start_publisher(self, cam: _Camera) -> None:
         clip = ensure_clip(self.clip_spec(cam.fault), self._cache_dir)
         url = self.server.rtsp_url(cam.id, PUBLISHER_USER, self._publisher_password)
-        cam.publisher = Publisher(cam.id, clip, url, require_tool("ffmpeg"))
-        cam.publisher.start()
+        publisher = Publisher(cam.id, clip, url, require_tool("ffmpeg"))
+        publisher.start()
+        # Only a started publisher is shown: a reader never sees a camera without a pid
+        # between the old publisher's death and the new one's start.
+        cam.publisher = publisher
 
     def _stop_publisher(self, cam: _Camera) -> None:
         if cam.publisher is not None:

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from nvr.backup.paths import is_staged, place_segment
+from nvr.backup.paths import STAGED_NAME, is_staged, place_segment
 from nvr.backup.recorder import FinishedSegment
 from nvr.core.chain import chain_tip
 from nvr.core.durable import fsync_directory
@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # holds no video, so it is removed rather than indexed or called corrupt.
 MIN_SEGMENT_BYTES = 1024
 PROBE_TIMEOUT_SECONDS = 30
+# How much later than its predecessor's end a partial file of one ffmpeg run may seem to
+# start and still be taken for its continuation (invariant 10): its modification time can
+# run up to the 5 s flush interval plus ext4's 5 s commit ahead of its last whole fragment.
+CONTINUATION_WINDOW_MS = 15_000
 
 
 def hash_and_sync(path: Path) -> str:
@@ -111,6 +115,46 @@ def insert_segment(store: StateStore, row: SegmentRow) -> bool:
     return cursor.rowcount == 1
 
 
+def previous_end(store: StateStore, segment: FinishedSegment) -> int | None:
+    """Where the file before this partial one in the same ffmpeg run ended, if any.
+
+    Files of one run are numbered (`<run>-<n>`) and indexed in order, so for n > 0 the
+    camera's newest row is the file ffmpeg closed as it opened this one. None for a run's
+    first file and for files ffmpeg reported closed (their end is exact).
+    """
+    match = STAGED_NAME.match(Path(segment.path).name)
+    if segment.duration_ms is not None or match is None or int(match.group(2)) == 0:
+        return None
+    row = (
+        store.read()
+        .execute(
+            "SELECT end_ms FROM segments WHERE camera = ? ORDER BY id DESC LIMIT 1",
+            (segment.camera,),
+        )
+        .fetchone()
+    )
+    return None if row is None else int(row[0])
+
+
+def segment_times(
+    segment: FinishedSegment, duration_ms: int, previous_end_ms: int | None
+) -> tuple[int, int]:
+    """(start_ms, end_ms) of a readable segment (invariant 10).
+
+    The end is when ffmpeg closed it, the start that minus its video. A partial file (left
+    by a dead ffmpeg or a power cut) has no close: its end is its modification time, which
+    can be seconds later than its last whole fragment. When it continues its predecessor,
+    its video starts where that one ended and lasts its measured duration; end minus
+    duration would open a hole before it that coverage could not explain ("not
+    recording" just before a power cut) and put the power-loss gap after video that is not
+    there.
+    """
+    start_ms, end_ms = segment.end_ms - duration_ms, segment.end_ms
+    if previous_end_ms is None or not 0 <= start_ms - previous_end_ms <= CONTINUATION_WINDOW_MS:
+        return start_ms, end_ms
+    return previous_end_ms, min(end_ms, previous_end_ms + duration_ms)
+
+
 class Indexer:
     """A queue of closed segments and the thread that indexes them in order."""
 
@@ -168,12 +212,14 @@ class Indexer:
         if duration is None:
             duration = probe_duration_ms(self._ffprobe, path)
         readable = duration is not None and duration > 0
-        start_ms = segment.end_ms - (duration or 0) if readable else segment.end_ms
+        start_ms, end_ms = segment.end_ms, segment.end_ms
+        if duration is not None and duration > 0:
+            start_ms, end_ms = segment_times(segment, duration, previous_end(store, segment))
         relative = segment.path
         if is_staged(relative):
             relative = place_segment(self._recordings_dir, relative, start_ms)
         sha256 = hash_and_sync(self._recordings_dir / relative)
-        row = SegmentRow(segment.camera, relative, start_ms, segment.end_ms, size, sha256)
+        row = SegmentRow(segment.camera, relative, start_ms, end_ms, size, sha256)
         if not readable:
             log.warning("camera=%s unreadable segment %s kept as quarantined", row.camera, relative)
             self._insert_quarantined(store, row)
