@@ -128,6 +128,7 @@ def test_upgrade_over_a_running_install_keeps_everything_and_records_again(
     outbox = box.sql("SELECT report_id FROM outbox ORDER BY id").splitlines()
     assert outbox, "a status report waits in the outbox (no destination configured)"
     before = sha256_of_segments(box)
+    assert before, "no segment of the old release to compare across the upgrade"
     last_end = latest_end_ms(box, "cam01")
 
     # The example config changed between the releases and the site edited its copy: dpkg
