@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -90,7 +91,8 @@ def test_daemon_runs_for_real_while_a_recorder_keeps_writing(
     assert any(m.startswith("STOPPING=1") for m in notify.messages)
     assert "Traceback" not in stderr
     assert "deleted camera=cam01 path=" in stderr
-    assert "reached the high watermark 85%" in stderr
+    # "reached", or "is about to reach" when the look-ahead saw the writes coming first.
+    assert re.search(r"(reached|is about to reach) the high watermark 85%", stderr), stderr
     conn = sqlite3.connect(env.config.storage.state_file)
     state = conn.execute("SELECT state FROM heartbeats WHERE daemon = 'nvr-hddmon'").fetchone()
     conn.close()
