@@ -120,7 +120,8 @@ def previous_end(store: StateStore, segment: FinishedSegment) -> int | None:
 
     Files of one run are numbered (`<run>-<n>`) and indexed in order, so for n > 0 the
     camera's newest row is the file ffmpeg closed as it opened this one. None for a run's
-    first file and for files ffmpeg reported closed (their end is exact).
+    first file and for files ffmpeg reported closed (their end is exact). Any status, not
+    `latest_segment`'s ok rows only: a quarantined predecessor's span is not this file's.
     """
     match = STAGED_NAME.match(Path(segment.path).name)
     if segment.duration_ms is not None or match is None or int(match.group(2)) == 0:
