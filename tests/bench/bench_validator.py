@@ -5,8 +5,12 @@
 32 simulated cameras (H.264 at 640x360 by default, `--resolution 1920x1080` for field
 cameras; 25 fps, GOP 1 s) are recorded by a real nvr-backup (10 s segments). The
 validator daemon's own round (`ValidatorDaemon.run_round`: source picking, pacing, the
-checks in its pool, rows and snapshots) then runs R times; each camera is checked from
-its last closed segment (keyframes and one whole GOP decoded in-process).
+checks in its pool, rows and snapshots) then runs R times (default 6), each on segments
+newer than the round before; each camera is checked from its last closed segment. The
+first 3 rounds learn the baselines (keyframes and one whole GOP decoded in-process); the
+rest are the rounds of a learned box (keyframes, and the GOP only when it matters:
+invariant 16 of docs/design/validation.md). Both are reported; the target is judged on
+the learned rounds.
 CPU is the validator's process (all threads) plus its children; nvr-backup, mediamtx and
 the publishers are not counted. The baseline, in the same run: one round the old way, every
 camera read over RTSP (DESCRIBE, ffprobe, ffmpeg) with 12 workers.
@@ -37,6 +41,7 @@ from benchlib import nvr_config
 from nvr.core.config import Config, load_config
 from nvr.core.process import child_environment, stop_process
 from nvr.core.state import StateStore, now_ms
+from nvr.validator.constants import BASELINE_SAMPLES
 from nvr.validator.daemon import ValidatorDaemon
 from nvr.validator.engine import Engine, default_tools, settings_of
 from nvr.validator.pacing import process_cpu_seconds
@@ -60,21 +65,29 @@ def write_config(root: Path, sim: CameraSimulator) -> Path:
     return path
 
 
-def wait_all_recorded(config: Config, cameras: int, backup: subprocess.Popen[bytes]) -> None:
+def wait_all_recorded(
+    config: Config, cameras: int, backup: subprocess.Popen[bytes], since_ms: int = 0
+) -> None:
+    """Until every camera has a segment that closed after `since_ms`.
+
+    Each round then reads new segments, as the daemon does every `interval` in the field:
+    a baseline learned from one segment read three times would be no baseline.
+    """
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if backup.poll() is not None:
             raise SystemExit(f"nvr-backup exited with {backup.returncode}")
         try:
             conn = sqlite3.connect(config.storage.state_file, timeout=10)
-            done = conn.execute("SELECT count(DISTINCT camera) FROM segments").fetchone()[0]
+            query = "SELECT count(DISTINCT camera) FROM segments WHERE end_ms > ?"
+            done = conn.execute(query, (since_ms,)).fetchone()[0]
             conn.close()
         except sqlite3.OperationalError:
             done = 0
         if done >= cameras:
             return
         time.sleep(0.5)
-    raise SystemExit("not every camera recorded a segment within 180 s")
+    raise SystemExit("not every camera recorded a new segment within 180 s")
 
 
 def measure(work: Any) -> tuple[float, float]:
@@ -95,11 +108,15 @@ def run_round_with_ticks(daemon: ValidatorDaemon) -> None:
     daemon.tick()
 
 
-def recorded_rounds(config: Config, store: StateStore, rounds: int) -> list[dict[str, Any]]:
+def recorded_rounds(
+    config: Config, store: StateStore, rounds: int, backup: subprocess.Popen[bytes]
+) -> list[dict[str, Any]]:
     stop = threading.Event()
     daemon = ValidatorDaemon(config, store, stop)
-    results = []
+    results: list[dict[str, Any]] = []
+    started_ms = 0
     for _ in range(rounds):
+        wait_all_recorded(config, len(config.cameras), backup, since_ms=started_ms)
         started_ms = now_ms()
         wall, cpu = measure(lambda: run_round_with_ticks(daemon))
         rows = store.read().execute(
@@ -142,7 +159,7 @@ def live_round(config: Config, store: StateStore) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cameras", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=BASELINE_SAMPLES + 3)
     parser.add_argument("--resolution", default=DEFAULT_RESOLUTION, help="WxH of the cameras")
     args = parser.parse_args()
     width, _, height = args.resolution.partition("x")
@@ -164,54 +181,74 @@ def main() -> None:
             try:
                 wait_all_recorded(config, args.cameras, backup)
                 with StateStore.open(config.storage.state_file) as store:
-                    rounds = recorded_rounds(config, store, args.rounds)
+                    rounds = recorded_rounds(config, store, args.rounds, backup)
                     live = live_round(config, store)
             finally:
                 stop_process(backup, 30)
     report(args.cameras, rounds, live, args.resolution)
 
 
+def summary(rounds: list[dict[str, Any]], cameras: int) -> dict[str, Any]:
+    """Medians of some rounds: wall seconds, cores, CPU seconds per check."""
+    return {
+        "round_seconds_median": round(statistics.median(r["seconds"] for r in rounds), 2),
+        "cores_median": round(statistics.median(r["cores"] for r in rounds), 3),
+        "cpu_seconds_per_check": round(
+            statistics.median(r["cpu_seconds"] for r in rounds) / cameras, 4
+        ),
+    }
+
+
 def report(
     cameras: int, rounds: list[dict[str, Any]], live: dict[str, Any], resolution: str
 ) -> None:
-    seconds = statistics.median(r["seconds"] for r in rounds)
-    cores = statistics.median(r["cores"] for r in rounds)
-    cpu_per_check = statistics.median(r["cpu_seconds"] for r in rounds) / cameras
+    # The first BASELINE_SAMPLES rounds teach each camera its baseline and decode every
+    # run; from then on a live camera costs its keyframes (invariant 16). The target is
+    # judged on the rounds the box runs for the rest of its life.
+    learning, learned = rounds[:BASELINE_SAMPLES], rounds[BASELINE_SAMPLES:] or rounds
+    steady, first = summary(learned, cameras), summary(learning, cameras)
     live_per_check = live["cpu_seconds"] / cameras
     result = {
         "cameras": cameras,
         "rounds": rounds,
-        "round_seconds_median": round(seconds, 2),
-        "cores_median": round(cores, 3),
-        "cpu_seconds_per_check": round(cpu_per_check, 4),
+        **steady,
+        "learning_rounds": first,
         "baseline_live_round": live,
         "baseline_cpu_seconds_per_check": round(live_per_check, 4),
-        "ratio_cpu_vs_live": round(cpu_per_check / live_per_check, 3),
-        "target": "round < 10 s, < 0.2 core",
-        "met": seconds < 10 and cores < 0.2,
+        "ratio_cpu_vs_live": round(steady["cpu_seconds_per_check"] / live_per_check, 3),
+        "target": "round < 10 s, < 0.2 core (learned rounds)",
+        "met": steady["round_seconds_median"] < 10 and steady["cores_median"] < 0.2,
         "resolution": resolution,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
     }
     RESULTS.mkdir(exist_ok=True)
     stem = "validator" if resolution == DEFAULT_RESOLUTION else f"validator-{resolution}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    def row(what: str, numbers: dict[str, Any]) -> str:
+        return (
+            f"| {what} | {cameras} | {numbers['round_seconds_median']} |"
+            f" {numbers['cpu_seconds_per_check']} | {numbers['cores_median']} |"
+        )
+
     md = [
         "# nvr-validator: rounds of simulated cameras checked from their recordings",
         "",
         "| source | cameras | round (s) | CPU s per check | cores during the round |",
         "|---|---|---|---|---|",
-        f"| last recorded segment (median of {len(rounds)} rounds) | {cameras} |"
-        f" {result['round_seconds_median']} | {result['cpu_seconds_per_check']} |"
-        f" {result['cores_median']} |",
+        row(f"last recorded segment, learned (median of {len(learned)} rounds)", steady),
+        row(f"last recorded segment, learning (first {len(learning)} rounds)", first),
         f"| camera over RTSP (baseline, {LIVE_WORKERS} workers) | {cameras} |"
         f" {live['seconds']} | {result['baseline_cpu_seconds_per_check']} |"
         f" {round(live['cpu_seconds'] / live['seconds'], 3)} |",
         "",
-        f"CPU per check against the baseline: {result['ratio_cpu_vs_live']} x.",
-        f"Target: a round < 10 s using < 0.2 of a core: {'met' if result['met'] else 'NOT met'}.",
+        f"CPU per check against the baseline (learned rounds): {result['ratio_cpu_vs_live']} x.",
+        "Target: a round < 10 s using < 0.2 of a core, once the cameras have learned their"
+        f" baselines: {'met' if result['met'] else 'NOT met'}.",
         "Rounds: " + ", ".join(f"{r['seconds']} s / {r['cores']} cores" for r in rounds) + ".",
         f"Machine: {result['machine']}. {resolution} H.264 at 25 fps, GOP 1 s, recorded"
-        f" by nvr-backup in {SEGMENT_SECONDS} s segments while the rounds ran.",
+        f" by nvr-backup in {SEGMENT_SECONDS} s segments while the rounds ran; each round"
+        " reads segments newer than the round before.",
     ]
     (RESULTS / f"{stem}.md").write_text("\n".join(md) + "\n")
     print(json.dumps(result))

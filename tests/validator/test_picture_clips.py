@@ -12,17 +12,23 @@ on them; the whole set is scored by tests/bench/bench_picture.py.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from nvr.core.config import Config, parse_config
 from nvr.core.state import StateStore, now_ms
+from nvr.validator import checker
 from nvr.validator.checker import Outcome, Settings
+from nvr.validator.constants import BASELINE_SAMPLES
 from nvr.validator.engine import Engine, default_tools
-from nvr.validator.picture import Mode
+from nvr.validator.picture import Mode, analyse
 from nvr.validator.results import Check, Status
+from nvr.validator.segment import Part, read_segment
 from nvr.validator.source import Source, SourceKind
+from nvr_camsim.clips import ClipSpec, Variant, ensure_clip
 from nvr_camsim.labelled import HELDOUT, Clip
 from nvrtest import query_state
 
@@ -67,7 +73,7 @@ def make_config(tmp_path: Path) -> Config:
             },
             "cameras": [
                 {"id": camera, "url": f"rtsp://admin:pw@127.0.0.1:1/{camera}"}
-                for camera in (*WANTED, "dusk")
+                for camera in (*WANTED, "dusk", "testsrc")
             ],
         },
         tmp_path / "nvr.yaml",
@@ -167,3 +173,90 @@ def test_real_scenes_are_judged_by_evidence_and_events_wait_for_a_second_check(
     }  # one over-exposed check: no event yet
     rows = query_state(state_file, "SELECT values_json FROM validations WHERE camera = 'night'")
     assert any(json.loads(v).get("mode") for (v,) in rows)
+
+
+def test_a_learned_camera_with_new_noise_in_its_keyframes_is_checked_from_them_alone(
+    clips: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A parking lot: nearly still, but each keyframe holds new sensor noise (invariant 15).
+    learning = [clips["lot"]] * BASELINE_SAMPLES
+    assert_run_read_only_when_it_matters(
+        tmp_path, monkeypatch, "lot", learning, clips["lot"], clips["frozen"]
+    )
+
+
+def test_a_learned_camera_moving_outside_its_osd_is_checked_from_keyframes_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A starved encoder (720p at 800 kbit/s) leaves little noise in the keyframes, so only
+    # the motion outside the learned OSD tells the frozen check beforehand that it passes.
+    normal, frozen = (
+        ensure_clip(ClipSpec(v, 1280, 720, 800_000)) for v in (Variant.NORMAL, Variant.FROZEN)
+    )
+    windows = [cut(normal, start, tmp_path / f"normal-{start}.mp4") for start in (0, 3, 6, 8)]
+    still = cut(frozen, 8, tmp_path / "frozen.mp4")
+    assert_run_read_only_when_it_matters(
+        tmp_path, monkeypatch, "testsrc", windows[:-1], windows[-1], still
+    )
+
+
+def assert_run_read_only_when_it_matters(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    camera: str,
+    learning: list[Path],
+    live: Path,
+    frozen: Path,
+) -> None:
+    """Invariant 17: once learned, a live camera costs its keyframes and nothing else."""
+    parts = decoded_parts(monkeypatch)
+    config = make_config(tmp_path)
+    with StateStore.open(config.storage.state_file) as store:
+        engine = Engine(store, config.storage.state_file, default_tools(), confirm_checks=2)
+        # While it learns, the run's GOP is decoded (its OSD tiles go into the baseline).
+        for segment in learning:
+            check(engine, config, camera, segment)
+        assert parts == [Part.WHOLE] * BASELINE_SAMPLES
+        # Learned, and live by its keyframes alone: the GOP is skipped ...
+        parts.clear()
+        learned = check(engine, config, camera, live)
+        assert learned.report.status is Status.OK, learned.report.results
+        assert parts == [Part.KEYFRAMES], frozen_values(learned)
+        # ... and every verdict and reason is the one the run would have given.
+        _, whole = read_segment(live, SETTINGS.sample_seconds, True, 60.0)
+        assert whole.run, "the whole read decodes the run"
+        with_run, _ = analyse(
+            whole.frames, engine.baselines[camera], seconds=SETTINGS.sample_seconds, run=whole.run
+        )
+        picture = [r for r in learned.report.results if r.check in {x.check for x in with_run}]
+        assert [(r.check, r.status, r.reason) for r in picture] == [
+            (r.check, r.status, r.reason) for r in with_run
+        ]
+        # The same learned camera frozen: its keyframes repeat, so the run is read too.
+        parts.clear()
+        still = check(engine, config, camera, frozen)
+        assert still.report.problem == "frozen", still.report.results
+        assert parts == [Part.KEYFRAMES, Part.RUN]
+
+
+def cut(clip: Path, start: int, out: Path) -> Path:
+    """Five seconds of `clip` from `start`, as a later segment of the same camera."""
+    argv = ["ffmpeg", "-loglevel", "error", "-ss", str(start), "-i", str(clip)]
+    subprocess.run([*argv, "-t", "5", "-c", "copy", str(out)], check=True, timeout=60)
+    return out
+
+
+def decoded_parts(monkeypatch: pytest.MonkeyPatch) -> list[Part]:
+    """The parts of segments the checker decodes, in order (the real reader still reads)."""
+    parts: list[Part] = []
+
+    def reading(*args: Any) -> Any:
+        parts.append(args[-1])
+        return read_segment(*args)
+
+    monkeypatch.setattr(checker, "read_segment", reading)
+    return parts
+
+
+def frozen_values(outcome: Outcome) -> dict[str, Any]:
+    return next(r for r in outcome.report.results if r.check is Check.FROZEN).values

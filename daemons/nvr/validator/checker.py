@@ -29,9 +29,9 @@ from nvr.validator.media import (
     probe_command,
     split_frames,
 )
-from nvr.validator.picture import Baseline, FrameStats, Mode, analyse
+from nvr.validator.picture import Baseline, FrameStats, Mode, analyse, measure, run_needed
 from nvr.validator.results import CameraReport, Check, CheckResult, Status
-from nvr.validator.segment import read_segment
+from nvr.validator.segment import Part, read_segment
 from nvr.validator.source import Source, SourceKind
 
 log = logging.getLogger(__name__)
@@ -203,6 +203,7 @@ def judge_picture(
     settings: Settings,
     baselines: Mapping[Mode, Baseline],
     report: CameraReport,
+    measured: FrameStats | None = None,
 ) -> FrameStats:
     """Step 3b: the picture checks on decoded frames; keeps the newest as the snapshot."""
     report.snapshot = sample.frames[-1]
@@ -212,6 +213,7 @@ def judge_picture(
         camera.expect.ignore_regions,
         settings.sample_seconds,
         run=sample.run,
+        stats=measured,
     )
     report.results.extend(results)
     return stats
@@ -240,20 +242,37 @@ def check_live(
 
 
 def check_recorded(
-    camera: CameraConfig, settings: Settings, source: Source, report: CameraReport
-) -> Sample | None:
-    """A camera being recorded: its last segment, read in-process; no camera session."""
+    camera: CameraConfig,
+    settings: Settings,
+    source: Source,
+    baselines: Mapping[Mode, Baseline],
+    report: CameraReport,
+) -> tuple[Sample | None, FrameStats | None]:
+    """A camera being recorded: its last segment, read in-process; no camera session.
+
+    Keyframes first; the GOP of the run is decoded only when it could change the check
+    (invariant 16). With the sample, its stats when already measured (no run).
+    """
     report.results.append(recording_reachable(camera, source, report.checked_at_ms))
     assert source.path is not None
+    read = (source.path, settings.sample_seconds, settings.keyframes_only, settings.timeout)
+    # A camera still learning every mode needs the run anyway: one read, not two.
+    keyframes_first = settings.keyframes_only and any(
+        b.samples >= c.BASELINE_SAMPLES for b in baselines.values()
+    )
+    measured = None
     try:
-        info, sample = read_segment(
-            source.path, settings.sample_seconds, settings.keyframes_only, settings.timeout
-        )
+        info, sample = read_segment(*read, Part.KEYFRAMES if keyframes_first else Part.WHOLE)
+        if keyframes_first:
+            measured = measure(sample.frames, camera.expect.ignore_regions)
+            if run_needed(measured, baselines, len(sample.frames)):
+                _, with_run = read_segment(*read, Part.RUN)
+                sample, measured = Sample(sample.frames, with_run.run), None
     except ValidatorError as err:
         report.results.append(unfinished("cannot read the recording", err, source))
-        return None
+        return None, None
     report.results.append(compare_stream(camera, info))
-    return sample
+    return sample, measured
 
 
 def check_camera(
@@ -265,12 +284,13 @@ def check_camera(
 ) -> Outcome:
     """Run the steps in order for one camera; never raises for a camera's fault."""
     outcome = Outcome(CameraReport(camera.id, now_ms()))
+    measured = None
     if source.kind is SourceKind.RECORDING:
-        sample = check_recorded(camera, settings, source, outcome.report)
+        sample, measured = check_recorded(camera, settings, source, baselines, outcome.report)
     else:
         sample = check_live(camera, tools, settings, source, outcome.report)
     if sample is not None:
-        outcome.stats = judge_picture(camera, sample, settings, baselines, outcome.report)
+        outcome.stats = judge_picture(camera, sample, settings, baselines, outcome.report, measured)
     outcome.retry = any(r.problem == BUSY for r in outcome.report.results)
     log.debug("camera=%s checked from %s: %s", camera.id, source.kind, outcome.report.status)
     return outcome

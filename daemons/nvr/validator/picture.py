@@ -485,9 +485,7 @@ def check_frozen(
     OSD: a change anywhere else, in the run or between keyframes (a small object crossing
     a still car park), is life.
     """
-    overlay = baseline.overlay if baseline is not None else frozenset()
-    moved = stats.run_changed_tiles | stats.changed_tiles
-    elsewhere = len(moved - _beside(overlay)) if overlay else 0
+    elsewhere = _outside_osd(stats.run_changed_tiles | stats.changed_tiles, baseline)
     values: dict[str, float | int | None] = {
         "changed_share": round(stats.changed_share, 3),
         "temporal_noise": round(stats.temporal_noise, 3),
@@ -515,6 +513,12 @@ def check_frozen(
     return CheckResult(Check.FROZEN, Status.OK, "", values)
 
 
+def _outside_osd(moved: frozenset[int], baseline: Baseline | None) -> int:
+    """How many of the `moved` tiles lie outside the baseline's OSD; 0 without an OSD."""
+    overlay = baseline.overlay if baseline is not None else frozenset()
+    return len(moved - _beside(overlay)) if overlay else 0
+
+
 def _beside(tiles: frozenset[int]) -> frozenset[int]:
     """The tiles and their left and right neighbours: a clock's digits change in width."""
     grown = set(tiles)
@@ -530,6 +534,7 @@ def analyse(
     regions: Sequence[Region] = (),
     seconds: float = 0.0,
     run: Sequence[Frame] = (),
+    stats: FrameStats | None = None,
 ) -> tuple[list[CheckResult], FrameStats]:
     """Run the picture checks in order; a failed check hides those it makes meaningless.
 
@@ -537,9 +542,10 @@ def analyse(
     detail measures are unreliable there); a covered one is not also called blurred or
     frozen. Of the camera's `baselines`, the one of the picture's mode is used; none
     while the camera has not been seen in this mode (invariant 11), except that a
-    covered picture is also compared with the least detailed mode.
+    covered picture is also compared with the least detailed mode. `stats`: already
+    measured on these frames, when there is no run (`run_needed`).
     """
-    stats = measure(frames, regions, run)
+    stats = stats or measure(frames, regions, run)
     baseline = baselines.get(stats.mode)
     gates: tuple[Callable[[], CheckResult], ...] = (
         lambda: check_black(stats),
@@ -554,6 +560,26 @@ def analyse(
     results.append(check_blur(stats, baseline))
     results.append(check_frozen(stats, len(frames), seconds, baseline))
     return results, stats
+
+
+def run_needed(stats: FrameStats, baselines: Mapping[Mode, Baseline], frames: int) -> bool:
+    """Whether the run (invariant 14) could change this check or what it teaches.
+
+    `stats` are measured on the keyframes alone. Only two things read the run: learning a
+    baseline (its OSD tiles) and `check_frozen`, which passes whatever the run shows when
+    the keyframes hold new noise (invariant 15) or, with an OSD learned, changed outside it
+    (a moving object), and warns when too few frames came. Then decoding the run's GOP
+    changes no verdict (invariant 16).
+    """
+    baseline = baselines.get(stats.mode)
+    if baseline is None or baseline.samples < c.BASELINE_SAMPLES:
+        return True
+    decided = (
+        frames < c.MIN_FRAMES_FOR_FREEZE
+        or stats.key_noise_ratio >= c.FROZEN_MAX_KEY_NOISE_RATIO
+        or _outside_osd(stats.changed_tiles, baseline) > 0
+    )
+    return not decided
 
 
 def _least_detailed(baselines: Mapping[Mode, Baseline]) -> Baseline | None:

@@ -3,9 +3,10 @@
 A check from a recording needs no network and no child: PyAV (FFmpeg's libraries) opens
 the file, says codec, size and frame rate, seeks to the last `sample_seconds` and decodes
 keyframes only, except in the GOP it lands in: that one is decoded whole and its last
-RUN_FRAMES frames are the run the frozen check reads (invariant 14). Two ffmpeg/ffprobe
-children per camera cost ~0.13 CPU-s, mostly their start-up; this costs ~0.01 plus the
-GOP (tests/bench/results/validator.md; 12 -> 32 ms for a 640x360 segment, 2 s GOP).
+RUN_FRAMES frames are the run the frozen check reads (invariant 14). A learned camera is
+read in two parts, keyframes first and the run only when it matters (invariant 16). Two
+ffmpeg/ffprobe children per camera cost ~0.13 CPU-s, mostly their start-up; this costs
+~0.01 plus the frames decoded (tests/bench/results/validator.md).
 
 Recorded segments are evidence: the file is opened read-only and never written.
 """
@@ -17,6 +18,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,16 +33,30 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# Opening a file probes its streams, and FFmpeg's probe decodes the first picture to learn
+# its pixel format: ~0.04 CPU-s for a 1080p keyframe, a fifth of a check, for a value no
+# check reads (size, codec and rate come from the headers). The option reaches only the
+# probe's own decoder, not the one that decodes the sample.
+_PROBE_WITHOUT_DECODING = {"skip_frame": "all"}
+
+
+class Part(Enum):
+    """What of the window to decode, with `keyframes_only` (invariant 16)."""
+
+    WHOLE = "keyframes and the run"
+    KEYFRAMES = "keyframes"  # the run's GOP costs more than the keyframes at 1080p
+    RUN = "the run"  # and the first keyframe; for a check whose keyframes are read
+
 
 def read_segment(
-    path: Path, seconds: float, keyframes_only: bool, timeout: float
+    path: Path, seconds: float, keyframes_only: bool, timeout: float, part: Part = Part.WHOLE
 ) -> tuple[StreamInfo, Sample]:
     """The segment's video properties and up to MAX_FRAMES pictures of its last seconds.
 
     ToolTimedOut past `timeout` (a stalled disk or a starved box), ToolFailed for a file
     FFmpeg cannot read, NoFrames when nothing decodes.
     """
-    return _within(timeout, lambda: _read(path, seconds, keyframes_only))
+    return _within(timeout, lambda: _read(path, seconds, keyframes_only, part))
 
 
 def _within(timeout: float, work: Callable[[], T]) -> T:
@@ -68,14 +84,16 @@ def _within(timeout: float, work: Callable[[], T]) -> T:
     return value  # type: ignore[return-value]  # the value `work` returned
 
 
-def _read(path: Path, seconds: float, keyframes_only: bool) -> tuple[StreamInfo, Sample]:
+def _read(
+    path: Path, seconds: float, keyframes_only: bool, part: Part
+) -> tuple[StreamInfo, Sample]:
     try:
-        with av.open(str(path), mode="r") as container:
+        with av.open(str(path), mode="r", options=_PROBE_WITHOUT_DECODING) as container:
             if not container.streams.video:
                 raise NoFrames("the recording has no video track")
             stream = container.streams.video[0]
             info = _info(container, stream)
-            sample = _last_frames(container, stream, info, seconds, keyframes_only)
+            sample = _last_frames(container, stream, info, seconds, keyframes_only, part)
     except av.FFmpegError as err:
         raise ToolFailed(f"segment unreadable: {err}") from err
     if not sample.frames:
@@ -91,23 +109,31 @@ def _info(container: av.container.InputContainer, stream: av.VideoStream) -> Str
     return StreamInfo(codec.name, codec.width, codec.height, fps, bitrate)
 
 
+def _seek_window(container: av.container.InputContainer, seconds: float) -> None:
+    """Seek to `seconds` before the end; lands on the keyframe before that point."""
+    duration = container.duration / av.time_base if container.duration else None
+    if duration is not None and duration > seconds:
+        container.seek(int((duration - seconds) * av.time_base))
+
+
 def _last_frames(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     info: StreamInfo,
     seconds: float,
     keyframes_only: bool,
+    part: Part,
 ) -> Sample:
     """Decode from `seconds` before the end; keep the newest pictures of that window.
 
     The first GOP is decoded whole and its last RUN_FRAMES frames are the run; from the
     second keyframe on, with `keyframes_only`, the decoder skips every other frame.
+    `part` KEYFRAMES skips the run, RUN stops after it (invariant 16).
     """
-    duration = container.duration / av.time_base if container.duration else None
-    if duration is not None and duration > seconds:
-        # Lands on the keyframe before that point: the window is decoded whole.
-        container.seek(int((duration - seconds) * av.time_base))
+    _seek_window(container, seconds)
     step = 0.0 if keyframes_only else 1.0 / c.SAMPLE_FPS
+    if keyframes_only and part is Part.KEYFRAMES:
+        stream.codec_context.skip_frame = "NONKEY"
     kept: deque[tuple[float, av.VideoFrame]] = deque(maxlen=c.MAX_FRAMES)
     run: deque[av.VideoFrame] = deque(maxlen=c.RUN_FRAMES)
     keys = 0
@@ -116,6 +142,8 @@ def _last_frames(
         if keys == 1 and not frame.key_frame:
             run.append(frame)
         elif keys == 2 and frame.key_frame and keyframes_only:
+            if part is Part.RUN:
+                break
             stream.codec_context.skip_frame = "NONKEY"  # the run is complete
         if keyframes_only and not frame.key_frame:
             continue
