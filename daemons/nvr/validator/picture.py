@@ -545,7 +545,7 @@ def analyse(
     covered picture is also compared with the least detailed mode. `stats`: already
     measured on these frames, when there is no run (`run_needed`).
     """
-    stats = stats or measure(frames, regions, run)
+    stats = stats if stats is not None else measure(frames, regions, run)
     baseline = baselines.get(stats.mode)
     gates: tuple[Callable[[], CheckResult], ...] = (
         lambda: check_black(stats),
