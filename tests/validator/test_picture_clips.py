@@ -11,6 +11,7 @@ on them; the whole set is scored by tests/bench/bench_picture.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -208,7 +209,9 @@ def assert_run_read_only_when_it_matters(
     live: Path,
     frozen: Path,
 ) -> None:
-    """Invariant 17: once learned, a live camera costs its keyframes and nothing else."""
+    """Invariant 16: once learned, a live camera costs its keyframes and nothing else."""
+    segments = [*learning, live, frozen]
+    hashes = {path: sha256_of(path) for path in segments}
     parts = decoded_parts(monkeypatch)
     config = make_config(tmp_path)
     with StateStore.open(config.storage.state_file) as store:
@@ -237,6 +240,12 @@ def assert_run_read_only_when_it_matters(
         still = check(engine, config, camera, frozen)
         assert still.report.problem == "frozen", still.report.results
         assert parts == [Part.KEYFRAMES, Part.RUN]
+    # Evidence: the segments read in every part keep their bytes.
+    assert {path: sha256_of(path) for path in segments} == hashes
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cut(clip: Path, start: int, out: Path) -> Path:
